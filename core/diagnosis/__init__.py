@@ -1,0 +1,104 @@
+"""Findings: what collapsed, the evidence (metric values) and the known fix.
+
+Each family has a module here (prototype, codebook, posterior, mode, training) whose rules turn
+metrics into findings. `diagnose` runs the rules that fit an adapter and collects the report.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from core.metrics import to_jsonable
+
+if TYPE_CHECKING:
+    from core.adapters.base import CheckpointAdapter
+    from core.probe import ProbeData
+
+Severity = Literal["ok", "warning", "collapse", "undefined"]
+Kind = Literal["prototype", "mode", "codebook", "posterior", "dimensional", "training"]
+SEVERITY_ORDER: dict[str, int] = {"ok": 0, "undefined": 1, "warning": 2, "collapse": 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One verdict: kind of collapse, how bad, a one-line summary, metric evidence, the known fix."""
+
+    kind: Kind
+    severity: Severity
+    summary: str
+    metrics: dict[str, object] = field(default_factory=dict)
+    fix: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "summary": self.summary,
+            "metrics": {k: to_jsonable(v) for k, v in self.metrics.items()},
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Findings for one checkpoint, plus the errors met on the way (listed, never raised)."""
+
+    checkpoint: str
+    adapter: str | None
+    findings: tuple[Finding, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def collapsed(self) -> bool:
+        return any(f.severity == "collapse" for f in self.findings)
+
+    def exit_code(self) -> int:
+        """CLI contract: 0 no collapse, 1 collapse found (2 is for bad input, raised earlier)."""
+        return 1 if self.collapsed else 0
+
+    def to_json(self) -> dict:
+        return {
+            "checkpoint": self.checkpoint,
+            "adapter": self.adapter,
+            "findings": [f.to_json() for f in self.findings],
+            "errors": list(self.errors),
+        }
+
+
+Rule = Callable[["CheckpointAdapter", "ProbeData | None"], list[Finding]]
+
+# family name -> module under core.diagnosis with `findings(adapter, probe) -> list[Finding]`.
+FAMILY_RULES: dict[str, str] = {
+    "flow": "core.diagnosis.prototype",
+    "codebook": "core.diagnosis.codebook",
+    "posterior": "core.diagnosis.posterior",
+    "text": "core.diagnosis.mode",
+}
+
+
+def family_rules(family: str) -> Rule | None:
+    """The rule function of a family, or None when the family has none yet."""
+    module = FAMILY_RULES.get(family)
+    if module is None:
+        return None
+    return importlib.import_module(module).findings
+
+
+def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: str = "") -> Report:
+    """Run the family rules of `adapter` on `probe` and collect a Report."""
+    from core.errors import CollapseExplorerError
+
+    rules = family_rules(adapter.spec().family)
+    findings: list[Finding] = []
+    errors: list[str] = []
+    if rules is None:
+        errors.append(f"no diagnosis rules for family {adapter.spec().family!r} yet")
+    else:
+        try:
+            findings = rules(adapter, probe)
+        except CollapseExplorerError as exc:
+            errors.append(str(exc))
+    return Report(checkpoint, adapter.name, tuple(findings), tuple(errors))

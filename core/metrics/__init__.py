@@ -1,0 +1,106 @@
+"""Pure metric functions over numpy arrays, plus one METRICS table of how to read each value.
+
+A metric that cannot be computed on collapsed or degenerate input returns `Undefined(reason)` instead
+of raising, so the UI and the CLI can say why ("undefined: one class only").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Better = Literal["higher", "lower", "neither"]
+
+
+@dataclass(frozen=True)
+class Undefined:
+    """A metric value that does not exist for this input, with the reason."""
+
+    reason: str
+
+    def __float__(self) -> float:
+        return math.nan
+
+    def __str__(self) -> str:
+        return f"undefined: {self.reason}"
+
+
+MetricValue = float | int | Undefined
+
+
+def is_defined(value: object) -> bool:
+    """True for a finite number, False for `Undefined`, None or NaN."""
+    if isinstance(value, Undefined) or value is None:
+        return False
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def to_jsonable(value: object) -> object:
+    """Metric value -> JSON: numbers stay numbers, `Undefined` becomes {"undefined": reason}."""
+    if isinstance(value, Undefined):
+        return {"undefined": value.reason}
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int):
+        return value
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if f.is_integer() and type(value).__name__.startswith(("int", "uint")):
+        return int(f)
+    return f if math.isfinite(f) else {"undefined": "not finite"}
+
+
+def format_value(value: object, digits: int = 3) -> str:
+    """Short human form of a metric value for tables and cards."""
+    if isinstance(value, Undefined):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(f):
+        return "undefined: not finite"
+    if f.is_integer() and abs(f) < 1e15:
+        return f"{int(f):,}"
+    return f"{f:.{digits}g}" if abs(f) < 1e-3 or abs(f) >= 1e4 else f"{f:.{digits}f}"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to read one metric: its label, unit, which direction is better, and a one-line help."""
+
+    key: str
+    label: str
+    better: Better
+    help: str
+    family: str
+
+
+METRICS: dict[str, MetricInfo] = {}
+
+
+def register_metrics(*infos: MetricInfo) -> None:
+    """Add family metrics to the one METRICS table (keys are unique across families)."""
+    for info in infos:
+        if info.key in METRICS and METRICS[info.key] != info:
+            raise ValueError(f"metric {info.key!r} registered twice with different meanings")
+        METRICS[info.key] = info
+
+
+def improvement(key: str, before: object, after: object) -> int:
+    """+1 if `after` is better than `before` for metric `key`, -1 if worse, 0 if equal or unknown."""
+    info = METRICS.get(key)
+    if info is None or info.better == "neither" or not (is_defined(before) and is_defined(after)):
+        return 0
+    delta = float(after) - float(before)  # type: ignore[arg-type]
+    if delta == 0:
+        return 0
+    return (1 if delta > 0 else -1) * (1 if info.better == "higher" else -1)
