@@ -1,0 +1,27 @@
+"""Collapse Explorer: router and shared sidebar. Run with `streamlit run app.py` (or `make run`)."""
+
+import streamlit as st
+
+from ui import widgets
+
+st.set_page_config(page_title="Collapse Explorer", page_icon="🧭", layout="wide")
+
+PAGES = {
+    "Checkpoint": [st.Page("pages/overview.py", title="Overview", icon="🔎", default=True)],
+}
+
+navigation = st.navigation(PAGES)
+
+with st.sidebar:
+    st.header("Checkpoints")
+    widgets.checkpoint_picker("a", "A")
+    widgets.checkpoint_picker("b", "B (compare)")
+    with st.expander("Probe data and trust"):
+        widgets.probe_picker()
+        st.checkbox(
+            "I trust these files",
+            key="trust_files",
+            help="Allows full unpickling, which can run code stored in a checkpoint. Only for files you made.",
+        )
+
+navigation.run()

@@ -1,0 +1,133 @@
+"""`python -m core inspect|diagnose ...`: exit 0 no collapse, 1 collapse found, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from core.errors import AdapterError, CollapseExplorerError, NeedsTrustError
+
+EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="Find collapse in PyTorch checkpoints."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    inspect = sub.add_parser("inspect", help="list what a checkpoint holds")
+    inspect.add_argument("path")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.add_argument("--config", help="config file to use when the checkpoint carries none")
+    inspect.add_argument(
+        "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
+    )
+
+    diagnose = sub.add_parser("diagnose", help="report collapse findings")
+    diagnose.add_argument("path")
+    diagnose.add_argument(
+        "--data", help="probe data (.npz / .safetensors); default: probe.npz beside the file"
+    )
+    diagnose.add_argument("--adapter", help="adapter name (default: detected from the keys)")
+    diagnose.add_argument("--builder", help="module:function that rebuilds your model (runs your code)")
+    diagnose.add_argument("--config", help="config file to use when the checkpoint carries none")
+    diagnose.add_argument("--json", action="store_true", help="machine-readable output")
+    diagnose.add_argument(
+        "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
+    )
+    return parser
+
+
+def load_builder(spec: str) -> Callable:
+    """`module:function` -> the function; it takes a LoadedCheckpoint and returns an adapter."""
+    module_name, _, func_name = spec.partition(":")
+    if not module_name or not func_name:
+        raise AdapterError(f"--builder wants module:function, got {spec!r}")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AdapterError(f"cannot import builder module {module_name!r}: {exc}") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise AdapterError(f"builder module {module_name!r} has no function {func_name!r}")
+    return func
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from core.adapters.registry import detect
+    from core.checkpoints import load_checkpoint
+
+    try:
+        loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
+    except NeedsTrustError as exc:
+        for row in exc.listing:
+            print(f"{row.name}\t{list(row.shape)}\t{row.dtype}")
+        raise
+    summary = loaded.summary()
+    summary["adapter"] = detect(loaded.shapes(), loaded.config) if loaded.state_dict else None
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    print(f"{loaded.path}  [{loaded.format}]")
+    print(f"  parameters: {loaded.parameter_count:,} in {len(loaded.state_dict)} tensors")
+    print(f"  components: {', '.join(f'{k} ({v})' for k, v in summary['components'].items()) or '-'}")
+    print(f"  adapter:    {summary['adapter'] or 'none detected'}")
+    print(f"  config:     {loaded.config_source or 'none found'}")
+    if loaded.metadata:
+        print("  metadata:   " + ", ".join(f"{k}={v}" for k, v in list(loaded.metadata.items())[:12]))
+    if loaded.stripped_prefixes:
+        print(f"  stripped:   {', '.join(loaded.stripped_prefixes)}")
+    for row in loaded.tensors():
+        tied = f"  (tied to {row.tied_to})" if row.tied_to else ""
+        print(f"    {row.name}\t{list(row.shape)}\t{row.dtype}{tied}")
+    return EXIT_OK
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from core.adapters.registry import build_adapter
+    from core.checkpoints import load_checkpoint
+    from core.diagnosis import diagnose
+    from core.probe import find_probe, load_probe
+
+    loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
+    adapter = load_builder(args.builder)(loaded) if args.builder else build_adapter(loaded, args.adapter)
+    probe_path = Path(args.data) if args.data else find_probe(args.path)
+    probe = load_probe(probe_path) if probe_path is not None else None
+    report = diagnose(adapter, probe, checkpoint=str(args.path))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(f"{args.path}  [adapter {report.adapter}; probe {probe_path or 'none'}]")
+        for finding in report.findings:
+            print(f"  {finding.severity.upper():9s} {finding.kind}: {finding.summary}")
+            for key, value in finding.metrics.items():
+                print(f"      {key} = {_fmt(value)}")
+            if finding.fix and finding.severity in ("collapse", "warning"):
+                print(f"      fix: {finding.fix}")
+        for error in report.errors:
+            print(f"  ERROR {error}")
+    return report.exit_code()
+
+
+def _fmt(value: object) -> str:
+    from core.metrics import format_value
+
+    return format_value(value)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"inspect": cmd_inspect, "diagnose": cmd_diagnose}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CollapseExplorerError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT

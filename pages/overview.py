@@ -1,0 +1,77 @@
+"""Overview: what a checkpoint holds, which adapter reads it, and its health report."""
+
+import streamlit as st
+
+from core.errors import CollapseExplorerError, NeedsTrustError
+from ui import cache, state, widgets
+
+st.title("Overview")
+path = state.selected_path("a")
+if path is None:
+    st.info(
+        "Pick a checkpoint in the sidebar: a shipped demo, a path under the configured roots, or an upload."
+    )
+    st.stop()
+
+st.caption(f"Checkpoint A: `{widgets.short_name(path)}`")
+trust = state.trusted()
+try:
+    loaded = cache.loaded_checkpoint(path, trust)
+except NeedsTrustError as exc:
+    widgets.show_error(exc)
+    st.dataframe(
+        [{"tensor": t.name, "shape": str(list(t.shape)), "dtype": t.dtype} for t in exc.listing],
+        hide_index=True,
+    )
+    st.stop()
+except CollapseExplorerError as exc:
+    widgets.show_error(exc)
+    st.stop()
+
+cols = st.columns(4)
+cols[0].metric("Format", loaded.format)
+cols[1].metric("Parameters", f"{loaded.parameter_count:,}")
+cols[2].metric("Tensors", len(loaded.state_dict) + len(loaded.data_tensors))
+cols[3].metric("Epoch", "-" if loaded.epoch is None else loaded.epoch)
+st.write(
+    f"**Components:** {', '.join(f'{k} ({len(v)} tensors)' for k, v in loaded.components.items()) or 'none'}"
+    f" · **Config:** {loaded.config_source or 'none found'}"
+    + (f" · **Stripped prefixes:** {', '.join(loaded.stripped_prefixes)}" if loaded.stripped_prefixes else "")
+)
+
+adapter = None
+if loaded.state_dict:
+    try:
+        adapter = cache.adapter(path, trust)
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
+if adapter is not None:
+    spec = adapter.spec()
+    st.success(f"Adapter **{adapter.name}** · family **{spec.family}** · {spec.description}")
+    st.subheader("Health report")
+    report = cache.report(path, state.probe_path(), trust)
+    for finding in report.findings:
+        widgets.finding_card(finding)
+    for error in report.errors:
+        st.warning(error)
+elif loaded.data_tensors:
+    st.info("This file holds data tensors, not a model: use it as probe data.")
+
+st.subheader("Tensors")
+query = st.text_input("Filter tensors by name", key="tensor_filter")
+rows = [
+    {
+        "tensor": t.name,
+        "shape": str(list(t.shape)),
+        "dtype": t.dtype,
+        "elements": t.numel,
+        "tied to": t.tied_to,
+    }
+    for t in loaded.tensors()
+    if query.lower() in t.name.lower()
+]
+st.caption(f"{len(rows)} of {len(loaded.tensors())} tensors")
+st.dataframe(rows, hide_index=True, width="stretch")
+
+with st.expander("Config and metadata"):
+    st.json({"config": loaded.summary()["config"], "metadata": loaded.summary()["metadata"]})

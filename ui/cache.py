@@ -1,0 +1,74 @@
+"""Every st.cache_* wrapper over core/ for the shared pages. Keys include the file's mtime and size,
+so a checkpoint rewritten on disk is read again; adapters are shared read-only across sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.adapters.base import CheckpointAdapter
+from core.adapters.registry import build_adapter
+from core.checkpoints import WEIGHT_SUFFIXES, LoadedCheckpoint, load_checkpoint
+from core.diagnosis import Report, diagnose
+from core.probe import ProbeData, find_probe, load_probe
+
+Stamp = tuple[int, int]
+
+
+def file_stamp(path: str | Path) -> Stamp:
+    """(mtime_ns, size) of a file, or the newest weight file of a folder."""
+    path = Path(path)
+    if path.is_dir():
+        stats = [p.stat() for p in path.iterdir() if p.is_file() and p.suffix in (*WEIGHT_SUFFIXES, ".json")]
+        return (max((s.st_mtime_ns for s in stats), default=0), sum(s.st_size for s in stats))
+    stat = path.stat()
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_resource(show_spinner="Reading checkpoint…", max_entries=32)
+def _loaded(path: str, stamp: Stamp, trust: bool) -> LoadedCheckpoint:
+    return load_checkpoint(path, trust=trust)
+
+
+def loaded_checkpoint(path: str, trust: bool = False) -> LoadedCheckpoint:
+    """The safely loaded checkpoint (cached per file version)."""
+    return _loaded(path, file_stamp(path), trust)
+
+
+@st.cache_resource(show_spinner="Rebuilding model…", max_entries=16)
+def _adapter(path: str, stamp: Stamp, trust: bool) -> CheckpointAdapter:
+    return build_adapter(_loaded(path, stamp, trust))
+
+
+def adapter(path: str, trust: bool = False) -> CheckpointAdapter:
+    """The detected adapter with its rebuilt model (cached, shared read-only)."""
+    return _adapter(path, file_stamp(path), trust)
+
+
+def resolve_probe(checkpoint: str, probe: str | None) -> str | None:
+    """The probe file to use: the one chosen, else probe.npz beside the checkpoint or its run."""
+    if probe:
+        return probe
+    found = find_probe(checkpoint)
+    return str(found) if found is not None else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _probe(path: str, stamp: Stamp) -> ProbeData:
+    return load_probe(path)
+
+
+def probe_data(path: str | None) -> ProbeData | None:
+    """Probe arrays (cached per file version), or None."""
+    return None if path is None else _probe(path, file_stamp(path))
+
+
+@st.cache_data(show_spinner="Diagnosing…", max_entries=64)
+def _report(path: str, stamp: Stamp, probe: str | None, trust: bool) -> Report:
+    return diagnose(_adapter(path, stamp, trust), probe_data(probe), checkpoint=path)
+
+
+def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
+    """Findings for a checkpoint with its probe data (cached)."""
+    return _report(path, file_stamp(path), resolve_probe(path, probe), trust)

@@ -1,0 +1,88 @@
+"""Reusable widgets: the checkpoint picker, probe picker and finding cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.diagnosis import Finding
+from core.errors import CollapseExplorerError
+from core.metrics import METRICS, format_value
+from core.paths import default_demo, demo_checkpoints, display_name, resolve_user_path, store_upload
+from ui import state
+
+SOURCES = ("Demo", "Path", "Upload")
+SEVERITY_ICON = {"ok": "✅", "warning": "⚠️", "collapse": "🛑", "undefined": "❔"}
+
+
+def checkpoint_picker(slot: state.Slot, label: str) -> str | None:
+    """Sidebar control choosing checkpoint A or B from the demo, a path under the roots, or an upload."""
+    demos = demo_checkpoints()
+    options = ["(none)"] if slot == "b" else []
+    options += [display_name(p) for p in demos]
+    by_name = dict(zip([display_name(p) for p in demos], demos, strict=True))
+    source = st.radio(label, SOURCES, horizontal=True, key=f"source_{slot}")
+    path: str | None = None
+    if source == "Demo":
+        default = default_demo()
+        index = options.index(display_name(default)) if slot == "a" and default is not None else 0
+        choice = st.selectbox(f"{label}: demo checkpoint", options, index=index, key=f"demo_{slot}")
+        path = str(by_name[choice]) if choice in by_name else None
+    elif source == "Path":
+        text = st.text_input(f"{label}: path", key=f"path_{slot}", placeholder="/data/runs/fclf_epoch_5.pt")
+        if text:
+            try:
+                path = str(resolve_user_path(text))
+            except CollapseExplorerError as exc:
+                st.error(str(exc))
+    else:
+        upload = st.file_uploader(f"{label}: upload", key=f"upload_{slot}")
+        if upload is not None:
+            path = str(store_upload(upload.name, upload.getvalue()))
+    state.set_selected(slot, path)
+    return path
+
+
+def probe_picker() -> str | None:
+    """Optional probe data path (default: probe.npz beside the checkpoint)."""
+    text = st.text_input(
+        "Probe data (.npz / .safetensors)", key="probe_text", placeholder="beside the checkpoint"
+    )
+    path = None
+    if text:
+        try:
+            path = str(resolve_user_path(text))
+        except CollapseExplorerError as exc:
+            st.error(str(exc))
+    state.set_probe_path(path)
+    return path
+
+
+def finding_card(finding: Finding) -> None:
+    """One finding as a bordered card: severity, summary, evidence metrics, fix."""
+    with st.container(border=True):
+        st.markdown(
+            f"{SEVERITY_ICON[finding.severity]} **{finding.kind}: {finding.severity}**  \n{finding.summary}"
+        )
+        if finding.metrics:
+            rows = [
+                {
+                    "metric": METRICS[k].label if k in METRICS else k,
+                    "value": format_value(v),
+                    "better": METRICS[k].better if k in METRICS else "",
+                }
+                for k, v in finding.metrics.items()
+            ]
+            st.dataframe(rows, hide_index=True, width="stretch")
+        if finding.fix and finding.severity in ("collapse", "warning"):
+            st.markdown(f"**Known fix:** {finding.fix}")
+
+
+def show_error(exc: Exception) -> None:
+    """A user-facing message for bad input (never a traceback)."""
+    st.error(" ".join(str(exc).split()))
+
+
+def short_name(path: str | None) -> str:
+    return display_name(Path(path)) if path else "(none)"
