@@ -10,8 +10,6 @@ PAGES = {
     "Checkpoint": [st.Page("pages/overview.py", title="Overview", icon="🔎", default=True)],
 }
 
-navigation = st.navigation(PAGES)
-
 with st.sidebar:
     st.header("Checkpoints")
     widgets.checkpoint_picker("a", "A")
@@ -24,4 +22,5 @@ with st.sidebar:
             help="Allows full unpickling, which can run code stored in a checkpoint. Only for files you made.",
         )
 
+navigation = st.navigation(PAGES)
 navigation.run()

@@ -1,0 +1,85 @@
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.paths import default_demo
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "overview.py")
+
+
+def _run(path: str | None, **state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    if path is not None:
+        at.session_state["checkpoint_a"] = path
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def test_overview_of_a_plain_checkpoint_and_tensor_filter(tmp_path, small_mlp):
+    torch.save({"epoch": 5, "model_state_dict": small_mlp.state_dict()}, tmp_path / "m.pt")
+    at = _run(str(tmp_path / "m.pt"))
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Format"] == "torch" and metrics["Parameters"] == "21" and metrics["Epoch"] == "5"
+    assert "4 of 4 tensors" in [c.value for c in at.caption]
+    at.text_input(key="tensor_filter").input("bias").run()
+    assert "2 of 4 tensors" in [c.value for c in at.caption]
+    assert len(at.dataframe[-1].value) == 2
+    assert any("no adapter recognises" in e.value for e in at.error)
+
+
+def test_code_running_file_shows_trust_message_not_traceback(tmp_path, small_mlp):
+    class RunsCode:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit",))
+
+    torch.save({"state_dict": small_mlp.state_dict(), "cb": RunsCode()}, tmp_path / "evil.pt")
+    at = _run(str(tmp_path / "evil.pt"))
+    assert not at.exception
+    assert "I trust this file" in at.error[0].value
+    assert len(at.dataframe[0].value) == 4
+
+
+def test_bad_file_shows_message(tmp_path):
+    (tmp_path / "img.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(16))
+    at = _run(str(tmp_path / "img.pt"))
+    assert not at.exception
+    assert "PNG image" in at.error[0].value
+
+
+def test_default_demo_shows_adapter_and_health_report():
+    at = _run(None)
+    assert not at.exception
+    demo = default_demo()
+    assert demo is not None, "the demo assets are missing"
+    assert any("Adapter" in s.value for s in at.success)
+    assert [h.value for h in at.subheader][:1] == ["Health report"]
+
+
+def test_app_router_renders_overview_with_sidebar():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value == "Overview"
+    assert [r.key for r in at.sidebar.radio] == ["source_a", "source_b"]
+
+
+def _picker_script():
+    import streamlit as st
+
+    from ui import state, widgets
+
+    widgets.checkpoint_picker("a", "A")
+    st.write(f"selected: {state.selected_path('a')}")
+
+
+def test_checkpoint_picker_refuses_paths_outside_roots_and_picks_demos():
+    at = AppTest.from_function(_picker_script, default_timeout=60).run()
+    assert at.markdown[-1].value == f"selected: {default_demo()}"
+    at.radio(key="source_a").set_value("Path").run()
+    at.text_input(key="path_a").input("/etc/passwd").run()
+    assert "outside the configured roots" in at.error[0].value
+    assert at.markdown[-1].value.startswith("selected: ")
+    assert at.session_state["checkpoint_a"] is None
+    at.text_input(key="path_a").input(str(default_demo())).run()
+    assert not at.error and at.session_state["checkpoint_a"] == str(default_demo())

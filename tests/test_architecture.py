@@ -1,0 +1,43 @@
+"""core/ is a library: it must never import Streamlit or the ui/ package."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = ("streamlit", "ui")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_never_imports_streamlit_or_ui():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & set(FORBIDDEN))
+        for path in (ROOT / "core").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    assert len(offenders) > 5  # the scan really saw the package
+
+
+def test_only_app_pages_and_ui_import_streamlit():
+    allowed = {"app.py", "pages", "ui", "tests", ".venv", "benchmarks"}
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*.py")
+        if path.relative_to(ROOT).parts[0] not in allowed and "streamlit" in _imports(path)
+    ]
+    assert offenders == []
+
+
+def test_pages_do_no_file_io_or_torch():
+    for page in (ROOT / "pages").glob("*.py"):
+        imported = _imports(page)
+        assert not imported & {"torch", "numpy", "os", "pickle", "shutil"}, page.name
