@@ -104,8 +104,7 @@ class LoadedCheckpoint:
         value = self.metadata.get("epoch")
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        match = _EPOCH_IN_NAME.search(self.path.name)
-        return int(match.group(1)) if match else None
+        return epoch_from_name(self.path.name)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (no tensor values)."""
@@ -126,6 +125,12 @@ class LoadedCheckpoint:
             "allow_listed": list(self.allow_listed),
             "trusted_load": self.trusted,
         }
+
+
+def epoch_from_name(name: str) -> int | None:
+    """Epoch written in a file name (`fclf_epoch_010.pt` -> 10), or None."""
+    match = _EPOCH_IN_NAME.search(name)
+    return int(match.group(1)) if match else None
 
 
 def load_checkpoint(

@@ -1,4 +1,4 @@
-"""`python -m core inspect|diagnose ...`: exit 0 no collapse, 1 collapse found, 2 bad input."""
+"""`python -m core inspect|diagnose|report ...`: exit 0 no collapse, 1 collapse found, 2 bad input."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--config", help="config file to use when the checkpoint carries none")
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
     diagnose.add_argument(
+        "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
+    )
+
+    report = sub.add_parser("report", help="export findings and metrics as HTML or JSON")
+    report.add_argument("path")
+    report.add_argument("--compare", help="a second checkpoint (B) of the same family")
+    report.add_argument("--out", help="output .html or .json (default: JSON on stdout)")
+    report.add_argument("--data", help="probe data for both (default: probe.npz beside each file)")
+    report.add_argument(
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
     return parser
@@ -121,7 +130,33 @@ def _fmt(value: object) -> str:
     return format_value(value)
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"inspect": cmd_inspect, "diagnose": cmd_diagnose}
+def cmd_report(args: argparse.Namespace) -> int:
+    from core.report import check_comparable, compare_metrics, export_text, write_atomic
+    from core.runs import report_for
+
+    spec_a, _, report_a = report_for(args.path, args.data, trust=args.trust)
+    reports, deltas = [report_a], None
+    if args.compare:
+        spec_b, _, report_b = report_for(args.compare, args.data, trust=args.trust)
+        check_comparable(spec_a, spec_b)
+        reports.append(report_b)
+        deltas = compare_metrics(report_a, report_b)
+    fmt = Path(args.out).suffix.lstrip(".").lower() if args.out else "json"
+    text = export_text(reports, deltas, fmt)
+    if args.out:
+        sources = [Path(args.path)] + ([Path(args.compare)] if args.compare else [])
+        written = write_atomic(args.out, text, forbidden=sources)
+        print(f"wrote {written}")
+    else:
+        print(text)
+    return max(r.exit_code() for r in reports)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "inspect": cmd_inspect,
+    "diagnose": cmd_diagnose,
+    "report": cmd_report,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

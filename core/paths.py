@@ -87,3 +87,25 @@ def display_name(path: Path) -> str:
             rel = path.relative_to(base)
             return rel.as_posix() if base == DEMO_DIR else f"upload: {path.name}"
     return str(path)
+
+
+def demo_runs(demo_dir: Path = DEMO_DIR) -> list[Path]:
+    """Run folders of the shipped demo (folders holding checkpoints), sorted."""
+    return sorted({p.parent for p in demo_checkpoints(demo_dir)})
+
+
+def demo_counterpart(path: str | Path, demo_dir: Path = DEMO_DIR) -> Path | None:
+    """For a demo checkpoint, the last checkpoint of the other run of its family (collapsed <-> fixed)."""
+    path = Path(path).resolve()
+    if not path.is_relative_to(demo_dir.resolve()):
+        return None
+    family_dir = path.parent.parent
+    others = [
+        run
+        for run in demo_runs(demo_dir)
+        if run.parent.resolve() == family_dir and run.resolve() != path.parent
+    ]
+    if not others:
+        return None
+    files = [p for p in demo_checkpoints(demo_dir) if p.parent == others[0]]
+    return files[-1] if files else None

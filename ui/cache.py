@@ -72,3 +72,47 @@ def _report(path: str, stamp: Stamp, probe: str | None, trust: bool) -> Report:
 def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
     """Findings for a checkpoint with its probe data (cached)."""
     return _report(path, file_stamp(path), resolve_probe(path, probe), trust)
+
+
+@st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
+def _timeline(folder: str, stamp: Stamp, probe: str | None, trust: bool) -> list:
+    from core.runs import timeline
+
+    return timeline(folder, probe, trust=trust)
+
+
+def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> list:
+    """Every checkpoint of a run folder diagnosed (cached per folder version)."""
+    return _timeline(folder, file_stamp(folder), probe, trust)
+
+
+@st.cache_data(show_spinner="Comparing…", max_entries=32)
+def _comparison(path_a: str, stamp_a: Stamp, path_b: str, stamp_b: Stamp, probe: str | None, trust: bool):
+    from core.report import check_comparable, compare_metrics
+    from core.runs import report_for
+
+    spec_a, _, report_a = report_for(path_a, probe, trust=trust)
+    spec_b, _, report_b = report_for(path_b, probe, trust=trust)
+    check_comparable(spec_a, spec_b)
+    return report_a, report_b, compare_metrics(report_a, report_b)
+
+
+def comparison(path_a: str, path_b: str, probe: str | None = None, trust: bool = False):
+    """(report A, report B, metric deltas) for two checkpoints of one family, both measured on A's probe."""
+    probe = resolve_probe(path_a, probe)
+    return _comparison(path_a, file_stamp(path_a), path_b, file_stamp(path_b), probe, trust)
+
+
+@st.cache_data(show_spinner="Building the report…", max_entries=8)
+def _export(path_a: str, stamp_a: Stamp, path_b: str | None, probe: str | None, trust: bool, fmt: str) -> str:
+    from core.report import export_text
+
+    if path_b is None:
+        return export_text([_report(path_a, stamp_a, probe, trust)], None, fmt)
+    report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, file_stamp(path_b), probe, trust)
+    return export_text([report_a, report_b], deltas, fmt)
+
+
+def export(path_a: str, path_b: str | None, fmt: str, probe: str | None = None, trust: bool = False) -> str:
+    """The downloadable report ('html' or 'json') of A, or of A vs B."""
+    return _export(path_a, file_stamp(path_a), path_b, resolve_probe(path_a, probe), trust, fmt)

@@ -86,3 +86,12 @@ def show_error(exc: Exception) -> None:
 
 def short_name(path: str | None) -> str:
     return display_name(Path(path)) if path else "(none)"
+
+
+def verdict_styler(rows: list[dict]):
+    """Colour the 'B is' column green when B improved, red when it got worse."""
+    import pandas as pd
+
+    colours = {"▲": "color: #2e7d32", "▼": "color: #c62828"}
+    frame = pd.DataFrame(rows, columns=["metric", "A", "B", "B − A", "B is"])
+    return frame.style.map(lambda v: colours.get(str(v)[:1], ""), subset=["B is"])

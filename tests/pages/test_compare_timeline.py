@@ -1,0 +1,64 @@
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.paths import DEMO_DIR, demo_checkpoints
+from tests.conftest import ROOT
+
+COMPARE = str(ROOT / "pages" / "compare.py")
+TIMELINE = str(ROOT / "pages" / "timeline.py")
+
+
+def _last(run: str) -> str:
+    return str([p for p in demo_checkpoints() if p.parent == DEMO_DIR / run][-1])
+
+
+def test_compare_collapsed_and_fixed_codebook_runs():
+    at = AppTest.from_file(COMPARE, default_timeout=180)
+    at.session_state["checkpoint_a"] = _last("codebook/collapsing")
+    at.session_state["checkpoint_b"] = _last("codebook/fixed")
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table[table["metric"] == "Perplexity / K"].iloc[0]
+    assert row["B is"] == "▲ better"
+    assert float(row["B"]) > float(row["A"])
+    assert [h.value for h in at.subheader][1:3] == ["Findings of A", "Findings of B"]
+    n_rows = len(table)
+    at.toggle(key="only_changed").set_value(True).run()
+    assert len(at.dataframe[0].value) <= n_rows
+    at.radio(key="export_format").set_value("json").run()
+    assert not at.exception
+
+
+def test_compare_refuses_different_families():
+    at = AppTest.from_file(COMPARE, default_timeout=180)
+    at.session_state["checkpoint_a"] = _last("codebook/collapsing")
+    at.session_state["checkpoint_b"] = _last("posterior/collapsed")
+    at.run()
+    assert not at.exception
+    assert "same family" in at.error[0].value
+
+
+def test_timeline_of_a_demo_run_and_a_mixed_folder(tmp_path, monkeypatch):
+    at = AppTest.from_file(TIMELINE, default_timeout=240)
+    at.run()
+    assert not at.exception
+    at.selectbox(key="timeline_demo").set_value("codebook/collapsing").run()
+    assert not at.exception
+    caption = at.caption[0].value
+    n = len([p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "collapsing"])
+    assert caption.startswith(f"{n} of {n} checkpoints diagnosed") and "family: codebook" in caption
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe[0].value) == n
+
+    mixed = tmp_path / "run"
+    mixed.mkdir()
+    (mixed / "broken_epoch_3.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8))
+    torch.save({"w": torch.zeros(2, 2)}, mixed / "unknown_epoch_2.pt")
+    monkeypatch.setenv("COLLAPSE_EXPLORER_ROOTS", str(tmp_path))
+    at.radio(key="timeline_source").set_value("Path").run()
+    at.text_input(key="timeline_path").input(str(mixed)).run()
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "broken_epoch_3.pt" in warnings and "PNG image" in warnings and "no adapter recognises" in warnings
+    assert at.caption[0].value.startswith("0 of 2 checkpoints diagnosed")

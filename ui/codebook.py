@@ -1,0 +1,109 @@
+"""Cached helpers for the codebook page: which runs to show, their usage, one checkpoint's details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import DEMO_DIR
+from core.adapters.codebook import (
+    CodeUsage,
+    ReferenceVQVAEAdapter,
+    RunUsage,
+    measure_usage,
+    run_checkpoints,
+    run_usage,
+)
+from core.errors import CollapseExplorerError
+from core.metrics import MetricValue
+from core.metrics.codebook import usage_per_class, usage_summary
+from ui import cache, state
+
+DEMO_RUNS_DIR = DEMO_DIR / "codebook"
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """A run folder offered on the page, with the label shown and the checkpoint that selected it."""
+
+    label: str
+    folder: str
+    checkpoint: str | None = None
+
+
+def codebook_checkpoint(path: str | None, trust: bool) -> bool:
+    """True when `path` opens as a codebook-family checkpoint (errors mean no)."""
+    if path is None or not Path(path).is_file():
+        return False
+    try:
+        return cache.adapter(path, trust).family == "codebook"
+    except CollapseExplorerError:
+        return False
+
+
+def run_choices() -> list[RunChoice]:
+    """Runs of the sidebar's checkpoints A / B when they are codebook models, then the shipped demo runs."""
+    trust = state.trusted()
+    choices = []
+    for slot in ("a", "b"):
+        path = state.selected_path(slot)
+        if codebook_checkpoint(path, trust):
+            folder = str(Path(path).parent)
+            choices.append(RunChoice(f"{slot.upper()}: {Path(folder).name}/", folder, path))
+    if DEMO_RUNS_DIR.is_dir():
+        taken = {Path(c.folder).resolve() for c in choices}
+        for folder in sorted(p for p in DEMO_RUNS_DIR.iterdir() if p.is_dir() and p.resolve() not in taken):
+            choices.append(RunChoice(f"demo: {folder.name}", str(folder)))
+    return choices
+
+
+def probe_for(folder: str) -> str | None:
+    """The probe chosen in the sidebar, else probe.npz beside the run's first checkpoint."""
+    return cache.resolve_probe(str(run_checkpoints(folder)[0]), state.probe_path())
+
+
+@st.cache_data(show_spinner="Measuring code usage over the run…", max_entries=32)
+def _run_usage(
+    folder: str, stamp: cache.Stamp, probe: str | None, probe_stamp: cache.Stamp | None
+) -> RunUsage:
+    return run_usage(folder, cache.probe_data(probe))
+
+
+def usage_of_run(folder: str) -> RunUsage:
+    """Usage of every checkpoint in `folder` (cached per folder and probe version)."""
+    probe = probe_for(folder)
+    return _run_usage(folder, cache.file_stamp(folder), probe, cache.file_stamp(probe) if probe else None)
+
+
+def checkpoint_path(folder: str, name: str) -> str:
+    return str(Path(folder) / name)
+
+
+def usage_of_checkpoint(path: str, probe: str | None) -> CodeUsage | None:
+    """Usage of one checkpoint (data-driven when possible; None when nothing can be measured)."""
+    return measure_usage(cache.adapter(path, state.trusted()), cache.probe_data(probe))
+
+
+def class_counts(usage: CodeUsage) -> np.ndarray | None:
+    """Codes per class int [C, K] when the usage came with indices and labels, else None."""
+    if usage.indices is None or usage.labels is None:
+        return None
+    return usage_per_class(usage.indices, usage.labels, usage.counts.shape[-1])
+
+
+def reconstructions(path: str, probe: str | None, n: int = 10) -> tuple[np.ndarray, np.ndarray] | None:
+    """(inputs [n, F], reconstructions [n, F]) for models that can reconstruct, else None."""
+    adapter = cache.adapter(path, state.trusted())
+    data = cache.probe_data(probe)
+    if data is None or data.x is None or not isinstance(adapter, ReferenceVQVAEAdapter):
+        return None
+    x = np.asarray(data.x[:n], dtype=np.float32).reshape(min(n, len(data.x)), -1)
+    return x, adapter.reconstruct(x)
+
+
+def summary(counts: np.ndarray, threshold: float) -> dict[str, MetricValue]:
+    """Usage metrics of counts [K] at the page's dead threshold."""
+    return usage_summary(counts, threshold)

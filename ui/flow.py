@@ -1,0 +1,133 @@
+"""Cached helpers for the Trajectories page: which flow checkpoints to offer, the frame, the flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import DEMO_DIR
+from core.errors import CollapseExplorerError
+from core.flowview import FlowView, check_flow_inputs, flow_defaults, flow_view
+from core.metrics import Undefined
+from core.metrics.clustering import median_nn_distance
+from core.paths import default_demo, demo_checkpoints, display_name
+from core.projection import PROJECTION_NAME, Projection, cached_projection
+from ui import cache, state
+
+DEMO_FLOW_DIR = DEMO_DIR / "flow"
+
+
+@dataclass(frozen=True)
+class FlowSetup:
+    """What the controls need: attribute names, config defaults, row count, and the files in use."""
+
+    checkpoint: str
+    probe: str
+    attribute_names: tuple[str, ...]
+    steps: int
+    alpha: float
+    rows: int
+
+
+def is_flow_checkpoint(path: str | None) -> bool:
+    """True when `path` opens as an adapter that can flow (errors mean no)."""
+    if path is None or not Path(path).is_file():
+        return False
+    try:
+        return cache.adapter(path, state.trusted()).spec().supports_flow
+    except CollapseExplorerError:
+        return False
+
+
+def checkpoint_choices() -> dict[str, str]:
+    """Label -> path: checkpoint A when it is a flow model, then every shipped flow demo checkpoint."""
+    choices: dict[str, str] = {}
+    selected = state.selected_path("a")
+    if is_flow_checkpoint(selected):
+        choices[f"A: {display_name(Path(selected))}"] = str(selected)
+    for path in demo_checkpoints():
+        if path.is_relative_to(DEMO_FLOW_DIR) and str(path) not in choices.values():
+            choices[f"demo: {display_name(path)}"] = str(path)
+    return choices
+
+
+def default_choice(choices: dict[str, str]) -> int:
+    """Index of checkpoint A if offered, else the collapsed demo run's last checkpoint."""
+    if choices and next(iter(choices)).startswith("A: "):
+        return 0
+    demo = default_demo()
+    paths = list(choices.values())
+    return paths.index(str(demo)) if demo is not None and str(demo) in paths else max(len(paths) - 1, 0)
+
+
+def setup(checkpoint: str) -> FlowSetup:
+    """Check the checkpoint and its probe data fit together; CollapseExplorerError says why not."""
+    probe = cache.resolve_probe(checkpoint, state.probe_path())
+    adapter = cache.adapter(checkpoint, state.trusted())
+    embeddings, _ = check_flow_inputs(adapter, cache.probe_data(probe))
+    names = cache.probe_data(probe).attribute_names or adapter.spec().attribute_names
+    attributes = cache.probe_data(probe).attributes
+    if len(names) != attributes.shape[1]:
+        names = tuple(f"attribute {i}" for i in range(attributes.shape[1]))
+    steps, alpha = flow_defaults(cache.loaded_checkpoint(checkpoint, state.trusted()).config)
+    return FlowSetup(checkpoint, str(probe), tuple(names), steps, alpha, len(embeddings))
+
+
+@st.cache_resource(show_spinner="Fitting the UMAP frame on the inputs (first time only, about a minute)…")
+def _frame(probe: str, stamp: cache.Stamp) -> tuple[Projection, float | Undefined]:
+    embeddings = cache.probe_data(probe).embeddings
+    shipped = Path(probe).with_name(PROJECTION_NAME)
+    return cached_projection(embeddings, shipped), median_nn_distance(embeddings)
+
+
+def frame(probe: str) -> tuple[Projection, float | Undefined]:
+    """(projection fitted on the probe inputs, their median nearest-neighbour distance), once per probe."""
+    return _frame(probe, cache.file_stamp(probe))
+
+
+@st.cache_data(show_spinner="Flowing…", max_entries=64)
+def _view(
+    checkpoint: str,
+    stamp: cache.Stamp,
+    probe: str,
+    probe_stamp: cache.Stamp,
+    controls: tuple[str, ...],
+    steps: int,
+    alpha: float,
+    sample_size: int,
+) -> FlowView:
+    data = cache.probe_data(probe)
+    embeddings, attributes = check_flow_inputs(cache.adapter(checkpoint, state.trusted()), data)
+    projection, scale = _frame(probe, probe_stamp)
+    adapter = cache.adapter(checkpoint, state.trusted())
+    return flow_view(
+        adapter, embeddings, attributes, projection, controls, steps, alpha, sample_size, scale=scale
+    )
+
+
+def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, sample_size: int) -> FlowView:
+    """Flow, metrics and projected sample for one set of controls (cached per checkpoint/probe version)."""
+    return _view(
+        setup.checkpoint,
+        cache.file_stamp(setup.checkpoint),
+        setup.probe,
+        cache.file_stamp(setup.probe),
+        controls,
+        steps,
+        alpha,
+        sample_size,
+    )
+
+
+def background(probe: str) -> np.ndarray:
+    """2-D coordinates float32 [N, 2] of every probe input in the frame."""
+    return frame(probe)[0].coords
+
+
+def texts(probe: str, rows: np.ndarray) -> list[str]:
+    """Hover text per row: the probe sentence, else the row number."""
+    sentences = cache.probe_data(probe).texts
+    return [sentences[i] if i < len(sentences) else f"row {i}" for i in rows]

@@ -1,0 +1,123 @@
+"""Cached helpers for the Latents page: which VAE checkpoints to show, their posterior analysis, traversals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import DEMO_DIR
+from core.checkpoints import WEIGHT_SUFFIXES
+from core.diagnosis.posterior import PosteriorAnalysis, analyse, latent_traversal
+from core.errors import CollapseExplorerError, ProbeError
+from ui import cache, state
+
+DEMO_RUNS_DIR = DEMO_DIR / "posterior"
+DEMO_DEFAULTS = {"a": "collapsed", "b": "fixed"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A checkpoint shown on the page: slot label, path, probe file, and where it came from."""
+
+    slot: str
+    path: str
+    probe: str | None
+    source: str  # "sidebar" or "demo"
+
+
+def is_posterior(path: str | None, trust: bool) -> bool:
+    """True when `path` opens as a posterior-family (VAE) checkpoint; load errors mean no."""
+    if path is None or not Path(path).exists():
+        return False
+    try:
+        return cache.adapter(path, trust).family == "posterior"
+    except CollapseExplorerError:
+        return False
+
+
+def demo_final(run: str) -> str | None:
+    """Last-epoch checkpoint of a shipped demo run, or None when the demo is not built."""
+    folder = DEMO_RUNS_DIR / run
+    if not folder.is_dir():
+        return None
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    return str(files[-1]) if files else None
+
+
+def choices() -> tuple[list[Choice], list[str]]:
+    """Checkpoints A and B: the sidebar's when they are VAEs, else the demo's collapsed (A) / fixed (B).
+
+    Also returns notes on sidebar picks that were not used and why.
+    """
+    trust = state.trusted()
+    picked: list[Choice] = []
+    notes: list[str] = []
+    for slot in ("a", "b"):
+        path = state.selected_path(slot)
+        if path is not None and is_posterior(path, trust):
+            picked.append(
+                Choice(slot.upper(), path, cache.resolve_probe(path, state.probe_path()), "sidebar")
+            )
+            continue
+        if path is not None:
+            notes.append(f"{slot.upper()} ({Path(path).name}) is not a VAE checkpoint")
+        demo = demo_final(DEMO_DEFAULTS[slot])
+        if demo is not None:
+            picked.append(Choice(slot.upper(), demo, cache.resolve_probe(demo, None), "demo"))
+    return picked, notes
+
+
+def default_floor(picked: list[Choice], trust: bool) -> float:
+    """The first free-bits floor found in the checkpoints' configs, else 0."""
+    for choice in picked:
+        floor = getattr(cache.adapter(choice.path, trust), "free_bits", None)
+        if floor:
+            return float(min(max(floor, 0.0), 2.0))
+    return 0.0
+
+
+@st.cache_data(show_spinner="Encoding probe data…", max_entries=32)
+def _analysis(path: str, stamp: cache.Stamp, probe: str, floor: float, trust: bool) -> PosteriorAnalysis:
+    data = cache.probe_data(probe)
+    if data is None or data.x is None:
+        raise ProbeError(f"probe data {Path(probe).name} has no 'x' array of model inputs")
+    return analyse(cache.adapter(path, trust), data.x, floor)
+
+
+def analysis(choice: Choice, floor: float, trust: bool) -> PosteriorAnalysis:
+    """Posterior statistics of a checkpoint on its probe x (cached per file version and floor)."""
+    if choice.probe is None:
+        raise ProbeError(
+            f"no probe data for {Path(choice.path).name}: put a probe.npz with 'x' beside it or pick one "
+            "in the sidebar"
+        )
+    return _analysis(choice.path, cache.file_stamp(choice.path), choice.probe, floor, trust)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _traversal(
+    path: str,
+    stamp: cache.Stamp,
+    base: tuple[float, ...],
+    dims: tuple[int, ...],
+    values: tuple[float, ...],
+    trust: bool,
+) -> np.ndarray:
+    return latent_traversal(cache.adapter(path, trust), np.asarray(base), dims, values)
+
+
+def traversal(
+    choice: Choice, base: np.ndarray, dims: list[int], values: np.ndarray, trust: bool
+) -> np.ndarray:
+    """Decoded traversals float32 [len(dims), len(values), F] around latent `base` [Z] (cached)."""
+    return _traversal(
+        choice.path,
+        cache.file_stamp(choice.path),
+        tuple(float(v) for v in base),
+        tuple(int(d) for d in dims),
+        tuple(float(v) for v in values),
+        trust,
+    )
