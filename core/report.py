@@ -15,7 +15,7 @@ from plotly.offline import get_plotlyjs
 from core.adapters.base import AdapterSpec
 from core.diagnosis import Report
 from core.errors import CollapseExplorerError
-from core.metrics import METRICS, MetricValue, format_value, improvement, is_defined, to_jsonable
+from core.metrics import MetricValue, format_value, improvement, is_defined, label, to_jsonable
 from core.runs import report_metrics
 
 # Families whose models read an input space of `latent_dim`: A and B must share it to be compared.
@@ -55,8 +55,7 @@ def compare_metrics(a: Report, b: Report) -> list[MetricDelta]:
     for key in list(dict.fromkeys([*ma, *mb])):
         va, vb = ma.get(key), mb.get(key)
         delta = float(vb) - float(va) if is_defined(va) and is_defined(vb) else None  # type: ignore[arg-type]
-        label = METRICS[key].label if key in METRICS else key
-        rows.append(MetricDelta(key, label, va, vb, delta, improvement(key, va, vb)))
+        rows.append(MetricDelta(key, label(key), va, vb, delta, improvement(key, va, vb)))
     return rows
 
 
@@ -91,8 +90,7 @@ def _finding_html(report: Report) -> str:
     parts = [f"<h2>{html.escape(report.checkpoint)}</h2><p>adapter: {html.escape(str(report.adapter))}</p>"]
     for f in report.findings:
         rows = "".join(
-            f"<tr><td>{html.escape(METRICS[k].label if k in METRICS else k)}</td>"
-            f"<td>{html.escape(format_value(v))}</td></tr>"
+            f"<tr><td>{html.escape(label(k))}</td><td>{html.escape(format_value(v))}</td></tr>"
             for k, v in f.metrics.items()
         )
         fix = f"<p><b>Known fix:</b> {html.escape(f.fix)}</p>" if f.fix and f.severity != "ok" else ""

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import CollapseExplorerError
-from core.metrics import METRICS
+from core.metrics import all_metrics, label
 from core.paths import demo_runs, display_name, resolve_user_path
 from core.plots.runs import timeline_figure
 from core.runs import main_family, metric_series
@@ -46,10 +46,9 @@ for point in points:
         st.warning(f"{display_name(point.path)}: a {point.family} checkpoint in a {family} run, left out")
 
 if series:
-    labels = {key: METRICS[key].label if key in METRICS else key for key in series}
-    default = [k for k in series if k in METRICS][:3]
+    default = [k for k in series if k in all_metrics()][:3]
     chosen = st.multiselect(
-        "Metrics", list(series), default=default, format_func=labels.get, key="timeline_metrics"
+        "Metrics", list(series), default=default, format_func=label, key="timeline_metrics"
     )
     st.plotly_chart(timeline_figure(series, chosen), width="stretch")
 

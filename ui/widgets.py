@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.diagnosis import Finding
 from core.errors import CollapseExplorerError
-from core.metrics import METRICS, format_value
+from core.metrics import all_metrics, format_value
 from core.paths import default_demo, demo_checkpoints, display_name, resolve_user_path, store_upload
 from ui import state
 
@@ -66,11 +66,12 @@ def finding_card(finding: Finding) -> None:
             f"{SEVERITY_ICON[finding.severity]} **{finding.kind}: {finding.severity}**  \n{finding.summary}"
         )
         if finding.metrics:
+            table = all_metrics()
             rows = [
                 {
-                    "metric": METRICS[k].label if k in METRICS else k,
+                    "metric": table[k].label if k in table else k,
                     "value": format_value(v),
-                    "better": METRICS[k].better if k in METRICS else "",
+                    "better": table[k].better if k in table else "",
                 }
                 for k, v in finding.metrics.items()
             ]

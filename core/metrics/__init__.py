@@ -6,6 +6,7 @@ of raising, so the UI and the CLI can say why ("undefined: one class only").
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -86,6 +87,9 @@ class MetricInfo:
 
 METRICS: dict[str, MetricInfo] = {}
 
+# Family modules fill METRICS when imported; all_metrics() imports them so the table is complete.
+FAMILY_MODULES = ("trajectories", "field", "codebook", "posterior", "text", "training")
+
 
 def register_metrics(*infos: MetricInfo) -> None:
     """Add family metrics to the one METRICS table (keys are unique across families)."""
@@ -95,9 +99,22 @@ def register_metrics(*infos: MetricInfo) -> None:
         METRICS[info.key] = info
 
 
+def all_metrics() -> dict[str, MetricInfo]:
+    """The METRICS table with every family's metrics registered."""
+    for name in FAMILY_MODULES:
+        importlib.import_module(f"core.metrics.{name}")
+    return METRICS
+
+
+def label(key: str) -> str:
+    """Display label of a metric key (the key itself when unregistered)."""
+    info = all_metrics().get(key)
+    return info.label if info is not None else key
+
+
 def improvement(key: str, before: object, after: object) -> int:
     """+1 if `after` is better than `before` for metric `key`, -1 if worse, 0 if equal or unknown."""
-    info = METRICS.get(key)
+    info = all_metrics().get(key)
     if info is None or info.better == "neither" or not (is_defined(before) and is_defined(after)):
         return 0
     delta = float(after) - float(before)  # type: ignore[arg-type]

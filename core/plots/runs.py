@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.metrics import METRICS, MetricValue, is_defined
+from core.metrics import MetricValue, is_defined, label
 
 
 def timeline_figure(series: dict[str, list[tuple[int | None, MetricValue]]], keys: list[str]) -> go.Figure:
@@ -15,7 +15,7 @@ def timeline_figure(series: dict[str, list[tuple[int | None, MetricValue]]], key
         rows=max(len(keys), 1),
         cols=1,
         shared_xaxes=True,
-        subplot_titles=[METRICS[k].label if k in METRICS else k for k in keys],
+        subplot_titles=[label(k) for k in keys],
         vertical_spacing=0.08 if len(keys) < 6 else 0.04,
     )
     for row, key in enumerate(keys, start=1):
