@@ -8,6 +8,13 @@ st.set_page_config(page_title="Collapse Explorer", page_icon="🧭", layout="wid
 
 PAGES = {
     "Checkpoint": [st.Page("pages/overview.py", title="Overview", icon="🔎", default=True)],
+    "Collapse": [
+        st.Page("pages/latents.py", title="Latents", icon="🌫️"),
+    ],
+    "Runs": [
+        st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+        st.Page("pages/timeline.py", title="Timeline", icon="📈"),
+    ],
 }
 
 with st.sidebar:

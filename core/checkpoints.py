@@ -145,8 +145,12 @@ def load_checkpoint(
     if not path.exists():
         raise CheckpointError(f"no such file or folder: {path}")
     loaded = _load_directory(path, trust) if path.is_dir() else _load_file(path, trust)
-    if not loaded.config:
-        loaded.config, loaded.config_source = _discover_config(path, config_path)
+    found, source = _discover_config(path, config_path)
+    if found:
+        # In-file values win; a sibling or Hydra config fills what the file left out (Lightning
+        # checkpoints often keep the architecture only in .hydra/config.yaml).
+        loaded.config = {**found, **loaded.config}
+        loaded.config_source = f"{loaded.config_source} + {source}" if loaded.config_source else source
     return loaded
 
 
@@ -591,6 +595,8 @@ def read_config_file(path: Path) -> dict:
 
 
 def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | None]:
+    if given is not None:  # a file the user named beats anything found by looking around
+        return read_config_file(Path(given)), str(given)
     folder = path if path.is_dir() else path.parent
     candidates = [folder / "config.json"]
     if path.is_file():
@@ -602,8 +608,6 @@ def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | 
                 return read_config_file(candidate), str(candidate)
             except CheckpointError:
                 continue
-    if given is not None:
-        return read_config_file(Path(given)), str(given)
     return {}, None
 
 

@@ -1,4 +1,4 @@
-"""Cached helpers for the Latents page: which VAE checkpoints to show, their posterior analysis, traversals."""
+"""Cached helpers for the Latents page: VAE checkpoints to show, posterior analysis, traversals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import DEMO_DIR
 from core.checkpoints import WEIGHT_SUFFIXES
-from core.diagnosis.posterior import PosteriorAnalysis, analyse, latent_traversal
+from core.diagnosis.posterior import PosteriorAnalysis, RunTimeline, analyse, latent_traversal, run_timeline
 from core.errors import CollapseExplorerError, ProbeError
 from ui import cache, state
 
@@ -28,14 +28,15 @@ class Choice:
     source: str  # "sidebar" or "demo"
 
 
-def is_posterior(path: str | None, trust: bool) -> bool:
-    """True when `path` opens as a posterior-family (VAE) checkpoint; load errors mean no."""
+def why_not_posterior(path: str | None, trust: bool) -> str | None:
+    """None when `path` opens as a posterior-family (VAE) checkpoint, else the reason it does not."""
     if path is None or not Path(path).exists():
-        return False
+        return "no such file"
     try:
-        return cache.adapter(path, trust).family == "posterior"
-    except CollapseExplorerError:
-        return False
+        family = cache.adapter(path, trust).family
+    except CollapseExplorerError as exc:
+        return " ".join(str(exc).split())
+    return None if family == "posterior" else f"a {family} checkpoint, not a VAE"
 
 
 def demo_final(run: str) -> str | None:
@@ -57,13 +58,14 @@ def choices() -> tuple[list[Choice], list[str]]:
     notes: list[str] = []
     for slot in ("a", "b"):
         path = state.selected_path(slot)
-        if path is not None and is_posterior(path, trust):
+        reason = why_not_posterior(path, trust) if path is not None else None
+        if path is not None and reason is None:
             picked.append(
                 Choice(slot.upper(), path, cache.resolve_probe(path, state.probe_path()), "sidebar")
             )
             continue
         if path is not None:
-            notes.append(f"{slot.upper()} ({Path(path).name}) is not a VAE checkpoint")
+            notes.append(f"{slot.upper()} ({Path(path).name}): {reason}")
         demo = demo_final(DEMO_DEFAULTS[slot])
         if demo is not None:
             picked.append(Choice(slot.upper(), demo, cache.resolve_probe(demo, None), "demo"))
@@ -77,6 +79,15 @@ def default_floor(picked: list[Choice], trust: bool) -> float:
         if floor:
             return float(min(max(floor, 0.0), 2.0))
     return 0.0
+
+
+def in_data_units(choice: Choice, a: np.ndarray, trust: bool) -> np.ndarray:
+    """Features [N, F] (or [..., F]) in data units: undoes a channel-wise normalisation the config records."""
+    adapter = cache.adapter(choice.path, trust)
+    a = np.asarray(a, dtype=np.float32)
+    if not hasattr(adapter, "denormalise"):
+        return a
+    return adapter.denormalise(a.reshape(-1, a.shape[-1])).reshape(a.shape)
 
 
 @st.cache_data(show_spinner="Encoding probe data…", max_entries=32)
@@ -121,3 +132,19 @@ def traversal(
         tuple(float(v) for v in values),
         trust,
     )
+
+
+@st.cache_data(show_spinner="Measuring the run's checkpoints…", max_entries=16)
+def _timeline(folder: str, stamp: cache.Stamp, probe: str) -> RunTimeline:
+    data = cache.probe_data(probe)
+    if data is None or data.x is None:
+        raise ProbeError(f"probe data {Path(probe).name} has no 'x' array of model inputs")
+    return run_timeline(folder, data.x)
+
+
+def timeline(choice: Choice) -> RunTimeline:
+    """KL per dimension over the checkpoints in the folder of `choice` (cached per folder version)."""
+    if choice.probe is None:
+        raise ProbeError(f"no probe data for {Path(choice.path).name}")
+    folder = str(Path(choice.path).parent)
+    return _timeline(folder, cache.file_stamp(folder), choice.probe)

@@ -142,6 +142,16 @@ def test_config_discovery_from_siblings(tmp_path, small_mlp):
     assert load_checkpoint(ckpts / "a.pt").config == {"hidden": 5}
 
 
+def test_in_file_config_wins_and_sibling_fills_the_rest(tmp_path, small_mlp):
+    torch.save({"model_state_dict": small_mlp.state_dict(), "config": {"hidden": 3}}, tmp_path / "a.pt")
+    (tmp_path / "config.json").write_text(json.dumps({"hidden": 99, "activation": "elu"}))
+    loaded = load_checkpoint(tmp_path / "a.pt")
+    assert loaded.config == {"hidden": 3, "activation": "elu"}
+    assert loaded.config_source.startswith("in-file 'config' + ") and loaded.config_source.endswith(
+        "config.json"
+    )
+
+
 def test_user_given_config(tmp_path, small_mlp):
     torch.save(small_mlp.state_dict(), tmp_path / "a.pt")
     (tmp_path.parent / f"{tmp_path.name}-cfg.json").write_text(json.dumps({"x": 1}))

@@ -1,0 +1,260 @@
+"""Posterior-collapse rules for VAEs: latents that carry nothing and a decoder that ignores them.
+
+With probe `x` the verdict is measured (active units, KL per dimension, reconstruction diversity).
+Without it, an estimate from the weights and prior samples only says which latents the decoder ignores
+(the summary says "estimate").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.adapters.registry import build_adapter
+from core.checkpoints import load_checkpoint, weight_files
+from core.diagnosis import Finding, Severity
+from core.errors import AdapterError, ProbeError
+from core.metrics import MetricValue, Undefined, format_value
+from core.metrics.posterior import (
+    ACTIVE_THRESHOLD,
+    active_units,
+    dead_dims_estimate,
+    decoder_sensitivity,
+    diversity_ratio,
+    floor_fraction,
+    kl_per_dim,
+    mu_variance,
+    sigma_per_dim,
+)
+
+if TYPE_CHECKING:
+    from core.adapters.base import CheckpointAdapter
+    from core.probe import ProbeData
+
+COLLAPSE_ACTIVE = 0.5  # at most half the latents active
+COLLAPSE_DIVERSITY = 0.2
+WARN_ACTIVE = 0.75
+WARN_DIVERSITY = 0.4
+ESTIMATE_SAMPLES = 64
+SEED = 0
+
+FIX = (
+    "Posterior collapse fixes: "
+    "(1) normalise features channel-wise (per-feature mean / std from the training set) so a few "
+    "large-scale features do not dominate and the reconstruction term is on the scale of the KL; "
+    "(2) keep the KL term (weight ~1, reconstruction summed over features, not averaged) but with "
+    "free bits: a per-dimension floor such as max(KL_j, 0.5 nats), so the optimiser gains nothing by "
+    "pushing a latent to the prior; "
+    "(3) add a cosine term on reconstructions, (1 - cos(x_hat, x)), so predicting the average input "
+    "is penalised; KL annealing from 0 over the first epochs also helps."
+)
+
+
+@dataclass(frozen=True)
+class PosteriorAnalysis:
+    """Posterior statistics of one model on probe inputs x [N, F].
+
+    mu, logvar [N, Z]; recon [N, F] = decode(mu); kl, mu_var, sigma [Z] (or Undefined); metrics by key.
+    """
+
+    mu: np.ndarray
+    logvar: np.ndarray
+    recon: np.ndarray
+    kl: np.ndarray | Undefined
+    mu_var: np.ndarray | Undefined
+    sigma: np.ndarray | Undefined
+    metrics: dict[str, MetricValue]
+
+    @property
+    def active_mask(self) -> np.ndarray | None:
+        """bool [Z]: Var_x(mu_j) >= 0.01, or None when undefined."""
+        return None if isinstance(self.mu_var, Undefined) else self.mu_var >= ACTIVE_THRESHOLD
+
+
+def _percent(value: MetricValue) -> str:
+    return str(value) if isinstance(value, Undefined) else f"{100 * float(value):.0f}%"
+
+
+def _summary_stats(values: np.ndarray | Undefined, reduce: str) -> MetricValue:
+    if isinstance(values, Undefined):
+        return values
+    return float(getattr(np, reduce)(values))
+
+
+def analyse(adapter: CheckpointAdapter, x: np.ndarray, floor: float = 0.0) -> PosteriorAnalysis:
+    """Encode probe inputs, decode their posterior means and measure collapse (metrics keyed as METRICS)."""
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0:
+        raise ProbeError(f"probe x must be [N, features] with N >= 1, got shape {x.shape}")
+    mu, logvar = adapter.posterior(x)
+    recon = adapter.decode(mu)
+    kl = kl_per_dim(mu, logvar)
+    var = mu_variance(mu)
+    sigma = sigma_per_dim(logvar)
+    au = active_units(mu)
+    z = mu.shape[1]
+    metrics: dict[str, MetricValue] = {
+        "latent_dim": z,
+        "probe_rows": len(x),
+        "active_units": au,
+        "active_fraction": au if isinstance(au, Undefined) else au / z,
+        "kl_total": _summary_stats(kl, "sum"),
+        "kl_dim_min": _summary_stats(kl, "min"),
+        "free_bits_floor": floor,
+        "floor_fraction": floor_fraction(kl, floor),
+        "mean_sigma": _summary_stats(sigma, "mean"),
+        "diversity_ratio": diversity_ratio(recon, x.reshape(len(x), -1)),
+    }
+    return PosteriorAnalysis(mu, logvar, recon, kl, var, sigma, metrics)
+
+
+def estimate_dead_dims(adapter: CheckpointAdapter) -> tuple[np.ndarray | Undefined, dict[str, MetricValue]]:
+    """ESTIMATE without probe data: bool [Z] dead mask and its metrics (prior samples, seeded)."""
+    z_dim = adapter.spec().latent_dim or 0
+    if z_dim == 0:
+        reason = Undefined("the adapter does not state its latent size")
+        return reason, {"latent_dim": z_dim, "estimated_dead_fraction": reason}
+    base = np.random.default_rng(SEED).standard_normal((ESTIMATE_SAMPLES, z_dim)).astype(np.float32)
+    steps = np.stack([np.stack([base] * z_dim)] * 2)  # [2, Z, N, Z]
+    for j in range(z_dim):
+        steps[0, j, :, j] += 1.0
+        steps[1, j, :, j] -= 1.0
+    decoded = adapter.decode(steps.reshape(-1, z_dim)).reshape(2, z_dim, ESTIMATE_SAMPLES, -1)
+    scale = float(np.sqrt(np.mean(adapter.decode(np.zeros((1, z_dim), np.float32)).astype(np.float64) ** 2)))
+    heads = getattr(adapter, "head_weights", None)
+    extra: dict[str, np.ndarray] = {}
+    if heads is not None:
+        w = heads()
+        extra = {
+            "mu_row_norm": np.linalg.norm(w.mu_weight, axis=1),
+            "logvar_row_norm": np.linalg.norm(w.logvar_weight, axis=1),
+            "logvar_bias": w.logvar_bias,
+        }
+    dead = dead_dims_estimate(decoder_sensitivity(decoded[0], decoded[1]), scale, **extra)
+    fraction: MetricValue = dead if isinstance(dead, Undefined) else float(dead.mean())
+    return dead, {"latent_dim": z_dim, "estimated_dead_fraction": fraction}
+
+
+def latent_traversal(
+    adapter: CheckpointAdapter, base: np.ndarray, dims: Sequence[int], values: Sequence[float]
+) -> np.ndarray:
+    """Decoded outputs float32 [len(dims), len(values), F]: `base` [Z] with z_j set to each value."""
+    base = np.asarray(base, dtype=np.float32).reshape(-1)
+    z_dim = base.shape[0]
+    bad = [d for d in dims if not 0 <= d < z_dim]
+    if bad:
+        raise ProbeError(f"latent dimensions {bad} out of range: the model has {z_dim} (0..{z_dim - 1})")
+    if len(dims) == 0 or len(values) == 0:
+        return np.zeros((len(dims), len(values), 0), np.float32)
+    z = np.tile(base, (len(dims), len(values), 1))
+    for i, d in enumerate(dims):
+        z[i, :, d] = np.asarray(values, dtype=np.float32)
+    return adapter.decode(z.reshape(-1, z_dim)).reshape(len(dims), len(values), -1)
+
+
+def severity_of(active_fraction: MetricValue, diversity: MetricValue) -> Severity:
+    """Collapse when at most half the latents are active or reconstructions lose most diversity."""
+    if isinstance(active_fraction, Undefined):
+        return "undefined"
+    af = float(active_fraction)
+    div = None if isinstance(diversity, Undefined) else float(diversity)
+    if af <= COLLAPSE_ACTIVE or (div is not None and div < COLLAPSE_DIVERSITY):
+        return "collapse"
+    if af < WARN_ACTIVE or (div is not None and div < WARN_DIVERSITY):
+        return "warning"
+    return "ok"
+
+
+def _estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
+    dead, metrics = estimate_dead_dims(adapter)
+    if isinstance(dead, Undefined):
+        return Finding(
+            "posterior", "undefined", f"estimate without probe data impossible: {dead.reason}", metrics
+        )
+    fraction = float(dead.mean())
+    severity: Severity = "collapse" if fraction >= 0.5 else "warning" if fraction > 0.25 else "ok"
+    summary = (
+        f"estimate ({why}): the decoder ignores or the heads pin to the prior {int(dead.sum())} of "
+        f"{len(dead)} latent dimensions ({', '.join(map(str, np.flatnonzero(dead)[:12])) or 'none'}); "
+        "give probe x for measured active units and KL"
+    )
+    return Finding("posterior", severity, summary, metrics, FIX if severity != "ok" else "")
+
+
+def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
+    """One `posterior` finding: measured on probe x when present, else an estimate from the weights."""
+    if probe is None or probe.x is None:
+        return [_estimate_finding(adapter, "no probe x")]
+    x = np.asarray(probe.x)
+    floor = getattr(adapter, "free_bits", None) or 0.0
+    result = analyse(adapter, x, floor)
+    m = result.metrics
+    flat = x.reshape(len(x), -1)
+    if len(x) >= 2 and np.all(flat == flat[0]):
+        return [
+            Finding(
+                "posterior",
+                "undefined",
+                f"all {len(x)} probe inputs are identical: the posterior cannot vary, so activity and "
+                "diversity are undefined; give varied probe x",
+                m,
+            )
+        ]
+    severity = severity_of(m["active_fraction"], m["diversity_ratio"])
+    if severity == "undefined":
+        summary = f"posterior activity undefined: {m['active_fraction']}"
+        return [Finding("posterior", severity, summary, m)]
+    verdict = {
+        "collapse": "posterior collapse",
+        "warning": "partly collapsed posterior",
+        "ok": "latents in use",
+    }
+    floor_text = f"{format_value(floor, 2)} nats" if floor else "0 (at the prior)"
+    summary = (
+        f"{verdict[severity]}: {m['active_units']} of {m['latent_dim']} latent units active "
+        f"(Var_x(mu) >= 0.01), KL {format_value(m['kl_total'], 3)} nats in total, "
+        f"smallest per dimension {format_value(m['kl_dim_min'], 3)}; {_percent(m['floor_fraction'])} of "
+        f"dimensions on the free-bits floor {floor_text}; reconstruction diversity "
+        f"{format_value(m['diversity_ratio'], 2)} of the inputs'; {len(x):,} probe rows"
+    )
+    return [Finding("posterior", severity, summary, m, FIX if severity != "ok" else "")]
+
+
+@dataclass(frozen=True)
+class RunTimeline:
+    """Posterior statistics over the checkpoints of one run folder, measured on the run's probe x.
+
+    epochs [E] (None where unknown), names [E], kl [E, Z] (NaN rows where undefined), active [E].
+    """
+
+    epochs: tuple[int | None, ...]
+    names: tuple[str, ...]
+    kl: np.ndarray
+    active: np.ndarray
+
+
+def run_timeline(folder: str | Path, x: np.ndarray) -> RunTimeline:
+    """KL per dimension and active units for every checkpoint directly in `folder`, in file order."""
+    folder = Path(folder)
+    files = weight_files(folder) if folder.is_dir() else []
+    if not files:
+        raise AdapterError(f"{folder.name}/ holds no checkpoint files")
+    epochs, kls, active = [], [], []
+    for path in files:
+        loaded = load_checkpoint(path)
+        adapter = build_adapter(loaded)
+        if adapter.spec().family != "posterior":
+            raise AdapterError(f"{path.name} is a {adapter.spec().family} checkpoint, not a VAE")
+        result = analyse(adapter, x)
+        z = result.mu.shape[1]
+        epochs.append(loaded.epoch)
+        kls.append(np.full(z, np.nan) if isinstance(result.kl, Undefined) else result.kl)
+        au = result.metrics["active_units"]
+        active.append(-1 if isinstance(au, Undefined) else int(au))
+    if len({len(k) for k in kls}) > 1:
+        raise AdapterError(f"the checkpoints in {folder.name}/ have different latent sizes")
+    return RunTimeline(tuple(epochs), tuple(p.name for p in files), np.stack(kls), np.asarray(active))

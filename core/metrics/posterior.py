@@ -1,0 +1,253 @@
+"""Posterior-collapse metrics for Gaussian VAEs (pure numpy).
+
+Conventions (shown in the UI):
+- KL_j = mean over data of 0.5 (mu_j^2 + sigma_j^2 - 1 - ln sigma_j^2), in nats, against N(0, 1).
+- Active unit: Var_x(mu_j) >= 0.01 (sample variance, ddof=1; needs at least 2 rows).
+- Free-bits floor fraction: share of dimensions with KL_j <= floor + tol.
+- Reconstruction diversity ratio: mean pairwise Euclidean distance between reconstructions divided by
+  that between the inputs (same rows). ~1 keeps the inputs' spread; ~0 means every input decodes to
+  about the same (averaged, blurry) output.
+- Dead-dimension estimate without probe data (weights and prior samples only): see `dead_dims_estimate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.metrics import MetricInfo, Undefined, register_metrics
+
+ACTIVE_THRESHOLD = 0.01
+FLOOR_TOL = 0.01
+DIVERSITY_MAX_ROWS = 512
+
+register_metrics(
+    MetricInfo(
+        "active_units",
+        "Active latent units",
+        "higher",
+        "Dimensions with Var_x(mu_j) >= 0.01 (ddof=1): the encoder's mean moves with the input.",
+        "posterior",
+    ),
+    MetricInfo(
+        "active_fraction",
+        "Active fraction",
+        "higher",
+        "Active units / latent size.",
+        "posterior",
+    ),
+    MetricInfo(
+        "kl_total",
+        "KL total (nats)",
+        "neither",
+        "Sum over dimensions of the data-averaged KL to N(0, 1); near 0 means the latent carries nothing.",
+        "posterior",
+    ),
+    MetricInfo(
+        "kl_dim_min",
+        "Smallest KL per dimension (nats)",
+        "higher",
+        "Data-averaged KL of the least used latent dimension.",
+        "posterior",
+    ),
+    MetricInfo(
+        "floor_fraction",
+        "Dimensions on the free-bits floor",
+        "lower",
+        "Share of dimensions with KL_j <= floor + 0.01 nats (floor 0: dimensions at the prior).",
+        "posterior",
+    ),
+    MetricInfo(
+        "mean_sigma",
+        "Mean posterior sigma",
+        "lower",
+        "exp(logvar / 2) averaged over data and dimensions; ~1 means the posterior is the prior.",
+        "posterior",
+    ),
+    MetricInfo(
+        "diversity_ratio",
+        "Reconstruction diversity ratio",
+        "higher",
+        "Mean pairwise distance of reconstructions / that of the inputs; ~0: every input decodes alike.",
+        "posterior",
+    ),
+    MetricInfo(
+        "estimated_dead_fraction",
+        "Estimated dead dimensions (weights only)",
+        "lower",
+        "Estimate without data: the decoder barely moves along z_j, or the heads pin mu ~ 0, sigma ~ 1.",
+        "posterior",
+    ),
+)
+
+
+def _pair(mu: np.ndarray, logvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu = np.asarray(mu, dtype=np.float64)
+    logvar = np.asarray(logvar, dtype=np.float64)
+    if mu.ndim != 2 or mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must both be [N, Z]; got {mu.shape} and {logvar.shape}")
+    return mu, logvar
+
+
+def _nonfinite(name: str, a: np.ndarray) -> Undefined | None:
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return None
+    kinds = []
+    for label, mask in (("-inf", np.isneginf(a)), ("+inf", np.isposinf(a)), ("NaN", np.isnan(a))):
+        if mask.any():
+            kinds.append(f"{label} in {int(mask.sum())}")
+    return Undefined(f"{name} has non-finite entries ({', '.join(kinds)}): KL is infinite or undefined")
+
+
+def kl_per_dim(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray | Undefined:
+    """Data-averaged KL(N(mu, sigma^2) || N(0, 1)) per dimension, float64 [Z], from [N, Z] inputs."""
+    mu, logvar = _pair(mu, logvar)
+    if len(mu) == 0:
+        return Undefined("no rows")
+    for name, a in (("mu", mu), ("logvar", logvar)):
+        bad = _nonfinite(name, a)
+        if bad is not None:
+            return bad
+    with np.errstate(over="ignore"):
+        var = np.exp(logvar)
+    if not np.isfinite(var).all():
+        return Undefined("logvar so large that sigma^2 overflows: KL is infinite")
+    return (0.5 * (mu**2 + var - 1.0 - logvar)).mean(axis=0)
+
+
+def mu_variance(mu: np.ndarray) -> np.ndarray | Undefined:
+    """Var_x(mu_j) with ddof=1, float64 [Z]; needs at least 2 rows."""
+    mu = np.asarray(mu, dtype=np.float64)
+    if mu.ndim != 2:
+        raise ValueError(f"mu must be [N, Z], got {mu.shape}")
+    if len(mu) < 2:
+        return Undefined(f"active units need at least 2 rows (got {len(mu)})")
+    bad = _nonfinite("mu", mu)
+    if bad is not None:
+        return bad
+    return mu.var(axis=0, ddof=1)
+
+
+def active_units(mu: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> int | Undefined:
+    """Number of dimensions with Var_x(mu_j) >= threshold (ddof=1)."""
+    var = mu_variance(mu)
+    if isinstance(var, Undefined):
+        return var
+    return int((var >= threshold).sum())
+
+
+def floor_fraction(
+    kl: np.ndarray | Undefined, floor: float = 0.0, tol: float = FLOOR_TOL
+) -> float | Undefined:
+    """Share of dimensions whose KL_j <= floor + tol (on the free-bits floor, or at the prior for 0)."""
+    if isinstance(kl, Undefined):
+        return kl
+    kl = np.asarray(kl, dtype=np.float64)
+    if kl.size == 0:
+        return Undefined("no latent dimensions")
+    if not np.isfinite(kl).all():
+        return Undefined("KL has non-finite values")
+    if not np.isfinite(floor) or floor < 0:
+        raise ValueError(f"free-bits floor must be a finite number >= 0, got {floor}")
+    return float((kl <= floor + tol).mean())
+
+
+def sigma_per_dim(logvar: np.ndarray) -> np.ndarray | Undefined:
+    """Mean over data of sigma_j = exp(logvar_j / 2), float64 [Z]."""
+    logvar = np.asarray(logvar, dtype=np.float64)
+    if logvar.ndim != 2:
+        raise ValueError(f"logvar must be [N, Z], got {logvar.shape}")
+    if len(logvar) == 0:
+        return Undefined("no rows")
+    bad = _nonfinite("logvar", logvar)
+    if bad is not None:
+        return bad
+    with np.errstate(over="ignore"):
+        sigma = np.exp(0.5 * logvar)
+    if not np.isfinite(sigma).all():
+        return Undefined("logvar so large that sigma overflows")
+    return sigma.mean(axis=0)
+
+
+def _mean_pairwise(a: np.ndarray) -> float:
+    sq = (a**2).sum(axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * a @ a.T, 0.0)
+    n = len(a)
+    return float(np.sqrt(d2)[np.triu_indices(n, k=1)].mean())
+
+
+def diversity_ratio(
+    recon: np.ndarray, x: np.ndarray, *, max_rows: int = DIVERSITY_MAX_ROWS, seed: int = 0
+) -> float | Undefined:
+    """Mean pairwise distance of reconstructions [N, F] over that of their inputs [N, F].
+
+    Above `max_rows` rows a seeded random subset (same rows for both) keeps it O(max_rows^2).
+    """
+    recon = np.asarray(recon, dtype=np.float64).reshape(len(recon), -1)
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if recon.shape != x.shape:
+        raise ValueError(f"reconstructions {recon.shape} and inputs {x.shape} differ in shape")
+    if len(x) < 2:
+        return Undefined(f"diversity needs at least 2 rows (got {len(x)})")
+    if not (np.isfinite(x).all() and np.isfinite(recon).all()):
+        return Undefined("inputs or reconstructions have non-finite values")
+    if len(x) > max_rows:
+        rows = np.random.default_rng(seed).choice(len(x), max_rows, replace=False)
+        recon, x = recon[rows], x[rows]
+    spread = _mean_pairwise(x)
+    if spread <= 1e-12 * max(1.0, float(np.abs(x).max())):
+        return Undefined("all inputs are identical: there is no diversity to keep")
+    return _mean_pairwise(recon) / spread
+
+
+def decoder_sensitivity(decoded_plus: np.ndarray, decoded_minus: np.ndarray) -> np.ndarray | Undefined:
+    """Per-dimension decoder sensitivity, float64 [Z], from outputs [Z, N, F] at z +/- 1 along z_j.
+
+    The RMS over samples and features of half the difference: how much the output moves for a one-sigma
+    step of latent j around prior samples. No probe data is involved.
+    """
+    plus = np.asarray(decoded_plus, dtype=np.float64)
+    minus = np.asarray(decoded_minus, dtype=np.float64)
+    if plus.ndim != 3 or plus.shape != minus.shape:
+        raise ValueError(f"decoded outputs must both be [Z, N, F]; got {plus.shape} and {minus.shape}")
+    if plus.shape[1] == 0:
+        return Undefined("no prior samples")
+    if not (np.isfinite(plus).all() and np.isfinite(minus).all()):
+        return Undefined("decoder outputs have non-finite values")
+    return np.sqrt((((plus - minus) / 2.0) ** 2).mean(axis=(1, 2)))
+
+
+def dead_dims_estimate(
+    sensitivity: np.ndarray | Undefined,
+    output_scale: float,
+    mu_row_norm: np.ndarray | None = None,
+    logvar_row_norm: np.ndarray | None = None,
+    logvar_bias: np.ndarray | None = None,
+    *,
+    rel_tol: float = 0.05,
+    head_tol: float = 0.02,
+    logvar_tol: float = 0.1,
+) -> np.ndarray | Undefined:
+    """ESTIMATE without probe data of dead latent dimensions, bool [Z].
+
+    Dimension j is flagged when the decoder ignores it (sensitivity_j <= rel_tol * output_scale, with
+    output_scale the RMS of the decoder's output at z = 0), or when its heads pin the posterior to the
+    prior for every input (mu and logvar head rows with norm <= head_tol and |logvar bias| <= logvar_tol:
+    mu ~ 0, sigma ~ 1). An encoder whose inner layers have collapsed is only seen through the decoder,
+    so this can miss or invent dead dimensions; probe data gives the measured count.
+    """
+    if isinstance(sensitivity, Undefined):
+        return sensitivity
+    sens = np.asarray(sensitivity, dtype=np.float64)
+    if sens.ndim != 1:
+        raise ValueError(f"sensitivity must be [Z], got {sens.shape}")
+    if not np.isfinite(output_scale) or output_scale <= 0:
+        return Undefined("the decoder outputs all zeros at z = 0: no scale to compare sensitivities with")
+    dead = sens <= rel_tol * output_scale
+    if mu_row_norm is not None and logvar_row_norm is not None and logvar_bias is not None:
+        heads = [np.asarray(a, dtype=np.float64) for a in (mu_row_norm, logvar_row_norm, logvar_bias)]
+        if any(a.shape != sens.shape for a in heads):
+            raise ValueError(f"head statistics must be [Z] = {sens.shape}")
+        mu_n, lv_n, lv_b = heads
+        dead |= (mu_n <= head_tol) & (lv_n <= head_tol) & (np.abs(lv_b) <= logvar_tol)
+    return dead
