@@ -1,7 +1,8 @@
 """Probe data: the inputs a model is measured on, read from `.npz` or `.safetensors`.
 
 Named arrays: `embeddings [N, D]`, `attributes [N, A]` (0/1), `attribute_names [A]`, `x [N, ...]`
-model inputs, `labels [N]`, `texts [N]` (references). Every field is optional.
+model inputs, `labels [N]`, `texts [N]` (references), `codes [N, ...]` (codebook indices, the last axis
+per head for multi-head codebooks). Every field is optional.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ProbeData:
     x: np.ndarray | None = None
     labels: np.ndarray | None = None
     texts: tuple[str, ...] = ()
+    codes: np.ndarray | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -55,7 +57,7 @@ class ProbeData:
 
     @property
     def n(self) -> int:
-        for name in ("embeddings", "x", "attributes", "labels"):
+        for name in ("embeddings", "x", "attributes", "labels", "codes"):
             value = getattr(self, name)
             if value is not None:
                 return len(value)
@@ -78,6 +80,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], source: str) -> ProbeData:
         x=opt("x"),
         labels=opt("labels", np.int64),
         texts=tuple(str(s) for s in texts) if texts is not None else (),
+        codes=opt("codes", np.int64),
         source=source,
     )
 
@@ -113,7 +116,7 @@ def find_probe(checkpoint: str | Path) -> Path | None:
 def save_probe(path: str | Path, probe: ProbeData) -> None:
     """Write probe arrays as `.npz` (strings as unicode arrays, so no pickle is needed)."""
     arrays: dict[str, np.ndarray] = {}
-    for name in ("embeddings", "attributes", "x", "labels"):
+    for name in ("embeddings", "attributes", "x", "labels", "codes"):
         value = getattr(probe, name)
         if value is not None:
             arrays[name] = value

@@ -1,6 +1,5 @@
 """Latents: VAE posterior collapse, checkpoint A vs B (KL per dimension, active units, reconstructions)."""
 
-import numpy as np
 import streamlit as st
 
 from core.errors import CollapseExplorerError
@@ -71,8 +70,7 @@ with tab_kl:
     st.plotly_chart(plots.sigma_bars({k: r.sigma for k, (_, r) in results.items()}), key="lat_sigma_fig")
 with tab_recon:
     for label, (choice, result) in results.items():
-        x = np.asarray(cache.probe_data(choice.probe).x)[:n_recon]
-        x = x.reshape(len(x), -1)
+        x = vae.probe_rows(choice, n_recon)
         st.image(
             plots.reconstruction_grid(
                 vae.in_data_units(choice, x, trust), vae.in_data_units(choice, result.recon[:n_recon], trust)
@@ -83,11 +81,10 @@ with tab_trav:
     base_choice = st.radio(
         "Traverse around", ["prior mean (z = 0)", "first probe row's mu"], horizontal=True, key="lat_base"
     )
-    values = np.linspace(span[0], span[1], steps)
+    values = vae.traversal_values(span, steps)
     for i, (label, (choice, result)) in enumerate(results.items()):
         z_dim = result.mu.shape[1]
-        mask = result.active_mask
-        active = [int(d) for d in np.flatnonzero(mask)] if mask is not None else []
+        active = vae.active_dims(result)
         dims = st.multiselect(
             f"{label}: dimensions",
             list(range(z_dim)),
@@ -98,7 +95,7 @@ with tab_trav:
         if not dims:
             st.info(f"{label}: choose at least one dimension to traverse.")
             continue
-        base = result.mu[0] if base_choice.startswith("first") else np.zeros(z_dim, np.float32)
+        base = vae.traversal_base(result, from_first_row=base_choice.startswith("first"))
         try:
             decoded = vae.in_data_units(choice, vae.traversal(choice, base, dims, values, trust), trust)
         except CollapseExplorerError as exc:

@@ -18,6 +18,7 @@ from core.adapters.codebook import (
     run_usage,
 )
 from core.errors import CollapseExplorerError
+from core.logs import LogError, scan_run_folder
 from core.metrics import MetricValue
 from core.metrics.codebook import usage_per_class, usage_summary
 from ui import cache, state
@@ -48,13 +49,14 @@ def run_choices() -> list[RunChoice]:
     """Runs of the sidebar's checkpoints A / B when they are codebook models, then the shipped demo runs."""
     trust = state.trusted()
     choices = []
+    taken: set[Path] = set()  # one entry per folder: A and B in one run, or A in a demo run, show once
     for slot in ("a", "b"):
         path = state.selected_path(slot)
-        if codebook_checkpoint(path, trust):
-            folder = str(Path(path).parent)
-            choices.append(RunChoice(f"{slot.upper()}: {Path(folder).name}/", folder, path))
+        if codebook_checkpoint(path, trust) and Path(path).parent.resolve() not in taken:
+            folder = Path(path).parent
+            taken.add(folder.resolve())
+            choices.append(RunChoice(f"{slot.upper()}: {folder.name}/", str(folder), path))
     if DEMO_RUNS_DIR.is_dir():
-        taken = {Path(c.folder).resolve() for c in choices}
         for folder in sorted(p for p in DEMO_RUNS_DIR.iterdir() if p.is_dir() and p.resolve() not in taken):
             choices.append(RunChoice(f"demo: {folder.name}", str(folder)))
     return choices
@@ -107,3 +109,24 @@ def reconstructions(path: str, probe: str | None, n: int = 10) -> tuple[np.ndarr
 def summary(counts: np.ndarray, threshold: float) -> dict[str, MetricValue]:
     """Usage metrics of counts [K] at the page's dead threshold."""
     return usage_summary(counts, threshold)
+
+
+LOGGED_PERPLEXITY = ("val_perplexity", "perplexity")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _logged(folder: str, stamp: cache.Stamp) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        log = scan_run_folder(folder, max_depth=1)
+    except LogError:
+        return None
+    for series in LOGGED_PERPLEXITY:
+        rows = log.table[(log.table["series"] == series) & log.table["epoch"].notna()]
+        if not rows.empty:
+            return rows["epoch"].to_numpy(np.float64), rows["value"].to_numpy(np.float64)
+    return None
+
+
+def logged_perplexity(folder: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(epochs, perplexity) from the run's training log (validation series first), or None."""
+    return _logged(folder, cache.file_stamp(folder))

@@ -148,3 +148,24 @@ def timeline(choice: Choice) -> RunTimeline:
         raise ProbeError(f"no probe data for {Path(choice.path).name}")
     folder = str(Path(choice.path).parent)
     return _timeline(folder, cache.file_stamp(folder), choice.probe)
+
+
+def probe_rows(choice: Choice, n: int) -> np.ndarray:
+    """The first n probe inputs, flattened to [n, F]."""
+    x = np.asarray(cache.probe_data(choice.probe).x)[:n]
+    return x.reshape(len(x), -1)
+
+
+def traversal_values(span: tuple[float, float], steps: int) -> np.ndarray:
+    """Evenly spaced latent values from span[0] to span[1] (float [steps])."""
+    return np.linspace(span[0], span[1], steps)
+
+
+def active_dims(result: PosteriorAnalysis) -> list[int]:
+    """Indices of the active latent dimensions (empty when activity is undefined)."""
+    return [] if result.active_mask is None else [int(d) for d in np.flatnonzero(result.active_mask)]
+
+
+def traversal_base(result: PosteriorAnalysis, *, from_first_row: bool) -> np.ndarray:
+    """Where traversals start: the first probe row's mu, or the prior mean z = 0 (float32 [Z])."""
+    return result.mu[0] if from_first_row else np.zeros(result.mu.shape[1], np.float32)

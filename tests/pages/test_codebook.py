@@ -1,0 +1,90 @@
+"""Codebook page: defaults to the shipped runs, follows the sidebar's A, reacts to its controls."""
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import DEMO_DIR, REPO_ROOT
+
+RUNS = DEMO_DIR / "codebook"
+
+
+def _page(**state) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "codebook.py"), default_timeout=90)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_demo_runs_and_controls(tmp_path):
+    (tmp_path / "other.pt").write_bytes(b"not a codebook checkpoint")  # A is not a VQ model: demo runs only
+    at = _page(checkpoint_a=str(tmp_path / "other.pt"))
+    assert at.selectbox(key="cb_run").options == ["demo: collapsing", "demo: fixed"]
+    assert not at.exception
+    at.selectbox(key="cb_run").select("demo: collapsing").run()
+    assert at.selectbox(key="cb_compare").value == "demo: fixed"
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
+    collapsed = _metrics(at)
+    assert collapsed["Used codes"] == "10 of 64" and float(collapsed["Perplexity / K"]) < 0.2
+    assert any("codebook: collapse" in m.value for m in at.markdown)
+
+    at.select_slider(key="cb_epoch").set_value("vqvae_epoch_001.pt").run()
+    assert _metrics(at)["Used codes"] == "1 of 64" and _metrics(at)["Perplexity"] == "1"
+
+    at.selectbox(key="cb_run").select("demo: fixed").run()
+    assert (
+        at.select_slider(key="cb_epoch").value == "vqvae_epoch_001.pt"
+    )  # the chosen epoch carries over to the other run
+    at.select_slider(key="cb_epoch").set_value("vqvae_epoch_040.pt").run()
+    fixed = _metrics(at)
+    assert float(fixed["Perplexity / K"]) > 0.5 and fixed["Dead codes"] == "0"
+    at.slider(key="cb_threshold").set_value(0.5).run()
+    assert float(_metrics(at)["Dead codes"]) > 0  # rare codes now count as dead
+    at.toggle(key="cb_log").set_value(False).run()
+    at.selectbox(key="cb_compare").select("(none)").run()
+    assert not at.exception and not at.error
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 4
+    assert any("demo: fixed (training log)" in chart.proto.spec for chart in charts)
+
+
+def test_sidebar_checkpoint_a_selects_its_run_and_epoch():
+    at = _page(checkpoint_a=str(RUNS / "collapsing" / "vqvae_epoch_010.pt"))
+    assert not at.exception
+    assert at.selectbox(key="cb_run").value == "A: collapsing/"
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_010.pt"
+    assert "demo: collapsing" not in at.selectbox(key="cb_run").options
+
+
+def test_a_and_b_in_one_run_are_offered_once():
+    at = _page(
+        checkpoint_a=str(RUNS / "fixed" / "vqvae_epoch_005.pt"),
+        checkpoint_b=str(RUNS / "fixed" / "vqvae_epoch_040.pt"),
+    )
+    assert at.selectbox(key="cb_run").options == ["A: fixed/", "demo: collapsing"]
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_005.pt"
+    assert not at.exception
+
+
+def test_broken_run_folder_shows_an_error(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(RUNS / "collapsing" / "vqvae_epoch_005.pt", run / "vqvae_epoch_005.pt")
+    shutil.copy(RUNS / "collapsing" / "probe.npz", run / "probe.npz")
+    (run / "vqvae_epoch_009.pt").write_bytes(b"PK\x03\x04 truncated")
+    at = _page(checkpoint_a=str(run / "vqvae_epoch_005.pt"))
+    assert not at.exception
+    assert at.error and "vqvae_epoch_009.pt" in at.error[0].value
+
+
+@pytest.mark.parametrize("slot", ["checkpoint_a", "checkpoint_b"])
+def test_non_codebook_selection_falls_back_to_the_demo(slot, tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
+    at = _page(**{slot: str(tmp_path / "x.pt")})
+    assert not at.exception
+    assert at.selectbox(key="cb_run").value.startswith("demo:")
