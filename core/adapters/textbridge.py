@@ -1,0 +1,204 @@
+"""Adapters for embedding -> bridge -> T5 text generators (seed layout and Hugging Face folders).
+
+Layout: `expander [Q, E]`, for the attention bridge `attention_bridge.in_proj_weight [3E, E]` and
+`attention_bridge.out_proj.*`, optionally `projection.*` (E -> d_model), and a whole
+T5ForConditionalGeneration under `t5.*`. Files are `{epoch, model_state_dict, val_bleu, args}` torch
+checkpoints or folders with `config.json` + `model.safetensors`. The T5 size is read from the tensor shapes
+(refined by `t5_config` in the config when present). The tokenizer is `tokenizer_json` in the config, or a
+`tokenizer.json` file beside the checkpoint (inside the folder for Hugging Face folders).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+
+from core.adapters.base import AdapterSpec, CheckpointAdapter
+from core.adapters.registry import register
+from core.errors import AdapterError, ProbeError
+from core.models.textbridge import (
+    T5_CONFIG_FIELDS,
+    Bridge,
+    TextBridge,
+    load_tokenizer,
+    t5_config_from_shapes,
+    tied_keys,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from core.checkpoints import LoadedCheckpoint
+    from core.sampling import SamplingConfig
+
+ATTENTION_KEY = "attention_bridge.in_proj_weight"
+T5_REQUIRED = ("t5.shared.weight", "t5.encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight")
+BATCH_SIZE = 128
+# Generation seeds the process-wide torch RNG; one lock keeps concurrent sessions from interleaving draws.
+_RNG_LOCK = threading.Lock()
+
+
+def _is_bridge(shapes: Mapping[str, tuple[int, ...]]) -> bool:
+    expander = shapes.get("expander")
+    return expander is not None and len(expander) == 2 and any(k.startswith("t5.") for k in shapes)
+
+
+def _tokenizer_json(loaded: LoadedCheckpoint) -> str:
+    text = loaded.config.get("tokenizer_json")
+    if isinstance(text, str) and text:
+        return text
+    folder = loaded.path if loaded.path.is_dir() else loaded.path.parent
+    candidate = folder / "tokenizer.json"
+    if candidate.is_file():
+        return candidate.read_text()
+    raise AdapterError(
+        f"{loaded.path.name}: no tokenizer found; the checkpoint config has no 'tokenizer_json' and there is "
+        f"no tokenizer.json beside it (looked in {folder})"
+    )
+
+
+class _TextBridgeAdapter(CheckpointAdapter):
+    """Shared loading and generation of both bridge variants."""
+
+    family: ClassVar = "text"
+    bridge: ClassVar[Bridge]
+
+    def __init__(self, model: TextBridge, tokenizer: PreTrainedTokenizerFast, description: str = "") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self._description = description
+
+    @classmethod
+    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
+        return _is_bridge(shapes) and (ATTENTION_KEY in shapes) == (cls.bridge == "attention")
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedCheckpoint) -> _TextBridgeAdapter:
+        shapes = loaded.shapes()
+        name = loaded.path.name
+        if "expander" not in shapes or len(shapes["expander"]) != 2:
+            raise AdapterError(
+                f"{name}: no 'expander [Q, E]' tensor, so this is not a text-bridge checkpoint"
+            )
+        if (ATTENTION_KEY in shapes) != (cls.bridge == "attention"):
+            other = "has" if ATTENTION_KEY in shapes else "has no"
+            raise AdapterError(
+                f"{name} {other} '{ATTENTION_KEY}': it is not a {cls.bridge}-bridge checkpoint"
+            )
+        missing = [k for k in T5_REQUIRED if k not in shapes]
+        if missing:
+            raise AdapterError(
+                f"{name}: the T5 part is missing (no {', '.join(missing)}); the checkpoint holds only the "
+                f"bridge ({', '.join(sorted(shapes)[:5])}), so nothing can generate text from it"
+            )
+        num_queries, embed_dim = shapes["expander"]
+        config = loaded.config
+        try:
+            settings = dict(config.get("t5_config") or {})
+            if not settings and config.get("model_type") == "t5":
+                settings = {k: config[k] for k in T5_CONFIG_FIELDS if k in config}
+            head = loaded.state_dict.get("t5.lm_head.weight")
+            if head is not None:
+                settings["tie_word_embeddings"] = bool(
+                    torch.equal(head, loaded.state_dict["t5.shared.weight"])
+                )
+            t5_config = t5_config_from_shapes(shapes, **settings)
+            heads = int(config.get("bridge_heads", 1))
+            model = TextBridge(
+                embed_dim,
+                t5_config,
+                cls.bridge,
+                num_queries=num_queries,
+                num_heads=heads,
+                feed=config.get("feed", "inputs_embeds"),
+                projection="projection.weight" in shapes,
+            )
+        except (KeyError, ValueError, TypeError, AssertionError) as exc:
+            raise AdapterError(
+                f"{name}: cannot rebuild the text bridge from its shapes and config: {exc}"
+            ) from None
+        try:
+            result = model.load_state_dict(loaded.state_dict, strict=False)
+        except RuntimeError as exc:
+            raise AdapterError(f"{name}: weights do not fit the rebuilt text bridge: {exc}") from None
+        missing_keys = sorted(set(result.missing_keys) - tied_keys())
+        if missing_keys:
+            raise AdapterError(f"{name}: missing weights {', '.join(missing_keys[:6])}")
+        try:
+            tokenizer = load_tokenizer(_tokenizer_json(loaded))
+        except AdapterError:
+            raise
+        except Exception as exc:  # tokenizers raises plain Exception on malformed JSON
+            raise AdapterError(f"{name}: the tokenizer cannot be read: {exc}") from None
+        if len(tokenizer) > t5_config.vocab_size:
+            raise AdapterError(
+                f"{name}: the tokenizer has {len(tokenizer)} tokens but T5's vocabulary has {t5_config.vocab_size}"
+            )
+        description = (
+            f"{cls.bridge} bridge ({num_queries} queries, embedding {embed_dim}) -> T5 (d_model "
+            f"{t5_config.d_model}, {t5_config.num_layers}+{t5_config.num_decoder_layers} layers, "
+            f"vocabulary {t5_config.vocab_size})"
+        )
+        return cls(model.float(), tokenizer, description)
+
+    def spec(self) -> AdapterSpec:
+        return AdapterSpec(
+            family="text",
+            latent_dim=self.model.embed_dim,
+            supports_generation=True,
+            description=self._description,
+        )
+
+    def _as_tensor(self, embeddings: np.ndarray) -> torch.Tensor:
+        array = np.asarray(embeddings, dtype=np.float32)
+        if array.ndim != 2 or array.shape[1] != self.model.embed_dim:
+            raise ProbeError(
+                f"embeddings must be [N, {self.model.embed_dim}] for this model, got shape {array.shape}"
+            )
+        if not np.isfinite(array).all():
+            raise ProbeError("embeddings contain NaN or infinite values")
+        return torch.from_numpy(array)
+
+    @torch.no_grad()
+    def bridge_outputs(self, embeddings: np.ndarray) -> np.ndarray:
+        """What T5 receives for each embedding [N, E]: float32 [N, Q, d_model]."""
+        return self.model.bridge_tokens(self._as_tensor(embeddings)).numpy()
+
+    @torch.no_grad()
+    def generate(self, embeddings: np.ndarray, config: SamplingConfig) -> list[str]:
+        """One sentence per embedding [N, E], decoded in batches with `config` (seeded by config.seed)."""
+        x = self._as_tensor(embeddings)
+        generation = config.to_generation_config(
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            decoder_start_token_id=self.model.t5.config.decoder_start_token_id,
+        )
+        texts: list[str] = []
+        with _RNG_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            for start in range(0, len(x), BATCH_SIZE):
+                ids = self.model.t5.generate(
+                    **self.model.t5_inputs(x[start : start + BATCH_SIZE]), generation_config=generation
+                )
+                texts += self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return [t.strip() for t in texts]
+
+
+@register
+class AttentionBridgeAdapter(_TextBridgeAdapter):
+    """32 learned queries attend to the embedding (the fix for mode collapse)."""
+
+    name: ClassVar[str] = "textbridge-attention"
+    bridge: ClassVar[Bridge] = "attention"
+
+
+@register
+class AdditiveBridgeAdapter(_TextBridgeAdapter):
+    """Learned queries added to the repeated embedding, no attention (the collapsed seed variant)."""
+
+    name: ClassVar[str] = "textbridge-additive"
+    bridge: ClassVar[Bridge] = "additive"

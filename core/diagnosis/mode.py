@@ -1,0 +1,116 @@
+"""Mode-collapse rules for text generators: one sentence (or a few) written for every input.
+
+The probe embeddings (a seeded subsample) are decoded greedily; the verdict reads the unique-output ratio,
+the share of the most common output and how far BLEU is above the BLEU of writing that output everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.diagnosis import Finding
+from core.errors import ProbeError
+from core.metrics import is_defined
+from core.metrics.text import most_common_output, text_metrics
+from core.sampling import SUGGESTED_SAMPLING, SamplingConfig
+
+if TYPE_CHECKING:
+    from core.adapters.base import CheckpointAdapter
+    from core.probe import ProbeData
+
+SAMPLE_SIZE = 64
+SEED = 0
+# Thresholds: at most 1 distinct output in 10 inputs, or half the inputs on one sentence, is collapse.
+COLLAPSE_UNIQUE = 0.1
+COLLAPSE_SHARE = 0.5
+WARN_UNIQUE = 0.5
+WARN_SHARE = 0.2
+# Mean cosine of bridge outputs across inputs above which the decoder cannot tell inputs apart.
+BRIDGE_SAME = 0.99
+# BLEU points above the constant-output baseline below which references are not being followed.
+BLEU_MARGIN = 1.0
+
+FIX = (
+    "Let the decoder see the embedding: replace the additive bridge with an attention bridge, where 32 learned "
+    "queries attend to the embedding (nn.MultiheadAttention) before T5; then decode by sampling with a "
+    f"repetition penalty ({SUGGESTED_SAMPLING.repetition_penalty}), temperature "
+    f"({SUGGESTED_SAMPLING.temperature}) and top-p ({SUGGESTED_SAMPLING.top_p})."
+)
+
+
+def probe_sample(probe: ProbeData, size: int = SAMPLE_SIZE, seed: int = SEED) -> np.ndarray:
+    """Sorted row indices of a seeded subsample of at most `size` probe rows."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(probe.n, size=min(size, probe.n), replace=False))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Outputs for a probe subsample: row indices, references (may be empty), outputs, text metrics."""
+
+    rows: np.ndarray
+    references: tuple[str, ...]
+    outputs: tuple[str, ...]
+    metrics: dict[str, object]
+
+
+def _require_embeddings(probe: ProbeData | None) -> np.ndarray:
+    if probe is None or probe.embeddings is None:
+        raise ProbeError(
+            "mode-collapse diagnosis needs probe embeddings: pass --data with an `embeddings [N, D]` array "
+            "(and `texts` references for BLEU), or put probe.npz beside the checkpoint"
+        )
+    return probe.embeddings
+
+
+def decode_probe(
+    adapter: CheckpointAdapter,
+    probe: ProbeData | None,
+    config: SamplingConfig,
+    size: int = SAMPLE_SIZE,
+) -> Decoded:
+    """Decode a seeded subsample of `size` probe embeddings with `config` and measure the outputs."""
+    embeddings = _require_embeddings(probe)
+    rows = probe_sample(probe, size)
+    hyps = adapter.generate(embeddings[rows], config)
+    refs = tuple(probe.texts[i] for i in rows) if probe.texts else ()
+    bridge = getattr(adapter, "bridge_outputs", None)
+    metrics: dict[str, object] = dict(
+        text_metrics(hyps, refs or None, bridge(embeddings[rows]) if bridge is not None else None, seed=SEED)
+    )
+    metrics["inputs"] = len(hyps)
+    metrics["most_common_output"] = most_common_output(hyps) or ""
+    return Decoded(rows, refs, tuple(hyps), metrics)
+
+
+def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
+    """Greedy-decode a probe subsample and judge mode collapse (kind "mode")."""
+    _require_embeddings(probe)
+    if not adapter.spec().supports_generation:
+        return [Finding("mode", "undefined", f"adapter {adapter.name!r} cannot generate text")]
+    return [_verdict(decode_probe(adapter, probe, SamplingConfig()).metrics)]
+
+
+def _verdict(metrics: dict[str, object]) -> Finding:
+    unique, share = metrics["unique_output_ratio"], metrics["most_common_share"]
+    bleu, baseline = metrics.get("bleu"), metrics.get("bleu_constant_baseline")
+    n = metrics["inputs"]
+    if not (is_defined(unique) and is_defined(share)):
+        return Finding("mode", "undefined", f"no outputs to judge ({unique})", metrics)
+    distinct = round(float(unique) * n)
+    common = f"{float(share):.0%} of inputs get {metrics['most_common_output']!r}"
+    summary = f"{distinct} distinct outputs for {n} inputs; {common}"
+    near_baseline = is_defined(bleu) and is_defined(baseline) and float(bleu) - float(baseline) < BLEU_MARGIN
+    if near_baseline:
+        summary += f"; BLEU {float(bleu):.1f} is no better than writing that output everywhere ({float(baseline):.1f})"
+    similarity = metrics.get("bridge_similarity")
+    if is_defined(similarity) and float(similarity) >= BRIDGE_SAME:
+        summary += f"; the bridge hands T5 nearly the same input for every embedding (cosine {float(similarity):.3f})"
+    if float(unique) <= COLLAPSE_UNIQUE or float(share) >= COLLAPSE_SHARE:
+        return Finding("mode", "collapse", "mode collapse: " + summary, metrics, FIX)
+    if float(unique) < WARN_UNIQUE or float(share) >= WARN_SHARE or near_baseline:
+        return Finding("mode", "warning", "low output diversity: " + summary, metrics, FIX)
+    return Finding("mode", "ok", "outputs follow the inputs: " + summary, metrics)

@@ -1,0 +1,110 @@
+"""Decoding settings for text generators: one frozen dataclass whose field metadata drives the UI sliders.
+
+Each field's metadata holds `min`, `max`, `step` and `help`, so a page can build one widget per field without
+repeating bounds. Impossible values raise ValueError on construction; values that are valid but have no
+effect under the other settings (top-k while sampling is off) are listed by `inert_settings()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import GenerationConfig
+
+
+def _knob(default: Any, low: float, high: float, step: float, help: str) -> Any:
+    return field(default=default, metadata={"min": low, "max": high, "step": step, "help": help})
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to decode: greedy, beam search or sampling. `temperature == 0` means greedy."""
+
+    do_sample: bool = field(
+        default=False,
+        metadata={
+            "help": "Draw tokens at random from the (filtered) distribution instead of taking the best."
+        },
+    )
+    temperature: float = _knob(
+        1.0,
+        0.0,
+        2.0,
+        0.05,
+        "Divides the logits before sampling: below 1 sharper, above 1 flatter; 0 = greedy.",
+    )
+    top_k: int = _knob(0, 0, 200, 1, "Sample only among the k most likely tokens; 0 = no limit.")
+    top_p: float = _knob(
+        1.0, 0.05, 1.0, 0.05, "Nucleus: sample among the fewest tokens whose mass reaches p."
+    )
+    num_beams: int = _knob(1, 1, 8, 1, "Beam search width; 1 = no beam search.")
+    repetition_penalty: float = _knob(
+        1.0, 1.0, 2.0, 0.05, "Divides the score of tokens already generated; 1 = no penalty."
+    )
+    no_repeat_ngram_size: int = _knob(0, 0, 5, 1, "Forbid repeating any n-gram of this size; 0 = off.")
+    max_new_tokens: int = _knob(32, 1, 128, 1, "Longest output, in tokens.")
+    seed: int = _knob(0, 0, 2**31 - 1, 1, "Random seed for sampling; the same seed gives the same outputs.")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.temperature < 0:
+            problems.append(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if self.do_sample and self.temperature == 0:
+            problems.append(
+                "temperature 0 means greedy decoding, which contradicts sampling: "
+                "turn sampling off or set a temperature above 0"
+            )
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            problems.append(f"top_k must be >= 0 (0 = no limit), got {self.top_k}")
+        if self.num_beams < 1:
+            problems.append(f"num_beams must be >= 1, got {self.num_beams}")
+        if self.repetition_penalty <= 0:
+            problems.append(f"repetition_penalty must be > 0 (1 = none), got {self.repetition_penalty}")
+        if self.no_repeat_ngram_size < 0:
+            problems.append(f"no_repeat_ngram_size must be >= 0 (0 = off), got {self.no_repeat_ngram_size}")
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.seed < 0:
+            problems.append(f"seed must be >= 0, got {self.seed}")
+        if problems:
+            raise ValueError("invalid sampling settings: " + "; ".join(problems))
+
+    @property
+    def sampling(self) -> bool:
+        """True when tokens are drawn at random (sampling on and a temperature above 0)."""
+        return self.do_sample and self.temperature > 0
+
+    def inert_settings(self) -> list[str]:
+        """Settings that are valid but change nothing under the others, one sentence each."""
+        notes = []
+        if not self.sampling:
+            for name, neutral in (("temperature", 1.0), ("top_k", 0), ("top_p", 1.0)):
+                if getattr(self, name) != neutral:
+                    notes.append(f"{name} has no effect without sampling (decoding is greedy or beam search)")
+        if self.sampling and self.num_beams > 1:
+            notes.append("num_beams > 1 with sampling runs beam-search sampling, which is slower")
+        return notes
+
+    def to_generation_config(self, **token_ids: int) -> GenerationConfig:
+        """The transformers GenerationConfig for these settings; `token_ids` adds pad/eos/decoder-start ids."""
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": self.num_beams,
+            "do_sample": self.sampling,
+            "repetition_penalty": self.repetition_penalty,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            **token_ids,
+        }
+        # Sampling-only knobs are left unset when greedy so transformers does not warn about them.
+        if self.sampling:
+            kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        else:
+            kwargs.update(temperature=None, top_k=None, top_p=None)
+        return GenerationConfig(**kwargs)
+
+
+# The decoding half of the known fix for mode collapse (the other half is an attention bridge).
+SUGGESTED_SAMPLING = SamplingConfig(do_sample=True, temperature=0.7, top_p=0.9, repetition_penalty=1.2)

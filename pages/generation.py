@@ -1,0 +1,83 @@
+"""Generation: what a text generator writes for each input embedding, A vs B, under any decoding settings."""
+
+import streamlit as st
+
+from core.errors import CollapseExplorerError
+from core.metrics import METRICS, format_value
+from core.plots import text as plots
+from ui import text as gen
+from ui import widgets
+
+st.title("Generation")
+st.caption(
+    "BLEU: sacrebleu corpus BLEU (0-100) against the probe's reference sentences. Distinct-n is pooled over "
+    "all outputs (per-sentence averages cannot see one sentence repeated for every input). Self-BLEU: each "
+    "output against the others (100 = all alike)."
+)
+
+models = gen.models()
+if not models:
+    st.info("No text generator: pick a text-bridge checkpoint as A or B in the sidebar, or build the demo.")
+    st.stop()
+
+with st.expander("Decoding settings", expanded=True):
+    st.button(
+        "Use the suggested sampling",
+        on_click=gen.use_suggested,
+        key="gen_suggested",
+        help="Sampling with temperature 0.7, top-p 0.9 and repetition penalty 1.2: the decoding half of the fix.",
+    )
+    try:
+        config = gen.sampling_controls()
+    except ValueError as exc:
+        widgets.show_error(exc)
+        st.stop()
+    for note in config.inert_settings():
+        st.caption(f"Note: {note}.")
+
+size = st.slider(
+    "Inputs", 4, 128, 32, 4, key="gen_inputs", help="Probe sentences decoded (a seeded subsample)."
+)
+
+try:
+    probe = gen.probe_for(models[0])
+    results = {model: gen.decoded(model, probe, config, size) for model in models}
+except CollapseExplorerError as exc:
+    widgets.show_error(exc)
+    st.stop()
+
+names = {model: model.slot for model in models}
+st.caption(" · ".join(gen.describe(model) for model in models))
+st.subheader("Metrics")
+keys = [k for k in next(iter(results.values())).metrics if k in METRICS]
+st.dataframe(
+    [
+        {"metric": METRICS[k].label, "better": METRICS[k].better}
+        | {names[m]: format_value(r.metrics.get(k)) for m, r in results.items()}
+        for k in keys
+    ],
+    hide_index=True,
+    width="stretch",
+)
+st.plotly_chart(plots.metric_bars({names[m]: r.metrics for m, r in results.items()}))
+
+st.subheader("Outputs")
+first = next(iter(results.values()))
+table = [{"input": int(row)} for row in first.rows]
+for i, row in enumerate(table):
+    if first.references:
+        row["reference"] = first.references[i]
+    for model, result in results.items():
+        row[names[model]] = result.outputs[i]
+st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("Your sentence")
+with st.form("gen_typed"):
+    typed = st.text_input("Sentence to embed with MiniLM and decode", key="gen_text")
+    submitted = st.form_submit_button("Decode")
+if submitted:
+    try:
+        for model in models:
+            st.markdown(f"**{names[model]}:** {gen.decode_text(model, typed, config)}")
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)

@@ -1,0 +1,112 @@
+"""Generation page: sidebar A / B text models or the shipped demo runs, every sampling control, typed text."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.errors import ProbeError
+from core.probe import load_probe
+from tests.adapters.cases_text import seed_checkpoint
+from tests.conftest import ROOT
+from ui.text import decode_embeddings
+
+PAGE = str(ROOT / "pages" / "generation.py")
+
+
+def _page(**state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def _metrics(at: AppTest) -> dict[str, dict]:
+    return {row["metric"]: row for row in at.dataframe[0].value.to_dict("records")}
+
+
+def _decode(at: AppTest, text: str) -> AppTest:
+    at.text_input(key="gen_text").input(text)
+    return next(b for b in at.button if b.label == "Decode").click().run()
+
+
+def test_sidebar_models_and_every_control(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    path_a = seed_checkpoint(tmp_path / "a", "additive")
+    path_b = seed_checkpoint(tmp_path / "b", "attention")
+    at = _page(checkpoint_a=str(path_a), checkpoint_b=str(path_b))
+    assert not at.exception and not at.error
+    metrics = _metrics(at)
+    assert list(metrics["BLEU"]) == ["metric", "better", "A", "B"]
+    assert any(c.value.startswith("A = ") and f"{path_b.name} (sidebar)" in c.value for c in at.caption)
+    assert metrics["Unique outputs"]["better"] == "higher"
+    outputs = at.dataframe[1].value
+    assert len(outputs) == 8  # the probe has 8 rows, fewer than the 32 asked for
+    assert list(outputs.columns[:2]) == ["input", "reference"]
+    assert len(at.get("plotly_chart")) == 1
+
+    at.slider(key="gen_inputs").set_value(4).run()
+    assert len(at.dataframe[1].value) == 4
+    greedy = at.dataframe[1].value
+
+    at.slider(key="gen_top_k").set_value(20).run()
+    assert any("top_k has no effect without sampling" in c.value for c in at.caption)
+
+    at.toggle(key="gen_do_sample").set_value(True).run()
+    at.slider(key="gen_temperature").set_value(0.0).run()
+    assert "temperature 0 means greedy" in at.error[0].value
+    assert not at.exception
+
+    at.slider(key="gen_temperature").set_value(1.5).run()
+    for name, value in (
+        ("top_p", 0.9),
+        ("repetition_penalty", 1.3),
+        ("no_repeat_ngram_size", 2),
+        ("max_new_tokens", 6),
+    ):
+        at.slider(key=f"gen_{name}").set_value(value).run()
+    at.slider(key="gen_num_beams").set_value(2).run()
+    at.number_input(key="gen_seed").set_value(7).run()
+    assert not at.exception and not at.error
+    assert any("beam-search sampling" in c.value for c in at.caption)
+    sampled = at.dataframe[1].value
+    assert len(sampled) == 4 and not sampled.equals(greedy)
+
+    at = _decode(at, "   ")
+    assert "type a sentence first" in at.error[0].value
+    at = _decode(at, "The chef cooks a meal.")  # MiniLM gives 384 dims; the tiny models take 16
+    assert "embeddings must be [N, 16]" in at.error[0].value
+    assert not at.exception
+
+
+def test_demo_runs_by_default_show_collapse_against_fix(tmp_path):
+    (tmp_path / "other.pt").write_bytes(b"not a text checkpoint")
+    at = _page(checkpoint_a=str(tmp_path / "other.pt"))
+    assert not at.exception and not at.error
+    metrics = _metrics(at)
+    assert (
+        "A = text/collapsed/bridge_epoch_7.pt (demo collapsed run) · B = text/fixed/bridge_epoch_7.pt (demo fixed run)"
+        in [c.value for c in at.caption]
+    )
+    unique, bleu = metrics["Unique outputs"], metrics["BLEU"]
+    assert float(unique["A"]) <= 0.1 < 0.9 <= float(unique["B"])
+    assert float(bleu["A"]) < 10 < 30 < float(bleu["B"])
+
+    at.button(key="gen_suggested").click().run()
+    assert at.toggle(key="gen_do_sample").value is True
+    assert (at.slider(key="gen_temperature").value, at.slider(key="gen_top_p").value) == (0.7, 0.9)
+    assert at.slider(key="gen_repetition_penalty").value == 1.2
+    assert not at.exception and not at.error
+    at = _decode(at, "The teacher loved the excellent book.")
+    decoded = [m.value.split(":** ", 1) for m in at.markdown if m.value.startswith("**")]
+    assert [name[2:3] for name, _ in decoded] == ["A", "B"]
+    assert all(len(sentence.split()) >= 3 for _, sentence in decoded)
+    assert not at.error
+
+
+def test_decode_embeddings_helper_for_other_pages():
+    probe = load_probe(ROOT / "assets" / "demo" / "text" / "fixed" / "probe.npz")
+    sentences = decode_embeddings(probe.embeddings[:3])
+    assert len(sentences) == 3 and all(len(s.split()) >= 3 for s in sentences)
+    with pytest.raises(ProbeError, match=r"\[N, 384\]"):
+        decode_embeddings(np.zeros((2, 512), np.float32))
