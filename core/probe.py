@@ -71,6 +71,8 @@ def _from_arrays(arrays: dict[str, np.ndarray], source: str) -> ProbeData:
         value = np.asarray(arrays[name])
         return value.astype(dtype) if dtype is not None else value
 
+    if "codes" in arrays and not np.issubdtype(np.asarray(arrays["codes"]).dtype, np.integer):
+        raise ProbeError(f"probe codes must be integer code indices, got {np.asarray(arrays['codes']).dtype}")
     names = arrays.get("attribute_names")
     texts = arrays.get("texts")
     return ProbeData(
