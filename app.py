@@ -16,6 +16,7 @@ PAGES = {
     "Runs": [
         st.Page("pages/compare.py", title="Compare", icon="⚖️"),
         st.Page("pages/timeline.py", title="Timeline", icon="📈"),
+        st.Page("pages/training.py", title="Training", icon="📉"),
     ],
 }
 

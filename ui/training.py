@@ -9,11 +9,25 @@ import streamlit as st
 
 from core import DEMO_DIR
 from core.diagnosis import Finding
-from core.diagnosis.training import TrainingEvent, detect_events, training_findings
-from core.logs import RunLog, checkpoint_epochs, find_logs, scan_run_folder
+from core.diagnosis.training import (
+    TrainingEvent,
+    detect_events,
+    training_findings,
+    watch_table,
+    weight_findings,
+)
+from core.health import WeightHealth, weight_health
+from core.logs import (
+    RunLog,
+    checkpoint_epochs,
+    epoch_checkpoints,
+    find_logs,
+    find_run_folder,
+    scan_run_folder,
+)
 from core.metrics.training import is_flag, is_grad_norm, is_loss, pair_train_val
 from core.paths import resolve_user_path
-from ui import state
+from ui import cache, state
 
 DEFAULT_RUN = DEMO_DIR / "training" / "exploding_run"
 MAX_DEFAULT_SERIES = 6
@@ -39,6 +53,8 @@ class RunAnalysis:
     checkpoints: tuple[tuple[int, float], ...]
     pairs: tuple[tuple[str, str], ...]
     default_series: tuple[str, ...]
+    watch: tuple[dict[str, object], ...]
+    checkpoint_files: tuple[tuple[str, str], ...]  # (label, path) for the weight-health picker
 
 
 def _has_logs(folder: Path) -> bool:
@@ -46,14 +62,16 @@ def _has_logs(folder: Path) -> bool:
 
 
 def run_choices() -> list[RunChoice]:
-    """Folders of the sidebar's checkpoints A / B when they hold logs, then every shipped demo run
+    """Run folders of the sidebar's checkpoints A / B when they hold logs, then every shipped demo run
     (assets/demo/<family>/<run>/) with a log, the exploding training demo first."""
     choices: list[RunChoice] = []
     seen: set[Path] = set()
     for slot in ("a", "b"):
         path = state.selected_path(slot)
-        if path and _has_logs(Path(path).parent):
-            folder = Path(path).parent
+        if not path:
+            continue
+        folder = find_run_folder(path)
+        if folder is not None and folder.resolve() not in seen:
             choices.append(RunChoice(f"{slot.upper()}: {folder.name}/", str(folder)))
             seen.add(folder.resolve())
     if DEMO_DIR.is_dir():
@@ -89,16 +107,30 @@ def _default_series(log: RunLog) -> tuple[str, ...]:
 @st.cache_data(show_spinner="Reading training logs…", max_entries=16)
 def _analysis(folder: str, stamp: Stamp) -> RunAnalysis:
     log = scan_run_folder(folder)
+    events = detect_events(log)
     return RunAnalysis(
         log,
-        tuple(detect_events(log)),
-        tuple(training_findings(log)),
+        tuple(events),
+        tuple(training_findings(log, events=events)),
         tuple(checkpoint_epochs(folder, log)),
         tuple(pair_train_val(log.series_names)),
         _default_series(log),
+        tuple(watch_table(log)),
+        tuple((f"epoch {epoch} · {path.name}", str(path)) for epoch, path in epoch_checkpoints(folder)),
     )
 
 
 def analysis(folder: str) -> RunAnalysis:
     """Logs, events, findings and checkpoint markers of a run folder (cached per log version)."""
     return _analysis(folder, log_stamp(folder))
+
+
+@st.cache_data(show_spinner="Checking weights…", max_entries=32)
+def _health(path: str, stamp: tuple[int, int], trust: bool) -> tuple[WeightHealth, tuple[Finding, ...]]:
+    health = weight_health(cache.loaded_checkpoint(path, trust))
+    return health, tuple(weight_findings(health))
+
+
+def checkpoint_health(path: str) -> tuple[WeightHealth, tuple[Finding, ...]]:
+    """Weight health of one checkpoint and its training finding (cached per file version)."""
+    return _health(path, cache.file_stamp(path), state.trusted())

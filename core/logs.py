@@ -1,0 +1,490 @@
+"""Training logs read into one long-format table: TensorBoard events, Lightning metrics.csv, CSV, JSON.
+
+`scan_run_folder(folder)` finds every log under a run folder (bounded depth) and returns a `RunLog`
+whose `table` has one row per logged value: `series`, `step`, `value`, `epoch` (NaN when the log has no
+epoch), `source`. NaN and Inf values are kept on purpose: they are the evidence of a blow-up. Blank cells
+(a Lightning metrics.csv row fills only some columns) are not values and are dropped.
+
+TensorBoard files are read with tensorboard's `EventAccumulator` (its TensorFlow stub; TensorFlow is not
+needed) keeping every scalar, not the default reservoir sample of 10,000.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import CollapseExplorerError
+
+EVENT_GLOB = "events.out.tfevents.*"
+LOOKED_FOR = (
+    f"TensorBoard event files ({EVENT_GLOB})",
+    "Lightning metrics.csv",
+    "*.csv",
+    "training_log.json",
+    "*.json (a list of rows, a dict of lists, or one such list under a key)",
+)
+STEP_COLUMNS = ("step", "global_step", "iteration", "iter", "it", "batch", "trainer/global_step")
+EPOCH_COLUMNS = ("epoch", "epochs", "ep")
+SKIP_DIRS = {".git", ".venv", "__pycache__", "node_modules", ".hydra", "wandb"}
+MAX_FILES = 200
+COLUMNS = ("series", "step", "value", "epoch", "source")
+
+
+class LogError(CollapseExplorerError):
+    """A training log that cannot be read, or a folder without any."""
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """One file that contributed to a RunLog, with what was noticed while reading it."""
+
+    path: str
+    kind: str  # "tensorboard" | "lightning-csv" | "csv" | "json"
+    points: int
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """All scalars logged for one run. `table` columns: series, step, value, epoch, source."""
+
+    folder: str
+    table: pd.DataFrame
+    sources: tuple[LogSource, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def series_names(self) -> list[str]:
+        return sorted(self.table["series"].unique().tolist())
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps float64[N], values float64[N]) of one series, sorted by step."""
+        rows = self.table[self.table["series"] == name]
+        if rows.empty:
+            raise LogError(f"no series {name!r} in {self.folder} (have: {', '.join(self.series_names)})")
+        rows = rows.sort_values("step", kind="stable")
+        return rows["step"].to_numpy(np.float64), rows["value"].to_numpy(np.float64)
+
+    def epoch_end_steps(self) -> dict[int, float]:
+        """Epoch -> last step logged in it; empty when no log records epochs."""
+        known = self.table.dropna(subset=["epoch"])
+        if known.empty:
+            return {}
+        last = known.groupby(np.floor(known["epoch"]).astype(int))["step"].max()
+        return {int(e): float(s) for e, s in last.items()}
+
+    def step_of_epoch(self, epoch: int) -> float | None:
+        """Step where `epoch` ended (for checkpoint markers), or None when unknown."""
+        return self.epoch_end_steps().get(int(epoch))
+
+    def until(self, step: float) -> RunLog:
+        """The same run cut after `step` (what was logged when a checkpoint at that step was saved)."""
+        return replace(self, table=self.table[self.table["step"] <= step].reset_index(drop=True))
+
+    @property
+    def truncated(self) -> bool:
+        return any("truncated" in n for s in self.sources for n in s.notes)
+
+
+def _frame(rows: Iterable[tuple[str, float, float, float]], source: str) -> pd.DataFrame:
+    df = pd.DataFrame(list(rows), columns=["series", "step", "value", "epoch"])
+    df["series"] = df["series"].astype(str)
+    for col in ("step", "value", "epoch"):
+        df[col] = df[col].astype(np.float64)
+    df["source"] = source
+    return df
+
+
+def _to_float(cell: object) -> float | None:
+    """A logged cell as float; None for blanks and non-numbers. 'nan'/'inf' text stays a float."""
+    if cell is None or isinstance(cell, bool):
+        return None if cell is None else float(cell)
+    if isinstance(cell, int | float):
+        return float(cell)
+    text = str(cell).strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"tensor\((.*)\)", text)  # str(torch.tensor(x)) ends up in hand-written logs
+    if match:
+        text = match.group(1).split(",")[0]
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _pick(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
+    lower = {c.lower(): c for c in columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _columns_to_frame(
+    columns: Mapping[str, list[object]], source: str
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Column table (cells may be blank/None) -> long frame, plus notes on what was ignored."""
+    notes: list[str] = []
+    step_col = _pick(columns, STEP_COLUMNS)
+    epoch_col = _pick(columns, EPOCH_COLUMNS)
+    n = max((len(v) for v in columns.values()), default=0)
+
+    def numeric(col: str) -> list[float | None]:
+        cells = list(columns[col]) + [None] * (n - len(columns[col]))
+        return [_to_float(c) for c in cells]
+
+    steps = numeric(step_col) if step_col else None
+    epochs = numeric(epoch_col) if epoch_col else None
+    if steps is None:
+        if epochs is not None and all(e is not None for e in epochs):
+            steps = epochs
+            notes.append(f"no step column; used {epoch_col!r} as the step")
+        else:
+            steps = [float(i) for i in range(n)]
+            notes.append("no step column; used the row number as the step")
+    if step_col and epochs is not None:
+        epochs = _fill_epochs(steps, epochs)
+    ignored: list[str] = []
+    rows: list[tuple[str, float, float, float]] = []
+    for col, cells in columns.items():
+        if col in (step_col, epoch_col):
+            continue
+        values = numeric(col)
+        present = [c for c in cells if c is not None and str(c).strip() != ""]
+        if not present or sum(v is not None for v in values) < len(present):
+            ignored.append(col)
+            continue
+        for i, v in enumerate(values):
+            if v is None or steps[i] is None:
+                continue
+            rows.append((col, steps[i], v, math.nan if epochs is None or epochs[i] is None else epochs[i]))
+    if ignored:
+        notes.append(f"ignored non-numeric columns: {', '.join(map(str, ignored))}")
+    return _frame(rows, source), tuple(notes)
+
+
+def _fill_epochs(steps: list[float | None], epochs: list[float | None]) -> list[float | None]:
+    """Lightning leaves the epoch blank on some rows; a row gets the epoch logged at or before its step."""
+    known = sorted((s, e) for s, e in zip(steps, epochs, strict=True) if s is not None and e is not None)
+    if not known:
+        return epochs
+    at = np.array([s for s, _ in known])
+    ep = [e for _, e in known]
+    filled: list[float | None] = []
+    for s, e in zip(steps, epochs, strict=True):
+        if e is not None or s is None:
+            filled.append(e)
+            continue
+        i = int(np.searchsorted(at, s, side="right")) - 1
+        filled.append(ep[i] if i >= 0 else ep[0])
+    return filled
+
+
+def read_csv_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
+    """Plain CSV or Lightning metrics.csv (sparse rows). Numeric columns become series."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            body = [row for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LogError(f"cannot read CSV log {path}: {exc}") from exc
+    if not header:
+        raise LogError(f"CSV log {path} is empty (no header row)")
+    header = [h.strip() for h in header]
+    columns: dict[str, list[object]] = {h: [] for h in header}
+    short = 0
+    for row in body:
+        if len(row) < len(header):
+            short += 1
+        for h, cell in zip(header, row + [""] * (len(header) - len(row)), strict=False):
+            columns[h].append(cell)
+    sparse = any(not str(c).strip() for cells in columns.values() for c in cells)
+    kind = "lightning-csv" if path.name == "metrics.csv" or sparse else "csv"
+    frame, notes = _columns_to_frame(columns, str(path))
+    if short:
+        notes = (*notes, f"{short} short row(s), missing cells treated as blank (file may be half-written)")
+    return frame, LogSource(str(path), kind, len(frame), notes)
+
+
+def _flatten(row: Mapping, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}/"))
+        elif not isinstance(value, list | tuple):
+            out[name] = value
+    return out
+
+
+def _json_table(data: object) -> dict[str, list[object]] | None:
+    """Rows list, dict of lists, or one of those under a key (e.g. HF trainer_state's log_history)."""
+    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        rows = [_flatten(r) for r in data]
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        return {k: [r.get(k) for r in rows] for k in names}
+    if isinstance(data, Mapping):
+        lists = {k: list(v) for k, v in data.items() if isinstance(v, list) and v}
+        if lists and all(not isinstance(x, Mapping | list) for v in lists.values() for x in v):
+            return lists
+        for value in data.values():
+            if isinstance(value, list | Mapping):
+                table = _json_table(value)
+                if table is not None:
+                    return table
+    return None
+
+
+def read_json_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
+    """training_log.json and friends: a list of {epoch, step, <loss>...} rows or a dict of lists."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LogError(f"cannot read JSON log {path}: {exc}") from exc
+    try:
+        data = json.loads(text)
+        notes: tuple[str, ...] = ()
+    except json.JSONDecodeError as exc:
+        data, notes = _json_lines(text, path, exc)
+    table = _json_table(data)
+    if table is None:
+        raise LogError(f"{path} is JSON but not a training log (expected a list of rows or a dict of lists)")
+    frame, more = _columns_to_frame(table, str(path))
+    return frame, LogSource(str(path), "json", len(frame), notes + more)
+
+
+def _json_lines(text: str, path: Path, error: json.JSONDecodeError) -> tuple[list, tuple[str, ...]]:
+    """JSON-lines logs, or a rows list cut off mid-write: keep every complete row."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip().rstrip(",").lstrip("[")
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, Mapping):
+            rows.append(row)
+    if not rows:
+        raise LogError(f"{path} is not valid JSON: {error}")
+    return rows, (f"not valid JSON ({error.msg}); read {len(rows)} complete row(s), file may be truncated",)
+
+
+def _record_check(path: Path) -> tuple[int, int, int]:
+    """(complete records, bytes they span, file size) from the TFRecord framing: u64 length, u32 crc,
+    data, u32 crc. A file that does not end on a record boundary was cut off mid-write."""
+    size = path.stat().st_size
+    records, offset = 0, 0
+    with open(path, "rb") as handle:
+        while True:
+            header = handle.read(12)
+            if len(header) < 12:
+                break
+            (length,) = struct.unpack("<Q", header[:8])
+            if offset + 12 + length + 4 > size:
+                break
+            handle.seek(length + 4, 1)
+            offset += 12 + length + 4
+            records += 1
+    return records, offset, size
+
+
+def read_event_file(path: Path) -> tuple[pd.DataFrame, LogSource]:
+    """One TensorBoard event file: every scalar (simple values and TF2 scalar tensors)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    records, good, size = _record_check(path)
+    notes: list[str] = []
+    if size == 0:
+        notes.append("empty event file (the writer may not have flushed yet)")
+    elif good < size:
+        notes.append(f"truncated: {size - good} trailing byte(s) after {records} complete record(s) ignored")
+    accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0})
+    try:
+        accumulator.Reload()
+    except Exception as exc:  # the reader raises its own DataLossError and friends on corrupt files
+        raise LogError(f"cannot read TensorBoard file {path}: {exc}") from exc
+    tags = accumulator.Tags()
+    rows: list[tuple[str, float, float, float]] = []
+    for tag in tags.get("scalars", []):
+        rows.extend((tag, float(e.step), float(e.value), math.nan) for e in accumulator.Scalars(tag))
+    for tag in tags.get("tensors", []):
+        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
+            continue
+        for e in accumulator.Tensors(tag):
+            value = tensor_util.make_ndarray(e.tensor_proto)
+            rows.append((tag, float(e.step), float(np.asarray(value).reshape(-1)[0]), math.nan))
+    frame = _frame(rows, str(path))
+    epoch_tag = next((t for t in frame["series"].unique() if t.lower() in EPOCH_COLUMNS), None)
+    if epoch_tag is not None:
+        frame = _attach_epochs(frame, epoch_tag)
+    return frame, LogSource(str(path), "tensorboard", len(frame), tuple(notes))
+
+
+def _attach_epochs(frame: pd.DataFrame, epoch_tag: str) -> pd.DataFrame:
+    """Lightning logs `epoch` as a scalar; give every other point the epoch logged at or before its step."""
+    marks = frame[frame["series"] == epoch_tag].sort_values("step")
+    rest = frame[frame["series"] != epoch_tag].copy()
+    at = marks["step"].to_numpy()
+    ep = marks["value"].to_numpy()
+    idx = np.clip(np.searchsorted(at, rest["step"].to_numpy(), side="right") - 1, 0, len(at) - 1)
+    rest["epoch"] = ep[idx]
+    return rest.reset_index(drop=True)
+
+
+def find_logs(folder: Path, max_depth: int = 3) -> list[Path]:
+    """Files under `folder` (at most `max_depth` folders down, hidden and tool folders skipped) that
+    may be logs: event files, *.csv, *.json; sorted, at most MAX_FILES."""
+    found: list[Path] = []
+
+    def walk(d: Path, depth: int) -> None:
+        try:
+            entries = sorted(d.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            if len(found) >= MAX_FILES:
+                return
+            if entry.is_dir():
+                if depth < max_depth and entry.name not in SKIP_DIRS and not entry.name.startswith("."):
+                    walk(entry, depth + 1)
+            elif entry.name.startswith("events.out.tfevents.") or entry.suffix.lower() in (".csv", ".json"):
+                found.append(entry)
+
+    walk(folder, 0)
+    return found
+
+
+def read_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
+    """Read one log file by its name: event file, .csv or .json."""
+    if path.name.startswith("events.out.tfevents."):
+        return read_event_file(path)
+    if path.suffix.lower() == ".csv":
+        return read_csv_log(path)
+    if path.suffix.lower() == ".json":
+        return read_json_log(path)
+    raise LogError(f"{path} is not a known log type; looked for: {'; '.join(LOOKED_FOR)}")
+
+
+def _label(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return path.name
+
+
+def _read_group(paths: list[Path], label: str) -> tuple[pd.DataFrame, LogSource]:
+    """Event files of one folder are one run resumed across restarts: merged, a step written again
+    after a restart keeps its latest value."""
+    if len(paths) == 1 and not paths[0].name.startswith("events.out.tfevents."):
+        frame, source = read_log(paths[0])
+        return frame, LogSource(label, source.kind, source.points, source.notes)
+    parts = [read_event_file(p) for p in sorted(paths)]
+    frame = pd.concat([f for f, _ in parts], ignore_index=True)
+    frame = frame.drop_duplicates(subset=["series", "step"], keep="last")
+    notes = tuple(f"{Path(s.path).name}: {n}" if len(parts) > 1 else n for _, s in parts for n in s.notes)
+    return frame, LogSource(label, "tensorboard", len(frame), notes)
+
+
+def scan_run_folder(folder: str | Path, *, max_depth: int = 3) -> RunLog:
+    """Every log under `folder` (or the one file given) -> RunLog. TensorBoard series are labelled by
+    their folder; a series name found in more than one log gets that log's label appended,
+    e.g. `loss [metrics.csv]`."""
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise LogError(f"{root} does not exist")
+    paths = [root] if root.is_file() else find_logs(root, max_depth)
+    base = root.parent if root.is_file() else root
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        if path.name.startswith("events.out.tfevents."):
+            label = _label(path.parent, base)
+            groups.setdefault("tensorboard" if label == "." else label, []).append(path)
+        else:
+            groups[_label(path, base)] = [path]
+    frames: list[pd.DataFrame] = []
+    sources: list[LogSource] = []
+    skipped: list[str] = []
+    for label, group in groups.items():
+        try:
+            frame, source = _read_group(group, label)
+        except LogError as exc:
+            if root.is_file():
+                raise
+            skipped.append(f"{label}: {exc}")
+            continue
+        if frame.empty and not source.notes:
+            skipped.append(f"{label}: no numeric series")
+            continue
+        frame["source"] = label
+        frames.append(frame)
+        sources.append(source)
+    if not frames:
+        detail = f" Skipped: {'; '.join(skipped)}." if skipped else ""
+        raise LogError(
+            f"no training logs found in {root} (searched {max_depth} folder levels deep). "
+            f"Looked for: {'; '.join(LOOKED_FOR)}.{detail}"
+        )
+    table = _qualify_shared_names(pd.concat(frames, ignore_index=True))
+    table = table.sort_values(["series", "step"], kind="stable").reset_index(drop=True)
+    return RunLog(str(root), table[list(COLUMNS)], tuple(sources), tuple(f"skipped {s}" for s in skipped))
+
+
+def _qualify_shared_names(table: pd.DataFrame) -> pd.DataFrame:
+    per_name = table.groupby("series")["source"].nunique()
+    shared = set(per_name[per_name > 1].index)
+    if shared:
+        mask = table["series"].isin(shared)
+        table.loc[mask, "series"] = table.loc[mask, "series"] + " [" + table.loc[mask, "source"] + "]"
+    return table
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
+_EPOCH_IN_NAME = re.compile(r"(?:epoch|ep)[_=\-]?(\d+)", re.IGNORECASE)
+
+
+def epoch_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of every checkpoint file under `folder` (3 levels at most) whose name carries an
+    epoch (`*_epoch_010.pt`, `epoch=3-step=120.ckpt`), sorted by epoch then path."""
+    root = Path(folder)
+    if root.is_file():
+        root = root.parent
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.rglob("*"):
+        if path.suffix.lower() not in CHECKPOINT_SUFFIXES or len(path.relative_to(root).parts) > 3:
+            continue
+        match = _EPOCH_IN_NAME.search(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def checkpoint_epochs(folder: str | Path, run_log: RunLog | None = None) -> list[tuple[int, float]]:
+    """(epoch, step) of each epoch with a checkpoint in `folder`, for markers on step axes. The step is
+    where that epoch ended in `run_log`; without a mapping the epoch itself is used (logs whose step
+    axis is the epoch)."""
+    ends = run_log.epoch_end_steps() if run_log is not None else {}
+    epochs = sorted({epoch for epoch, _ in epoch_checkpoints(folder)})
+    return [(epoch, ends.get(epoch, float(epoch))) for epoch in epochs]
+
+
+def find_run_folder(checkpoint: str | Path) -> Path | None:
+    """The run folder holding a checkpoint's logs: its own folder, else the one above (checkpoints are
+    often kept in a `checkpoints/` subfolder); None when neither has a log."""
+    path = Path(checkpoint)
+    folders = [path] if path.is_dir() else []
+    folders += list(path.parents[:2])
+    return next((f for f in folders if f.is_dir() and find_logs(f, max_depth=2)), None)
