@@ -9,6 +9,7 @@ st.set_page_config(page_title="Collapse Explorer", page_icon="🧭", layout="wid
 PAGES = {
     "Checkpoint": [st.Page("pages/overview.py", title="Overview", icon="🔎", default=True)],
     "Collapse": [
+        st.Page("pages/trajectories.py", title="Trajectories", icon="🌀"),
         st.Page("pages/generation.py", title="Generation", icon="✍️"),
         st.Page("pages/codebook.py", title="Codebook", icon="🧮"),
         st.Page("pages/latents.py", title="Latents", icon="🌫️"),

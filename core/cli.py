@@ -71,6 +71,7 @@ def load_builder(spec: str) -> Callable:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from core.adapters.registry import detect
     from core.checkpoints import load_checkpoint
+    from core.health import weight_health
 
     try:
         loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
@@ -80,6 +81,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise
     summary = loaded.summary()
     summary["adapter"] = detect(loaded.shapes(), loaded.config) if loaded.state_dict else None
+    health = weight_health(loaded)
+    summary["health"] = health.to_json()
     if args.json:
         print(json.dumps(summary, indent=2))
         return EXIT_OK
@@ -90,6 +93,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"  config:     {loaded.config_source or 'none found'}")
     if loaded.metadata:
         print("  metadata:   " + ", ".join(f"{k}={v}" for k, v in list(loaded.metadata.items())[:12]))
+    print("  health:     " + " · ".join(f"{k} {v}" for k, v in health.cards().items()))
+    for name in health.nonfinite_tensors[:3]:
+        print(f"      non-finite values in {name}")
     if loaded.stripped_prefixes:
         print(f"  stripped:   {', '.join(loaded.stripped_prefixes)}")
     for row in loaded.tensors():
@@ -99,16 +105,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from core.adapters.registry import build_adapter
     from core.checkpoints import load_checkpoint
-    from core.diagnosis import diagnose
+    from core.diagnosis import diagnose_checkpoint
     from core.probe import find_probe, load_probe
 
     loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
-    adapter = load_builder(args.builder)(loaded) if args.builder else build_adapter(loaded, args.adapter)
     probe_path = Path(args.data) if args.data else find_probe(args.path)
     probe = load_probe(probe_path) if probe_path is not None else None
-    report = diagnose(adapter, probe, checkpoint=str(args.path))
+    builder = load_builder(args.builder) if args.builder else None
+    report = diagnose_checkpoint(loaded, probe, adapter_name=args.adapter, builder=builder)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -134,10 +139,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from core.report import check_comparable, compare_metrics, export_text, write_atomic
     from core.runs import report_for
 
-    spec_a, _, report_a = report_for(args.path, args.data, trust=args.trust)
+    _, spec_a, _, report_a = report_for(args.path, args.data, trust=args.trust)
     reports, deltas = [report_a], None
     if args.compare:
-        spec_b, _, report_b = report_for(args.compare, args.data, trust=args.trust)
+        _, spec_b, _, report_b = report_for(args.compare, args.data, trust=args.trust)
         check_comparable(spec_a, spec_b)
         reports.append(report_b)
         deltas = compare_metrics(report_a, report_b)

@@ -22,8 +22,13 @@ from core.runs import report_metrics
 SHARED_INPUT_FAMILIES = ("flow", "text")
 
 
-def check_comparable(a: AdapterSpec, b: AdapterSpec) -> None:
+def check_comparable(a: AdapterSpec | None, b: AdapterSpec | None) -> None:
     """Raise CollapseExplorerError saying why A and B cannot be compared (family or dimension)."""
+    for name, spec in (("A", a), ("B", b)):
+        if spec is None:
+            raise CollapseExplorerError(
+                f"the model of {name} cannot be rebuilt (see its findings); nothing to compare"
+            )
     if a.family != b.family:
         raise CollapseExplorerError(
             f"A is a {a.family} model and B a {b.family} model: a comparison needs two checkpoints of the "

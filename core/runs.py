@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.adapters.base import AdapterSpec
-from core.adapters.registry import build_adapter
+from core.adapters.registry import REGISTRY, build_adapter, detect
 from core.checkpoints import epoch_from_name, load_checkpoint, weight_files
-from core.diagnosis import Report, diagnose
+from core.diagnosis import Report, diagnose_checkpoint
 from core.errors import CollapseExplorerError
 from core.metrics import MetricValue
 from core.probe import find_probe, load_probe
@@ -49,11 +49,21 @@ def report_for(
 @functools.lru_cache(maxsize=512)
 def _cached_report(
     path: str, stamp: tuple[int, int], probe: str | None, probe_stamp: tuple | None, trust: bool
-) -> tuple[AdapterSpec, int | None, Report]:
+) -> tuple[str | None, AdapterSpec | None, int | None, Report]:
     loaded = load_checkpoint(path, trust=trust)
-    adapter = build_adapter(loaded)
-    report = diagnose(adapter, load_probe(probe) if probe else None, checkpoint=path)
-    return adapter.spec(), loaded.epoch, report
+    try:
+        adapter = build_adapter(loaded)
+    except CollapseExplorerError:
+        adapter = None  # diagnose_checkpoint still reports broken weights (or re-raises the reason)
+    builder = None if adapter is None else (lambda _: adapter)
+    report = diagnose_checkpoint(loaded, load_probe(probe) if probe else None, builder=builder)
+    family = adapter.spec().family if adapter is not None else _detected_family(loaded)
+    return family, adapter.spec() if adapter is not None else None, loaded.epoch, report
+
+
+def _detected_family(loaded) -> str | None:
+    name = detect(loaded.shapes(), loaded.config)
+    return REGISTRY[name].family if name is not None else None
 
 
 def timeline(
@@ -71,8 +81,8 @@ def timeline(
     points: list[TimelinePoint] = []
     for path in files:
         try:
-            spec, epoch, report = report_for(path, probe, trust=trust)
-            points.append(TimelinePoint(str(path), epoch, spec.family, report))
+            family, _, epoch, report = report_for(path, probe, trust=trust)
+            points.append(TimelinePoint(str(path), epoch, family, report))
         except CollapseExplorerError as exc:
             epoch = epoch_from_name(path.name)
             points.append(TimelinePoint(str(path), epoch, error=" ".join(str(exc).split())))

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import CollapseExplorerError, NeedsTrustError
-from ui import cache, state, widgets
+from ui import cache, state, training, widgets
 
 st.title("Overview")
 path = state.selected_path("a")
@@ -39,21 +39,29 @@ st.write(
     + (f" · **Stripped prefixes:** {', '.join(loaded.stripped_prefixes)}" if loaded.stripped_prefixes else "")
 )
 
-adapter = None
 if loaded.state_dict:
     try:
         adapter = cache.adapter(path, trust)
+        spec = adapter.spec()
+        st.success(f"Adapter **{adapter.name}** · family **{spec.family}** · {spec.description}")
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
-if adapter is not None:
-    spec = adapter.spec()
-    st.success(f"Adapter **{adapter.name}** · family **{spec.family}** · {spec.description}")
     st.subheader("Health report")
-    report = cache.report(path, state.probe_path(), trust)
-    for finding in report.findings:
-        widgets.finding_card(finding)
-    for error in report.errors:
-        st.warning(error)
+    try:
+        report = cache.report(path, state.probe_path(), trust)
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
+    else:
+        for finding in report.findings:
+            widgets.finding_card(finding)
+        for error in report.errors:
+            st.warning(error)
+    health, _ = training.checkpoint_health(path)
+    with st.expander("Weight health per layer"):
+        cards = st.columns(len(health.cards()))
+        for column, (label, value) in zip(cards, health.cards().items(), strict=True):
+            column.metric(label, value)
+        st.dataframe(health.rows(), hide_index=True, width="stretch")
 elif loaded.data_tensors:
     st.info("This file holds data tensors, not a model: use it as probe data.")
 

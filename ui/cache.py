@@ -10,7 +10,7 @@ import streamlit as st
 from core.adapters.base import CheckpointAdapter
 from core.adapters.registry import build_adapter
 from core.checkpoints import WEIGHT_SUFFIXES, LoadedCheckpoint, load_checkpoint
-from core.diagnosis import Report, diagnose
+from core.diagnosis import Report, diagnose_checkpoint
 from core.probe import ProbeData, find_probe, load_probe
 
 Stamp = tuple[int, int]
@@ -66,7 +66,7 @@ def probe_data(path: str | None) -> ProbeData | None:
 
 @st.cache_data(show_spinner="Diagnosing…", max_entries=64)
 def _report(path: str, stamp: Stamp, probe: str | None, trust: bool) -> Report:
-    return diagnose(_adapter(path, stamp, trust), probe_data(probe), checkpoint=path)
+    return diagnose_checkpoint(_loaded(path, stamp, trust), probe_data(probe))
 
 
 def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
@@ -91,8 +91,8 @@ def _comparison(path_a: str, stamp_a: Stamp, path_b: str, stamp_b: Stamp, probe:
     from core.report import check_comparable, compare_metrics
     from core.runs import report_for
 
-    spec_a, _, report_a = report_for(path_a, probe, trust=trust)
-    spec_b, _, report_b = report_for(path_b, probe, trust=trust)
+    _, spec_a, _, report_a = report_for(path_a, probe, trust=trust)
+    _, spec_b, _, report_b = report_for(path_b, probe, trust=trust)
     check_comparable(spec_a, spec_b)
     return report_a, report_b, compare_metrics(report_a, report_b)
 

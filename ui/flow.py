@@ -9,10 +9,12 @@ import numpy as np
 import streamlit as st
 
 from core import DEMO_DIR
+from core.adapters.vectorfield import flow_settings
 from core.errors import CollapseExplorerError
-from core.flowview import FlowView, check_flow_inputs, flow_defaults, flow_view
+from core.flowview import FlowView, check_flow_inputs, field_at_inputs, flow_view
 from core.metrics import Undefined
 from core.metrics.clustering import median_nn_distance
+from core.metrics.field import FieldStats
 from core.paths import default_demo, demo_checkpoints, display_name
 from core.projection import PROJECTION_NAME, Projection, cached_projection
 from ui import cache, state
@@ -72,7 +74,7 @@ def setup(checkpoint: str) -> FlowSetup:
     attributes = cache.probe_data(probe).attributes
     if len(names) != attributes.shape[1]:
         names = tuple(f"attribute {i}" for i in range(attributes.shape[1]))
-    steps, alpha = flow_defaults(cache.loaded_checkpoint(checkpoint, state.trusted()).config)
+    steps, alpha = flow_settings(cache.loaded_checkpoint(checkpoint, state.trusted()).config)
     return FlowSetup(checkpoint, str(probe), tuple(names), steps, alpha, len(embeddings))
 
 
@@ -99,27 +101,36 @@ def _view(
     alpha: float,
     sample_size: int,
 ) -> FlowView:
-    data = cache.probe_data(probe)
-    embeddings, attributes = check_flow_inputs(cache.adapter(checkpoint, state.trusted()), data)
-    projection, scale = _frame(probe, probe_stamp)
     adapter = cache.adapter(checkpoint, state.trusted())
+    embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
+    projection, scale = _frame(probe, probe_stamp)
     return flow_view(
         adapter, embeddings, attributes, projection, controls, steps, alpha, sample_size, scale=scale
     )
 
 
+def _files(setup: FlowSetup) -> tuple[str, cache.Stamp, str, cache.Stamp]:
+    """Cache key of the files in use: (checkpoint, its stamp, probe, its stamp)."""
+    return setup.checkpoint, cache.file_stamp(setup.checkpoint), setup.probe, cache.file_stamp(setup.probe)
+
+
 def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, sample_size: int) -> FlowView:
     """Flow, metrics and projected sample for one set of controls (cached per checkpoint/probe version)."""
-    return _view(
-        setup.checkpoint,
-        cache.file_stamp(setup.checkpoint),
-        setup.probe,
-        cache.file_stamp(setup.probe),
-        controls,
-        steps,
-        alpha,
-        sample_size,
-    )
+    return _view(*_files(setup), controls, steps, alpha, sample_size)
+
+
+@st.cache_data(show_spinner="Estimating divergence and curl…", max_entries=32)
+def _field(
+    checkpoint: str, stamp: cache.Stamp, probe: str, probe_stamp: cache.Stamp, controls: tuple[str, ...]
+) -> FieldStats:
+    adapter = cache.adapter(checkpoint, state.trusted())
+    embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
+    return field_at_inputs(adapter, embeddings, attributes, controls)
+
+
+def field(setup: FlowSetup, controls: tuple[str, ...]) -> FieldStats:
+    """Surface divergence and curl of the field at the inputs for these controls (cached)."""
+    return _field(*_files(setup), controls)
 
 
 def background(probe: str) -> np.ndarray:

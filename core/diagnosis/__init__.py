@@ -15,6 +15,7 @@ from core.metrics import to_jsonable
 
 if TYPE_CHECKING:
     from core.adapters.base import CheckpointAdapter
+    from core.checkpoints import LoadedCheckpoint
     from core.probe import ProbeData
 
 Severity = Literal["ok", "warning", "collapse", "undefined"]
@@ -102,3 +103,27 @@ def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: st
         except CollapseExplorerError as exc:
             errors.append(str(exc))
     return Report(checkpoint, adapter.name, tuple(findings), tuple(errors))
+
+
+def diagnose_checkpoint(
+    loaded: LoadedCheckpoint, probe: ProbeData | None, *, adapter_name: str | None = None, builder=None
+) -> Report:
+    """Family findings plus training findings (weight health, the run's logs up to this checkpoint).
+
+    A checkpoint whose weights went NaN often cannot be rebuilt; the training finding is then the
+    report, with the adapter's complaint listed as an error, instead of a bad-input failure.
+    """
+    from core.adapters.registry import build_adapter
+    from core.diagnosis.training import checkpoint_training_findings
+    from core.errors import CollapseExplorerError
+
+    training, notes = checkpoint_training_findings(loaded)
+    checkpoint = str(loaded.path)
+    try:
+        adapter = builder(loaded) if builder is not None else build_adapter(loaded, adapter_name)
+    except CollapseExplorerError as exc:
+        if not any(f.severity == "collapse" for f in training):
+            raise
+        return Report(checkpoint, None, tuple(training), (" ".join(str(exc).split()), *notes))
+    report = diagnose(adapter, probe, checkpoint)
+    return Report(checkpoint, report.adapter, report.findings + tuple(training), report.errors + tuple(notes))

@@ -1,0 +1,95 @@
+"""Divergence and curl of a vector field v(z) -> [N, D], by Hutchinson estimators with torch.func.
+
+For a Jacobian J at z and Rademacher probes e (E[e e^T] = I):
+- divergence tr(J) = E[e^T J e] (one jvp per probe);
+- curl magnitude ||J - J^T||_F / sqrt(2), from E[||(J - J^T) e||^2] = ||J - J^T||_F^2 (a jvp and a vjp).
+
+On the unit sphere (embeddings are normalised) only the tangent part of the field matters, so
+`sphere=True` replaces J by P J P with P = I - z z^T / |z|^2: the surface divergence is tr(P J P),
+estimated with projected probes u = P e (E[u u^T] = P). For v(z) = A z this is tr(A) - z^T A z on
+|z| = 1. The field must act row-wise (row i of v depends on row i of z only), as a per-sample MLP does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.func import jvp, vjp
+
+from core.metrics import MetricInfo, Undefined, register_metrics
+
+Field = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class FieldStats:
+    """Mean surface (or ambient) divergence and mean curl magnitude over the points."""
+
+    divergence: float | Undefined
+    curl: float | Undefined
+
+
+def _project(u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Tangent part of u [N, D] at points z [N, D] on the sphere."""
+    unit = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return u - (u * unit).sum(dim=1, keepdim=True) * unit
+
+
+def field_stats(
+    v: Field, z: np.ndarray | torch.Tensor, *, probes: int = 8, sphere: bool = True, seed: int = 0
+) -> FieldStats:
+    """Hutchinson estimates of mean divergence and mean curl magnitude of v at points z [N, D].
+
+    `probes` Rademacher vectors per point, drawn from a generator seeded with `seed`.
+    """
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32) if isinstance(z, np.ndarray) else z).float()
+    if z.ndim != 2 or len(z) == 0:
+        raise ValueError(f"z must be a non-empty [N, D] array, got shape {tuple(z.shape)}")
+    if not torch.isfinite(z).all():
+        why = Undefined("points contain NaN or inf")
+        return FieldStats(why, why)
+    gen = torch.Generator().manual_seed(seed)
+    div = torch.zeros(len(z), dtype=torch.float64)
+    curl_sq = torch.zeros(len(z), dtype=torch.float64)
+    out, pullback = vjp(v, z)
+    if out.shape != z.shape:
+        raise ValueError(f"field returned shape {tuple(out.shape)} for points of shape {tuple(z.shape)}")
+    for _ in range(probes):
+        e = torch.randint(0, 2, z.shape, generator=gen).float() * 2 - 1
+        if sphere:
+            e = _project(e, z)
+        _, forward = jvp(v, (z,), (e,))
+        (backward,) = pullback(e)
+        if sphere:
+            forward, backward = _project(forward, z), _project(backward, z)
+        div += (e * forward).sum(dim=1).double()
+        curl_sq += ((forward - backward) ** 2).sum(dim=1).double()
+    div /= probes
+    curl = (curl_sq / probes / 2).sqrt()
+    if not (torch.isfinite(div).all() and torch.isfinite(curl).all()):
+        why = Undefined("the field is NaN or inf at some points")
+        return FieldStats(why, why)
+    return FieldStats(float(div.mean()), float(curl.mean()))
+
+
+register_metrics(
+    MetricInfo(
+        "field_divergence",
+        "Surface divergence",
+        "neither",
+        "Mean tr(P J P) of the field on the sphere at the inputs (Hutchinson estimate): negative = the "
+        "field locally contracts the sphere, positive = it spreads points; compare checkpoints on the same "
+        "probe rather than reading one value.",
+        "flow",
+    ),
+    MetricInfo(
+        "field_curl",
+        "Curl magnitude",
+        "neither",
+        "Mean ||J - J^T||_F / sqrt(2) on the tangent space (Hutchinson estimate): rotation in the field.",
+        "flow",
+    ),
+)

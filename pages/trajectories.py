@@ -1,0 +1,100 @@
+"""Trajectories: flow the probe sentences toward edited attributes and see where they end."""
+
+import streamlit as st
+
+from core.errors import CollapseExplorerError
+from core.flowview import CONTROLS
+from core.metrics import METRICS, Undefined, format_value
+from core.metrics.trajectories import ENDPOINT_KEYS
+from core.plots import flow as plots
+from ui import flow, widgets
+
+st.title("Trajectories")
+st.caption(
+    "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). The 2-D "
+    "frame is UMAP fitted once on the inputs; flowed points are placed into that same frame by their "
+    "nearest inputs. Metrics use every row; the plot shows a stratified sample."
+)
+
+choices = flow.checkpoint_choices()
+if not choices:
+    st.info("No vector-field checkpoint: pick one as A in the sidebar, or build the demo (make demo).")
+    st.stop()
+label = st.selectbox("Checkpoint", list(choices), index=flow.default_choice(choices), key="traj_checkpoint")
+
+try:
+    setup = flow.setup(choices[label])
+    flow.frame(setup.probe)
+except CollapseExplorerError as exc:
+    widgets.show_error(exc)
+    st.stop()
+
+st.subheader("Target attributes")
+columns = st.columns(len(setup.attribute_names))
+controls = tuple(
+    column.selectbox(name, CONTROLS, index=1 if i == 0 else 0, key=f"traj_control_{i}")
+    for i, (column, name) in enumerate(zip(columns, setup.attribute_names, strict=True))
+)
+
+left, middle, right = st.columns(3)
+steps = left.slider("Steps", 1, max(50, setup.steps), setup.steps, key="traj_steps")
+alpha = middle.slider(
+    "Step size alpha", 0.01, max(1.0, setup.alpha), float(setup.alpha), step=0.01, key="traj_alpha"
+)
+sample_size = right.slider(
+    "Trajectories shown", 1, setup.rows, min(500, setup.rows), key="traj_sample", help="Stratified by target."
+)
+
+try:
+    view = flow.view(setup, controls, steps, alpha, sample_size)
+except CollapseExplorerError as exc:
+    widgets.show_error(exc)
+    st.stop()
+
+left, right = st.columns(2)
+colour_source = left.radio("Colour by", ("target", "original"), horizontal=True, key="traj_colour_source")
+colour_attr = right.selectbox(
+    "Attribute", (plots.JOINT, *setup.attribute_names), index=1, key="traj_colour_attr"
+)
+attributes = (view.target if colour_source == "target" else view.original)[view.sample]
+groups, group_names = plots.colour_groups(attributes, setup.attribute_names, colour_attr)
+
+plot_col, metric_col = st.columns([3, 1])
+with plot_col:
+    st.caption(f"showing {len(view.sample):,} of {view.total:,} trajectories")
+    if not isinstance(view.far_endpoints, Undefined) and view.far_endpoints > 0:
+        st.caption(
+            f"{view.far_endpoints:.0%} of endpoints lie farther from every input than inputs lie from each "
+            "other; they are drawn between their nearest inputs, so their position is only indicative."
+        )
+    figure = plots.flow_figure(
+        view.paths,
+        groups,
+        group_names,
+        flow.texts(setup.probe, view.sample),
+        background=flow.background(setup.probe),
+    )
+    st.plotly_chart(figure, key="traj_plot")
+with metric_col:
+    st.markdown("**Endpoint metrics** (all rows)")
+    for key in ENDPOINT_KEYS:
+        info, value = METRICS[key], view.metrics[key]
+        st.metric(
+            info.label, "undefined" if isinstance(value, Undefined) else format_value(value), help=info.help
+        )
+        if isinstance(value, Undefined):
+            st.caption(f"{info.label}: {value}")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Mean step length per step** (all rows)")
+    st.plotly_chart(plots.step_figure(view.per_step), key="traj_steps_plot")
+with right:
+    if st.toggle("Divergence and curl of the field at the inputs", key="traj_field"):
+        try:
+            stats = flow.field(setup, controls)
+        except CollapseExplorerError as exc:
+            widgets.show_error(exc)
+        else:
+            for key, value in (("field_divergence", stats.divergence), ("field_curl", stats.curl)):
+                st.metric(METRICS[key].label, format_value(value), help=METRICS[key].help)

@@ -1,0 +1,163 @@
+"""Trajectories page: flows checkpoint A's probe, reacts to the flip, steps, alpha and sample controls."""
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core import REPO_ROOT
+from core.adapters.base import AdapterSpec, CheckpointAdapter
+from core.adapters.registry import REGISTRY
+from core.paths import default_demo, demo_checkpoints, display_name
+from core.probe import ProbeData, save_probe
+from core.projection import Projection, fingerprint, unit_rows
+
+N, D, A = 300, 16, 3
+
+
+class PrototypePullAdapter(CheckpointAdapter):
+    """Each Euler step pulls z toward its target's prototype: z <- normalize(z + alpha (p - z))."""
+
+    name = "test-prototype-pull"
+    family = "flow"
+
+    def __init__(self, prototypes: np.ndarray) -> None:
+        self.prototypes = prototypes
+
+    @classmethod
+    def detect(cls, shapes, config):
+        return "pull.prototypes" in shapes
+
+    @classmethod
+    def from_loaded(cls, loaded):
+        return cls(loaded.state_dict["pull.prototypes"].numpy())
+
+    def spec(self):
+        return AdapterSpec("flow", latent_dim=D, attribute_names=("x", "y", "z"), supports_flow=True)
+
+    def flow(self, z, y_target, steps, alpha):
+        target = self.prototypes[(y_target.astype(int) * (1 << np.arange(A))).sum(1)]
+        path = [unit_rows(z)]
+        for _ in range(steps):
+            path.append(unit_rows(path[-1] + alpha * (target - path[-1])))
+        return np.stack(path).astype(np.float32)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    REGISTRY[PrototypePullAdapter.name] = PrototypePullAdapter
+    rng = np.random.default_rng(0)
+    prototypes = unit_rows(rng.normal(size=(2**A, D)))
+    torch.save(
+        {
+            "model_state_dict": {"pull.prototypes": torch.from_numpy(prototypes)},
+            "config": {"steps": 6, "alpha": 0.2},
+        },
+        tmp_path / "pull_epoch_3.pt",
+    )
+    embeddings = unit_rows(rng.normal(size=(N, D)))
+    probe = ProbeData(
+        embeddings=embeddings,
+        attributes=rng.integers(0, 2, size=(N, A)).astype(np.int8),
+        attribute_names=("x", "y", "z"),
+        texts=tuple(f"sentence {i}" for i in range(N)),
+    )
+    save_probe(tmp_path / "probe.npz", probe)
+    # A shipped-style frame beside the probe, so the test never fits UMAP.
+    coords = rng.normal(size=(N, 2)).astype(np.float32)
+    Projection(embeddings, coords, key=fingerprint(embeddings)).save(tmp_path / "projection.npz")
+    yield tmp_path / "pull_epoch_3.pt"
+    REGISTRY.pop(PrototypePullAdapter.name)
+
+
+def _page(**state) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "trajectories.py"), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _showing(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("showing"))
+
+
+def test_controls_change_the_flow(checkpoint):
+    at = _page(checkpoint_a=str(checkpoint))
+    assert not at.exception and not at.error
+    assert at.selectbox(key="traj_checkpoint").value.startswith("A: ")
+    assert at.slider(key="traj_steps").value == 6
+    assert at.slider(key="traj_alpha").value == pytest.approx(0.2)
+    assert at.selectbox(key="traj_control_0").value == "flip"
+    assert _showing(at) == f"showing 300 of {N:,} trajectories"
+    first = _metrics(at)
+    assert first["Target groups"] == "8"
+    assert _number(first["Within-target spread ratio"]) < 1.0
+
+    at.slider(key="traj_steps").set_value(40).run()
+    more_steps = _metrics(at)
+    assert _number(more_steps["Within-target spread ratio"]) < _number(first["Within-target spread ratio"])
+
+    at.slider(key="traj_alpha").set_value(0.01).run()
+    gentle = _metrics(at)
+    assert _number(gentle["Movement (chord)"]) < _number(more_steps["Movement (chord)"])
+
+    at.selectbox(key="traj_control_1").select("set 1").run()
+    assert _metrics(at)["Target groups"] == "4"
+
+    at.slider(key="traj_sample").set_value(50).run()
+    assert _showing(at) == f"showing 50 of {N:,} trajectories"
+    at.radio(key="traj_colour_source").set_value("original").run()
+    at.selectbox(key="traj_colour_attr").select("y").run()
+    assert not at.exception and not at.error
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "sentence" in spec and "not y, end" in spec
+    at.toggle(key="traj_field").set_value(True).run()
+    assert not at.exception
+    assert "does not expose its field" in at.error[0].value
+
+
+def test_bad_probe_shows_an_error(checkpoint):
+    save_probe(
+        checkpoint.parent / "probe.npz",
+        ProbeData(embeddings=np.ones((10, 5), np.float32), attributes=np.zeros((10, A), np.int8)),
+    )
+    at = _page(checkpoint_a=str(checkpoint))
+    assert not at.exception
+    assert "dimension 5 but the model expects 16" in at.error[0].value
+
+
+def test_default_is_the_shipped_collapsed_run():
+    at = _page()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="traj_checkpoint").value == f"A: {display_name(default_demo())}"
+    assert default_demo().parent.name == "collapsed"
+    collapsed = _metrics(at)
+    groups = _number(collapsed["Target groups"])
+    # Prototype collapse: about one endpoint per target group, although the target silhouette looks perfect.
+    assert _number(collapsed["Distinct endpoints"]) <= 2 * groups
+    assert _number(collapsed["Silhouette by target"]) > 0.9
+    fixed_last = [
+        p for p in demo_checkpoints() if p.parent.name == "fixed" and p.parent.parent.name == "flow"
+    ][-1]
+    at.selectbox(key="traj_checkpoint").select(f"demo: {display_name(fixed_last)}").run()
+    fixed = _metrics(at)
+    assert _number(fixed["Distinct endpoints"]) > 4 * groups
+    assert _number(fixed["Within-target spread ratio"]) > _number(collapsed["Within-target spread ratio"])
+    at.toggle(key="traj_field").set_value(True).run()
+    assert not at.exception and not at.error
+    assert _number(_metrics(at)["Curl magnitude"]) > 0
+
+
+def test_missing_probe_shows_an_error(checkpoint):
+    (checkpoint.parent / "probe.npz").unlink()
+    at = _page(checkpoint_a=str(checkpoint))
+    assert not at.exception
+    assert "no probe data" in at.error[0].value
