@@ -136,21 +136,26 @@ def _fmt(value: object) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from core.probe import find_probe
     from core.report import check_comparable, compare_metrics, export_text, write_atomic
+    from core.report_figures import report_figures
     from core.runs import report_for
 
-    _, spec_a, _, report_a = report_for(args.path, args.data, trust=args.trust)
-    reports, deltas = [report_a], None
+    # A comparison measures both checkpoints on the same inputs: A's probe unless --data names one.
+    probe = args.data or (find_probe(args.path) if args.compare else None)
+    _, spec_a, _, report_a = report_for(args.path, probe, trust=args.trust)
+    items, deltas = [("A", args.path, report_a)], None
     if args.compare:
-        _, spec_b, _, report_b = report_for(args.compare, args.data, trust=args.trust)
+        _, spec_b, _, report_b = report_for(args.compare, probe, trust=args.trust)
         check_comparable(spec_a, spec_b)
-        reports.append(report_b)
+        items.append(("B", args.compare, report_b))
         deltas = compare_metrics(report_a, report_b)
+    reports = [report for _, _, report in items]
     fmt = Path(args.out).suffix.lstrip(".").lower() if args.out else "json"
-    text = export_text(reports, deltas, fmt)
+    figures = report_figures(items, probe, trust=args.trust) if fmt == "html" else None
+    text = export_text(reports, deltas, fmt, figures)
     if args.out:
-        sources = [Path(args.path)] + ([Path(args.compare)] if args.compare else [])
-        written = write_atomic(args.out, text, forbidden=sources)
+        written = write_atomic(args.out, text, forbidden=[Path(path) for _, path, _ in items])
         print(f"wrote {written}")
     else:
         print(text)

@@ -106,11 +106,15 @@ def comparison(path_a: str, path_b: str, probe: str | None = None, trust: bool =
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
 def _export(path_a: str, stamp_a: Stamp, path_b: str | None, probe: str | None, trust: bool, fmt: str) -> str:
     from core.report import export_text
+    from core.report_figures import report_figures
 
     if path_b is None:
-        return export_text([_report(path_a, stamp_a, probe, trust)], None, fmt)
-    report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, file_stamp(path_b), probe, trust)
-    return export_text([report_a, report_b], deltas, fmt)
+        items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust))], None
+    else:
+        report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, file_stamp(path_b), probe, trust)
+        items = [("A", path_a, report_a), ("B", path_b, report_b)]
+    figures = report_figures(items, probe, trust=trust) if fmt == "html" else None
+    return export_text([report for _, _, report in items], deltas, fmt, figures)
 
 
 def export(path_a: str, path_b: str | None, fmt: str, probe: str | None = None, trust: bool = False) -> str:

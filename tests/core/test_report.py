@@ -93,7 +93,9 @@ def test_report_cli_writes_html_and_refuses_checkpoint_folder(tmp_path, capsys):
     b = [p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "fixed"][-1]
     code = main(["report", str(a), "--compare", str(b), "--out", str(tmp_path / "r.html")])
     assert code == 1  # A collapsed
-    assert (tmp_path / "r.html").read_text().count("Collapse Explorer report") >= 1
+    page = (tmp_path / "r.html").read_text()
+    assert "<h1>Collapse Explorer report</h1>" in page and page.count('class="plotly-graph-div"') == 1
+    assert "<script src=" not in page  # plotly.js is inline: the report works offline
     assert main(["report", str(a), "--out", str(a.parent / "r.json")]) == 2
     assert "beside the checkpoint" in capsys.readouterr().err
     assert not (a.parent / "r.json").exists()

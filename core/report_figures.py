@@ -1,0 +1,123 @@
+"""Family figures for exported reports: one figure per family overlaying every checkpoint (A, B).
+
+Each family turns (adapter, probe) into one array — sorted code usage, KL per latent dimension, mean
+step length per flow step — and one builder draws the arrays of all checkpoints together. Text models
+are drawn from their report metrics, so they are not decoded twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.adapters.base import CheckpointAdapter
+from core.adapters.registry import build_adapter
+from core.checkpoints import load_checkpoint
+from core.diagnosis import Report
+from core.errors import CollapseExplorerError
+from core.probe import ProbeData, find_probe, load_probe
+from core.runs import report_metrics
+
+
+def _codebook_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
+    from core.adapters.codebook import measure_usage
+    from core.metrics.codebook import sorted_usage
+
+    usage = measure_usage(adapter, probe)
+    return None if usage is None else sorted_usage(usage.counts.sum(axis=0))
+
+
+def _posterior_kl(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
+    from core.diagnosis.posterior import analyse
+
+    if probe is None or probe.x is None:
+        return None
+    kl = analyse(adapter, probe.x).kl
+    return kl if isinstance(kl, np.ndarray) else None
+
+
+def _flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
+    from core.diagnosis.prototype import probe_targets
+    from core.flowview import check_flow_inputs
+    from core.metrics.trajectories import mean_per_step
+
+    if probe is None:
+        return None
+    z, attributes = check_flow_inputs(adapter, probe)
+    steps, alpha = adapter.flow_defaults()  # type: ignore[attr-defined]
+    return mean_per_step(adapter.flow(z, probe_targets(attributes), steps, alpha))
+
+
+def _steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
+    fig = go.Figure()
+    for label, per_step in series.items():
+        fig.add_scatter(x=np.arange(1, len(per_step) + 1), y=per_step, mode="lines+markers", name=label)
+    fig.update_layout(
+        title="Mean step length per flow step (probe rows flipped one attribute each)",
+        xaxis_title="step",
+        yaxis={"title": "mean ||z_{t+1} - z_t||", "rangemode": "tozero"},
+        height=320,
+    )
+    return fig
+
+
+def _usage_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
+    from core.plots.codebook import sorted_usage_figure
+
+    return sorted_usage_figure(series, log=True)
+
+
+def _kl_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
+    from core.plots.posterior import kl_bars
+
+    return kl_bars(dict(series))
+
+
+FAMILY_FIGURES: dict[str, tuple[Callable, Callable[[Mapping[str, np.ndarray]], go.Figure]]] = {
+    "codebook": (_codebook_usage, _usage_figure),
+    "posterior": (_posterior_kl, _kl_figure),
+    "flow": (_flow_steps, _steps_figure),
+}
+
+
+def report_figures(
+    items: Sequence[tuple[str, str, Report]], probe: str | None = None, *, trust: bool = False
+) -> list[go.Figure]:
+    """Figures for checkpoints given as (label, path, report); one probe for all, else each its own.
+
+    A checkpoint that cannot be rebuilt or measured is left out of the figure (its report says why).
+    """
+    if not items:
+        return []
+    loaded = {label: load_checkpoint(path, trust=trust) for label, path, _ in items}
+    adapters: dict[str, CheckpointAdapter] = {}
+    for label, value in loaded.items():
+        try:
+            adapters[label] = build_adapter(value)
+        except CollapseExplorerError:
+            continue
+    families = {a.spec().family for a in adapters.values()}
+    if len(families) != 1:
+        return []
+    family = families.pop()
+    if family == "text":
+        from core.plots.text import metric_bars
+
+        return [metric_bars({label: report_metrics(report) for label, _, report in items})]
+    if family not in FAMILY_FIGURES:
+        return []
+    measure, draw = FAMILY_FIGURES[family]
+    series: dict[str, np.ndarray] = {}
+    for label, path, _ in items:
+        if label not in adapters:
+            continue
+        probe_path = probe or find_probe(path)
+        try:
+            values = measure(adapters[label], load_probe(probe_path) if probe_path else None)
+        except CollapseExplorerError:
+            continue
+        if values is not None:
+            series[label] = values
+    return [draw(series)] if series else []
