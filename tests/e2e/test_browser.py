@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -87,6 +88,14 @@ def test_app_renders_in_chromium_without_exception(app_url):
             page.goto(app_url, wait_until="domcontentloaded")
             page.get_by_role("heading", name="Overview").wait_for(timeout=90_000)
             page.get_by_text("Health report").wait_for(timeout=90_000)
+            page.get_by_text("prototype: collapse").first.wait_for(timeout=120_000)
+            page.get_by_role("link", name="Trajectories").click()
+            page.get_by_role("heading", name="Trajectories").wait_for(timeout=90_000)
+            plot = page.locator('[data-testid="stPlotlyChart"] .main-svg').first
+            plot.wait_for(timeout=120_000)
+            box = plot.bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 200
+            assert page.get_by_text(re.compile(r"showing \d[\d,]* of \d")).count() >= 1
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
