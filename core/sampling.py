@@ -8,9 +8,10 @@ effect under the other settings (top-k while sampling is off) are listed by `ine
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import GenerationConfig
+if TYPE_CHECKING:
+    from transformers import GenerationConfig
 
 
 def _knob(default: Any, low: float, high: float, step: float, help: str) -> Any:
@@ -103,6 +104,8 @@ class SamplingConfig:
             kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         else:
             kwargs.update(temperature=None, top_k=None, top_p=None)
+        from transformers import GenerationConfig  # imported late: transformers takes seconds to load
+
         return GenerationConfig(**kwargs)
 
 

@@ -15,12 +15,16 @@ The word-level tokenizer needs no download: it is trained on a corpus and travel
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from torch import nn
-from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+# transformers takes seconds to import; adapter detection (key names only) must not pay for it, so
+# it is imported where a model or tokenizer is actually built.
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast, T5Config
 
 Bridge = Literal["additive", "attention"]
 Feed = Literal["inputs_embeds", "encoder_outputs"]
@@ -64,6 +68,8 @@ class TextBridge(nn.Module):
                 f"embedding size {embed_dim} differs from T5 d_model {t5_config.d_model}: needs a projection"
             )
         self.projection = nn.Linear(embed_dim, t5_config.d_model) if projection else None
+        from transformers import T5ForConditionalGeneration
+
         self.t5 = T5ForConditionalGeneration(t5_config)
 
     def bridge_tokens(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -110,6 +116,8 @@ def small_t5_config(vocab_size: int, d_model: int = 128, layers: int = 2, **over
         "decoder_start_token_id": 0,
     }
     settings.update(overrides)
+    from transformers import T5Config
+
     return T5Config(**settings)
 
 
@@ -168,6 +176,7 @@ def train_tokenizer(texts: Iterable[str], max_vocab: int = 4000, min_frequency: 
 def load_tokenizer(tokenizer_json: str) -> PreTrainedTokenizerFast:
     """Wrap a tokenizer JSON string with pad/eos/unk; encoding appends eos like T5's own tokenizer."""
     from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
 
     raw = Tokenizer.from_str(tokenizer_json)
     eos_id = raw.token_to_id(EOS)
