@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from core.adapters.base import CheckpointAdapter
+from core.diagnosis.prototype import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
 from core.errors import AdapterError, ProbeError
 from core.metrics import Undefined
 from core.metrics.clustering import median_nn_distance, pack_bits
@@ -102,6 +103,26 @@ def flow_view(
     The sample is stratified by target so every target group stays visible.
     """
     target = target_attributes(attributes, controls)
+    return flow_toward(
+        adapter, embeddings, attributes, target, projection, steps, alpha, sample_size, scale=scale, seed=seed
+    )
+
+
+def flow_toward(
+    adapter: CheckpointAdapter,
+    embeddings: np.ndarray,
+    attributes: np.ndarray,
+    target: np.ndarray,
+    projection: Projection,
+    steps: int,
+    alpha: float,
+    sample_size: int,
+    *,
+    scale: float | Undefined | None = None,
+    seed: int = 0,
+) -> FlowView:
+    """`flow_view` for explicit target attributes int8 [N, A] instead of per-column controls."""
+    target = np.asarray(target, dtype=np.int8)
     traj = adapter.flow(embeddings, target.astype(np.float32), steps, alpha)
     target_labels, original_labels = pack_bits(target), pack_bits(attributes)
     if scale is None:
@@ -117,6 +138,42 @@ def flow_view(
         far = float((projection.nearest_distance(traj[-1]) > scale).mean())
     original = np.asarray(attributes, dtype=np.int8)
     return FlowView(metrics, far, per_step, sample, paths, target, original, len(embeddings))
+
+
+def compare_flows(
+    adapter_a: CheckpointAdapter,
+    adapter_b: CheckpointAdapter,
+    probe: ProbeData | None,
+    projection: Projection,
+    *,
+    target: np.ndarray | None = None,
+    steps: int | None = None,
+    alpha: float | None = None,
+    sample_size: int = 300,
+    scale: float | Undefined | None = None,
+    seed: int = 0,
+) -> tuple[FlowView, FlowView]:
+    """Flow A's probe with checkpoints A and B under the same targets, steps and alpha, both placed in
+    `projection` (A's frame, fitted on the probe inputs), with the same sampled rows.
+
+    `target` int8 [N, A] defaults to the prototype diagnosis' deterministic targets (row i flips attribute
+    i mod A); steps and alpha default to A's training settings (`flow_defaults()`), else 10 and 0.1.
+    """
+    embeddings, attributes = check_flow_inputs(adapter_a, probe)
+    check_flow_inputs(adapter_b, probe)
+    if target is None:
+        target = probe_targets(attributes)
+    defaults = getattr(adapter_a, "flow_defaults", None)
+    default_steps, default_alpha = defaults() if callable(defaults) else (DEFAULT_STEPS, DEFAULT_ALPHA)
+    steps = default_steps if steps is None else steps
+    alpha = default_alpha if alpha is None else alpha
+    if scale is None:
+        scale = median_nn_distance(embeddings)
+    args = (embeddings, attributes, target, projection, steps, alpha, sample_size)
+    return (
+        flow_toward(adapter_a, *args, scale=scale, seed=seed),
+        flow_toward(adapter_b, *args, scale=scale, seed=seed),
+    )
 
 
 def field_at_inputs(

@@ -5,7 +5,7 @@ import streamlit as st
 from core.errors import CollapseExplorerError
 from core.metrics import format_value
 from core.paths import demo_counterpart
-from ui import cache, state, widgets
+from ui import cache, flow, state, widgets
 
 VERDICT = {1: "▲ better", -1: "▼ worse", 0: "–"}
 
@@ -56,6 +56,14 @@ for column, label, report in ((left, "A", report_a), (right, "B", report_b)):
             widgets.finding_card(finding)
         for error in report.errors:
             st.warning(error)
+
+if flow.is_flow_checkpoint(path_a) and flow.is_flow_checkpoint(path_b):
+    st.subheader("Trajectories in A's frame")
+    st.caption(flow.COMPARE_CAPTION)
+    try:
+        st.plotly_chart(flow.compare_figure(path_a, path_b, probe), key="compare_flow_plot")
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
 
 st.subheader("Export")
 fmt = st.radio("Format", ["html", "json"], horizontal=True, key="export_format")

@@ -98,3 +98,28 @@ with right:
         else:
             for key, value in (("field_divergence", stats.divergence), ("field_curl", stats.curl)):
                 st.metric(METRICS[key].label, format_value(value), help=METRICS[key].help)
+
+st.subheader("Read the endpoints")
+if st.toggle(
+    "Decode start and endpoint of a few rows into sentences",
+    key="traj_decode",
+    help="With the shipped text generator (fixed text demo run, greedy), which reads MiniLM embeddings.",
+):
+    count = st.number_input("Rows to decode", 1, setup.rows, min(8, setup.rows), key="traj_decode_rows")
+    try:
+        decoded = flow.decoded(setup, controls, steps, alpha, int(count))
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
+    else:
+        st.caption(
+            f"{decoded.distinct_end} distinct sentences decoded from {len(decoded.rows)} endpoints "
+            f"({decoded.target_groups} target combinations); {decoded.distinct_start} from their starts. "
+            "The decoded start shows the generator's own error: compare the endpoint with it, not with the "
+            "original sentence."
+        )
+        st.dataframe(
+            decoded.table(setup.attribute_names, flow.texts(setup.probe, decoded.rows)),
+            hide_index=True,
+            width="stretch",
+            key="traj_decoded",
+        )

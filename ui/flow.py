@@ -1,4 +1,5 @@
-"""Cached helpers for the Trajectories page: which flow checkpoints to offer, the frame, the flows."""
+"""Cached helpers for the Trajectories page (checkpoints to offer, the frame, the flows, decoded endpoints) and
+for the flow block of the Compare page (A and B flowed in A's frame)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from core import DEMO_DIR
+from core.adapters.base import CheckpointAdapter
 from core.adapters.vectorfield import flow_settings
 from core.errors import CollapseExplorerError
-from core.flowview import FlowView, check_flow_inputs, field_at_inputs, flow_view
-from core.metrics import Undefined
+from core.flowtext import DecodedEndpoints, decode_endpoints, demo_decoder
+from core.flowview import FlowView, check_flow_inputs, compare_flows, field_at_inputs, flow_view
+from core.metrics import Undefined, format_value
 from core.metrics.clustering import median_nn_distance
 from core.metrics.field import FieldStats
 from core.paths import default_demo, demo_checkpoints, display_name
+from core.plots.flow import JOINT, colour_groups, compare_flow_figure
 from core.projection import PROJECTION_NAME, Projection, cached_projection
 from ui import cache, state
 
 DEMO_FLOW_DIR = DEMO_DIR / "flow"
+COMPARE_CAPTION = (
+    "A's probe flowed by A and by B toward the same targets (row i flips attribute i mod A, as in the "
+    "diagnosis) with A's steps and step size. One frame for both: UMAP fitted on A's inputs, every step "
+    "placed into it, same sampled rows and axes in both panels."
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +80,16 @@ def setup(checkpoint: str) -> FlowSetup:
     probe = cache.resolve_probe(checkpoint, state.probe_path())
     adapter = cache.adapter(checkpoint, state.trusted())
     embeddings, _ = check_flow_inputs(adapter, cache.probe_data(probe))
-    names = cache.probe_data(probe).attribute_names or adapter.spec().attribute_names
-    attributes = cache.probe_data(probe).attributes
-    if len(names) != attributes.shape[1]:
-        names = tuple(f"attribute {i}" for i in range(attributes.shape[1]))
+    names = _attribute_names(probe, adapter)
     steps, alpha = flow_settings(cache.loaded_checkpoint(checkpoint, state.trusted()).config)
-    return FlowSetup(checkpoint, str(probe), tuple(names), steps, alpha, len(embeddings))
+    return FlowSetup(checkpoint, str(probe), names, steps, alpha, len(embeddings))
+
+
+def _attribute_names(probe: str, adapter: CheckpointAdapter) -> tuple[str, ...]:
+    """The probe's attribute names, else the model's, else numbered ones (one per probe column)."""
+    names = cache.probe_data(probe).attribute_names or adapter.spec().attribute_names
+    columns = cache.probe_data(probe).attributes.shape[1]
+    return tuple(names) if len(names) == columns else tuple(f"attribute {i}" for i in range(columns))
 
 
 @st.cache_resource(show_spinner="Fitting the UMAP frame on the inputs (first time only, about a minute)…")
@@ -142,3 +156,90 @@ def texts(probe: str, rows: np.ndarray) -> list[str]:
     """Hover text per row: the probe sentence, else the row number."""
     sentences = cache.probe_data(probe).texts
     return [sentences[i] if i < len(sentences) else f"row {i}" for i in rows]
+
+
+@st.cache_data(show_spinner="Decoding endpoints…", max_entries=64)
+def _decoded(
+    checkpoint: str,
+    stamp: cache.Stamp,
+    probe: str,
+    probe_stamp: cache.Stamp,
+    decoder: str,
+    decoder_stamp: cache.Stamp,
+    controls: tuple[str, ...],
+    steps: int,
+    alpha: float,
+    count: int,
+) -> DecodedEndpoints:
+    adapter = cache.adapter(checkpoint, state.trusted())
+    embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
+    # The decoder is the shipped demo generator, never a user file, so it loads without trust.
+    text_adapter = cache.adapter(decoder)
+    return decode_endpoints(adapter, text_adapter, embeddings, attributes, controls, steps, alpha, count)
+
+
+def decoded(
+    setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, count: int
+) -> DecodedEndpoints:
+    """Start and endpoint of `count` seeded probe rows decoded by the shipped fixed text demo (cached)."""
+    decoder = demo_decoder()
+    if decoder is None:
+        raise CollapseExplorerError(
+            "no text generator to decode with: the text demo is not built (run `python -m core.demo build`)"
+        )
+    return _decoded(*_files(setup), str(decoder), cache.file_stamp(decoder), controls, steps, alpha, count)
+
+
+@st.cache_data(show_spinner="Flowing A and B…", max_entries=16)
+def _compared(
+    path_a: str,
+    stamp_a: cache.Stamp,
+    path_b: str,
+    stamp_b: cache.Stamp,
+    probe: str,
+    probe_stamp: cache.Stamp,
+    trust: bool,
+) -> tuple[FlowView, FlowView]:
+    projection, scale = _frame(probe, probe_stamp)
+    return compare_flows(
+        cache.adapter(path_a, trust),
+        cache.adapter(path_b, trust),
+        cache.probe_data(probe),
+        projection,
+        scale=scale,
+    )
+
+
+def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Figure:
+    """Both flow checkpoints on A's probe (prototype-diagnosis targets, A's steps and alpha), side by side
+    in A's projection frame, coloured by target combination. CollapseExplorerError when they cannot be."""
+    probe = cache.resolve_probe(path_a, probe)
+    if probe is None:
+        raise CollapseExplorerError(
+            "no probe data for A: put probe.npz (embeddings, attributes) beside it or pick probe data"
+        )
+    view_a, view_b = _compared(
+        path_a,
+        cache.file_stamp(path_a),
+        path_b,
+        cache.file_stamp(path_b),
+        probe,
+        cache.file_stamp(probe),
+        state.trusted(),
+    )
+    names = _attribute_names(probe, cache.adapter(path_a, state.trusted()))
+    groups, group_names = colour_groups(view_a.target[view_a.sample], names, JOINT)
+    titles = tuple(
+        f"{slot}: {display_name(Path(path))} · {format_value(view.metrics['distinct_endpoints'])} distinct "
+        "endpoints"
+        for slot, path, view in (("A", path_a, view_a), ("B", path_b, view_b))
+    )
+    return compare_flow_figure(
+        view_a.paths,
+        view_b.paths,
+        groups,
+        group_names,
+        texts(probe, view_a.sample),
+        background=background(probe),
+        titles=titles,
+    )

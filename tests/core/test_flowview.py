@@ -3,21 +3,17 @@ import pytest
 import torch
 
 from core.adapters.base import AdapterSpec, CheckpointAdapter
+from core.diagnosis.prototype import probe_targets
 from core.errors import AdapterError, ProbeError
-from core.flowview import check_flow_inputs, field_at_inputs, flow_view, target_attributes
+from core.flowtext import GREEDY, check_decoder, decode_endpoints, decode_rows
+from core.flowview import check_flow_inputs, compare_flows, field_at_inputs, flow_view, target_attributes
 from core.probe import ProbeData
 from core.projection import Projection, unit_rows
+from core.sampling import SamplingConfig
 
 
-class PrototypeAdapter(CheckpointAdapter):
-    """Moves every point straight onto a fixed prototype of its packed target (total prototype collapse)."""
-
-    name = "test-prototype"
-    family = "flow"
-
-    def __init__(self, d: int = 8, a: int = 2) -> None:
-        self.prototypes = unit_rows(np.random.default_rng(9).normal(size=(2**a, d)))
-        self.d, self.a = d, a
+class Unregistered(CheckpointAdapter):
+    """Base of the fakes here: never detected, never loaded from a file."""
 
     @classmethod
     def detect(cls, shapes, config):
@@ -26,6 +22,17 @@ class PrototypeAdapter(CheckpointAdapter):
     @classmethod
     def from_loaded(cls, loaded):
         raise NotImplementedError
+
+
+class PrototypeAdapter(Unregistered):
+    """Moves every point straight onto a fixed prototype of its packed target (total prototype collapse)."""
+
+    name = "test-prototype"
+    family = "flow"
+
+    def __init__(self, d: int = 8, a: int = 2) -> None:
+        self.prototypes = unit_rows(np.random.default_rng(9).normal(size=(2**a, d)))
+        self.d, self.a = d, a
 
     def spec(self):
         return AdapterSpec(
@@ -107,3 +114,113 @@ def test_field_at_inputs_surface_divergence():
     assert stats.divergence == pytest.approx(expected, abs=0.1)
     with pytest.raises(AdapterError, match="field_fn"):
         field_at_inputs(PrototypeAdapter(), z, attributes, ("keep", "flip"))
+
+
+class RoundingText(Unregistered):
+    """Fake generator: 'writes' each embedding as its rounded coordinates, so equal points read the same."""
+
+    name = "test-rounding-text"
+    family = "text"
+
+    def __init__(self, d: int = 8) -> None:
+        self.d = d
+        self.configs: list[SamplingConfig] = []
+
+    def spec(self):
+        return AdapterSpec("text", latent_dim=self.d, supports_generation=True)
+
+    def generate(self, embeddings, config):
+        self.configs.append(config)
+        return [" ".join(f"{v:.3f}" for v in row) for row in embeddings]
+
+
+def _probe(n: int = 60, d: int = 8, a: int = 2, seed: int = 0) -> ProbeData:
+    rng = np.random.default_rng(seed)
+    return ProbeData(
+        embeddings=unit_rows(rng.normal(size=(n, d))),
+        attributes=rng.integers(0, 2, size=(n, a)).astype(np.int8),
+    )
+
+
+def test_decode_endpoints_reads_the_collapse():
+    probe, text = _probe(), RoundingText()
+    flow = PrototypeAdapter()
+    out = decode_endpoints(flow, text, probe.embeddings, probe.attributes, ("flip", "keep"), 4, 0.1, 10)
+    assert len(out.rows) == 10 and np.all(np.diff(out.rows) > 0)
+    assert np.array_equal(out.original, probe.attributes[out.rows])
+    assert np.array_equal(out.target[:, 0], 1 - out.original[:, 0])
+    assert np.array_equal(out.target[:, 1], out.original[:, 1])
+    # Every start is its own sentence; every endpoint is its target's prototype, read back exactly.
+    assert out.start == tuple(text.generate(probe.embeddings[out.rows], GREEDY))
+    assert out.distinct_start == 10
+    assert out.distinct_end == out.target_groups == len({tuple(t) for t in out.target.tolist()})
+    for i, target in enumerate(out.target):
+        assert out.end[i] == text.generate(unit_rows(flow.prototypes[[target[0] + 2 * target[1]]]), GREEDY)[0]
+    assert all(c == GREEDY and not c.sampling and c.num_beams == 1 for c in text.configs)
+
+    table = out.table(("p", "q"), [f"sentence {r}" for r in out.rows])
+    first = table[0]
+    assert first["row"] == out.rows[0] and first["sentence"] == f"sentence {out.rows[0]}"
+    names = {(0, 0): "none", (1, 0): "p", (0, 1): "q", (1, 1): "p+q"}
+    assert first["original"] == names[tuple(out.original[0].tolist())]
+    assert first["target"] == names[tuple(out.target[0].tolist())]
+    assert first["decoded endpoint"] == out.end[0]
+    with pytest.raises(ValueError, match="3 sentences for 10"):
+        out.table(("p", "q"), ["a", "b", "c"])
+
+
+def test_decode_endpoints_rows_and_errors():
+    probe = _probe(n=12)
+    flow = PrototypeAdapter()
+    every = decode_endpoints(
+        flow, RoundingText(), probe.embeddings, probe.attributes, ("keep", "keep"), 2, 0.1, 50
+    )
+    assert every.rows.tolist() == list(range(12))
+    assert decode_rows(1000, 8, seed=3).tolist() == decode_rows(1000, 8, seed=3).tolist()
+    assert decode_rows(1000, 8, seed=3).tolist() != decode_rows(1000, 8, seed=4).tolist()
+    with pytest.raises(ValueError, match="at least one row"):
+        decode_rows(12, 0)
+    with pytest.raises(ProbeError, match="8-d embeddings but the text model reads 384-d"):
+        decode_endpoints(
+            flow, RoundingText(384), probe.embeddings, probe.attributes, ("flip", "keep"), 2, 0.1, 4
+        )
+
+    class Silent(RoundingText):
+        def spec(self):
+            return AdapterSpec("codebook", latent_dim=8)
+
+    with pytest.raises(AdapterError, match="cannot generate text"):
+        check_decoder(flow, Silent())
+
+
+class Drifting(PrototypeAdapter):
+    """Moves every point a fixed fraction toward its prototype (no collapse), with training defaults."""
+
+    def flow_defaults(self):
+        return 3, 0.5
+
+    def flow(self, z, y_target, steps, alpha):
+        traj = super().flow(z, y_target, steps, alpha)
+        return unit_rows((0.8 * traj[0] + 0.2 * traj).reshape(-1, self.d)).reshape(traj.shape)
+
+
+def test_compare_flows_share_one_frame():
+    probe = _probe(n=80)
+    frame = Projection(probe.embeddings, np.random.default_rng(1).normal(size=(80, 2)).astype(np.float32))
+    view_a, view_b = compare_flows(Drifting(), PrototypeAdapter(), probe, frame, sample_size=30)
+    assert np.array_equal(view_a.target, probe_targets(probe.attributes))
+    assert np.array_equal(view_b.target, view_a.target)
+    assert np.array_equal(view_a.sample, view_b.sample) and len(view_a.sample) == 30
+    # A's steps (3) are used for both; the starts are the same inputs at the frame's own coordinates.
+    assert view_a.paths.shape == view_b.paths.shape == (4, 30, 2)
+    assert np.array_equal(view_a.paths[0], frame.coords[view_a.sample])
+    assert np.array_equal(view_b.paths[0], view_a.paths[0])
+    assert view_b.metrics["distinct_endpoints"] == 4
+    assert view_a.metrics["distinct_endpoints"] == 80
+    flipped = compare_flows(
+        Drifting(), Drifting(), probe, frame, target=1 - probe.attributes, steps=2, alpha=0.1
+    )
+    assert flipped[0].paths.shape[0] == 3
+    assert np.array_equal(flipped[0].target, 1 - probe.attributes)
+    with pytest.raises(ProbeError, match="dimension 8 but the model expects 5"):
+        compare_flows(Drifting(), PrototypeAdapter(d=5), probe, frame)

@@ -3,7 +3,7 @@ import plotly.graph_objects as go
 import pytest
 
 from core.plots import stratified_sample
-from core.plots.flow import colour_groups, flow_figure, polyline_xy
+from core.plots.flow import colour_groups, compare_flow_figure, flow_figure, polyline_xy
 
 
 def test_polyline_breaks_between_trajectories():
@@ -67,3 +67,34 @@ def test_colour_groups_joint_and_single():
     assert names == ["none", "past", "plural", "past+plural"]
     groups, names = colour_groups(attrs, ["past", "plural"], "plural")
     assert groups.tolist() == [0, 0, 1] and names == ["not plural", "plural"]
+
+
+def test_compare_flow_figure_two_panels_in_one_frame():
+    rng = np.random.default_rng(0)
+    paths_a, paths_b = rng.normal(size=(3, 5, 2)), 4 + rng.normal(size=(3, 5, 2))
+    background = rng.normal(size=(7, 2))
+    groups = np.array([0, 1, 0, 1, 1])
+    fig = compare_flow_figure(
+        paths_a,
+        paths_b,
+        groups,
+        ["no", "yes"],
+        [f"s{i}" for i in range(5)],
+        background=background,
+        titles=("A: one", "B: two"),
+    )
+    # Same traces in each panel: background, lines, start + end per group.
+    assert [t.xaxis for t in fig.data] == ["x"] * 6 + ["x2"] * 6
+    left, right = fig.data[:6], fig.data[6:]
+    assert np.array_equal(left[0].x, right[0].x) and np.allclose(left[0].y, background[:, 1])
+    assert np.allclose(right[5].x, paths_b[-1, [1, 3, 4], 0])
+    assert [t.showlegend for t in left] == [True, True, False, True, False, True]
+    assert not any(t.showlegend for t in right)
+    assert fig.layout.xaxis.range == fig.layout.xaxis2.range
+    assert fig.layout.yaxis.range == fig.layout.yaxis2.range
+    everything = np.concatenate([paths_a.reshape(-1, 2), paths_b.reshape(-1, 2), background])
+    low, high = fig.layout.xaxis.range
+    assert low < everything[:, 0].min() and high > everything[:, 0].max()
+    assert [a.text for a in fig.layout.annotations] == ["A: one", "B: two"]
+    with pytest.raises(ValueError, match="different rows"):
+        compare_flow_figure(paths_a, paths_b[:, :4], groups, ["no", "yes"], ["s"] * 5)

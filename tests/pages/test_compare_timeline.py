@@ -1,3 +1,5 @@
+import json
+
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -23,6 +25,7 @@ def test_compare_collapsed_and_fixed_codebook_runs():
     assert row["B is"] == "▲ better"
     assert float(row["B"]) > float(row["A"])
     assert [h.value for h in at.subheader][1:3] == ["Findings of A", "Findings of B"]
+    assert "Trajectories in A's frame" not in [h.value for h in at.subheader]
     n_rows = len(table)
     at.toggle(key="only_changed").set_value(True).run()
     assert len(at.dataframe[0].value) <= n_rows
@@ -62,3 +65,23 @@ def test_timeline_of_a_demo_run_and_a_mixed_folder(tmp_path, monkeypatch):
     warnings = " ".join(w.value for w in at.warning)
     assert "broken_epoch_3.pt" in warnings and "PNG image" in warnings and "no adapter recognises" in warnings
     assert at.caption[0].value.startswith("0 of 2 checkpoints diagnosed")
+
+
+def test_compare_flow_runs_side_by_side_in_one_frame():
+    at = AppTest.from_file(COMPARE, default_timeout=180)
+    at.session_state["checkpoint_a"] = _last("flow/collapsed")
+    at.session_state["checkpoint_b"] = _last("flow/fixed")
+    at.run()
+    assert not at.exception and not at.error
+    assert "Trajectories in A's frame" in [h.value for h in at.subheader]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert {t.get("xaxis") for t in spec["data"]} == {"x", "x2"}
+    layout = spec["layout"]
+    assert layout["xaxis"]["range"] == layout["xaxis2"]["range"]
+    titles = [a["text"] for a in layout["annotations"]]
+    assert titles[0].startswith("A: flow/collapsed/") and titles[1].startswith("B: flow/fixed/")
+    # The collapsed run lands on far fewer distinct endpoints than the fixed one.
+    distinct = [int(t.split(" · ")[1].split()[0].replace(",", "")) for t in titles]
+    assert distinct[0] * 4 < distinct[1]

@@ -1,5 +1,7 @@
 """Trajectories page: flows checkpoint A's probe, reacts to the flip, steps, alpha and sample controls."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -161,3 +163,58 @@ def test_missing_probe_shows_an_error(checkpoint):
     at = _page(checkpoint_a=str(checkpoint))
     assert not at.exception
     assert "no probe data" in at.error[0].value
+
+
+def _decoded_counts(at: AppTest) -> tuple[int, int, int, int]:
+    """(distinct decoded endpoints, rows, target combinations, distinct decoded starts) from the caption."""
+    caption = next(c.value for c in at.caption if "distinct sentences decoded" in c.value)
+    found = re.match(
+        r"(\d+) distinct sentences decoded from (\d+) endpoints \((\d+) target .*; (\d+) from", caption
+    )
+    return tuple(int(g) for g in found.groups())
+
+
+def test_read_the_endpoints_of_the_demo_runs():
+    at = _page()
+    at.toggle(key="traj_decode").set_value(True).run()
+    assert not at.exception and not at.error
+    assert at.number_input(key="traj_decode_rows").value == 8
+    table = at.dataframe[0].value
+    assert len(table) == 8
+    assert list(table.columns) == [
+        "row",
+        "sentence",
+        "original",
+        "target",
+        "decoded start",
+        "decoded endpoint",
+    ]
+    # The default control flips `positive` and keeps the rest.
+    for original, target in zip(table["original"], table["target"], strict=True):
+        assert ("positive" in original.split("+")) != ("positive" in target.split("+"))
+    assert all(s.endswith((".", "?")) for s in table["decoded endpoint"])
+
+    at.number_input(key="traj_decode_rows").set_value(5).run()
+    assert len(at.dataframe[0].value) == 5
+
+    rows = _number(_showing(at).split(" of ")[1].split()[0])
+    at.number_input(key="traj_decode_rows").set_value(int(rows)).run()
+    collapsed = _decoded_counts(at)
+    fixed_last = [
+        p for p in demo_checkpoints() if p.parent.name == "fixed" and p.parent.parent.name == "flow"
+    ][-1]
+    at.selectbox(key="traj_checkpoint").select(f"demo: {display_name(fixed_last)}").run()
+    assert not at.exception and not at.error
+    fixed = _decoded_counts(at)
+    assert collapsed[1] == fixed[1] == rows and collapsed[2] == fixed[2]
+    # Collapsed: the endpoints read as a few sentences per target combination; fixed: most stay distinct.
+    # The decoded starts are the same inputs, so they are equally diverse in both runs.
+    assert collapsed[0] <= 0.1 * rows < 0.5 * rows <= fixed[0]
+    assert collapsed[3] == fixed[3] > 0.9 * rows
+
+
+def test_decoding_needs_the_text_models_dimension(checkpoint):
+    at = _page(checkpoint_a=str(checkpoint))
+    at.toggle(key="traj_decode").set_value(True).run()
+    assert not at.exception
+    assert "16-d embeddings but the text model reads 384-d" in at.error[0].value
