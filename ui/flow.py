@@ -110,12 +110,13 @@ def _view(
     stamp: cache.Stamp,
     probe: str,
     probe_stamp: cache.Stamp,
+    trust: bool,
     controls: tuple[str, ...],
     steps: int,
     alpha: float,
     sample_size: int,
 ) -> FlowView:
-    adapter = cache.adapter(checkpoint, state.trusted())
+    adapter = cache.adapter(checkpoint, trust)
     embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
     projection, scale = _frame(probe, probe_stamp)
     return flow_view(
@@ -123,9 +124,10 @@ def _view(
     )
 
 
-def _files(setup: FlowSetup) -> tuple[str, cache.Stamp, str, cache.Stamp]:
-    """Cache key of the files in use: (checkpoint, its stamp, probe, its stamp)."""
-    return setup.checkpoint, cache.file_stamp(setup.checkpoint), setup.probe, cache.file_stamp(setup.probe)
+def _files(setup: FlowSetup) -> tuple[str, cache.Stamp, str, cache.Stamp, bool]:
+    """Cache key of the files in use: (checkpoint, its stamp, probe, its stamp, trust switch)."""
+    stamps = cache.file_stamp(setup.checkpoint), cache.file_stamp(setup.probe)
+    return setup.checkpoint, stamps[0], setup.probe, stamps[1], state.trusted()
 
 
 def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, sample_size: int) -> FlowView:
@@ -135,9 +137,14 @@ def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, 
 
 @st.cache_data(show_spinner="Estimating divergence and curl…", max_entries=32)
 def _field(
-    checkpoint: str, stamp: cache.Stamp, probe: str, probe_stamp: cache.Stamp, controls: tuple[str, ...]
+    checkpoint: str,
+    stamp: cache.Stamp,
+    probe: str,
+    probe_stamp: cache.Stamp,
+    trust: bool,
+    controls: tuple[str, ...],
 ) -> FieldStats:
-    adapter = cache.adapter(checkpoint, state.trusted())
+    adapter = cache.adapter(checkpoint, trust)
     embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
     return field_at_inputs(adapter, embeddings, attributes, controls)
 
@@ -164,6 +171,7 @@ def _decoded(
     stamp: cache.Stamp,
     probe: str,
     probe_stamp: cache.Stamp,
+    trust: bool,
     decoder: str,
     decoder_stamp: cache.Stamp,
     controls: tuple[str, ...],
@@ -171,7 +179,7 @@ def _decoded(
     alpha: float,
     count: int,
 ) -> DecodedEndpoints:
-    adapter = cache.adapter(checkpoint, state.trusted())
+    adapter = cache.adapter(checkpoint, trust)
     embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
     # The decoder is the shipped demo generator, never a user file, so it loads without trust.
     text_adapter = cache.adapter(decoder)
