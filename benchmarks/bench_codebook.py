@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -25,15 +24,6 @@ from core.probe import ProbeData  # noqa: E402
 
 USAGE_TARGET_S = 0.010
 HEATMAP_TARGET_S = 2.0
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def naive_stats(indices: np.ndarray, k: int) -> float:

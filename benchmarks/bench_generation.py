@@ -7,11 +7,10 @@ must give identical sentences. Run: .venv/bin/python benchmarks/bench_generation
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -23,15 +22,6 @@ from core.sampling import SamplingConfig  # noqa: E402
 
 TARGET_S = 2.0
 N = 64
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> int:

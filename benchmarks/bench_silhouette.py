@@ -7,12 +7,12 @@ Run: .venv/bin/python benchmarks/bench_silhouette.py
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
+from timing import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.metrics.clustering import pack_bits, silhouette
@@ -28,12 +28,8 @@ def main() -> int:
     x = (centres[labels] + 3.0 * rng.normal(size=(N, D))).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
 
-    start = time.perf_counter()
-    ours = silhouette(x, labels)
-    ours_s = time.perf_counter() - start
-    start = time.perf_counter()
-    theirs = silhouette_score(x.astype(np.float64), labels, metric="cosine")
-    theirs_s = time.perf_counter() - start
+    ours, ours_s = timed(lambda: silhouette(x, labels))
+    theirs, theirs_s = timed(lambda: silhouette_score(x.astype(np.float64), labels, metric="cosine"))
 
     print(f"silhouette {N} x {D}, {len(np.unique(labels))} labels")
     print(f"  ours    {ours_s:8.3f} s  value {ours:.9f}")

@@ -8,12 +8,12 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
+from timing import timed
 
 from core.paths import DEMO_DIR, demo_checkpoints
 from core.runs import timeline
@@ -35,12 +35,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         make_run(run, folder)
-        start = time.perf_counter()
-        points = timeline(folder)
-        cold = time.perf_counter() - start
-        start = time.perf_counter()
-        timeline(folder)
-        cached = time.perf_counter() - start
+        points, cold = timed(lambda: timeline(folder))
+        _, cached = timed(lambda: timeline(folder))
     ok = sum(p.report is not None for p in points)
     print(f"run: {run.relative_to(DEMO_DIR)} x{N_CHECKPOINTS} ({ok} diagnosed)")
     print(f"cold   {cold:7.2f} s   (target < 20 s)")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -25,15 +24,6 @@ from core.logs import RunLog, scan_run_folder  # noqa: E402
 from core.metrics.training import loss_spikes, spike_threshold  # noqa: E402
 
 SERIES, STEPS, WINDOW = 20, 50_000, 50
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def nanmedian_reference(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

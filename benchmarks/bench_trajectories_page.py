@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import timeit
 from pathlib import Path
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,10 +45,6 @@ print(f"{first:.3f} {time.perf_counter() - start:.3f}")
 """
 
 
-def best_of(fn, repeats: int = 5) -> float:
-    return min(timeit.repeat(fn, number=1, repeat=repeats))
-
-
 def main() -> int:
     torch.set_num_threads(1)
     checkpoint = default_demo()
@@ -67,9 +63,9 @@ def main() -> int:
 
     render()
     counter = iter(range(1000))
-    warm = best_of(lambda: render(next(counter)))
+    warm = best_of(lambda: render(next(counter)), 5)
     target = attributes.astype(np.float32)
-    bare = best_of(lambda: adapter.flow(embeddings, target, 10, 0.1))
+    bare = best_of(lambda: adapter.flow(embeddings, target, 10, 0.1), 5)
     print(f"{checkpoint.relative_to(ROOT)}: {len(embeddings):,} probe rows, 500 shown x 10 steps")
     ok = warm <= TARGET_S
     print(

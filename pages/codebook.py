@@ -90,10 +90,7 @@ try:
 except CollapseExplorerError as exc:
     widgets.show_error(exc)
 else:
-    for finding in report.findings:
-        widgets.finding_card(finding)
-    for error in report.errors:
-        st.error(error)
+    widgets.findings_section(report, show_errors_as=st.error)
 
 tab_run, tab_ab, tab_class, tab_recon = st.tabs(["Run", "A / B", "Per class", "Reconstructions"])
 with tab_run:

@@ -52,10 +52,7 @@ if loaded.state_dict:
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
     else:
-        for finding in report.findings:
-            widgets.finding_card(finding)
-        for error in report.errors:
-            st.warning(error)
+        widgets.findings_section(report)
     health, _ = training.checkpoint_health(path)
     with st.expander("Weight health per layer"):
         cards = st.columns(len(health.cards()))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from core.diagnosis import Finding
+from core.diagnosis import Finding, Report
 from core.errors import CollapseExplorerError
 from core.metrics import all_metrics, format_value
 from core.paths import default_demo, demo_checkpoints, display_name, resolve_user_path, store_upload
@@ -78,6 +79,14 @@ def finding_card(finding: Finding) -> None:
             st.dataframe(rows, hide_index=True, width="stretch")
         if finding.fix and finding.severity in ("collapse", "warning"):
             st.markdown(f"**Known fix:** {finding.fix}")
+
+
+def findings_section(report: Report, *, show_errors_as: Callable[[str], object] = st.warning) -> None:
+    """A report's finding cards, then the errors met while diagnosing it (as warnings unless told)."""
+    for finding in report.findings:
+        finding_card(finding)
+    for error in report.errors:
+        show_errors_as(error)
 
 
 def show_error(exc: Exception) -> None:

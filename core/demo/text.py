@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerFast
 
+from core.demo.corpus import demo_corpus, split_corpus
 from core.metrics.text import corpus_bleu
 from core.models.textbridge import (
     T5_CONFIG_FIELDS,
@@ -61,12 +62,6 @@ RUNS: tuple[RunSettings, ...] = (
     RunSettings("collapsed", "additive", 7, (1, 3, 7)),
     RunSettings("fixed", "attention", 7, (1, 3, 7)),
 )
-
-
-def split_corpus(n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(train rows, held-out probe rows), a seeded permutation of range(n)."""
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[PROBE_ROWS:]), np.sort(order[:PROBE_ROWS])
 
 
 @torch.no_grad()
@@ -163,14 +158,9 @@ def build(out_dir: Path, *, quick: bool = False) -> None:
 
     `quick` trains one epoch per checkpoint (for smoke tests); the shipped assets use the full schedule.
     """
-    from core.demo.corpus import CORPUS_NAME, build_corpus, load_corpus
-
     torch.set_num_threads(1)
-    corpus_path = Path(out_dir) / CORPUS_NAME
-    if not corpus_path.is_file():
-        build_corpus(corpus_path)
-    texts, embeddings, _, _ = load_corpus(corpus_path)
-    train, held_out = split_corpus(len(texts))
+    texts, embeddings, _, _ = demo_corpus(Path(out_dir))
+    train, held_out = split_corpus(len(texts), PROBE_ROWS, SEED)
     train_texts = [texts[i] for i in train]
     probe_texts = [texts[i] for i in held_out]
     tokenizer_json = train_tokenizer(train_texts)

@@ -4,17 +4,18 @@ import numpy as np
 import torch
 
 from core.adapters.registry import open_adapter
-from core.demo.text import RUNS, RunSettings, split_corpus, train_run
+from core.demo.corpus import split_corpus
+from core.demo.text import PROBE_ROWS, RUNS, SEED, RunSettings, train_run
 from core.models.textbridge import train_tokenizer
 from core.sampling import SamplingConfig
 from tests.adapters.cases_text import TEXTS
 
 
 def test_split_is_seeded_disjoint_and_complete():
-    train, held_out = split_corpus(1000)
+    train, held_out = split_corpus(1000, PROBE_ROWS, SEED)
     assert len(held_out) == 256 and not set(train) & set(held_out)
     assert sorted([*train, *held_out]) == list(range(1000))
-    np.testing.assert_array_equal(held_out, split_corpus(1000)[1])
+    np.testing.assert_array_equal(held_out, split_corpus(1000, PROBE_ROWS, SEED)[1])
 
 
 def test_runs_differ_only_in_the_bridge():

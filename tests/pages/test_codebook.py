@@ -5,16 +5,10 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import DEMO_DIR, REPO_ROOT
+from core import DEMO_DIR
+from tests.pages.helpers import run_page
 
 RUNS = DEMO_DIR / "codebook"
-
-
-def _page(**state) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "pages" / "codebook.py"), default_timeout=90)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
@@ -23,7 +17,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
 
 def test_demo_runs_and_controls(tmp_path):
     (tmp_path / "other.pt").write_bytes(b"not a codebook checkpoint")  # A is not a VQ model: demo runs only
-    at = _page(checkpoint_a=str(tmp_path / "other.pt"))
+    at = run_page("codebook", timeout=90, checkpoint_a=str(tmp_path / "other.pt"))
     assert at.selectbox(key="cb_run").options == ["demo: collapsing", "demo: fixed"]
     assert not at.exception
     at.selectbox(key="cb_run").select("demo: collapsing").run()
@@ -54,7 +48,7 @@ def test_demo_runs_and_controls(tmp_path):
 
 
 def test_sidebar_checkpoint_a_selects_its_run_and_epoch():
-    at = _page(checkpoint_a=str(RUNS / "collapsing" / "vqvae_epoch_010.pt"))
+    at = run_page("codebook", timeout=90, checkpoint_a=str(RUNS / "collapsing" / "vqvae_epoch_010.pt"))
     assert not at.exception
     assert at.selectbox(key="cb_run").value == "A: collapsing/"
     assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_010.pt"
@@ -62,7 +56,9 @@ def test_sidebar_checkpoint_a_selects_its_run_and_epoch():
 
 
 def test_a_and_b_in_one_run_are_offered_once():
-    at = _page(
+    at = run_page(
+        "codebook",
+        timeout=90,
         checkpoint_a=str(RUNS / "fixed" / "vqvae_epoch_005.pt"),
         checkpoint_b=str(RUNS / "fixed" / "vqvae_epoch_040.pt"),
     )
@@ -77,7 +73,7 @@ def test_broken_run_folder_shows_an_error(tmp_path):
     shutil.copy(RUNS / "collapsing" / "vqvae_epoch_005.pt", run / "vqvae_epoch_005.pt")
     shutil.copy(RUNS / "collapsing" / "probe.npz", run / "probe.npz")
     (run / "vqvae_epoch_009.pt").write_bytes(b"PK\x03\x04 truncated")
-    at = _page(checkpoint_a=str(run / "vqvae_epoch_005.pt"))
+    at = run_page("codebook", timeout=90, checkpoint_a=str(run / "vqvae_epoch_005.pt"))
     assert not at.exception
     assert at.error and "vqvae_epoch_009.pt" in at.error[0].value
 
@@ -85,6 +81,6 @@ def test_broken_run_folder_shows_an_error(tmp_path):
 @pytest.mark.parametrize("slot", ["checkpoint_a", "checkpoint_b"])
 def test_non_codebook_selection_falls_back_to_the_demo(slot, tmp_path):
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
-    at = _page(**{slot: str(tmp_path / "x.pt")})
+    at = run_page("codebook", timeout=90, **{slot: str(tmp_path / "x.pt")})
     assert not at.exception
     assert at.selectbox(key="cb_run").value.startswith("demo:")

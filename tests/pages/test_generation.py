@@ -8,16 +8,8 @@ from core.errors import ProbeError
 from core.probe import load_probe
 from tests.adapters.cases_text import seed_checkpoint
 from tests.conftest import ROOT
+from tests.pages.helpers import run_page
 from ui.text import decode_embeddings
-
-PAGE = str(ROOT / "pages" / "generation.py")
-
-
-def _page(**state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
 
 
 def _metrics(at: AppTest) -> dict[str, dict]:
@@ -34,7 +26,7 @@ def test_sidebar_models_and_every_control(tmp_path):
     (tmp_path / "b").mkdir()
     path_a = seed_checkpoint(tmp_path / "a", "additive")
     path_b = seed_checkpoint(tmp_path / "b", "attention")
-    at = _page(checkpoint_a=str(path_a), checkpoint_b=str(path_b))
+    at = run_page("generation", checkpoint_a=str(path_a), checkpoint_b=str(path_b))
     assert not at.exception and not at.error
     metrics = _metrics(at)
     assert list(metrics["BLEU"]) == ["metric", "better", "A", "B"]
@@ -81,7 +73,7 @@ def test_sidebar_models_and_every_control(tmp_path):
 
 def test_demo_runs_by_default_show_collapse_against_fix(tmp_path):
     (tmp_path / "other.pt").write_bytes(b"not a text checkpoint")
-    at = _page(checkpoint_a=str(tmp_path / "other.pt"))
+    at = run_page("generation", checkpoint_a=str(tmp_path / "other.pt"))
     assert not at.exception and not at.error
     metrics = _metrics(at)
     assert (

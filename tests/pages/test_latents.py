@@ -2,16 +2,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from tests.adapters.cases_posterior import fc_mu_case
-from tests.conftest import ROOT
-
-PAGE = str(ROOT / "pages" / "latents.py")
-
-
-def _run(**state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+from tests.pages.helpers import run_page
 
 
 def _metrics(at: AppTest) -> list[tuple[str, str]]:
@@ -23,7 +14,7 @@ def _captions(at: AppTest) -> list[str]:
 
 
 def test_demo_defaults_and_controls():
-    at = _run()
+    at = run_page("latents")
     assert not at.exception
     assert [h.value for h in at.subheader] == [
         "A: posterior/collapsed/vae_epoch_060.pt",
@@ -60,7 +51,7 @@ def test_demo_defaults_and_controls():
 
 def test_sidebar_vae_checkpoint_is_used(tmp_path):
     path = fc_mu_case(tmp_path)
-    at = _run(checkpoint_b=str(path))
+    at = run_page("latents", checkpoint_b=str(path))
     assert not at.exception
     assert at.subheader[1].value.startswith("B: ") and "vae_epoch_3.pt" in at.subheader[1].value
     assert "from the sidebar" in [c.value for c in at.caption]
@@ -73,7 +64,7 @@ def test_bad_inputs_show_messages(tmp_path):
     no_probe.mkdir()
     path = fc_mu_case(no_probe)
     (no_probe / "probe.npz").unlink()
-    at = _run(checkpoint_a=str(tmp_path / "img.pt"), checkpoint_b=str(path))
+    at = run_page("latents", checkpoint_a=str(tmp_path / "img.pt"), checkpoint_b=str(path))
     assert not at.exception
     assert any(c.value.startswith("A (img.pt): img.pt is a PNG image") for c in at.caption)
     assert any("no probe data for vae_epoch_3.pt" in e.value for e in at.error)
@@ -82,6 +73,6 @@ def test_bad_inputs_show_messages(tmp_path):
     wrong.mkdir()
     path = fc_mu_case(wrong)
     np.savez(wrong / "probe.npz", x=np.zeros((5, 10), np.float32))
-    at = _run(checkpoint_b=str(path))
+    at = run_page("latents", checkpoint_b=str(path))
     assert not at.exception
     assert any("x has 10 values per row but vae_fc_mu expects 16" in e.value for e in at.error)

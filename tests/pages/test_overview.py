@@ -3,22 +3,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.paths import default_demo
 from tests.conftest import ROOT
-
-PAGE = str(ROOT / "pages" / "overview.py")
-
-
-def _run(path: str | None, **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    if path is not None:
-        at.session_state["checkpoint_a"] = path
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+from tests.pages.helpers import run_page
 
 
 def test_overview_of_a_plain_checkpoint_and_tensor_filter(tmp_path, small_mlp):
     torch.save({"epoch": 5, "model_state_dict": small_mlp.state_dict()}, tmp_path / "m.pt")
-    at = _run(str(tmp_path / "m.pt"))
+    at = run_page("overview", checkpoint_a=str(tmp_path / "m.pt"))
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Format"] == "torch" and metrics["Parameters"] == "21" and metrics["Epoch"] == "5"
@@ -35,7 +25,7 @@ def test_code_running_file_shows_trust_message_not_traceback(tmp_path, small_mlp
             return (exec, ("raise SystemExit",))
 
     torch.save({"state_dict": small_mlp.state_dict(), "cb": RunsCode()}, tmp_path / "evil.pt")
-    at = _run(str(tmp_path / "evil.pt"))
+    at = run_page("overview", checkpoint_a=str(tmp_path / "evil.pt"))
     assert not at.exception
     assert "I trust this file" in at.error[0].value
     assert len(at.dataframe[0].value) == 4
@@ -43,13 +33,13 @@ def test_code_running_file_shows_trust_message_not_traceback(tmp_path, small_mlp
 
 def test_bad_file_shows_message(tmp_path):
     (tmp_path / "img.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(16))
-    at = _run(str(tmp_path / "img.pt"))
+    at = run_page("overview", checkpoint_a=str(tmp_path / "img.pt"))
     assert not at.exception
     assert "PNG image" in at.error[0].value
 
 
 def test_default_demo_shows_adapter_and_health_report():
-    at = _run(None)
+    at = run_page("overview")
     assert not at.exception
     demo = default_demo()
     assert demo is not None, "the demo assets are missing"

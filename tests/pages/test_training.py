@@ -3,19 +3,17 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import DEMO_DIR, REPO_ROOT
+from core import DEMO_DIR
 from core.paths import ROOTS_ENV
+from tests.pages.helpers import run_page
 from tests.training_fixtures import exploding_run, healthy_run, write_events
 
 DEMO_RUN = DEMO_DIR / "training" / "exploding_run"
 
 
-def _page(tmp_path, **state) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "pages" / "training.py"), default_timeout=90)
-    at.session_state["checkpoint_a"] = str(tmp_path / "elsewhere" / "model.pt")  # A's folder has no logs
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+def _page(tmp_path) -> AppTest:
+    """The Training page with checkpoint A in a folder that holds no logs."""
+    return run_page("training", timeout=90, checkpoint_a=str(tmp_path / "elsewhere" / "model.pt"))
 
 
 def _events(at: AppTest) -> list[dict]:
