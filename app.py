@@ -7,17 +7,17 @@ from ui import widgets
 st.set_page_config(page_title="Collapse Explorer", page_icon="🧭", layout="wide")
 
 PAGES = {
-    "Checkpoint": [st.Page("pages/overview.py", title="Overview", icon="🔎", default=True)],
+    "Checkpoint": [st.Page("views/overview.py", title="Overview", icon="🔎", default=True)],
     "Collapse": [
-        st.Page("pages/trajectories.py", title="Trajectories", icon="🌀"),
-        st.Page("pages/generation.py", title="Generation", icon="✍️"),
-        st.Page("pages/codebook.py", title="Codebook", icon="🧮"),
-        st.Page("pages/latents.py", title="Latents", icon="🌫️"),
+        st.Page("views/trajectories.py", title="Trajectories", icon="🌀"),
+        st.Page("views/generation.py", title="Generation", icon="✍️"),
+        st.Page("views/codebook.py", title="Codebook", icon="🧮"),
+        st.Page("views/latents.py", title="Latents", icon="🌫️"),
     ],
     "Runs": [
-        st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-        st.Page("pages/timeline.py", title="Timeline", icon="📈"),
-        st.Page("pages/training.py", title="Training", icon="📉"),
+        st.Page("views/compare.py", title="Compare", icon="⚖️"),
+        st.Page("views/timeline.py", title="Timeline", icon="📈"),
+        st.Page("views/training.py", title="Training", icon="📉"),
     ],
 }
 

@@ -97,5 +97,10 @@ def test_app_renders_in_chromium_without_exception(app_url):
             assert box is not None and box["width"] > 300 and box["height"] > 200
             assert page.get_by_text(re.compile(r"showing \d[\d,]* of \d")).count() >= 1
             assert page.locator('[data-testid="stException"]').count() == 0
+            # A page's own URL still goes through the router (shared sidebar present).
+            page.goto(f"{app_url}/codebook", wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Codebook").first.wait_for(timeout=90_000)
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            sidebar.get_by_text("Checkpoints", exact=True).wait_for(timeout=30_000)
         finally:
             browser.close()
