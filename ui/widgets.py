@@ -14,7 +14,13 @@ from core.paths import default_demo, demo_checkpoints, display_name, resolve_use
 from ui import state
 
 SOURCES = ("Demo", "Path", "Upload")
-SEVERITY_ICON = {"ok": "✅", "warning": "⚠️", "collapse": "🛑", "undefined": "❔"}
+# Material icons ship with Streamlit's frontend, so they render offline on any browser (emoji need a font).
+SEVERITY_ICON = {
+    "ok": ":green[:material/check_circle:]",
+    "warning": ":orange[:material/warning:]",
+    "collapse": ":red[:material/error:]",
+    "undefined": ":gray[:material/help:]",
+}
 
 
 def checkpoint_picker(slot: state.Slot, label: str) -> str | None:
