@@ -481,10 +481,17 @@ def checkpoint_epochs(folder: str | Path, run_log: RunLog | None = None) -> list
     return [(epoch, ends.get(epoch, float(epoch))) for epoch in epochs]
 
 
+CHECKPOINT_FOLDERS = frozenset({"checkpoints", "checkpoint", "ckpt", "ckpts", "weights", "models"})
+
+
 def find_run_folder(checkpoint: str | Path) -> Path | None:
-    """The run folder holding a checkpoint's logs: its own folder, else the one above (checkpoints are
-    often kept in a `checkpoints/` subfolder); None when neither has a log."""
+    """The run folder holding a checkpoint's logs: its own folder (or a subfolder such as `tb/`), else,
+    for a `checkpoints/`-style subfolder, the one above; None when neither has a log."""
     path = Path(checkpoint)
-    folders = [path] if path.is_dir() else []
-    folders += list(path.parents[:2])
-    return next((f for f in folders if f.is_dir() and find_logs(f, max_depth=2)), None)
+    folder = path if path.is_dir() else path.parent
+    folders = [folder]
+    # Only a folder that is plainly a checkpoint subfolder lends its parent's logs: elsewhere the parent
+    # holds other runs (or is /tmp or a home folder) and its logs say nothing about this checkpoint.
+    if folder.name.lower() in CHECKPOINT_FOLDERS:
+        folders.append(folder.parent)
+    return next((f for f in folders if f.is_dir() and find_logs(f, max_depth=1)), None)

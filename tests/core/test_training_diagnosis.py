@@ -145,3 +145,12 @@ def test_run_folder_of_a_checkpoint_in_a_subfolder(tmp_path):
     findings, _ = checkpoint_training_findings(load_checkpoint(tmp_path / "checkpoints" / "last.pt"))
     assert [f.severity for f in findings] == ["ok", "ok"]  # no epoch or step: the whole log counts
     assert find_run_folder(tmp_path / "a" / "b" / "x.pt") is None  # neither b/ nor a/ holds a log
+
+
+def test_a_sibling_runs_logs_are_not_borrowed(tmp_path):
+    healthy_run(tmp_path)  # logs of some run in the parent folder
+    (tmp_path / "other_run").mkdir()
+    torch.save({"model_state_dict": {"w": torch.ones(1)}}, tmp_path / "other_run" / "last.pt")
+    assert find_run_folder(tmp_path / "other_run" / "last.pt") is None
+    findings, notes = checkpoint_training_findings(load_checkpoint(tmp_path / "other_run" / "last.pt"))
+    assert [f.kind for f in findings] == ["training"] and len(findings) == 1 and notes == []
