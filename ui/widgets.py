@@ -11,7 +11,7 @@ from core.diagnosis import Finding, Report
 from core.errors import CollapseExplorerError
 from core.metrics import all_metrics, format_value
 from core.paths import default_demo, demo_checkpoints, display_name, resolve_user_path, store_upload
-from ui import state
+from ui import cache, state
 
 SOURCES = ("Demo", "Path", "Upload")
 # Material icons ship with Streamlit's frontend, so they render offline on any browser (emoji need a font).
@@ -111,3 +111,19 @@ def verdict_styler(rows: list[dict]):
     colours = {"▲": "color: #2e7d32", "▼": "color: #c62828"}
     frame = pd.DataFrame(rows, columns=["metric", "A", "B", "B − A", "B is"])
     return frame.style.map(lambda v: colours.get(str(v)[:1], ""), subset=["B is"])
+
+
+def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> None:
+    """Format choice and a download of the report of A (or A vs B): self-contained HTML or JSON.
+
+    The report (with its figures) is built only once asked for, so it costs nothing on first paint.
+    """
+    if not st.toggle("Prepare a report to download", key="export_prepare"):
+        return
+    fmt = st.radio("Format", ["html", "json"], horizontal=True, key="export_format")
+    st.download_button(
+        f"Download the {fmt.upper()} report",
+        cache.export(path_a, path_b, fmt, probe, trust),
+        file_name=f"collapse-report.{fmt}",
+        mime="text/html" if fmt == "html" else "application/json",
+    )

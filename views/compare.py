@@ -66,10 +66,4 @@ if flow.is_flow_checkpoint(path_a) and flow.is_flow_checkpoint(path_b):
         widgets.show_error(exc)
 
 st.subheader("Export")
-fmt = st.radio("Format", ["html", "json"], horizontal=True, key="export_format")
-st.download_button(
-    f"Download the {fmt.upper()} report",
-    cache.export(path_a, path_b, fmt, probe, trust),
-    file_name=f"collapse-report.{fmt}",
-    mime="text/html" if fmt == "html" else "application/json",
-)
+widgets.export_buttons(path_a, path_b, probe, trust)

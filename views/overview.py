@@ -53,6 +53,8 @@ if loaded.state_dict:
         widgets.show_error(exc)
     else:
         widgets.findings_section(report)
+        with st.expander("Export this report"):
+            widgets.export_buttons(path, None, state.probe_path(), trust)
     health, _ = training.checkpoint_health(path)
     with st.expander("Weight health per layer"):
         cards = st.columns(len(health.cards()))

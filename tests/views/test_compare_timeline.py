@@ -29,6 +29,9 @@ def test_compare_collapsed_and_fixed_codebook_runs():
     n_rows = len(table)
     at.toggle(key="only_changed").set_value(True).run()
     assert len(at.dataframe[0].value) <= n_rows
+    assert not at.get("download_button")
+    at.toggle(key="export_prepare").set_value(True).run()
+    assert len(at.get("download_button")) == 1
     at.radio(key="export_format").set_value("json").run()
     assert not at.exception
 

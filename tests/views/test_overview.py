@@ -45,6 +45,10 @@ def test_default_demo_shows_adapter_and_health_report():
     assert demo is not None, "the demo assets are missing"
     assert any("Adapter" in s.value for s in at.success)
     assert [h.value for h in at.subheader][:1] == ["Health report"]
+    assert "prototype: collapse" in " ".join(m.value for m in at.markdown)
+    assert not at.get("download_button")
+    at.toggle(key="export_prepare").set_value(True).run()
+    assert not at.exception and len(at.get("download_button")) == 1
 
 
 def test_app_router_renders_overview_with_sidebar():
