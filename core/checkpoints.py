@@ -259,7 +259,16 @@ def _torch_load(path: Path, trust: bool, *, mmap: bool) -> tuple[Any, tuple[str,
             return obj, tuple(used)
     except CheckpointError:
         raise
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError, AttributeError) as exc:
+    except (
+        RuntimeError,
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        OSError,
+        AttributeError,
+        ImportError,
+        TypeError,
+    ) as exc:
         raise CheckpointError(f"cannot read {path.name}: {_first_line(exc)}") from None
 
 
@@ -304,6 +313,9 @@ class _Opaque:
     """Stand-in for any global the pickle names: records arguments, runs nothing."""
 
     qualname = "?"
+    # Class-level defaults: NEWOBJ builds instances with __new__ alone, skipping __init__.
+    args: tuple = ()
+    state: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args

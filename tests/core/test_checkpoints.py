@@ -222,3 +222,26 @@ def test_loading_writes_nothing_beside_the_checkpoint(tmp_path, small_mlp):
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "bad.pt")
     assert folder_snapshot(tmp_path) == before
+
+
+def test_trusted_pickle_of_a_missing_class_is_a_message(tmp_path, small_mlp):
+    import sys
+    import types
+
+    module = types.ModuleType("vanishing_module_for_test")
+
+    class Gone:
+        pass
+
+    Gone.__module__, Gone.__qualname__ = module.__name__, "Gone"
+    module.Gone = Gone
+    sys.modules[module.__name__] = module
+    try:
+        torch.save({"state_dict": small_mlp.state_dict(), "extra": Gone()}, tmp_path / "gone.pt")
+    finally:
+        del sys.modules[module.__name__]
+    with pytest.raises(NeedsTrustError, match="vanishing_module_for_test.Gone") as info:
+        load_checkpoint(tmp_path / "gone.pt")
+    assert len(info.value.listing) == 4  # an object built without __init__ does not stop the listing
+    with pytest.raises(CheckpointError, match="cannot read gone.pt"):
+        load_checkpoint(tmp_path / "gone.pt", trust=True)
