@@ -240,8 +240,8 @@ def test_trusted_pickle_of_a_missing_class_is_a_message(tmp_path, small_mlp):
         torch.save({"state_dict": small_mlp.state_dict(), "extra": Gone()}, tmp_path / "gone.pt")
     finally:
         del sys.modules[module.__name__]
-    with pytest.raises(NeedsTrustError, match="vanishing_module_for_test.Gone") as info:
+    with pytest.raises(NeedsTrustError, match=r"vanishing_module_for_test\.Gone") as info:
         load_checkpoint(tmp_path / "gone.pt")
     assert len(info.value.listing) == 4  # an object built without __init__ does not stop the listing
-    with pytest.raises(CheckpointError, match="cannot read gone.pt"):
+    with pytest.raises(CheckpointError, match=r"cannot read gone\.pt"):
         load_checkpoint(tmp_path / "gone.pt", trust=True)
