@@ -252,7 +252,7 @@ def _torch_load(path: Path, trust: bool, *, mmap: bool) -> tuple[Any, tuple[str,
                 raise NeedsTrustError(
                     f"{path.name} needs full unpickling, which could run code it contains "
                     f"(it references {what}). Only the {len(listing)} tensor names and shapes were read. "
-                    "If you made this file, load it with 'I trust this file' (CLI: --trust).",
+                    "If you made this file, tick 'I trust these files' (CLI: --trust).",
                     listing,
                 ) from None
             used = sorted({_global_name(g) for g in allowed} & set(_globals_in(path)))

@@ -27,7 +27,7 @@ def test_code_running_file_shows_trust_message_not_traceback(tmp_path, small_mlp
     torch.save({"state_dict": small_mlp.state_dict(), "cb": RunsCode()}, tmp_path / "evil.pt")
     at = run_page("overview", checkpoint_a=str(tmp_path / "evil.pt"))
     assert not at.exception
-    assert "I trust this file" in at.error[0].value
+    assert "I trust these files" in at.error[0].value
     assert len(at.dataframe[0].value) == 4
 
 
