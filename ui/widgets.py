@@ -56,8 +56,11 @@ def probe_picker() -> str | None:
     text = st.text_input(
         "Probe data (.npz / .safetensors)", key="probe_text", placeholder="beside the checkpoint"
     )
+    upload = st.file_uploader("…or upload probe data", type=["npz", "safetensors"], key="probe_upload")
     path = None
-    if text:
+    if upload is not None:
+        path = str(store_upload(upload.name, upload.getvalue()))
+    elif text:
         try:
             path = str(resolve_user_path(text))
         except CollapseExplorerError as exc:
