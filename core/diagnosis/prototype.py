@@ -20,6 +20,7 @@ import numpy as np
 from core.diagnosis import Finding, Severity
 from core.metrics import Undefined, format_value, is_defined
 from core.metrics.clustering import distinct_endpoints, median_nn_distance, pack_bits
+from core.metrics.spectrum import rank_ratio
 from core.metrics.trajectories import endpoint_metrics
 
 if TYPE_CHECKING:
@@ -38,6 +39,15 @@ COLLAPSE_SPREAD_ALONE = 0.05
 WARN_DISTINCT_RATIO = 0.5
 WARN_SPREAD = 0.35
 STILL_GEODESIC = 1e-3  # radians; below this the field does not move the probe at all
+# Dimensional collapse: endpoints keep under a quarter (collapse) or half (warning) of the inputs' RankMe.
+# On the demo, collapsed epochs keep 0.08-0.12 and fixed ones 0.81-0.97.
+COLLAPSE_RANK_RATIO = 0.25
+WARN_RANK_RATIO = 0.5
+DIMENSIONAL_FIX = (
+    "The endpoints span few directions: the same remedies as prototype collapse apply (identity loss, "
+    "flipping 1-2 attributes instead of arbitrary targets, detached prototypes); if the embeddings feed "
+    "a downstream model, also watch its RankMe during training."
+)
 
 FIX = (
     "Prototype-collapse fixes: (1) detach the prototypes (stop-gradient): compute the per-target "
@@ -135,5 +145,26 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
     return [
         Finding(
             "prototype", severity, _summary(severity, metrics, n), metrics, FIX if severity != "ok" else ""
-        )
+        ),
+        dimensional_finding(traj[0], traj[-1]),
     ]
+
+
+def dimensional_finding(start: np.ndarray, end: np.ndarray) -> Finding:
+    """`dimensional` finding from the RankMe of the inputs [N, D] and of the endpoints [N, D]."""
+    metrics = rank_ratio(start, end)
+    ratio = metrics["rankme_ratio"]
+    if isinstance(ratio, Undefined):
+        return Finding(
+            "dimensional", "undefined", f"cannot judge dimensional collapse: {ratio.reason}", metrics
+        )
+    severity: Severity = (
+        "collapse" if ratio < COLLAPSE_RANK_RATIO else "warning" if ratio < WARN_RANK_RATIO else "ok"
+    )
+    summary = (
+        f"endpoints keep {ratio:.0%} of the inputs' effective rank "
+        f"(RankMe {format_value(metrics['rankme_end'])} of {format_value(metrics['rankme_start'])})"
+    )
+    if severity != "ok":
+        summary = f"dimensional collapse: {summary}"
+    return Finding("dimensional", severity, summary, metrics, DIMENSIONAL_FIX if severity != "ok" else "")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.metrics import Undefined
+from core.metrics import MetricInfo, MetricValue, Undefined, is_defined, register_metrics
 
 _EPS = 1e-12
 
@@ -39,3 +39,33 @@ def rankme(x: np.ndarray) -> float | Undefined:
         return Undefined("all values are zero")
     p = sigma / total + _EPS
     return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def rank_ratio(before: np.ndarray, after: np.ndarray) -> dict[str, MetricValue]:
+    """RankMe of `before` [N, D] and `after` [N, D] and their ratio (after / before; 1 = rank kept)."""
+    start, end = rankme(before), rankme(after)
+    ratio: MetricValue = (
+        float(end) / float(start)
+        if is_defined(start) and is_defined(end)
+        else Undefined(f"RankMe undefined: {start if isinstance(start, Undefined) else end}")
+    )
+    return {"rankme_start": start, "rankme_end": end, "rankme_ratio": ratio}
+
+
+register_metrics(
+    MetricInfo(
+        "rankme_start",
+        "RankMe of inputs",
+        "neither",
+        "Effective rank of the inputs before the flow: the reference for the endpoints' RankMe.",
+        "flow",
+    ),
+    MetricInfo(
+        "rankme_ratio",
+        "RankMe kept (end / start)",
+        "higher",
+        "Effective rank of the endpoints over that of the inputs: 1 = every direction kept, near 0 = the "
+        "endpoints span a few directions (dimensional collapse).",
+        "flow",
+    ),
+)

@@ -56,26 +56,31 @@ def test_probe_targets_flip_one_attribute_per_row():
 
 
 def test_fixed_point_field_is_collapse():
-    (finding,) = findings(FlowNetworkAdapter(FixedPointField(D, A), _names()), _probe())
+    finding, dimensional = findings(FlowNetworkAdapter(FixedPointField(D, A), _names()), _probe())
     assert finding.kind == "prototype" and finding.severity == "collapse"
     assert finding.metrics["distinct_endpoints"] == finding.metrics["n_clusters"]
     assert finding.metrics["spread_ratio"] == pytest.approx(0.0, abs=1e-5)
     assert finding.metrics["silhouette_target"] == pytest.approx(1.0)
     assert "detach" in finding.fix and "identity loss" in finding.fix and "1-2 attributes" in finding.fix
+    assert (
+        dimensional.kind == "dimensional"
+        and dimensional.metrics["rankme_end"] <= finding.metrics["n_clusters"]
+    )
 
 
 def test_zero_field_is_not_collapse():
-    (finding,) = findings(_zero_field(), _probe())
+    finding, dimensional = findings(_zero_field(), _probe())
     assert finding.severity == "ok" and finding.fix == ""
     assert finding.metrics["distinct_endpoints"] == finding.metrics["distinct_inputs"] == 200
     assert finding.metrics["spread_ratio"] == pytest.approx(1.0)
     assert "barely moves" in finding.summary
+    assert dimensional.severity == "ok" and dimensional.metrics["rankme_ratio"] == pytest.approx(1.0)
 
 
 def test_half_contracted_field_is_a_warning():
     # One step of alpha 0.08 gives normalize(0.2 z + 0.8 p): groups keep about a quarter of their spread.
     adapter = FlowNetworkAdapter(FixedPointField(D, A), _names(), steps=1, alpha=0.08)
-    (finding,) = findings(adapter, _probe())
+    finding, _ = findings(adapter, _probe())
     assert finding.severity == "warning"
     assert 0.2 < finding.metrics["spread_ratio"] < 0.35
 
@@ -139,5 +144,24 @@ def test_dimension_mismatch_is_reported_by_diagnose():
 def test_demo_runs(run, expected):
     path = sorted((DEMO / run).glob("fclf_epoch_*.pt"))[-1]
     adapter = open_adapter(str(path))
-    (finding,) = findings(adapter, load_probe(find_probe(path)))
+    finding, dimensional = findings(adapter, load_probe(find_probe(path)))
     assert finding.severity == expected, finding.summary
+    assert dimensional.severity == expected, dimensional.summary
+
+
+def test_dimensional_finding_from_rank_kept():
+    from core.diagnosis.prototype import dimensional_finding
+
+    start = np.eye(8, dtype=np.float32)  # RankMe 8: eight orthogonal rows of equal norm
+    kept = dimensional_finding(start, start)
+    assert kept.severity == "ok" and kept.metrics["rankme_ratio"] == pytest.approx(1.0, abs=1e-6)
+    three = np.repeat(np.eye(8, dtype=np.float32)[:3], [3, 3, 2], axis=0)  # 3 directions, unequal counts
+    assert dimensional_finding(start, three).severity == "warning"
+    one = np.tile(np.eye(8, dtype=np.float32)[:1], (8, 1))  # every endpoint on one point: RankMe 1
+    collapsed = dimensional_finding(start, one)
+    assert collapsed.severity == "collapse" and collapsed.metrics["rankme_ratio"] == pytest.approx(
+        1 / 8, abs=1e-6
+    )
+    assert collapsed.summary.startswith("dimensional collapse: endpoints keep 13% ")  # 1/8 rounds to 13%
+    nan = dimensional_finding(start, np.full_like(start, np.nan))
+    assert nan.severity == "undefined" and "cannot judge" in nan.summary
