@@ -61,8 +61,12 @@ if not run_a.log.series_names:
     st.stop()
 
 st.subheader("Findings")
-for finding in run_a.findings:
-    widgets.finding_card(finding)
+for column, (label, run) in zip(st.columns(len(runs)), runs, strict=True):
+    with column:
+        if len(runs) > 1:
+            st.markdown(f"**Run {label}**")
+        for finding in run.findings:
+            widgets.finding_card(finding)
 
 options = sorted(set(run_a.log.series_names).union(run_b.log.series_names if run_b else ()))
 c1, c2, c3, c4 = st.columns([4, 1, 1, 2])

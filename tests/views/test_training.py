@@ -78,6 +78,8 @@ def test_typed_folder_controls_and_compare(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert {r["run"] for r in _events(at)} == {"A"}  # the healthy run B adds no events
     assert "loss" in at.multiselect(key="tr_series").options  # B's series are offered too
+    runs = [m.value for m in at.markdown if m.value in ("**Run A**", "**Run B**")]
+    assert runs == ["**Run A**", "**Run B**"]  # each run gets its own findings column
 
 
 def test_bad_folders_show_clear_errors(tmp_path, monkeypatch):
