@@ -312,26 +312,14 @@ class CodeUsage:
 
 
 def probe_codes(probe: ProbeData | None) -> np.ndarray | None:
-    """Code indices given as probe data (`codes [N, ...]` int), or None.
-
-    Read from the probe field when ProbeData has one, else straight from the probe's `.npz`.
-    """
-    if probe is None:
-        return None
-    codes = getattr(probe, CODES_FIELD, None)
-    if codes is None and probe.source.endswith(".npz") and Path(probe.source).is_file():
-        with np.load(probe.source, allow_pickle=False) as npz:
-            codes = npz[CODES_FIELD] if CODES_FIELD in npz.files else None
+    """Code indices given as probe data (`codes [N, ...]` int64), or None (row counts are checked by ProbeData)."""
+    codes = None if probe is None else probe.codes
     if codes is None:
         return None
     codes = np.asarray(codes)
     if codes.ndim == 0 or not np.issubdtype(codes.dtype, np.integer):
         raise ProbeError(
             f"probe '{CODES_FIELD}' must hold integer code indices [N, ...], got {codes.dtype} {codes.shape}"
-        )
-    if probe.n and len(codes) != probe.n:
-        raise ProbeError(
-            f"probe '{CODES_FIELD}' has {len(codes)} rows but the other probe arrays have {probe.n}"
         )
     return codes.astype(np.int64, copy=False)
 
