@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.adapters.base import AdapterSpec, CheckpointAdapter
+from core.adapters.base import AdapterSpec
 from core.diagnosis.prototype import probe_targets
 from core.errors import AdapterError, ProbeError
 from core.flowtext import GREEDY, check_decoder, decode_endpoints, decode_rows
@@ -10,18 +10,7 @@ from core.flowview import check_flow_inputs, compare_flows, field_at_inputs, flo
 from core.probe import ProbeData
 from core.projection import Projection, unit_rows
 from core.sampling import SamplingConfig
-
-
-class Unregistered(CheckpointAdapter):
-    """Base of the fakes here: never detected, never loaded from a file."""
-
-    @classmethod
-    def detect(cls, shapes, config):
-        return False
-
-    @classmethod
-    def from_loaded(cls, loaded):
-        raise NotImplementedError
+from tests.fakes import Unregistered
 
 
 class PrototypeAdapter(Unregistered):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.adapters.base import AdapterSpec, CheckpointAdapter
+from core.adapters.base import AdapterSpec
 from core.adapters.registry import open_adapter
 from core.diagnosis import diagnose
 from core.diagnosis.mode import FIX, findings, probe_sample
@@ -9,11 +9,12 @@ from core.errors import ProbeError
 from core.probe import ProbeData, find_probe, load_probe
 from core.sampling import SamplingConfig
 from tests.adapters.cases_text import seed_checkpoint
+from tests.fakes import Unregistered
 
 REFS = tuple(f"sentence {w} about thing {v}" for w in "abcdefgh" for v in range(10))
 
 
-class _Fake(CheckpointAdapter):
+class _Fake(Unregistered):
     """Writes `outputs(i)` for probe row i; row index is read back from the first embedding column."""
 
     name = "fake-text"
@@ -21,14 +22,6 @@ class _Fake(CheckpointAdapter):
 
     def __init__(self, outputs):
         self.outputs = outputs
-
-    @classmethod
-    def detect(cls, shapes, config):
-        return False
-
-    @classmethod
-    def from_loaded(cls, loaded):
-        raise NotImplementedError
 
     def spec(self):
         return AdapterSpec(family="text", latent_dim=2, supports_generation=True)
