@@ -104,6 +104,14 @@ def frame(probe: str) -> tuple[Projection, float | Undefined]:
     return _frame(probe, cache.file_stamp(probe))
 
 
+def _flow_inputs(
+    checkpoint: str, probe: str, trust: bool
+) -> tuple[CheckpointAdapter, np.ndarray, np.ndarray]:
+    """The cached flow adapter with the probe's (embeddings, attributes) checked against it."""
+    adapter = cache.adapter(checkpoint, trust)
+    return (adapter, *check_flow_inputs(adapter, cache.probe_data(probe)))
+
+
 @st.cache_data(show_spinner="Flowing…", max_entries=64)
 def _view(
     checkpoint: str,
@@ -116,8 +124,7 @@ def _view(
     alpha: float,
     sample_size: int,
 ) -> FlowView:
-    adapter = cache.adapter(checkpoint, trust)
-    embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
+    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
     projection, scale = _frame(probe, probe_stamp)
     return flow_view(
         adapter, embeddings, attributes, projection, controls, steps, alpha, sample_size, scale=scale
@@ -144,8 +151,7 @@ def _field(
     trust: bool,
     controls: tuple[str, ...],
 ) -> FieldStats:
-    adapter = cache.adapter(checkpoint, trust)
-    embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
+    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
     return field_at_inputs(adapter, embeddings, attributes, controls)
 
 
@@ -179,8 +185,7 @@ def _decoded(
     alpha: float,
     count: int,
 ) -> DecodedEndpoints:
-    adapter = cache.adapter(checkpoint, trust)
-    embeddings, attributes = check_flow_inputs(adapter, cache.probe_data(probe))
+    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
     # The decoder is the shipped demo generator, never a user file, so it loads without trust.
     text_adapter = cache.adapter(decoder)
     return decode_endpoints(adapter, text_adapter, embeddings, attributes, controls, steps, alpha, count)
