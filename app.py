@@ -7,17 +7,17 @@ from ui import widgets
 st.set_page_config(page_title="Collapse Explorer", page_icon=":material/explore:", layout="wide")
 
 PAGES = {
-    "Checkpoint": [st.Page("views/overview.py", title="Overview", icon=":material/search:", default=True)],
+    "Checkpoint": [st.Page("pages/overview.py", title="Overview", icon=":material/search:", default=True)],
     "Collapse": [
-        st.Page("views/trajectories.py", title="Trajectories", icon=":material/scatter_plot:"),
-        st.Page("views/generation.py", title="Generation", icon=":material/edit_note:"),
-        st.Page("views/codebook.py", title="Codebook", icon=":material/grid_view:"),
-        st.Page("views/latents.py", title="Latents", icon=":material/blur_on:"),
+        st.Page("pages/trajectories.py", title="Trajectories", icon=":material/scatter_plot:"),
+        st.Page("pages/generation.py", title="Generation", icon=":material/edit_note:"),
+        st.Page("pages/codebook.py", title="Codebook", icon=":material/grid_view:"),
+        st.Page("pages/latents.py", title="Latents", icon=":material/blur_on:"),
     ],
     "Runs": [
-        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
-        st.Page("views/timeline.py", title="Timeline", icon=":material/show_chart:"),
-        st.Page("views/training.py", title="Training", icon=":material/monitoring:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/timeline.py", title="Timeline", icon=":material/show_chart:"),
+        st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
     ],
 }
 

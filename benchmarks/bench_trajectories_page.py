@@ -36,7 +36,7 @@ import time
 start = time.perf_counter()
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-at = AppTest.from_file(str(Path.cwd() / "views" / "trajectories.py"), default_timeout=600).run()
+at = AppTest.from_file(str(Path.cwd() / "pages" / "trajectories.py"), default_timeout=600).run()
 first = time.perf_counter() - start
 assert not at.exception and not at.error, (at.exception, at.error)
 start = time.perf_counter()

@@ -28,7 +28,7 @@ def test_core_never_imports_streamlit_or_ui():
 
 
 def test_only_app_pages_and_ui_import_streamlit():
-    allowed = {"app.py", "views", "ui", "tests", ".venv", "benchmarks"}
+    allowed = {"app.py", "pages", "ui", "tests", ".venv", "benchmarks"}
     offenders = [
         str(path.relative_to(ROOT))
         for path in ROOT.rglob("*.py")
@@ -38,6 +38,6 @@ def test_only_app_pages_and_ui_import_streamlit():
 
 
 def test_pages_do_no_file_io_or_torch():
-    for page in (ROOT / "views").glob("*.py"):
+    for page in (ROOT / "pages").glob("*.py"):
         imported = _imports(page)
         assert not imported & {"torch", "numpy", "os", "pickle", "shutil"}, page.name

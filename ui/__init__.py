@@ -1,1 +1,1 @@
-"""Streamlit-aware helpers shared by app.py and views/ (core/ never imports these)."""
+"""Streamlit-aware helpers shared by app.py and pages/ (core/ never imports these)."""

@@ -3,7 +3,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.paths import default_demo
 from tests.conftest import ROOT
-from tests.views.helpers import run_page
+from tests.pages.helpers import run_page
 
 
 def test_overview_of_a_plain_checkpoint_and_tensor_filter(tmp_path, small_mlp):

@@ -8,7 +8,7 @@ from core.errors import ProbeError
 from core.probe import load_probe
 from tests.adapters.cases_text import seed_checkpoint
 from tests.conftest import ROOT
-from tests.views.helpers import run_page
+from tests.pages.helpers import run_page
 from ui.text import decode_embeddings
 
 

@@ -6,8 +6,8 @@ from streamlit.testing.v1 import AppTest
 from core.paths import DEMO_DIR, demo_checkpoints
 from tests.conftest import ROOT
 
-COMPARE = str(ROOT / "views" / "compare.py")
-TIMELINE = str(ROOT / "views" / "timeline.py")
+COMPARE = str(ROOT / "pages" / "compare.py")
+TIMELINE = str(ROOT / "pages" / "timeline.py")
 
 
 def _last(run: str) -> str:

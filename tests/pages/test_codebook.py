@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
-from tests.views.helpers import run_page
+from tests.pages.helpers import run_page
 
 RUNS = DEMO_DIR / "codebook"
 

@@ -73,7 +73,7 @@ def checkpoint(tmp_path):
 
 
 def _page(**state) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "views" / "trajectories.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "trajectories.py"), default_timeout=120)
     for key, value in state.items():
         at.session_state[key] = value
     return at.run()

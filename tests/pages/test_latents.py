@@ -2,7 +2,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from tests.adapters.cases_posterior import fc_mu_case
-from tests.views.helpers import run_page
+from tests.pages.helpers import run_page
 
 
 def _metrics(at: AppTest) -> list[tuple[str, str]]:
