@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from core.errors import CheckpointError, NeedsTrustError
+from .errors import CheckpointError, NeedsTrustError
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 CONFIG_KEYS = ("config", "args", "hyper_parameters", "hparams")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.errors import AdapterError, CollapseExplorerError, NeedsTrustError
+from .errors import AdapterError, CollapseExplorerError, NeedsTrustError
 
 EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -69,9 +69,9 @@ def load_builder(spec: str) -> Callable:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from core.adapters.registry import detect
-    from core.checkpoints import load_checkpoint
-    from core.health import weight_health
+    from .adapters.registry import detect
+    from .checkpoints import load_checkpoint
+    from .health import weight_health
 
     try:
         loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
@@ -105,9 +105,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from core.checkpoints import load_checkpoint
-    from core.diagnosis import diagnose_checkpoint
-    from core.probe import find_probe, load_probe
+    from .checkpoints import load_checkpoint
+    from .diagnosis import diagnose_checkpoint
+    from .probe import find_probe, load_probe
 
     loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
     probe_path = Path(args.data) if args.data else find_probe(args.path)
@@ -130,16 +130,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: object) -> str:
-    from core.metrics import format_value
+    from .metrics import format_value
 
     return format_value(value)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from core.probe import find_probe
-    from core.report import check_comparable, compare_metrics, export_text, write_atomic
-    from core.report_figures import report_figures
-    from core.runs import report_for
+    from .probe import find_probe
+    from .report import check_comparable, compare_metrics, export_text, write_atomic
+    from .report_figures import report_figures
+    from .runs import report_for
 
     # A comparison measures both checkpoints on the same inputs: A's probe unless --data names one.
     probe = args.data or (find_probe(args.path) if args.compare else None)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core import DEMO_DIR
-from core.adapters.base import CheckpointAdapter
-from core.errors import AdapterError, ProbeError
-from core.flowview import Control, target_attributes
-from core.paths import demo_checkpoints
-from core.plots.flow import JOINT, colour_groups
-from core.sampling import SamplingConfig
+from . import DEMO_DIR
+from .adapters.base import CheckpointAdapter
+from .errors import AdapterError, ProbeError
+from .flowview import Control, target_attributes
+from .paths import demo_checkpoints
+from .plots.flow import JOINT, colour_groups
+from .sampling import SamplingConfig
 
 # The shipped generator that reads MiniLM embeddings: the fixed (attention bridge) text demo run.
 DECODER_RUN = ("text", "fixed")

@@ -13,16 +13,16 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.adapters.base import CheckpointAdapter
-from core.diagnosis.prototype import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
-from core.errors import AdapterError, ProbeError
-from core.metrics import Undefined
-from core.metrics.clustering import median_nn_distance, pack_bits
-from core.metrics.field import FieldStats, field_stats
-from core.metrics.trajectories import endpoint_metrics, mean_per_step
-from core.plots import stratified_sample
-from core.probe import ProbeData
-from core.projection import Projection, unit_rows
+from .adapters.base import CheckpointAdapter
+from .diagnosis.prototype import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
+from .errors import AdapterError, ProbeError
+from .metrics import Undefined
+from .metrics.clustering import median_nn_distance, pack_bits
+from .metrics.field import FieldStats, field_stats
+from .metrics.trajectories import endpoint_metrics, mean_per_step
+from .plots import stratified_sample
+from .probe import ProbeData
+from .projection import Projection, unit_rows
 
 Control = Literal["keep", "flip", "set 0", "set 1"]
 CONTROLS: tuple[Control, ...] = ("keep", "flip", "set 0", "set 1")

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from core.metrics import format_value
+from .metrics import format_value
 
 if TYPE_CHECKING:
-    from core.checkpoints import LoadedCheckpoint
+    from .checkpoints import LoadedCheckpoint
 
 STEP_KEYS = ("global_step", "step", "iteration", "iter", "steps")
 CHUNK = 1 << 22  # elements per pass, so a large embedding never doubles in float64 at once

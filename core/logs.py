@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import CollapseExplorerError
+from .errors import CollapseExplorerError
 
 EVENT_GLOB = "events.out.tfevents.*"
 LOOKED_FOR = (

@@ -12,9 +12,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from core import ASSETS_DIR, DEMO_DIR
-from core.checkpoints import WEIGHT_SUFFIXES
-from core.errors import CollapseExplorerError
+from . import ASSETS_DIR, DEMO_DIR
+from .checkpoints import WEIGHT_SUFFIXES
+from .errors import CollapseExplorerError
 
 ROOTS_ENV = "COLLAPSE_EXPLORER_ROOTS"
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "collapse-explorer-uploads"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ProbeError
+from .errors import ProbeError
 
 PROBE_NAME = "probe.npz"
 

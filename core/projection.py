@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ProbeError
+from .errors import ProbeError
 
 PROJECTION_NAME = "projection.npz"
 CACHE_DIR = Path.home() / ".cache" / "collapse-explorer"
@@ -193,7 +193,7 @@ def build_demo_projections(out_dir: str | Path) -> list[Path]:
 
     Runs sharing the same probe rows share one fit. Returns the files written.
     """
-    from core.probe import load_probe
+    from .probe import load_probe
 
     written: list[Path] = []
     fitted: dict[str, Projection] = {}

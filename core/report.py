@@ -12,11 +12,11 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from core.adapters.base import AdapterSpec
-from core.diagnosis import Report
-from core.errors import CollapseExplorerError
-from core.metrics import MetricValue, format_value, improvement, is_defined, label, to_jsonable
-from core.runs import report_metrics
+from .adapters.base import AdapterSpec
+from .diagnosis import Report
+from .errors import CollapseExplorerError
+from .metrics import MetricValue, format_value, improvement, is_defined, label, to_jsonable
+from .runs import report_metrics
 
 # Families whose models read an input space of `latent_dim`: A and B must share it to be compared.
 SHARED_INPUT_FAMILIES = ("flow", "text")

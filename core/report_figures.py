@@ -12,25 +12,25 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.adapters.base import CheckpointAdapter
-from core.adapters.registry import build_adapter
-from core.checkpoints import load_checkpoint
-from core.diagnosis import Report
-from core.errors import CollapseExplorerError
-from core.probe import ProbeData, find_probe, load_probe
-from core.runs import report_metrics
+from .adapters.base import CheckpointAdapter
+from .adapters.registry import build_adapter
+from .checkpoints import load_checkpoint
+from .diagnosis import Report
+from .errors import CollapseExplorerError
+from .probe import ProbeData, find_probe, load_probe
+from .runs import report_metrics
 
 
 def _codebook_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
-    from core.adapters.codebook import measure_usage
-    from core.metrics.codebook import sorted_usage
+    from .adapters.codebook import measure_usage
+    from .metrics.codebook import sorted_usage
 
     usage = measure_usage(adapter, probe)
     return None if usage is None else sorted_usage(usage.counts.sum(axis=0))
 
 
 def _posterior_kl(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
-    from core.diagnosis.posterior import analyse
+    from .diagnosis.posterior import analyse
 
     if probe is None or probe.x is None:
         return None
@@ -39,9 +39,9 @@ def _posterior_kl(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.nda
 
 
 def _flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
-    from core.diagnosis.prototype import probe_targets
-    from core.flowview import check_flow_inputs
-    from core.metrics.trajectories import mean_per_step
+    from .diagnosis.prototype import probe_targets
+    from .flowview import check_flow_inputs
+    from .metrics.trajectories import mean_per_step
 
     if probe is None:
         return None
@@ -64,13 +64,13 @@ def _steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
 
 
 def _usage_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
-    from core.plots.codebook import sorted_usage_figure
+    from .plots.codebook import sorted_usage_figure
 
     return sorted_usage_figure(series, log=True)
 
 
 def _kl_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
-    from core.plots.posterior import kl_bars
+    from .plots.posterior import kl_bars
 
     return kl_bars(dict(series))
 
@@ -103,7 +103,7 @@ def report_figures(
         return []
     family = families.pop()
     if family == "text":
-        from core.plots.text import metric_bars
+        from .plots.text import metric_bars
 
         return [metric_bars({label: report_metrics(report) for label, _, report in items})]
     if family not in FAMILY_FIGURES:

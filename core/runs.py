@@ -6,13 +6,13 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.adapters.base import AdapterSpec
-from core.adapters.registry import REGISTRY, build_adapter, detect
-from core.checkpoints import epoch_from_name, load_checkpoint, weight_files
-from core.diagnosis import Report, diagnose_checkpoint
-from core.errors import CollapseExplorerError
-from core.metrics import MetricValue
-from core.probe import find_probe, load_probe
+from .adapters.base import AdapterSpec
+from .adapters.registry import REGISTRY, build_adapter, detect
+from .checkpoints import epoch_from_name, load_checkpoint, weight_files
+from .diagnosis import Report, diagnose_checkpoint
+from .errors import CollapseExplorerError
+from .metrics import MetricValue
+from .probe import find_probe, load_probe
 
 
 @dataclass(frozen=True)

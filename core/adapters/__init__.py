@@ -1,7 +1,7 @@
 """Adapters turn a loaded checkpoint into a model the metrics can query (see base.py)."""
 
-from core.adapters.base import AdapterSpec, CheckpointAdapter
-from core.adapters.registry import REGISTRY, build_adapter, detect, open_adapter, register
+from .base import AdapterSpec, CheckpointAdapter
+from .registry import REGISTRY, build_adapter, detect, open_adapter, register
 
 __all__ = [
     "REGISTRY",

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    from core.checkpoints import LoadedCheckpoint
-    from core.sampling import SamplingConfig
+    from ..checkpoints import LoadedCheckpoint
+    from ..sampling import SamplingConfig
 
 Family = Literal["flow", "text", "codebook", "posterior"]
 
@@ -61,7 +61,7 @@ class CheckpointAdapter(ABC):
         cls, path: str | Path, *, device: str = "cpu", trust: bool = False
     ) -> CheckpointAdapter:
         """Load `path` safely and rebuild the model on `device` (only "cpu" is supported here)."""
-        from core.checkpoints import load_checkpoint
+        from ..checkpoints import load_checkpoint
 
         if device != "cpu":
             raise ValueError(f"{cls.name}: only device='cpu' is supported, got {device!r}")

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
-from core.adapters.base import AdapterSpec, CheckpointAdapter
-from core.adapters.registry import build_adapter, register
-from core.errors import AdapterError, CheckpointError, ProbeError
-from core.metrics.codebook import code_counts
+from ..errors import AdapterError, CheckpointError, ProbeError
+from ..metrics.codebook import code_counts
+from .base import AdapterSpec, CheckpointAdapter
+from .registry import build_adapter, register
 
 if TYPE_CHECKING:
-    from core.checkpoints import LoadedCheckpoint
-    from core.probe import ProbeData
+    from ..checkpoints import LoadedCheckpoint
+    from ..probe import ProbeData
 
 Shapes = Mapping[str, tuple[int, ...]]
 CODES_FIELD = "codes"
@@ -232,7 +232,7 @@ class ReferenceVQVAEAdapter(CheckpointAdapter):
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> ReferenceVQVAEAdapter:
-        from core.models.vqvae import build_vqvae
+        from ..models.vqvae import build_vqvae
 
         return cls(build_vqvae(loaded.state_dict, loaded.config))
 
@@ -366,7 +366,7 @@ class RunUsage:
 
 def run_checkpoints(folder: str | Path) -> list[Path]:
     """Checkpoint files directly in a run folder; CheckpointError when there are none."""
-    from core.checkpoints import weight_files
+    from ..checkpoints import weight_files
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -379,7 +379,7 @@ def run_checkpoints(folder: str | Path) -> list[Path]:
 
 def run_usage(folder: str | Path, probe: ProbeData | None) -> RunUsage:
     """Usage per checkpoint of a run folder (each file loaded safely and its adapter detected)."""
-    from core.checkpoints import load_checkpoint
+    from ..checkpoints import load_checkpoint
 
     rows = []
     for i, path in enumerate(run_checkpoints(folder)):

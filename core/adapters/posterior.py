@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.adapters.base import AdapterSpec, CheckpointAdapter
-from core.adapters.registry import register
-from core.errors import AdapterError, ProbeError
-from core.models.vae import FeatureVAE, Step, make_activation
+from ..errors import AdapterError, ProbeError
+from ..models.vae import FeatureVAE, Step, make_activation
+from .base import AdapterSpec, CheckpointAdapter
+from .registry import register
 
 if TYPE_CHECKING:
-    from core.checkpoints import LoadedCheckpoint
+    from ..checkpoints import LoadedCheckpoint
 
 DECODER_PARTS = ("decoder_input", "decoder", "final_layer")
 _CHUNK = 4096

@@ -6,20 +6,20 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from core.errors import AdapterError
+from ..errors import AdapterError
 
 if TYPE_CHECKING:
-    from core.adapters.base import CheckpointAdapter
-    from core.checkpoints import LoadedCheckpoint
+    from ..checkpoints import LoadedCheckpoint
+    from .base import CheckpointAdapter
 
 REGISTRY: dict[str, type[CheckpointAdapter]] = {}
 
 # Family modules register their adapters on import; listed here so detection sees them all.
 ADAPTER_MODULES: tuple[str, ...] = (
-    "core.adapters.vectorfield",
-    "core.adapters.codebook",
-    "core.adapters.posterior",
-    "core.adapters.textbridge",
+    ".vectorfield",
+    ".codebook",
+    ".posterior",
+    ".textbridge",
 )
 
 
@@ -32,13 +32,9 @@ def register(cls: type[CheckpointAdapter]) -> type[CheckpointAdapter]:
 
 
 def load_all() -> dict[str, type[CheckpointAdapter]]:
-    """Import every family module that exists so its adapters are registered."""
+    """Import every family module so its adapters are registered."""
     for module in ADAPTER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module, __package__)
     return REGISTRY
 
 
@@ -69,6 +65,6 @@ def build_adapter(loaded: LoadedCheckpoint, name: str | None = None) -> Checkpoi
 
 def open_adapter(path: str, name: str | None = None, *, trust: bool = False) -> CheckpointAdapter:
     """Load the checkpoint at `path` safely and build its adapter."""
-    from core.checkpoints import load_checkpoint
+    from ..checkpoints import load_checkpoint
 
     return build_adapter(load_checkpoint(path, trust=trust), name)

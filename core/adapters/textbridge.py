@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
-from core.adapters.base import AdapterSpec, CheckpointAdapter
-from core.adapters.registry import register
-from core.errors import AdapterError, ProbeError
-from core.models.textbridge import (
+from ..errors import AdapterError, ProbeError
+from ..models.textbridge import (
     T5_CONFIG_FIELDS,
     Bridge,
     TextBridge,
@@ -28,12 +26,14 @@ from core.models.textbridge import (
     t5_config_from_shapes,
     tied_keys,
 )
+from .base import AdapterSpec, CheckpointAdapter
+from .registry import register
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
-    from core.checkpoints import LoadedCheckpoint
-    from core.sampling import SamplingConfig
+    from ..checkpoints import LoadedCheckpoint
+    from ..sampling import SamplingConfig
 
 ATTENTION_KEY = "attention_bridge.in_proj_weight"
 T5_REQUIRED = ("t5.shared.weight", "t5.encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight")

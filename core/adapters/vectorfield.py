@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.adapters.base import AdapterSpec, CheckpointAdapter
-from core.adapters.registry import register
-from core.errors import AdapterError, ProbeError
-from core.models.vectorfield import AttributeMLPField, VectorFieldNetwork, flow
+from ..errors import AdapterError, ProbeError
+from ..models.vectorfield import AttributeMLPField, VectorFieldNetwork, flow
+from .base import AdapterSpec, CheckpointAdapter
+from .registry import register
 
 if TYPE_CHECKING:
-    from core.checkpoints import LoadedCheckpoint
+    from ..checkpoints import LoadedCheckpoint
 
 NAME_KEYS = ("attribute_names", "attributes", "attr_names")
 NETWORK_LAYERS = (0, 1, 3, 4, 6, 8)

@@ -13,22 +13,22 @@ from pathlib import Path
 
 import torch
 
-from core import DEMO_DIR
+from .. import DEMO_DIR
 
 FAMILIES = ("corpus", "flow", "codebook", "posterior", "text", "training", "projections")
 
 
 def _build(family: str, out: Path, quick: bool) -> None:
     if family == "corpus":
-        from core.demo.corpus import build_corpus
+        from .corpus import build_corpus
 
         build_corpus(out / "corpus.npz")
     elif family == "projections":
-        from core.projection import build_demo_projections
+        from ..projection import build_demo_projections
 
         build_demo_projections(out)
     else:
-        importlib.import_module(f"core.demo.{family}").build(out, quick=quick)
+        importlib.import_module(f".{family}", __package__).build(out, quick=quick)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from core.metrics.codebook import perplexity
-from core.models.vqvae import VQVAE, VQVAEConfig
+from ..metrics.codebook import perplexity
+from ..models.vqvae import VQVAE, VQVAEConfig
 
 SEED = 0
 FAMILY_DIR = "codebook"

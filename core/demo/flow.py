@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.demo.corpus import demo_corpus, split_corpus
-from core.models.vectorfield import VectorFieldNetwork, flow
-from core.probe import ProbeData, save_probe
+from ..models.vectorfield import VectorFieldNetwork, flow
+from ..probe import ProbeData, save_probe
+from .corpus import demo_corpus, split_corpus
 
 SEED = 0
 HIDDEN_DIM = 128

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from core.demo.codebook import digits_split
-from core.metrics.posterior import active_units, kl_per_dim
-from core.models.vae import FeatureVAE, make_vae
+from ..metrics.posterior import active_units, kl_per_dim
+from ..models.vae import FeatureVAE, make_vae
+from .codebook import digits_split
 
 SEED = 0
 FAMILY_DIR = "posterior"

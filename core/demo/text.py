@@ -24,9 +24,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from core.demo.corpus import demo_corpus, split_corpus
-from core.metrics.text import corpus_bleu
-from core.models.textbridge import (
+from ..metrics.text import corpus_bleu
+from ..models.textbridge import (
     T5_CONFIG_FIELDS,
     Bridge,
     TextBridge,
@@ -36,7 +35,8 @@ from core.models.textbridge import (
     small_t5_config,
     train_tokenizer,
 )
-from core.probe import ProbeData, save_probe
+from ..probe import ProbeData, save_probe
+from .corpus import demo_corpus, split_corpus
 
 SEED = 0
 PROBE_ROWS = 256

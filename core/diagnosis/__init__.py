@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from core.metrics import to_jsonable
+from ..metrics import to_jsonable
 
 if TYPE_CHECKING:
-    from core.adapters.base import CheckpointAdapter
-    from core.checkpoints import LoadedCheckpoint
-    from core.probe import ProbeData
+    from ..adapters.base import CheckpointAdapter
+    from ..checkpoints import LoadedCheckpoint
+    from ..probe import ProbeData
 
 Severity = Literal["ok", "warning", "collapse", "undefined"]
 Kind = Literal["prototype", "mode", "codebook", "posterior", "dimensional", "training"]
@@ -71,12 +71,12 @@ class Report:
 
 Rule = Callable[["CheckpointAdapter", "ProbeData | None"], list[Finding]]
 
-# family name -> module under core.diagnosis with `findings(adapter, probe) -> list[Finding]`.
+# family name -> module (relative to this package) with `findings(adapter, probe) -> list[Finding]`.
 FAMILY_RULES: dict[str, str] = {
-    "flow": "core.diagnosis.prototype",
-    "codebook": "core.diagnosis.codebook",
-    "posterior": "core.diagnosis.posterior",
-    "text": "core.diagnosis.mode",
+    "flow": ".prototype",
+    "codebook": ".codebook",
+    "posterior": ".posterior",
+    "text": ".mode",
 }
 
 
@@ -85,12 +85,12 @@ def family_rules(family: str) -> Rule | None:
     module = FAMILY_RULES.get(family)
     if module is None:
         return None
-    return importlib.import_module(module).findings
+    return importlib.import_module(module, __name__).findings
 
 
 def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: str = "") -> Report:
     """Run the family rules of `adapter` on `probe` and collect a Report."""
-    from core.errors import CollapseExplorerError
+    from ..errors import CollapseExplorerError
 
     rules = family_rules(adapter.spec().family)
     findings: list[Finding] = []
@@ -113,9 +113,9 @@ def diagnose_checkpoint(
     A checkpoint whose weights went NaN often cannot be rebuilt; the training finding is then the
     report, with the adapter's complaint listed as an error, instead of a bad-input failure.
     """
-    from core.adapters.registry import build_adapter
-    from core.diagnosis.training import checkpoint_training_findings
-    from core.errors import CollapseExplorerError
+    from ..adapters.registry import build_adapter
+    from ..errors import CollapseExplorerError
+    from .training import checkpoint_training_findings
 
     training, notes = checkpoint_training_findings(loaded)
     checkpoint = str(loaded.path)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.adapters.codebook import CODES_FIELD, measure_usage
-from core.diagnosis import Finding, Severity
-from core.metrics import Undefined, format_value
-from core.metrics.codebook import usage_summary
+from ..adapters.codebook import CODES_FIELD, measure_usage
+from ..metrics import Undefined, format_value
+from ..metrics.codebook import usage_summary
+from . import Finding, Severity
 
 if TYPE_CHECKING:
-    from core.adapters.base import CheckpointAdapter
-    from core.probe import ProbeData
+    from ..adapters.base import CheckpointAdapter
+    from ..probe import ProbeData
 
 COLLAPSE_RATIO = 0.2  # perplexity / K below this is collapse whatever the dead fraction
 COLLAPSE_RATIO_WITH_DEAD = 0.35

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.diagnosis import Finding
-from core.errors import ProbeError
-from core.metrics import is_defined
-from core.metrics.text import most_common_output, text_metrics
-from core.sampling import SUGGESTED_SAMPLING, SamplingConfig
+from ..errors import ProbeError
+from ..metrics import is_defined
+from ..metrics.text import most_common_output, text_metrics
+from ..sampling import SUGGESTED_SAMPLING, SamplingConfig
+from . import Finding
 
 if TYPE_CHECKING:
-    from core.adapters.base import CheckpointAdapter
-    from core.probe import ProbeData
+    from ..adapters.base import CheckpointAdapter
+    from ..probe import ProbeData
 
 SAMPLE_SIZE = 64
 SEED = 0

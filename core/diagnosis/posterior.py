@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.adapters.registry import build_adapter
-from core.checkpoints import load_checkpoint, weight_files
-from core.diagnosis import Finding, Severity
-from core.errors import AdapterError, ProbeError
-from core.metrics import MetricValue, Undefined, format_value
-from core.metrics.posterior import (
+from ..adapters.registry import build_adapter
+from ..checkpoints import load_checkpoint, weight_files
+from ..errors import AdapterError, ProbeError
+from ..metrics import MetricValue, Undefined, format_value
+from ..metrics.posterior import (
     ACTIVE_THRESHOLD,
     active_units,
     dead_dims_estimate,
@@ -30,10 +29,11 @@ from core.metrics.posterior import (
     mu_variance,
     sigma_per_dim,
 )
+from . import Finding, Severity
 
 if TYPE_CHECKING:
-    from core.adapters.base import CheckpointAdapter
-    from core.probe import ProbeData
+    from ..adapters.base import CheckpointAdapter
+    from ..probe import ProbeData
 
 COLLAPSE_ACTIVE = 0.5  # at most half the latents active
 COLLAPSE_DIVERSITY = 0.2

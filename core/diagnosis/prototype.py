@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.diagnosis import Finding, Severity
-from core.metrics import Undefined, format_value, is_defined
-from core.metrics.clustering import distinct_endpoints, median_nn_distance, pack_bits
-from core.metrics.spectrum import rank_ratio
-from core.metrics.trajectories import endpoint_metrics
+from ..metrics import Undefined, format_value, is_defined
+from ..metrics.clustering import distinct_endpoints, median_nn_distance, pack_bits
+from ..metrics.spectrum import rank_ratio
+from ..metrics.trajectories import endpoint_metrics
+from . import Finding, Severity
 
 if TYPE_CHECKING:
-    from core.adapters.base import CheckpointAdapter
-    from core.probe import ProbeData
+    from ..adapters.base import CheckpointAdapter
+    from ..probe import ProbeData
 
 DEFAULT_STEPS = 10
 DEFAULT_ALPHA = 0.1

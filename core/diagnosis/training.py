@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.diagnosis import SEVERITY_ORDER, Finding, Severity
-from core.metrics import format_value
-from core.metrics.training import (
+from ..metrics import format_value
+from ..metrics.training import (
     first_nonfinite,
     grad_blowup,
     group_runs,
@@ -30,11 +29,12 @@ from core.metrics.training import (
     train_val_gap,
     val_divergence,
 )
+from . import SEVERITY_ORDER, Finding, Severity
 
 if TYPE_CHECKING:
-    from core.checkpoints import LoadedCheckpoint
-    from core.health import WeightHealth
-    from core.logs import RunLog
+    from ..checkpoints import LoadedCheckpoint
+    from ..health import WeightHealth
+    from ..logs import RunLog
 
 FIX_DIVERGED = (
     "Stabilise the update: (1) clip gradients (torch.nn.utils.clip_grad_norm_, max_norm about 1.0); with "
@@ -400,9 +400,9 @@ def checkpoint_training_findings(loaded: LoadedCheckpoint) -> tuple[list[Finding
     was saved at (when a log sits in its folder or the one above). Events logged after the checkpoint
     do not count against it; a later divergence becomes an "ok" note that this checkpoint predates it
     (a candidate to resume from). Returns (findings, notes on logs that could not be used)."""
-    from core.errors import CollapseExplorerError
-    from core.health import weight_health
-    from core.logs import find_run_folder, scan_run_folder
+    from ..errors import CollapseExplorerError
+    from ..health import weight_health
+    from ..logs import find_run_folder, scan_run_folder
 
     health = weight_health(loaded)
     findings = weight_findings(health)

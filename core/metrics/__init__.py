@@ -102,7 +102,7 @@ def register_metrics(*infos: MetricInfo) -> None:
 def all_metrics() -> dict[str, MetricInfo]:
     """The METRICS table with every family's metrics registered."""
     for name in FAMILY_MODULES:
-        importlib.import_module(f"core.metrics.{name}")
+        importlib.import_module(f".{name}", __name__)
     return METRICS
 
 

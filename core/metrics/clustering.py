@@ -19,7 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics.cluster import contingency_matrix
 
-from core.metrics import Undefined
+from . import Undefined
 
 SilhouetteMetric = Literal["cosine", "euclidean"]
 

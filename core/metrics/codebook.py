@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.errors import ProbeError
-from core.metrics import MetricInfo, MetricValue, Undefined, register_metrics
+from ..errors import ProbeError
+from . import MetricInfo, MetricValue, Undefined, register_metrics
 
 FAMILY = "codebook"
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.func import jvp, vjp
 
-from core.metrics import MetricInfo, Undefined, register_metrics
+from . import MetricInfo, Undefined, register_metrics
 
 Field = Callable[[torch.Tensor], torch.Tensor]
 

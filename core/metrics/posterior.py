@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.metrics import MetricInfo, Undefined, register_metrics
+from . import MetricInfo, Undefined, register_metrics
 
 ACTIVE_THRESHOLD = 0.01
 FLOOR_TOL = 0.01

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.metrics import MetricInfo, Undefined, register_metrics
+from . import MetricInfo, Undefined, register_metrics
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 TRAIN_WORDS = ("train", "training", "trn")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.metrics import MetricInfo, Undefined, register_metrics
-from core.metrics.clustering import distinct_endpoints, median_nn_distance, purity, silhouette
-from core.metrics.spectrum import rankme
+from . import MetricInfo, Undefined, register_metrics
+from .clustering import distinct_endpoints, median_nn_distance, purity, silhouette
+from .spectrum import rankme
 
 ENDPOINT_KEYS: tuple[str, ...] = (
     "silhouette_target",

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import AdapterError
+from ..errors import AdapterError
 
 
 @dataclass(frozen=True)

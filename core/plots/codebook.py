@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.adapters.codebook import RunUsage
-from core.metrics.codebook import lorenz_curve, usage_timeline
+from ..adapters.codebook import RunUsage
+from ..metrics.codebook import lorenz_curve, usage_timeline
 
 Order = Literal["final", "index"]
 HEATMAP_SCALE = "Viridis"

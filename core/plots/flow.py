@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.metrics.clustering import pack_bits
+from ..metrics.clustering import pack_bits
 
 _PALETTE = qualitative.Plotly + qualitative.Dark24
 

@@ -15,11 +15,11 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from core.metrics import Undefined
-from core.metrics.posterior import ACTIVE_THRESHOLD
+from ..metrics import Undefined
+from ..metrics.posterior import ACTIVE_THRESHOLD
 
 if TYPE_CHECKING:
-    from core.diagnosis.posterior import RunTimeline
+    from ..diagnosis.posterior import RunTimeline
 
 _COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
 _GAP = 2

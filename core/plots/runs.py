@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.metrics import MetricValue, is_defined, label
+from ..metrics import MetricValue, is_defined, label
 
 
 def timeline_figure(series: dict[str, list[tuple[int | None, MetricValue]]], keys: list[str]) -> go.Figure:

@@ -11,11 +11,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from core.metrics.training import ema_smooth, train_val_gap
+from ..metrics.training import ema_smooth, train_val_gap
 
 if TYPE_CHECKING:
-    from core.diagnosis.training import TrainingEvent
-    from core.logs import RunLog
+    from ..diagnosis.training import TrainingEvent
+    from ..logs import RunLog
 
 MAX_POINTS = 4000  # per trace; longer series are thinned evenly (events are drawn from the full data)
 WEBGL_ABOVE = 2000

@@ -5,8 +5,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
 from core.paths import ROOTS_ENV
-from tests.training_fixtures import exploding_run, healthy_run, write_events
 from tests.pages.helpers import run_page
+from tests.training_fixtures import exploding_run, healthy_run, write_events
 
 DEMO_RUN = DEMO_DIR / "training" / "exploding_run"
 
