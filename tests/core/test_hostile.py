@@ -1,0 +1,305 @@
+"""Hostile and malformed files (issue 11): each attack rebuilt from a generated file, against the
+loaders and the CLI. No secret printed, nothing hangs, memory stays bounded, exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+import core.checkpoints as checkpoints
+from core.checkpoints import list_tensors_safely, load_checkpoint
+from core.cli import main
+from core.errors import CheckpointError, NeedsTrustError
+from tests import hostile_files as hf
+from tests.conftest import folder_snapshot
+
+
+def finishes(fn: Callable[[], object], seconds: float = 20.0, release: Path | None = None) -> object:
+    """fn() run in a thread; fails when it takes longer than `seconds` (a hang), opening `release`
+    (a FIFO) for writing so the stuck reader can end."""
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    start = time.monotonic()
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if release is not None:
+            os.close(os.open(release, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail(f"still running after {seconds} s (a hang)")
+    result["seconds"] = time.monotonic() - start
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result.get("value")
+
+
+def cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# --- 1. environment leak through OmegaConf interpolations ------------------------------------------
+
+
+def _walk(value):
+    yield value
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _walk(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _walk(v)
+
+
+def test_env_interpolations_stay_literal_text_everywhere(tmp_path, monkeypatch, capsys):
+    from omegaconf import DictConfig, ListConfig
+
+    monkeypatch.setenv(hf.SECRET_ENV, "s3cr3t-from-the-server")
+    path = hf.env_interpolation(tmp_path)
+    loaded = load_checkpoint(path)
+    literal = "${oc.env:" + hf.SECRET_ENV + "}"
+    assert loaded.config["opt"]["token"] == literal
+    assert loaded.config["opt"]["items"] == [literal, {"x": literal}]
+    assert loaded.config["opt"]["bad"] == "${no.such.key}"  # an unresolvable one is just text too
+    assert loaded.config["whole"] == {"a": literal}
+    nodes = list(_walk(loaded.config)) + list(_walk(loaded.metadata))
+    assert not any(isinstance(n, DictConfig | ListConfig) for n in nodes)  # nothing left that resolves
+    for argv in (["inspect", str(path)], ["inspect", str(path), "--json"]):
+        code, out, err = cli(argv, capsys)
+        assert code == 0 and "s3cr3t" not in out + err
+    assert literal in out
+
+
+# --- 3. walks over untrusted structures: cycles and depth -------------------------------------------
+
+
+def test_cyclic_config_is_refused_quickly(tmp_path, capsys):
+    path = hf.cyclic_config(tmp_path)
+    with pytest.raises(CheckpointError, match="contains itself"):
+        finishes(lambda: load_checkpoint(path), 20)
+    code, _, err = cli(["inspect", str(path)], capsys)
+    assert code == 2 and "reference cycle" in one_error_line(err)
+
+
+def test_deep_nesting_in_a_checkpoint_is_refused(tmp_path, capsys):
+    torch.save(
+        {"model_state_dict": hf.small_state(), "config": {"x": hf.deep_structure(300)}}, tmp_path / "d.pt"
+    )
+    code, _, err = cli(["inspect", str(tmp_path / "d.pt")], capsys)
+    assert code == 2 and "nests deeper than 100 levels" in one_error_line(err)
+
+
+def test_shared_references_cannot_blow_up_a_walk(tmp_path, capsys):
+    node: list = ["x"]
+    for _ in range(40):  # 2^40 leaves when walked as a tree, 40 lists in the pickle
+        node = [node, node]
+    torch.save({"model_state_dict": hf.small_state(), "config": {"bomb": node}}, tmp_path / "laughs.pt")
+    code, _, err = finishes(lambda: cli(["inspect", str(tmp_path / "laughs.pt")], capsys), 30)
+    assert code == 2 and "more than 1,000,000 nested values" in one_error_line(err)
+
+
+# --- 3 / 4. stride-0 and oversized tensors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["vectorfield", "bare"])
+def test_stride0_tensor_is_refused_before_any_reduction(tmp_path, capsys, layout):
+    path = hf.stride0(tmp_path, layout=layout)
+    assert path.stat().st_size < 5000
+    code, _, err = finishes(lambda: cli(["diagnose", str(path)], capsys), 30)
+    assert code == 2 and "over the limit of 2,147,483,648" in one_error_line(err)
+
+
+def test_expanded_view_under_the_element_limit_is_refused_too(tmp_path, capsys):
+    path = hf.stride0(tmp_path, shape=(30_000, 30_000))  # 9e8 elements from one float: 3.6 GB to read
+    code, _, err = finishes(lambda: cli(["inspect", str(path)], capsys), 30)
+    line = one_error_line(err)
+    assert code == 2 and "repeats a 4-byte storage as 3,600,000,000 bytes" in line
+
+
+def test_position_ids_style_expanded_buffer_is_accepted(tmp_path):
+    state = {**hf.small_state(), "position_ids": torch.arange(512).expand(1, -1)}
+    torch.save(state, tmp_path / "ok.pt")
+    assert load_checkpoint(tmp_path / "ok.pt").shapes()["position_ids"] == (1, 512)
+
+
+def test_total_element_limit_and_its_override(tmp_path, monkeypatch):
+    torch.save(hf.small_state(), tmp_path / "m.pt")
+    monkeypatch.setattr(checkpoints, "MAX_ELEMENTS", 50)
+    with pytest.raises(CheckpointError, match="56 tensor elements, over the limit of 50"):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+# --- 4. zip bombs -------------------------------------------------------------------------------------
+
+
+def test_compressed_tensor_records_are_refused(tmp_path, capsys):
+    path = hf.rezipped(tmp_path)
+    code, _, err = cli(["inspect", str(path)], capsys)
+    assert code == 2 and "compressed tensor data" in one_error_line(err)
+
+
+def test_pickle_bomb_is_refused_by_its_declared_size(tmp_path, monkeypatch):
+    path = hf.pickle_bomb(tmp_path, 200_000)
+    assert path.stat().st_size < 5_000
+    monkeypatch.setattr(checkpoints, "MAX_PICKLE_BYTES", 100_000)
+    with pytest.raises(CheckpointError, match="declares a 200,000-byte pickle"):
+        load_checkpoint(path)
+    assert list_tensors_safely(path) == ([], [])
+
+
+def test_inflated_total_is_limited(tmp_path, monkeypatch):
+    path = hf.rezipped(tmp_path, {"extra.bin": b"\0" * 300_000}, deflate_all=False)
+    monkeypatch.setattr(checkpoints, "MAX_INFLATED_BYTES", 100_000)
+    with pytest.raises(CheckpointError, match="would inflate to 300,000 bytes"):
+        load_checkpoint(path)
+
+
+def test_zip_directory_that_lies_about_sizes(tmp_path, capsys):
+    path = hf.lying_zip_directory(tmp_path)
+    code, _, err = cli(["inspect", str(path)], capsys)
+    assert code == 2 and "cannot read" in one_error_line(err)
+    assert list_tensors_safely(path) == ([], [])  # the listing reads the bytes really inflated
+
+
+# --- 4. safetensors -------------------------------------------------------------------------------
+
+
+def test_safetensors_lying_header_and_element_limit(tmp_path, monkeypatch, capsys):
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 4 << 40]}})
+    lying = hf.safetensors_with_header(tmp_path, header.encode(), name="lying")
+    code, _, err = cli(["inspect", str(lying)], capsys)
+    assert code == 2 and "cannot read lying.safetensors" in one_error_line(err)
+
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(10, 10)}, tmp_path / "ok.safetensors")
+    monkeypatch.setattr(checkpoints, "MAX_ELEMENTS", 99)
+    with pytest.raises(CheckpointError, match="declares 100 tensor elements"):
+        load_checkpoint(tmp_path / "ok.safetensors")
+
+
+def test_deep_safetensors_metadata_config_is_refused(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    deep = "[" * 5000 + "]" * 5000
+    save_file({"w": torch.zeros(2)}, tmp_path / "deep.safetensors", metadata={"config": deep})
+    code, _, err = cli(["inspect", str(tmp_path / "deep.safetensors")], capsys)
+    assert code == 2 and "nests deeper" in one_error_line(err)
+
+
+# --- 6. configs beside the checkpoint -----------------------------------------------------------------
+
+
+def test_hydra_yaml_python_tag_exits_2_and_runs_nothing(tmp_path, capsys):
+    marker = tmp_path / "marker"
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    torch.save({"model_state_dict": hf.small_state()}, tmp_path / "run" / "m.pt")
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text(
+        f"a: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
+    code, _, err = cli(["inspect", str(tmp_path / "run" / "m.pt")], capsys)
+    assert code == 2 and "cannot read config config.yaml" in one_error_line(err)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nests deeper than 100 levels"),
+        ('{"a": ' * 500 + "1" + "}" * 500, "nests deeper than 100 levels"),
+    ],
+)
+def test_deep_json_config_beside_the_checkpoint(tmp_path, capsys, text, message):
+    torch.save({"model_state_dict": hf.small_state()}, tmp_path / "m.pt")
+    (tmp_path / "config.json").write_text(text)
+    code, _, err = cli(["inspect", str(tmp_path / "m.pt")], capsys)
+    assert code == 2 and message in one_error_line(err)
+
+
+def test_yaml_alias_bomb_is_bounded(tmp_path, capsys):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    torch.save({"model_state_dict": hf.small_state()}, tmp_path / "m.pt")
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("\n".join(lines) + "\n")
+    code, _, err = finishes(lambda: cli(["inspect", str(tmp_path / "m.pt")], capsys), 30)
+    assert code == 2 and "nested values" in one_error_line(err)
+
+
+def test_symlinked_sibling_config_leading_out_is_ignored(tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"stolen": True}))
+    (tmp_path / "run").mkdir()
+    torch.save({"model_state_dict": hf.small_state()}, tmp_path / "run" / "m.pt")
+    (tmp_path / "run" / "config.json").symlink_to(outside)
+    assert load_checkpoint(tmp_path / "run" / "m.pt").config == {}
+
+
+def test_hf_index_naming_a_shard_outside_its_folder(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(2)}, tmp_path / "secret.safetensors")
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"w": "../secret.safetensors"}})
+    )
+    with pytest.raises(CheckpointError, match="missing the shard"):
+        load_checkpoint(tmp_path / "hf")
+
+
+# --- 6. random bytes, special files --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_legacy_looking_random_bytes_exit_2_with_one_line(tmp_path, capsys, seed):
+    path = hf.legacy_garbage(tmp_path, seed)
+    before = folder_snapshot(tmp_path)
+    code, _, err = cli(["inspect", str(path)], capsys)
+    line = one_error_line(err)
+    assert code == 2 and "trust" not in line  # malformed, not "needs code": no trust hint
+    assert folder_snapshot(tmp_path) == before
+
+
+def test_fifo_named_like_a_checkpoint_is_refused_without_blocking(tmp_path, capsys):
+    pipe = hf.fifo(tmp_path / "m.pt")
+    code, _, err = finishes(lambda: cli(["inspect", str(pipe)], capsys), 20, release=pipe)
+    assert code == 2 and "FIFO" in one_error_line(err)
+
+
+# --- 7. the commonest payload gets the safe listing and the trust hint --------------------------------
+
+
+def test_os_system_payload_is_listed_with_the_trust_hint(tmp_path, capsys):
+    marker = tmp_path / "marker"
+    torch.save({"state_dict": hf.small_state(), "cb": hf.RunsCode(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(NeedsTrustError, match=r"posix\.system") as info:
+        load_checkpoint(tmp_path / "evil.pt")
+    assert {t.name for t in info.value.listing} == {
+        "state_dict.network.0.weight",
+        "state_dict.network.0.bias",
+    }
+    code, out, err = cli(["inspect", str(tmp_path / "evil.pt")], capsys)
+    assert code == 2 and "--trust" in one_error_line(err)
+    assert "state_dict.network.0.weight\t[8, 6]\tfloat32" in out
+    assert not marker.exists()
