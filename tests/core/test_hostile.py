@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,11 +16,14 @@ import pytest
 import torch
 
 import core.checkpoints as checkpoints
+import core.logs as logs
 from core.checkpoints import list_tensors_safely, load_checkpoint
 from core.cli import main
 from core.errors import CheckpointError, NeedsTrustError
+from core.logs import LogError, epoch_checkpoints, find_logs, read_event_file, scan_run_folder
 from tests import hostile_files as hf
 from tests.conftest import folder_snapshot
+from tests.training_fixtures import write_csv, write_json
 
 
 def finishes(fn: Callable[[], object], seconds: float = 20.0, release: Path | None = None) -> object:
@@ -303,3 +308,89 @@ def test_os_system_payload_is_listed_with_the_trust_hint(tmp_path, capsys):
     assert code == 2 and "--trust" in one_error_line(err)
     assert "state_dict.network.0.weight\t[8, 6]\tfloat32" in out
     assert not marker.exists()
+
+
+# --- 3 / 4 / 5. training logs: FIFOs, huge declared tensors and records, symlinks, non-logs --------------
+
+
+def test_fifo_training_log_beside_a_checkpoint_does_not_hang(tmp_path, capsys):
+    torch.save({"model_state_dict": hf.small_state(), "epoch": 1}, tmp_path / "m.pt")
+    pipe = hf.fifo(tmp_path / "training_log.json")
+    assert find_logs(tmp_path) == []
+    code, _, err = finishes(lambda: cli(["diagnose", str(tmp_path / "m.pt")], capsys), 30, release=pipe)
+    assert code == 2 and "no adapter recognises" in one_error_line(err)  # it got past the logs
+    with pytest.raises(LogError, match="FIFO"):
+        finishes(lambda: scan_run_folder(pipe), 20, release=pipe)
+
+
+def test_tensorboard_record_declaring_a_huge_tensor_is_not_built(tmp_path):
+    hf.huge_tensor_event(tmp_path / "tb")
+    tracemalloc.start()
+    try:
+        log = finishes(lambda: scan_run_folder(tmp_path / "tb"), 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20  # it declared 2 GB
+    assert log.series("loss")[0].tolist() == [2.0] and log.series("loss")[1].tolist() == [0.5]
+    assert any("not one number skipped" in n for n in log.sources[0].notes)
+
+
+def test_event_record_header_claiming_exabytes(tmp_path):
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    path = hf.huge_record_header(tmp_path)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, 8, masked_crc32c(bytes(data[:8])))  # a header with a valid checksum
+    path.write_bytes(bytes(data))
+    frame, source = finishes(lambda: read_event_file(path), 20)
+    assert frame.empty and any("truncated" in n for n in source.notes)
+    path.write_bytes(b"\x01" * 64)  # a header whose checksum fails
+    frame, source = read_event_file(path)
+    assert frame.empty and any("corrupt record" in n for n in source.notes)
+
+
+def test_log_scan_does_not_follow_symlinks_out_of_the_run(tmp_path):
+    outside = tmp_path / "other_run"
+    write_json(outside / "training_log.json", [{"step": 0, "loss": 9.0}])
+    run = tmp_path / "run"
+    write_json(run / "training_log.json", [{"step": 0, "loss": 1.0}])
+    (run / "logs").symlink_to(outside)
+    (run / "root").symlink_to("/")
+    (run / "stolen.json").symlink_to(outside / "training_log.json")
+    found = finishes(lambda: find_logs(run, max_depth=6), 20)
+    assert found == [run / "training_log.json"]
+    log = scan_run_folder(run)
+    assert log.series("loss")[1].tolist() == [1.0]
+    torch.save(hf.small_state(), outside / "ckpt_epoch_3.pt")
+    (run / "ckpt_epoch_3.pt").symlink_to(outside / "ckpt_epoch_3.pt")
+    assert epoch_checkpoints(run) == []
+
+
+def test_only_files_that_are_logs_are_read_as_logs(tmp_path):
+    """A real-size bridge run folder also holds config, tokenizer and index JSON files (issue 14.6)."""
+    write_json(tmp_path / "training_log.json", [{"epoch": 1, "step": 5, "loss": 1.0}])
+    added = [{"id": i, "content": f"<extra_{i}>", "single_word": False, "special": True} for i in range(5)]
+    write_json(tmp_path / "tokenizer.json", {"version": "1.0", "added_tokens": added, "model": {"vocab": []}})
+    write_json(tmp_path / "config.json", {"d_model": 512, "num_layers": [6, 6]})
+    write_json(tmp_path / "model.safetensors.index.json", {"metadata": {}, "weight_map": {"a": "b"}})
+    write_json(tmp_path / "bridge_epoch_7.json", {"lr": [0.1, 0.2]})  # the config of bridge_epoch_7.pt
+    torch.save(hf.small_state(), tmp_path / "bridge_epoch_7.pt")
+    write_csv(tmp_path / "predictions.csv", ["id", "score"], [[0, 0.5], [1, 0.7]])
+    log = scan_run_folder(tmp_path)
+    assert log.series_names == ["loss"] and [s.path for s in log.sources] == ["training_log.json"]
+    with pytest.raises(LogError, match="not a training log"):
+        scan_run_folder(tmp_path / "tokenizer.json")
+    with pytest.raises(LogError, match="not a training log: no step or epoch column"):
+        scan_run_folder(tmp_path / "predictions.csv")
+
+
+def test_deep_or_oversized_text_logs_are_refused(tmp_path, monkeypatch):
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "training_log.json").write_text('{"a": ' * 5000 + "1" + "}" * 5000)
+    with pytest.raises(LogError, match="nests too deeply"):
+        scan_run_folder(tmp_path / "deep" / "training_log.json")
+    write_csv(tmp_path / "big" / "metrics.csv", ["step", "loss"], [[i, 1.0] for i in range(2000)])
+    monkeypatch.setattr(logs, "MAX_TEXT_BYTES", 1000)
+    with pytest.raises(LogError, match="over the 1,000-byte limit"):
+        scan_run_folder(tmp_path / "big" / "metrics.csv")
