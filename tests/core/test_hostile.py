@@ -5,22 +5,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import threading
 import time
 import tracemalloc
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import core.checkpoints as checkpoints
+import core.cli as cli_module
 import core.logs as logs
+import core.probe as probe_module
+from core import DEMO_DIR
 from core.checkpoints import list_tensors_safely, load_checkpoint
-from core.cli import main
-from core.errors import CheckpointError, NeedsTrustError
+from core.cli import combined_exit, main
+from core.diagnosis import Finding, Report
+from core.errors import CheckpointError, NeedsTrustError, ProbeError
 from core.logs import LogError, epoch_checkpoints, find_logs, read_event_file, scan_run_folder
+from core.probe import find_probe, load_probe
 from tests import hostile_files as hf
 from tests.conftest import folder_snapshot
 from tests.training_fixtures import write_csv, write_json
@@ -394,3 +402,172 @@ def test_deep_or_oversized_text_logs_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(logs, "MAX_TEXT_BYTES", 1000)
     with pytest.raises(LogError, match="over the 1,000-byte limit"):
         scan_run_folder(tmp_path / "big" / "metrics.csv")
+
+
+# --- 6 / 8 / 9. probes: wrong shape, NaN, strings, 0 rows, fractional attributes -------------------------
+
+FLOW = DEMO_DIR / "flow" / "collapsed" / "fclf_epoch_020.pt"
+CODEBOOK = DEMO_DIR / "codebook" / "collapsing" / "vqvae_epoch_040.pt"
+POSTERIOR = DEMO_DIR / "posterior" / "collapsed" / "vae_epoch_060.pt"
+TEXT = DEMO_DIR / "text" / "collapsed" / "bridge_epoch_7.pt"
+
+
+def _probe(tmp_path: Path, name: str, **arrays) -> str:
+    np.savez(tmp_path / f"{name}.npz", **arrays)
+    return str(tmp_path / f"{name}.npz")
+
+
+def _x(rows: int = 40, width: int = 64, nan: bool = False) -> np.ndarray:
+    x = np.random.default_rng(0).standard_normal((rows, width)).astype(np.float32)
+    if nan:
+        x[3, 3] = np.nan
+    return x
+
+
+@pytest.mark.skipif(not DEMO_DIR.is_dir(), reason="demo assets not built")
+@pytest.mark.parametrize(
+    ("checkpoint", "arrays", "message"),
+    [
+        (FLOW, {"embeddings": _x(50, 100), "attributes": np.zeros((50, 5), np.int8)}, "embedding dim 100"),
+        (CODEBOOK, {"x": _x(50, 10)}, r"probe x must be \[N, 64\]"),
+        (CODEBOOK, {"x": _x(nan=True)}, "1 NaN/Inf value"),
+        (POSTERIOR, {"x": _x(nan=True)}, "1 NaN/Inf value"),
+        (TEXT, {"embeddings": np.array([["a"] * 384] * 4)}, "embeddings must be numbers"),
+        (TEXT, {"embeddings": np.zeros((0, 384), np.float32), "texts": np.array([], "<U3")}, "0 rows"),
+        (
+            FLOW,
+            {"embeddings": _x(50, 384), "attributes": np.full((50, 5), 0.5)},
+            "0/1, got values such as 0.5",
+        ),
+        (
+            FLOW,
+            {"embeddings": _x(50, 384), "attributes": np.full((50, 5), 1.5)},
+            "0/1, got values such as 1.5",
+        ),
+        (CODEBOOK, {"x": _x(), "labels": np.full(40, 0.5)}, "labels must be whole numbers"),
+    ],
+)
+def test_bad_or_mismatched_probe_exits_2_on_the_collapsed_demos(
+    tmp_path, capsys, checkpoint, arrays, message
+):
+    probe = _probe(tmp_path, "bad", **arrays)
+    code, out, err = cli(["diagnose", str(checkpoint), "--data", probe], capsys)
+    assert code == 2 and re.search(message, one_error_line(err)), err
+    assert "ERROR" not in out
+
+
+def _npz_with_header(path: Path, header: bytes, body: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body)
+    return path
+
+
+def test_probe_arrays_declaring_more_than_they_hold_are_refused(tmp_path):
+    header = str({"descr": "<f4", "fortran_order": False, "shape": (10**12, 64)}).encode()
+    path = _npz_with_header(tmp_path / "lying.npz", header.ljust(118) + b"\n", _x().tobytes())
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProbeError, match="declares 256,000,000,000,000 bytes"):
+            load_probe(path)
+        assert tracemalloc.get_traced_memory()[1] < 20 * 2**20
+    finally:
+        tracemalloc.stop()
+    broken = _npz_with_header(
+        tmp_path / "broken.npz", b"{'descr': '<f4', 'shape': (4,".ljust(118) + b"\n", b""
+    )
+    with pytest.raises(ProbeError, match=r"cannot read probe data broken\.npz"):
+        load_probe(broken)
+
+
+def test_probe_over_the_size_limit_and_special_files(tmp_path, monkeypatch):
+    path = _probe(tmp_path, "p", x=_x())
+    monkeypatch.setattr(probe_module, "MAX_PROBE_BYTES", 1000)
+    with pytest.raises(ProbeError, match="over the 1,000-byte limit"):
+        load_probe(path)
+    pipe = hf.fifo(tmp_path / "probe.npz")
+    with pytest.raises(ProbeError, match="FIFO"):
+        finishes(lambda: load_probe(pipe), 20, release=pipe)
+    assert find_probe(tmp_path / "m.pt") is None  # a FIFO is no probe beside a checkpoint
+
+
+# --- 14.6. exit 3 when nothing could be decided -------------------------------------------------------
+
+
+@pytest.mark.skipif(not DEMO_DIR.is_dir(), reason="demo assets not built")
+def test_undefined_findings_exit_3_not_0(tmp_path, capsys):
+    copy = tmp_path / "fclf_epoch_020.pt"
+    copy.write_bytes(FLOW.read_bytes())  # no probe beside it: prototype collapse cannot be judged
+    code, out, err = cli(["diagnose", str(copy), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 3 and err == ""
+    assert {f["severity"] for f in report["findings"] if f["kind"] != "training"} == {"undefined"}
+    assert any(f["kind"] == "training" and f["severity"] == "ok" for f in report["findings"])  # no verdict
+
+
+def test_exit_codes_of_reports_by_hand():
+    def report(*severities: tuple[str, str]) -> Report:
+        return Report("x.pt", "a", tuple(Finding(kind, sev, "s") for kind, sev in severities))
+
+    assert report(("codebook", "collapse"), ("training", "ok")).exit_code() == 1
+    assert report(("codebook", "ok"), ("training", "warning")).exit_code() == 0
+    assert report(("codebook", "warning")).exit_code() == 0
+    assert report(("codebook", "undefined"), ("training", "ok")).exit_code() == 3
+    assert report(("training", "ok")).exit_code() == 3
+    assert report().exit_code() == 3
+    assert report(("codebook", "undefined"), ("training", "collapse")).exit_code() == 1
+    assert combined_exit([0, 3]) == 3 and combined_exit([3, 1, 0]) == 1 and combined_exit([0, 0]) == 0
+
+
+def test_help_documents_every_exit_code(capsys):
+    for argv in (["--help"], ["diagnose", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = capsys.readouterr().out
+        for line in ("0  nothing collapsed", "1  collapse found", "2  bad input", "3  inconclusive"):
+            assert line in text
+
+
+# --- 6 / 9. report --out: folders, /proc, the checkpoint's folder tree ------------------------------------
+
+
+@pytest.mark.skipif(not DEMO_DIR.is_dir(), reason="demo assets not built")
+def test_report_out_refuses_folders_proc_and_the_checkpoint_tree(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "sub").mkdir(parents=True)
+    for name in ("vqvae_epoch_040.pt", "probe.npz"):
+        (run / name).write_bytes((CODEBOOK.parent / name).read_bytes())
+    ckpt = str(run / "vqvae_epoch_040.pt")
+    (tmp_path / "folder.json").mkdir()
+    before = folder_snapshot(run)
+    for out, message in (
+        (run / "sub" / "r.json", "beside the checkpoint"),
+        (run / "r.json", "beside the checkpoint"),
+        (tmp_path / "folder.json", "not a regular file"),
+        (Path("/proc/r.json"), "cannot write into /proc"),
+        (tmp_path / "missing" / "r.json", "does not exist"),
+    ):
+        code, _, err = cli(["report", ckpt, "--out", str(out)], capsys)
+        assert code == 2 and message in one_error_line(err), (out, err)
+    assert folder_snapshot(run) == before
+    code, out, _ = cli(["report", ckpt, "--out", str(tmp_path / "r.json")], capsys)
+    assert code == 1 and json.loads((tmp_path / "r.json").read_text())["reports"]
+
+
+# --- 6. the last-resort guard: no traceback, never 0 or 1 ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (MemoryError(), "out of memory"),
+        (RecursionError(), "nests too deeply"),
+        (KeyError("bug"), "internal error (KeyError"),
+    ],
+)
+def test_unexpected_errors_exit_2_with_one_line(monkeypatch, capsys, error, message):
+    def boom(args):
+        raise error
+
+    monkeypatch.setitem(cli_module.COMMANDS, "inspect", boom)
+    code, _, err = cli(["inspect", "x.pt"], capsys)
+    assert code == 2 and message in one_error_line(err)
