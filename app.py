@@ -27,11 +27,7 @@ with st.sidebar:
     widgets.checkpoint_picker("b", "B (compare)")
     with st.expander("Probe data and trust"):
         widgets.probe_picker()
-        st.checkbox(
-            "I trust these files",
-            key="trust_files",
-            help="Allows full unpickling, which can run code stored in a checkpoint. Only for files you made.",
-        )
+        widgets.trust_switch()
 
 navigation = st.navigation(PAGES)
 navigation.run()

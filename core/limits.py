@@ -25,7 +25,8 @@ GIB = 1 << 30
 MIB = 1 << 20
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """COLLAPSE_EXPLORER_<name> as an int (`4294967296` or `4.3e9`), else `default`."""
     text = os.environ.get(ENV_PREFIX + name, "").strip()
     try:
         return int(float(text)) if text else default
@@ -34,26 +35,26 @@ def _env_int(name: str, default: int) -> int:
 
 
 # Elements over all tensors of one checkpoint: 2^31 is 8 GiB of float32, 4 GiB of float16.
-MAX_ELEMENTS = _env_int("MAX_ELEMENTS", 1 << 31)
+MAX_ELEMENTS = env_int("MAX_ELEMENTS", 1 << 31)
 # A view may address more elements than its storage holds (stride 0, overlapping strides) only by
 # this many bytes: a 1-element storage expanded to 10^12 elements is refused, `position_ids`-style
 # buffers (arange(n).expand(1, -1)) are not.
-MAX_VIEW_SLACK_BYTES = _env_int("MAX_VIEW_SLACK_BYTES", 4 * MIB)
+MAX_VIEW_SLACK_BYTES = env_int("MAX_VIEW_SLACK_BYTES", 4 * MIB)
 # Bytes one file may make us hold in memory at once: compressed zip members once inflated,
 # legacy (non-zip) torch files, which torch reads whole.
-MAX_INFLATED_BYTES = _env_int("MAX_INFLATED_BYTES", 4 * GIB)
+MAX_INFLATED_BYTES = env_int("MAX_INFLATED_BYTES", 4 * GIB)
 # The pickle inside a torch zip (data.pkl) holds structure, not tensor bytes: real ones are KBs to MBs.
-MAX_PICKLE_BYTES = _env_int("MAX_PICKLE_BYTES", 64 * MIB)
+MAX_PICKLE_BYTES = env_int("MAX_PICKLE_BYTES", 64 * MIB)
 # Probe files (.npz / .safetensors), by their declared array sizes.
-MAX_PROBE_BYTES = _env_int("MAX_PROBE_BYTES", 2 * GIB)
+MAX_PROBE_BYTES = env_int("MAX_PROBE_BYTES", 2 * GIB)
 # Text read whole and parsed: configs, JSON / CSV logs, safetensors headers and metadata.
-MAX_TEXT_BYTES = _env_int("MAX_TEXT_BYTES", 64 * MIB)
+MAX_TEXT_BYTES = env_int("MAX_TEXT_BYTES", 64 * MIB)
 # Nesting depth and node count of configs, metadata and listings.
-MAX_DEPTH = _env_int("MAX_DEPTH", 100)
-MAX_NODES = _env_int("MAX_NODES", 1_000_000)
+MAX_DEPTH = env_int("MAX_DEPTH", 100)
+MAX_NODES = env_int("MAX_NODES", 1_000_000)
 # TensorBoard: bytes of one event record, and logged points per log file.
-MAX_RECORD_BYTES = _env_int("MAX_RECORD_BYTES", 64 * MIB)
-MAX_LOG_POINTS = _env_int("MAX_LOG_POINTS", 5_000_000)
+MAX_RECORD_BYTES = env_int("MAX_RECORD_BYTES", 64 * MIB)
+MAX_LOG_POINTS = env_int("MAX_LOG_POINTS", 5_000_000)
 
 
 def describe_kind(mode: int) -> str:

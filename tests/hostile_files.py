@@ -171,3 +171,19 @@ def huge_record_header(folder: Path) -> Path:
     path = folder / "events.out.tfevents.1.hostile"
     path.write_bytes(struct.pack("<Q", 1 << 60) + b"\0" * 20)
     return path
+
+
+class NeedsTrust:
+    """A plain class outside every allow-list: a file holding one needs the trust switch, and loading
+    it fully runs nothing but this class's construction."""
+
+    def __init__(self, note: str = "made by the user") -> None:
+        self.note = note
+
+
+def needs_trust(path: Path, scale: float = 1.0) -> Path:
+    """A checkpoint that only full unpickling opens (a NeedsTrust object beside a state dict)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v * scale for k, v in small_state().items()}
+    torch.save({"model_state_dict": state, "extra": NeedsTrust()}, path)
+    return path

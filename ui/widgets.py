@@ -10,8 +10,8 @@ import streamlit as st
 from core.diagnosis import Finding, Report
 from core.errors import CollapseExplorerError
 from core.metrics import all_metrics, format_value
-from core.paths import default_demo, demo_checkpoints, display_name, resolve_user_path, store_upload
-from ui import cache, state
+from core.paths import default_demo, demo_checkpoints, display_name
+from ui import cache, state, uploads
 
 SOURCES = ("Demo", "Path", "Upload")
 # Material icons ship with Streamlit's frontend, so they render offline on any browser (emoji need a font).
@@ -39,16 +39,22 @@ def checkpoint_picker(slot: state.Slot, label: str) -> str | None:
     elif source == "Path":
         text = st.text_input(f"{label}: path", key=f"path_{slot}", placeholder="/data/runs/fclf_epoch_5.pt")
         if text:
-            try:
-                path = str(resolve_user_path(text))
-            except CollapseExplorerError as exc:
-                st.error(str(exc))
+            path = _checked(lambda: uploads.resolve(text))
     else:
         upload = st.file_uploader(f"{label}: upload", key=f"upload_{slot}")
         if upload is not None:
-            path = str(store_upload(upload.name, upload.getvalue()))
+            path = _checked(lambda: uploads.store(upload.name, upload.getvalue()))
     state.set_selected(slot, path)
     return path
+
+
+def _checked(get: Callable[[], Path]) -> str | None:
+    """The path `get` returns, or None after showing why it was refused (outside the roots, a quota)."""
+    try:
+        return str(get())
+    except CollapseExplorerError as exc:
+        st.error(str(exc))
+        return None
 
 
 def probe_picker() -> str | None:
@@ -59,14 +65,26 @@ def probe_picker() -> str | None:
     upload = st.file_uploader("…or upload probe data", type=["npz", "safetensors"], key="probe_upload")
     path = None
     if upload is not None:
-        path = str(store_upload(upload.name, upload.getvalue()))
+        path = _checked(lambda: uploads.store(upload.name, upload.getvalue()))
     elif text:
-        try:
-            path = str(resolve_user_path(text))
-        except CollapseExplorerError as exc:
-            st.error(str(exc))
+        path = _checked(lambda: uploads.resolve(text))
     state.set_probe_path(path)
     return path
+
+
+def trust_switch() -> None:
+    """The sidebar's "I trust these files" switch. Trust covers the checkpoints it was ticked for
+    (resolved path, size, mtime): when either changes, the switch is unticked and asks again."""
+    if st.session_state.get(state.TRUST_KEY) and not state.trusted():
+        st.session_state[state.TRUST_KEY] = False
+        st.caption("Trust was given to other files; tick again to trust the ones open now.")
+    st.checkbox(
+        "I trust these files",
+        key=state.TRUST_KEY,
+        on_change=state.grant_trust,
+        help="Allows full unpickling of the checkpoints open now, which can run code stored in them. "
+        "Only for files you made; a different or changed file asks again.",
+    )
 
 
 def finding_card(finding: Finding) -> None:

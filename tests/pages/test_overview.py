@@ -72,7 +72,7 @@ def test_checkpoint_picker_refuses_paths_outside_roots_and_picks_demos():
     assert at.markdown[-1].value == f"selected: {default_demo()}"
     at.radio(key="source_a").set_value("Path").run()
     at.text_input(key="path_a").input("/etc/passwd").run()
-    assert "outside the configured roots" in at.error[0].value
+    assert "outside the folders this server may read" in at.error[0].value
     assert at.markdown[-1].value.startswith("selected: ")
     assert at.session_state["checkpoint_a"] is None
     at.text_input(key="path_a").input(str(default_demo())).run()
