@@ -31,6 +31,7 @@ import torch
 
 from .errors import CheckpointError, NeedsTrustError
 from .limits import (
+    ARCHIVE_ERRORS,
     MAX_DEPTH,
     MAX_ELEMENTS,
     MAX_INFLATED_BYTES,
@@ -213,7 +214,7 @@ def sniff(path: Path) -> str:
         try:
             with zipfile.ZipFile(path) as zf:
                 infos = zf.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):
+        except ARCHIVE_ERRORS:
             raise CheckpointError(
                 f"{path.name} is a truncated or corrupt zip archive (its central directory is missing); "
                 "the save was probably interrupted: re-save or copy the file again"

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -55,6 +58,23 @@ MAX_NODES = env_int("MAX_NODES", 1_000_000)
 # TensorBoard: bytes of one event record, and logged points per log file.
 MAX_RECORD_BYTES = env_int("MAX_RECORD_BYTES", 64 * MIB)
 MAX_LOG_POINTS = env_int("MAX_LOG_POINTS", 5_000_000)
+
+
+# What Python's zipfile (and numpy's .npz reader on top of it) raises on a malformed archive: a
+# corrupt directory, an unknown version or method, a bad deflate stream, a member cut short.
+ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    NotImplementedError,
+    EOFError,
+    OSError,
+    ValueError,
+    RuntimeError,
+    KeyError,
+    struct.error,
+    OverflowError,
+)
 
 
 def describe_kind(mode: int) -> str:

@@ -16,7 +16,7 @@ from tokenize import TokenError
 import numpy as np
 
 from .errors import ProbeError
-from .limits import MAX_PROBE_BYTES, contained, regular_file
+from .limits import ARCHIVE_ERRORS, MAX_PROBE_BYTES, contained, regular_file
 
 PROBE_NAME = "probe.npz"
 
@@ -153,7 +153,7 @@ def _check_npz(path: Path) -> None:
                         f"{info.file_size:,}: a corrupt or hostile file"
                     )
                 total += declared
-    except (zipfile.BadZipFile, ValueError, SyntaxError, TokenError, OSError, EOFError) as exc:
+    except (*ARCHIVE_ERRORS, SyntaxError, TokenError) as exc:
         # numpy parses the header with tokenize and literal_eval: a broken one raises any of these
         raise ProbeError(f"cannot read probe data {path.name}: {exc}") from None
     if total > MAX_PROBE_BYTES:
@@ -192,7 +192,7 @@ def load_probe(path: str | Path) -> ProbeData:
                 arrays = {k: npz[k] for k in npz.files}
     except MemoryError:
         raise ProbeError(f"probe data {path.name} needs more memory than this machine allows") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise ProbeError(f"cannot read probe data {path.name}: {exc}") from None
     return _from_arrays(arrays, str(path))
 
