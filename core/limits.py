@@ -210,6 +210,8 @@ def plain_tree(
         is_config = bool(containers) and isinstance(node, containers)
         if not (is_config or isinstance(node, Mapping | list | tuple)):
             return node
+        if type(node) in (list, tuple) and all(type(v) in _SCALARS for v in node):
+            return node  # a loss history of millions of floats is one value: it cannot multiply
         if depth >= depth_limit:
             raise error(f"{what} nests deeper than {depth_limit} levels: refused")
         if id(node) in on_path:
@@ -227,6 +229,9 @@ def plain_tree(
             on_path.discard(id(node))
 
     return walk(value, 0)
+
+
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
 
 
 def _key(key: Any) -> Any:

@@ -571,3 +571,10 @@ def test_unexpected_errors_exit_2_with_one_line(monkeypatch, capsys, error, mess
     monkeypatch.setitem(cli_module.COMMANDS, "inspect", boom)
     code, _, err = cli(["inspect", "x.pt"], capsys)
     assert code == 2 and message in one_error_line(err)
+
+
+def test_long_flat_histories_are_not_a_bomb(tmp_path):
+    history = [float(i) for i in range(2_000_000)]  # two million values, over the node limit
+    torch.save({"model_state_dict": hf.small_state(), "train_loss": history}, tmp_path / "h.pt")
+    loaded = finishes(lambda: load_checkpoint(tmp_path / "h.pt"), 30)
+    assert loaded.metadata == {}  # too long to be a metadata scalar, and no refusal either
