@@ -37,14 +37,14 @@ from .diagnosis import SEVERITY_ORDER, Finding, diagnose
 from .errors import CollapseExplorerError
 from .metrics import is_defined
 from .probe import ProbeData, load_probe
+from .runs import GUARD_FILE as FINDINGS_FILE
+from .runs import GUARD_FORMAT as FORMAT
 
 if TYPE_CHECKING:
     from .adapters.base import CheckpointAdapter
 
 OnCollapse = Literal["warn", "stop", "raise"]
 AdapterFactory = Callable[[nn.Module], "CheckpointAdapter"]
-FINDINGS_FILE = "collapse_guard.jsonl"
-FORMAT = "collapse-explorer-guard/1"
 SCALAR_PREFIX = "collapse"
 
 

@@ -188,3 +188,24 @@ def test_importing_the_guard_loads_no_trainer_library_or_streamlit():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_timeline_reads_the_guard_checks_and_skips_what_is_not_one(tmp_path):
+    from core.runs import guard_points, metric_series
+
+    run = tmp_path / "run" / "lightning_logs" / "version_0"
+    guard = CollapseGuard(
+        fx.probe_x(), every_n_steps=EVERY, on_collapse="stop", log_dir=run, tensorboard=False
+    )
+    with pytest.warns(UserWarning):
+        train(guard, COLLAPSE_FROM)
+    with open(run / FINDINGS_FILE, "a") as handle:
+        handle.write('{"format": "other", "step": 3}\n[1, 2]\n{"format": "collapse-explorer-guard/1", "st')
+    points, notes = guard_points(tmp_path / "run")
+    assert [p.step for p in points] == [c.step for c in guard.checks]
+    assert notes == [f"{FINDINGS_FILE}: 3 line(s) that are not guard checks skipped"]
+    assert points[-1].report.collapsed and not points[0].report.collapsed
+    assert points[-1].report.findings[0].metrics == pytest.approx(guard.checks[-1].findings[0].metrics)
+    series = metric_series(points, x="step")
+    assert [s for s, _ in series["code_perplexity_ratio"]] == [c.step for c in guard.checks]
+    assert guard_points(tmp_path / "elsewhere") == ([], [])
