@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -123,6 +123,22 @@ def as_probe(probe: ProbeData | str | Path | np.ndarray | torch.Tensor | Mapping
     )
 
 
+def subsample(probe: ProbeData, max_rows: int | None, seed: int = 0) -> ProbeData:
+    """The probe cut to `max_rows` rows (a seeded random subset, the same rows in every field), so each
+    check measures the same inputs and costs a bounded amount; unchanged when it is small enough."""
+    if max_rows is None or probe.n <= max_rows:
+        return probe
+    rows = np.sort(np.random.default_rng(seed).choice(probe.n, max_rows, replace=False))
+    cut = {
+        f.name: getattr(probe, f.name)[rows]
+        for f in fields(probe)
+        if isinstance(getattr(probe, f.name), np.ndarray)
+    }
+    if probe.texts:
+        cut["texts"] = tuple(probe.texts[i] for i in rows)
+    return replace(probe, **cut, source=f"{probe.source} ({max_rows} of {probe.n} rows)")
+
+
 def _numpy(value: torch.Tensor | np.ndarray) -> np.ndarray:
     return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
@@ -202,6 +218,10 @@ class CollapseGuard:
     log_dir: folder for TensorBoard scalars and `collapse_guard.jsonl`; None writes nothing (the
     callbacks default it to their trainer's log folder).
     adapter: your own function model -> CheckpointAdapter, for a model no adapter reads.
+    max_rows: probe rows per check for the posterior, flow and text families (a fixed seeded subset;
+    None: all). A check runs the model forward on them and some metrics grow with their square, so
+    they set its cost (benchmarks/bench_guard.py). Codebook checks always use the whole probe: usage
+    needs more tokens than codes, and counting codes is cheap.
     """
 
     probe: Any
@@ -212,8 +232,10 @@ class CollapseGuard:
     adapter: AdapterFactory | None = None
     config: Mapping | None = None
     tensorboard: bool = True
+    max_rows: int | None = 256
     checks: list[GuardCheck] = field(default_factory=list, init=False)
     stopped_at: int | None = field(default=None, init=False)
+    _cut: ProbeData = field(default=None, init=False, repr=False)  # type: ignore[assignment]
     _writer: Any = field(default=None, init=False, repr=False)
     _last_step: int | None = field(default=None, init=False, repr=False)
 
@@ -225,6 +247,7 @@ class CollapseGuard:
         if isinstance(self.families, str):
             self.families = (self.families,)
         self.probe = as_probe(self.probe)
+        self._cut = subsample(self.probe, self.max_rows)
 
     @property
     def should_stop(self) -> bool:
@@ -253,7 +276,8 @@ class CollapseGuard:
             except CollapseExplorerError as exc:
                 adapters, errors = [], [" ".join(str(exc).split())]
             for adapter in adapters:
-                report = diagnose(adapter, self.probe, f"step {step}")
+                probe = self.probe if adapter.spec().family == "codebook" else self._cut
+                report = diagnose(adapter, probe, f"step {step}")
                 findings.extend(report.findings)
                 errors.extend(report.errors)
                 names.append(adapter.name)

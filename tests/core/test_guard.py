@@ -209,3 +209,19 @@ def test_timeline_reads_the_guard_checks_and_skips_what_is_not_one(tmp_path):
     series = metric_series(points, x="step")
     assert [s for s, _ in series["code_perplexity_ratio"]] == [c.step for c in guard.checks]
     assert guard_points(tmp_path / "elsewhere") == ([], [])
+
+
+def test_max_rows_cuts_the_probe_except_for_codebooks():
+    from core.guard import subsample
+
+    x = fx.data(600, seed=3)
+    probe = ProbeData(x=x, labels=np.arange(600) % 7, texts=tuple(str(i) for i in range(600)))
+    cut = subsample(probe, 100)
+    assert cut.n == 100 and len(cut.texts) == 100
+    rows = [int(t) for t in cut.texts]
+    assert rows == sorted(set(rows))
+    assert np.array_equal(cut.x, x[rows]) and np.array_equal(cut.labels, np.array(rows) % 7)
+    assert subsample(probe, 100).texts == cut.texts  # the same rows every time
+    assert subsample(probe, None) is probe and subsample(probe, 600) is probe
+    check = CollapseGuard(x, max_rows=100).run(fx.make_model(), 1)
+    assert check.findings[0].metrics["code_count"] == 600 * fx.CONFIG.num_tokens
