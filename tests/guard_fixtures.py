@@ -64,15 +64,20 @@ def optimiser(model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
 
 
-def oracle_collapsed(model: VQVAE, x: np.ndarray) -> tuple[bool, float]:
-    """(collapsed by the codebook rule's thresholds, perplexity / K) from the probe codes, computed here."""
+def probe_usage(model: VQVAE, x: np.ndarray) -> tuple[float, float]:
+    """(perplexity / K, dead fraction) of the codes of probe x, counted here rather than by the guard."""
     was = model.training
     model.eval()
     with torch.no_grad():
         idx = model.code_indices(torch.from_numpy(x)).numpy().ravel()
     model.train(was)
-    p = np.bincount(idx, minlength=CONFIG.num_embeddings) / idx.size
+    k = model.config.num_embeddings
+    p = np.bincount(idx, minlength=k) / idx.size
     nz = p[p > 0]
-    ratio = math.exp(-(nz * np.log(nz)).sum()) / CONFIG.num_embeddings
-    dead = float((p == 0).mean())
+    return math.exp(-(nz * np.log(nz)).sum()) / k, float((p == 0).mean())
+
+
+def oracle_collapsed(model: VQVAE, x: np.ndarray) -> tuple[bool, float]:
+    """(collapsed by the codebook rule's thresholds, perplexity / K) from `probe_usage`."""
+    ratio, dead = probe_usage(model, x)
     return ratio < COLLAPSE_RATIO or (ratio < COLLAPSE_RATIO_WITH_DEAD and dead > COLLAPSE_DEAD), ratio

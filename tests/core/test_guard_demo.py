@@ -14,18 +14,9 @@ from core.demo.codebook import RECIPES, SEED, digits_split, train_run
 from core.diagnosis.codebook import severity_of
 from core.guard import FINDINGS_FILE, CollapseGuard
 from core.models.vqvae import VQVAE, VQVAEConfig
+from tests.guard_fixtures import probe_usage
 
 EVERY = 50
-
-
-def probe_state(model: VQVAE, x: np.ndarray) -> tuple[float, float]:
-    """(perplexity / K, dead fraction) of the probe codes, counted here rather than by the guard."""
-    with torch.no_grad():
-        idx = model.code_indices(torch.from_numpy(x)).numpy().ravel()
-    k = model.config.num_embeddings
-    p = np.bincount(idx, minlength=k) / idx.size
-    nz = p[p > 0]
-    return float(np.exp(-(nz * np.log(nz)).sum()) / k), float((p == 0).mean())
 
 
 class Watched:
@@ -39,10 +30,7 @@ class Watched:
         return self.guard.should_stop
 
     def check(self, model, step, *, epoch=None):
-        was = model.training
-        model.eval()
-        self.states[step] = probe_state(model, self.x)
-        model.train(was)
+        self.states[step] = probe_usage(model, self.x)
         return self.guard.check(model, step, epoch=epoch)
 
 
@@ -50,7 +38,7 @@ class Watched:
 def test_demo_collapsing_run_stops_at_the_first_check_after_the_collapse(tmp_path):
     _, _, x_probe, y_probe = digits_split()
     torch.manual_seed(SEED)
-    initial = probe_state(VQVAE(VQVAEConfig()).eval(), x_probe)  # train_run builds the same model
+    initial = probe_usage(VQVAE(VQVAEConfig()).eval(), x_probe)  # train_run builds the same model
     guard = CollapseGuard(
         {"x": x_probe, "labels": y_probe}, every_n_steps=EVERY, on_collapse="stop", log_dir=tmp_path / "guard"
     )
