@@ -27,8 +27,10 @@ EXIT_CODES = """exit codes:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Installed, the package is `collapse_explorer` and the command `collapse-explorer`.
+    prog = "python -m core" if __package__ == "core" else "collapse-explorer"
     parser = argparse.ArgumentParser(
-        prog="python -m core",
+        prog=prog,
         description="Find collapse in PyTorch checkpoints.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
