@@ -410,7 +410,6 @@ def _tensor_scalar(proto) -> float | None:
 
 def read_event_file(path: Path) -> tuple[pd.DataFrame, LogSource]:
     """One TensorBoard event file: every scalar (simple values and TF2 scalar tensors)."""
-    from google.protobuf.message import DecodeError
     from tensorboard.compat.proto import event_pb2
 
     framing = _Framing()
@@ -422,7 +421,7 @@ def read_event_file(path: Path) -> tuple[pd.DataFrame, LogSource]:
         for data in _records(handle, size, framing):
             try:
                 event = event_pb2.Event.FromString(data)
-            except (DecodeError, RuntimeError, ValueError):
+            except Exception:  # protobuf's DecodeError and kin: the record's bytes are not an Event
                 framing.corrupt = True
                 break
             for value in event.summary.value:
