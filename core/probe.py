@@ -130,9 +130,10 @@ def _from_arrays(arrays: dict[str, np.ndarray], source: str) -> ProbeData:
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def _check_npz(path: Path) -> None:
+def check_npz(path: Path) -> None:
     """Declared sizes of an .npz, from its zip directory and each .npy header, against the probe limit
-    and against what each member really holds: an array header may claim 10^15 rows."""
+    and against what each member really holds: an array header may claim 10^15 rows. ProbeError when
+    one is off; nothing is inflated beyond the headers."""
     try:
         with zipfile.ZipFile(path) as zf:
             total = 0
@@ -187,7 +188,7 @@ def load_probe(path: str | Path) -> ProbeData:
             _check_safetensors(path)
             arrays = dict(load_file(str(path)))
         else:
-            _check_npz(path)
+            check_npz(path)
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
     except MemoryError:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import AdapterError, ProbeError
+from ..limits import MAX_TEXT_BYTES, contained, read_text_limited
 from ..models.textbridge import (
     T5_CONFIG_FIELDS,
     Bridge,
@@ -53,8 +54,8 @@ def _tokenizer_json(loaded: LoadedCheckpoint) -> str:
         return text
     folder = loaded.path if loaded.path.is_dir() else loaded.path.parent
     candidate = folder / "tokenizer.json"
-    if candidate.is_file():
-        return candidate.read_text()
+    if contained(candidate, folder) is not None:  # a regular file that a symlink does not lead out to
+        return read_text_limited(candidate, MAX_TEXT_BYTES, AdapterError)
     raise AdapterError(
         f"{loaded.path.name}: no tokenizer found; the checkpoint config has no 'tokenizer_json' and there is "
         f"no tokenizer.json beside it (looked in {folder})"
