@@ -8,6 +8,11 @@ from the archive by an unpickler that resolves no global and calls nothing.
 
 Formats: torch zip (`.pt`, `.pth`, `.bin`, any inner root folder), Lightning `.ckpt`, `.safetensors`,
 Hugging Face directories, and bare tensors (data, not models).
+
+Bounded (figures in `limits.py`): only regular files are read; a zip's declared sizes are checked
+before torch reads it (zip bombs, compressed tensor records); the loaded structure is copied once into
+plain containers with depth, node count and cycles bounded and OmegaConf interpolations kept as text;
+every tensor's element count and storage size are checked before anything reduces it (stride-0 views).
 """
 
 from __future__ import annotations
