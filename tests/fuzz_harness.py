@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.limits import ARCHIVE_ERRORS
+
 CASE_SECONDS = 30.0
 EXTRA_ADDRESS_SPACE = 3 << 30  # bytes above the process's current size allowed to one case
 DIAGNOSE_EVERY = 10  # diagnose (model rebuilt, metrics run) on one case in this many; inspect otherwise
@@ -228,7 +230,7 @@ def _inner_pickle(rng: random.Random, data: bytes) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zin:
             members = [(i.filename, zin.read(i)) for i in zin.infolist()]
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except ARCHIVE_ERRORS:  # an earlier mutation broke the archive: mutate its bytes instead
         return _span(rng, data)
     index = rng.randrange(len(members))
     pkl = [i for i, (name, _) in enumerate(members) if name.endswith(("data.pkl", ".npy"))]
