@@ -158,6 +158,9 @@ def _load_file(path: Path, trust: bool) -> LoadedCheckpoint:
     kind = sniff(path)
     if kind == "safetensors":
         tensors, meta = _read_safetensors(path)
+        data = _data_tensors(tensors)
+        if data is not None:
+            return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
         loaded = _from_state(path, "safetensors", {"model": tensors}, {})
         config = _json_or_none(meta.get("config")) if meta else None
         if isinstance(config, dict):
@@ -423,6 +426,9 @@ def _from_object(path: Path, obj: Any) -> LoadedCheckpoint:
         if obj.dim() == 0:
             raise CheckpointError(f"{path.name} holds a single 0-d tensor: no weights and no data to inspect")
         return LoadedCheckpoint(path, "tensor-data", {}, data_tensors={"tensor": obj})
+    data = _data_tensors(obj)
+    if data is not None:
+        return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a state dict or a mapping")
     obj = {
@@ -438,6 +444,18 @@ def _from_object(path: Path, obj: Any) -> LoadedCheckpoint:
         )
     loaded = _from_state(path, fmt, components, obj, lightning=lightning)
     return loaded
+
+
+def _data_tensors(obj: Any) -> dict[str, torch.Tensor] | None:
+    """A list of tensors, or a top-level mapping that holds data (see core.roles.is_data), else None."""
+    from .roles import is_data
+
+    if isinstance(obj, list | tuple) and obj and all(isinstance(t, torch.Tensor) for t in obj):
+        return {str(i): t for i, t in enumerate(obj)}
+    if not _is_tensor_mapping(obj) or any(t.dim() == 0 for t in obj.values()):
+        return None
+    described = {str(k): (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for k, t in obj.items()}
+    return {str(k): t for k, t in obj.items()} if is_data(described) else None
 
 
 def _find_components(obj: Mapping) -> dict[str, dict[str, torch.Tensor]]:

@@ -11,6 +11,7 @@ roles were found and which are lacking; `describe_data` says when a file holds d
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -826,3 +827,13 @@ def data_message(filename: str, tensors: Mapping[str, tuple[tuple[int, ...], str
         else "; it cannot be diagnosed on its own"
     )
     return f"{filename} is data, not a model: {shown}{more}{offer}"
+
+
+@functools.lru_cache(maxsize=64)
+def _roles_cached(items: tuple[tuple[str, tuple[int, ...]], ...]) -> Roles:
+    return find_roles(dict(items))
+
+
+def roles_of(shapes: Shapes) -> Roles:
+    """`find_roles`, memoised on the key -> shape items (every adapter's detect asks the same question)."""
+    return _roles_cached(tuple((k, tuple(v)) for k, v in shapes.items()))
