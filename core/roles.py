@@ -106,7 +106,7 @@ ROLE_PATTERNS: tuple[RolePattern, ...] = (
     RolePattern(
         "vector field",
         r".*",
-        "an MLP whose first Linear takes D + C inputs and whose last gives D outputs (C < D)",
+        "an MLP whose first Linear takes D + C inputs and whose last gives D outputs (C <= D / 2)",
         "C conditioning inputs (attributes, time) beside the D-dim state",
     ),
     RolePattern("text bridge", r"^expander$", "[Q, E] plus t5.* weights", "a whole T5 under t5.*"),
@@ -624,6 +624,9 @@ def find_fields(shapes: Shapes, layers: list[Layer] | None = None) -> list[Field
         others = [layer for layer in matrices if layer not in linears]
         attr = [layer for layer in others if layer.out_width == c]
         if len(others) > len(attr) or (others and len(attr) != len(others)):
+            continue
+        # Attributes or a time input are few next to the state; a truncated MLP leaves a large remainder.
+        if not attr and 2 * c > d:
             continue
         found.append(
             FieldRole(prefix, tuple(layer.path for layer in linears), d, c, attr[0].parent if attr else None)
