@@ -34,7 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         "--data", help="probe data (.npz / .safetensors); default: probe.npz beside the file"
     )
     diagnose.add_argument("--adapter", help="adapter name (default: detected from the keys)")
-    diagnose.add_argument("--builder", help="module:function that rebuilds your model (runs your code)")
+    diagnose.add_argument(
+        "--builder",
+        help="module:function taking the loaded checkpoint and returning your nn.Module with the weights "
+        "loaded; its parts are found by role and run on probe x (runs your code)",
+    )
     diagnose.add_argument("--config", help="config file to use when the checkpoint carries none")
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
     diagnose.add_argument(
@@ -53,7 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_builder(spec: str) -> Callable:
-    """`module:function` -> the function; it takes a LoadedCheckpoint and returns an adapter."""
+    """`module:function` -> a builder: the function takes a LoadedCheckpoint and returns an nn.Module with
+    the weights loaded (its parts found by role, core.adapters.live) or a CheckpointAdapter."""
+    from .adapters.live import builder_adapter
+
     module_name, _, func_name = spec.partition(":")
     if not module_name or not func_name:
         raise AdapterError(f"--builder wants module:function, got {spec!r}")
@@ -62,10 +69,14 @@ def load_builder(spec: str) -> Callable:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise AdapterError(f"cannot import builder module {module_name!r}: {exc}") from None
+    except Exception as exc:  # the user's module failing at import is their code's error, one line
+        raise AdapterError(
+            f"builder module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
+        ) from None
     func = getattr(module, func_name, None)
     if not callable(func):
         raise AdapterError(f"builder module {module_name!r} has no function {func_name!r}")
-    return func
+    return builder_adapter(func, f"builder {spec}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

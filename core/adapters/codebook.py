@@ -54,14 +54,14 @@ class CodebookGroup:
 
 
 def _as_heads(tensor: torch.Tensor, role: CodebookRole) -> np.ndarray:
-    w = tensor.detach().to(torch.float32)
+    w = tensor.detach().to("cpu", torch.float32)
     if role.layout == "dk":
         w = w.T
     return w.reshape(role.heads, role.size, role.dim).numpy().copy()
 
 
 def _usage(tensor: torch.Tensor, role: CodebookRole) -> np.ndarray:
-    return tensor.detach().to(torch.float64).reshape(role.heads, role.size).numpy().copy()
+    return tensor.detach().to("cpu", torch.float64).reshape(role.heads, role.size).numpy().copy()
 
 
 def codebook_groups(
@@ -300,8 +300,10 @@ def measure_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> CodeUs
     k, h = spec.codebook_size or 0, max(spec.codebook_count, 1)
     labels = probe.labels if probe is not None else None
     if spec.supports_code_indices and probe is not None and probe.x is not None:
-        idx = adapter.code_indices(probe.x)
-        return CodeUsage(code_counts(idx, k).astype(np.float64)[None], "data", idx, labels)
+        per_head = getattr(adapter, "code_indices_per_head", None)
+        heads = per_head(probe.x) if per_head is not None else (adapter.code_indices(probe.x),)
+        counts = np.stack([code_counts(idx, k) for idx in heads]).astype(np.float64)
+        return CodeUsage(counts, "data", heads[0] if len(heads) == 1 else None, labels)
     codes = probe_codes(probe)
     if codes is not None:
         if h > 1:

@@ -117,6 +117,33 @@ def flow_settings(config: Mapping) -> tuple[int, float]:
     return steps, alpha
 
 
+def check_flow_inputs(
+    z: np.ndarray, y_target: np.ndarray, dim: int, names: tuple[str, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated float32 tensors (z [N, D], y [N, A]) for a field of state size `dim` and attributes `names`."""
+    z = np.asarray(z)
+    y = np.asarray(y_target)
+    if z.ndim != 2:
+        raise ProbeError(f"embeddings must be [N, D], got shape {z.shape}")
+    if z.shape[1] != dim:
+        raise ProbeError(f"embedding dim {z.shape[1]} does not match the model's {dim}")
+    a = len(names)
+    if y.ndim != 2 or y.shape[1] != a:
+        raise ProbeError(f"target attributes must be [N, {a}] ({', '.join(names)}), got shape {y.shape}")
+    if len(y) != len(z):
+        raise ProbeError(f"{len(z)} embeddings but {len(y)} target attribute rows")
+    z = z.astype(np.float32)
+    if not np.isfinite(z).all():
+        bad = int((~np.isfinite(z)).any(axis=1).sum())
+        raise ProbeError(f"{bad} of {len(z)} embeddings contain NaN or inf; drop or fix those rows")
+    if not np.isfinite(y.astype(np.float32)).all():
+        raise ProbeError("target attributes contain NaN or inf")
+    norms = np.linalg.norm(z, axis=1)
+    if (norms == 0).any():
+        raise ProbeError(f"{int((norms == 0).sum())} embeddings are all zeros (no direction to flow)")
+    return torch.from_numpy(z), torch.from_numpy(y.astype(np.float32))
+
+
 class _FlowAdapter(CheckpointAdapter):
     """Shared flow, validation and spec for both layouts; subclasses say how to read the weights."""
 
@@ -173,38 +200,13 @@ class _FlowAdapter(CheckpointAdapter):
             description=self.description,
         )
 
-    def _check(self, z: np.ndarray, y_target: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        z = np.asarray(z)
-        y = np.asarray(y_target)
-        if z.ndim != 2:
-            raise ProbeError(f"embeddings must be [N, D], got shape {z.shape}")
-        if z.shape[1] != self._dim:
-            raise ProbeError(f"embedding dim {z.shape[1]} does not match the model's {self._dim}")
-        a = len(self._names)
-        if y.ndim != 2 or y.shape[1] != a:
-            raise ProbeError(
-                f"target attributes must be [N, {a}] ({', '.join(self._names)}), got shape {y.shape}"
-            )
-        if len(y) != len(z):
-            raise ProbeError(f"{len(z)} embeddings but {len(y)} target attribute rows")
-        z = z.astype(np.float32)
-        if not np.isfinite(z).all():
-            bad = int((~np.isfinite(z)).any(axis=1).sum())
-            raise ProbeError(f"{bad} of {len(z)} embeddings contain NaN or inf; drop or fix those rows")
-        if not np.isfinite(y.astype(np.float32)).all():
-            raise ProbeError("target attributes contain NaN or inf")
-        norms = np.linalg.norm(z, axis=1)
-        if (norms == 0).any():
-            raise ProbeError(f"{int((norms == 0).sum())} embeddings are all zeros (no direction to flow)")
-        return torch.from_numpy(z), torch.from_numpy(y.astype(np.float32))
-
     def flow(self, z: np.ndarray, y_target: np.ndarray, steps: int, alpha: float) -> np.ndarray:
         """Euler flow of z [N, D] (re-normalised) toward y_target [N, A]: float32 [T+1, N, D]."""
         if not 0 <= int(steps) <= MAX_STEPS or int(steps) != steps:
             raise ProbeError(f"steps must be an integer in 0..{MAX_STEPS}, got {steps}")
         if not np.isfinite(alpha):
             raise ProbeError(f"alpha must be finite, got {alpha}")
-        zt, yt = self._check(z, y_target)
+        zt, yt = check_flow_inputs(z, y_target, self._dim, self._names)
         with torch.inference_mode():
             return flow(self._module, zt, yt, int(steps), float(alpha)).numpy().astype(np.float32)
 
