@@ -95,6 +95,43 @@ def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builde
     return build
 
 
+BUILDER_ENV = "COLLAPSE_EXPLORER_BUILDER"
+
+
+def load_builder(spec: str) -> Callable[[LoadedCheckpoint], CheckpointAdapter]:
+    """`module:function` -> a builder: the function takes a LoadedCheckpoint and returns an nn.Module with
+    the weights loaded (its parts found by role) or a CheckpointAdapter. Imports user code: opt-in only."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    module_name, _, func_name = spec.partition(":")
+    if not module_name or not func_name:
+        raise AdapterError(f"--builder wants module:function, got {spec!r}")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AdapterError(f"cannot import builder module {module_name!r}: {exc}") from None
+    except Exception as exc:  # the user's module failing at import is their code's error, one line
+        raise AdapterError(
+            f"builder module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
+        ) from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise AdapterError(f"builder module {module_name!r} has no function {func_name!r}")
+    return builder_adapter(func, f"builder {spec}")
+
+
+def builder_from_env(trust: bool) -> Callable[[LoadedCheckpoint], CheckpointAdapter] | None:
+    """The app's `--builder`: `COLLAPSE_EXPLORER_BUILDER=module:function`, honoured only when trusted."""
+    import os
+
+    spec = os.environ.get(BUILDER_ENV, "").strip()
+    return load_builder(spec) if spec and trust else None
+
+
 # --- running the module ------------------------------------------------------------------------------
 
 
