@@ -473,11 +473,24 @@ def _find_components(obj: Mapping) -> dict[str, dict[str, torch.Tensor]]:
     }
     if suffixed:
         return suffixed
-    return {
+    found = {
         str(k): dict(v)
         for k, v in obj.items()
         if _is_tensor_mapping(v) and not NON_MODEL_KEYS.search(str(k)) and str(k) not in CONFIG_KEYS
     }
+    return found or _nested_components(obj)
+
+
+def _nested_components(obj: Mapping) -> dict[str, dict[str, torch.Tensor]]:
+    """State dicts one level down (`{'model_states': {'net': {...}}}`); a single one is the model."""
+    nested: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in obj.items():
+        if not isinstance(value, Mapping) or NON_MODEL_KEYS.search(str(key)) or str(key) in CONFIG_KEYS:
+            continue
+        for name, sd in value.items():
+            if _is_tensor_mapping(sd) and not NON_MODEL_KEYS.search(str(name)):
+                nested[f"{key}.{name}"] = dict(sd)
+    return {"model": next(iter(nested.values()))} if len(nested) == 1 else nested
 
 
 def _strip_prefixes(sd: dict[str, torch.Tensor], lightning: bool) -> tuple[dict[str, torch.Tensor], set[str]]:

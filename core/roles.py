@@ -178,7 +178,8 @@ def layers_of(shapes: Shapes) -> list[Layer]:
     return [Layer(p, g, order[p]) for p, g in groups.items() if "weight" in g]
 
 
-def _under(path: str, roots: tuple[str, ...]) -> bool:
+def under_root(path: str, roots: tuple[str, ...]) -> bool:
+    """True when the first segment of `path` is one of `roots` (leading underscores and suffixes allowed)."""
     first = path.split(".", 1)[0].lower().lstrip("_")
     return any(first == r or first.startswith(r + "_") for r in roots)
 
@@ -285,10 +286,10 @@ def _width_hints(layers: list[Layer]) -> set[int]:
 def _autoencoder_width(layers: list[Layer]) -> set[int]:
     """D when the encoder's last layer outputs it and the decoder's first layer takes it, else empty."""
     enc = [
-        layer for layer in layers if _under(layer.path, ENCODER_ROOTS) and layer.kind in ("linear", "conv")
+        layer for layer in layers if under_root(layer.path, ENCODER_ROOTS) and layer.kind in ("linear", "conv")
     ]
     dec = [
-        layer for layer in layers if _under(layer.path, DECODER_ROOTS) and layer.kind in ("linear", "conv")
+        layer for layer in layers if under_root(layer.path, DECODER_ROOTS) and layer.kind in ("linear", "conv")
     ]
     if not enc or not dec:
         return set()
@@ -542,7 +543,7 @@ def _twin_pairs(layers: list[Layer]) -> list[HeadsRole]:
 def _moments_heads(layers: list[Layer]) -> list[HeadsRole]:
     """One layer with 2 x Z outputs whose first half is the mean, feeding a decoder that takes Z."""
     candidates: list[tuple[int, Layer, str]] = []
-    encoder = [layer for layer in layers if _under(layer.path, ENCODER_ROOTS)]
+    encoder = [layer for layer in layers if under_root(layer.path, ENCODER_ROOTS)]
     for layer in layers:
         if layer.out_width % 2:
             continue
@@ -747,8 +748,8 @@ def find_roles(shapes: Shapes) -> Roles:
         fields,
         bridge,
         semantic,
-        encoder=any(_under(layer.path, ENCODER_ROOTS) for layer in layers),
-        decoder=any(_under(layer.path, DECODER_ROOTS) for layer in layers),
+        encoder=any(under_root(layer.path, ENCODER_ROOTS) for layer in layers),
+        decoder=any(under_root(layer.path, DECODER_ROOTS) for layer in layers),
         tensors=len(shapes),
         examples=tuple(list(shapes)[:4]),
     )

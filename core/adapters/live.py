@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -338,18 +339,21 @@ class LiveCodebookAdapter(_LiveAdapter):
     def _indices(self, role: CodebookRole, x: np.ndarray) -> list[np.ndarray]:
         """Codes [N, T] per head of one codebook, from the deepest hooked module that saw its vectors."""
         paths = _ancestors(_owner(role.key))
-        calls: dict[str, list[tuple[tuple, Any]]] = {p: [] for p in paths}
+        logits = [p for p in self._logit_layers(role) if p not in paths]
+        calls: dict[str, list[tuple[tuple, Any]]] = {p: [] for p in paths + logits}
 
         def record(path: str, args: tuple, output: Any) -> None:
             calls[path].append((args, output))
 
         rows: list[list[np.ndarray]] = [[] for _ in range(role.heads)]
-        with hooked(self._module, paths, record):
+        with hooked(self._module, paths + logits, record):
             for n, _, _ in self._forward(x):
                 book = self._tensor(role.key).detach()
                 book = book.T if role.layout == "dk" else book
                 book = book.reshape(role.heads, role.size, role.dim)
-                codes = self._from_calls(role, calls, book)
+                codes = self._from_calls(role, {p: calls[p] for p in paths}, book)
+                if codes is None and role.heads == 1:
+                    codes = _from_logits(role, [calls[p] for p in logits])
                 if codes is None:
                     raise ProbeError(
                         f"no module around codebook {role.key} received [*, {role.dim}] vectors during the "
@@ -365,6 +369,25 @@ class LiveCodebookAdapter(_LiveAdapter):
                 for store in calls.values():
                     store.clear()
         return [np.concatenate(r) for r in rows]
+
+    def _logit_layers(self, role: CodebookRole) -> list[str]:
+        """Layers that score the K codes (Gumbel-softmax quantizers): out width K, named like logits or
+        proj, or the encoder's last layer; their argmax is the code when no module sees D-dim vectors."""
+        from ..roles import ENCODER_ROOTS, layers_of, matches, under_root
+
+        shapes = {k: tuple(v.shape) for k, v in self._module.state_dict(keep_vars=True).items()}
+        layers = [layer for layer in layers_of(shapes) if layer.kind in ("linear", "conv")]
+        encoder = [layer for layer in layers if under_root(layer.path, ENCODER_ROOTS)]
+        return [
+            layer.path
+            for layer in layers
+            if layer.out_width == role.size
+            and (
+                re.search(r"logit|proj|to_code|code_score", layer.name.lower())
+                or (encoder and layer is encoder[-1])
+                or matches("quantizer path", layer.parent)
+            )
+        ]
 
     @staticmethod
     def _from_calls(
@@ -398,6 +421,22 @@ class LiveCodebookAdapter(_LiveAdapter):
                 codes.append(given.to(torch.int64) if given is not None else nearest_codes(v, book[0]))
             return [torch.cat(codes)]
         return None
+
+
+def _from_logits(role: CodebookRole, calls: list[list[tuple[tuple, Any]]]) -> list[torch.Tensor] | None:
+    """Codes as the argmax over K code scores [N, K, ...] or [N, ..., K] output by a logits layer."""
+    for layer_calls in calls:
+        picked = []
+        for _args, output in layer_calls:
+            t = next(_tensors_in(output), None)
+            if t is None or not t.is_floating_point() or t.ndim < 2:
+                continue
+            axis = 1 if t.shape[1] == role.size else -1 if t.shape[-1] == role.size else None
+            if axis is not None:
+                picked.append(t.argmax(dim=axis).reshape(-1))
+        if picked:
+            return [torch.cat(picked)]
+    return None
 
 
 def _flat_vectors(args: tuple, dim: int) -> torch.Tensor | None:

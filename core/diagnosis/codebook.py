@@ -28,8 +28,8 @@ WARN_RATIO = 0.5
 WARN_DEAD = 0.25
 EMA_DEAD_THRESHOLD = 0.01  # EMA sizes decay towards 0 but never reach it: dead below 1% of the uniform share
 INIT_ASSUMPTION = (
-    "the codebook was initialised uniformly in [-1/K, 1/K], as most VQ code does, and is trained "
-    "without EMA, so a code that is never chosen never moves"
+    "the codebook was initialised at a 1/K scale (uniform in [-1/K, 1/K] or N(0, 1/K^2)), as most VQ "
+    "code does, and is trained without EMA, so a code that is never chosen never moves"
 )
 
 
@@ -185,7 +185,7 @@ def _weight_finding(group: CodebookGroup, fix: str) -> Finding:
     at_init = metrics["codes_at_init"]
     if is_defined(at_init):
         assumption = INIT_ASSUMPTION
-        seen = f"{format_value(at_init)} still in [-1/K, 1/K], "
+        seen = f"{format_value(at_init)} still at their 1/K-scale initialisation, "
     else:
         assumption = str(at_init).removeprefix("undefined: ")
         seen = ""

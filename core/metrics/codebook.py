@@ -216,15 +216,17 @@ def usage_timeline(counts: np.ndarray, threshold: float = 0.0) -> tuple[list[flo
 
 DUPLICATE_TOL = 1e-3  # codes closer than this fraction of the codebook's RMS norm are one code
 MAX_CODES_FOR_DUPLICATES = 65_536
-MOVED_MARGIN = 3.0  # a code clearly left the init box when some coordinate exceeds 3 / K
+INIT_NORM_FACTOR = 2.0  # codes within 2 sqrt(D) / K of the origin are still at a 1/K-scale init
+MOVED_FACTOR = 10.0  # the init assumption applies only when some code is 10x further out
 
 register_metrics(
     MetricInfo(
         "codes_at_init",
         "Codes still at initialisation (weights only)",
         "lower",
-        "Codes whose every coordinate lies in [-1/K, 1/K], the box most VQ code initialises to: without "
-        "EMA a code that is never chosen is never updated, so these codes were (almost surely) never used.",
+        "Codes still at the 1/K-scale initialisation most VQ code uses (uniform in [-1/K, 1/K] or "
+        "N(0, 1/K^2): norm within 2 sqrt(D) / K): without EMA a code that is never chosen is never "
+        "updated, so these codes were (almost surely) never used.",
         FAMILY,
     ),
     MetricInfo(
@@ -259,11 +261,15 @@ register_metrics(
 
 
 def codes_at_init(codebook: np.ndarray) -> np.ndarray:
-    """bool [K]: codes [K, D] whose every coordinate lies within [-1/K, 1/K] (the usual uniform init)."""
+    """bool [K]: codes [K, D] still at the 1/K-scale initialisation most VQ code uses.
+
+    Uniform in [-1/K, 1/K] gives norms up to sqrt(D)/K, N(0, 1/K^2) about sqrt(D)/K; a code counts as
+    never moved when its norm is at most INIT_NORM_FACTOR * sqrt(D)/K.
+    """
     c = np.asarray(codebook, dtype=np.float64)
     if c.ndim != 2 or len(c) == 0:
         raise ProbeError(f"a codebook must be [K, D], got shape {c.shape}")
-    return np.abs(c).max(axis=1) <= (1.0 / len(c)) * (1.0 + 1e-6)
+    return np.linalg.norm(c, axis=1) <= INIT_NORM_FACTOR * np.sqrt(c.shape[1]) / len(c)
 
 
 def code_clusters(codebook: np.ndarray, rel_tol: float = DUPLICATE_TOL) -> np.ndarray | Undefined:
@@ -297,13 +303,14 @@ def weight_evidence(codebook: np.ndarray, *, ema: bool) -> dict[str, MetricValue
     k = len(c)
     at_init = np.zeros(k, dtype=bool) if ema else codes_at_init(c)
     moved = ~at_init
-    clearly_moved = bool((np.abs(c[moved]).max(axis=1) > MOVED_MARGIN / k).any()) if moved.any() else False
+    far = MOVED_FACTOR * np.sqrt(c.shape[1]) / k
+    clearly_moved = bool((np.linalg.norm(c[moved], axis=1) > far).any()) if moved.any() else False
     metrics: dict[str, MetricValue] = {"codebook_size": k}
     if ema:
         metrics["codes_at_init"] = Undefined("EMA codebooks move every code, so initialisation says nothing")
     elif not clearly_moved:
         metrics["codes_at_init"] = Undefined(
-            "no code clearly left [-1/K, 1/K]: untrained, or initialised otherwise"
+            "no code is clearly away from a 1/K-scale initialisation: untrained, or initialised otherwise"
         )
         at_init[:] = False
         moved[:] = True
