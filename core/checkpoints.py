@@ -564,8 +564,10 @@ def _from_state(
         sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
         cleaned[name], s = _strip_prefixes(sd, lightning)
         stripped |= s
-    if list(cleaned) == ["model"]:
-        state = cleaned["model"]
+    if (
+        len(cleaned) == 1
+    ):  # one state dict, whatever its key ('model', 'weights', 'vae_state_dict'): the model
+        state = next(iter(cleaned.values()))
     else:
         state = {f"{c}.{k}": v for c, sd in cleaned.items() for k, v in sd.items()}
     if state and all(v.dim() == 0 for v in state.values()):

@@ -286,10 +286,14 @@ def _width_hints(layers: list[Layer]) -> set[int]:
 def _autoencoder_width(layers: list[Layer]) -> set[int]:
     """D when the encoder's last layer outputs it and the decoder's first layer takes it, else empty."""
     enc = [
-        layer for layer in layers if under_root(layer.path, ENCODER_ROOTS) and layer.kind in ("linear", "conv")
+        layer
+        for layer in layers
+        if under_root(layer.path, ENCODER_ROOTS) and layer.kind in ("linear", "conv")
     ]
     dec = [
-        layer for layer in layers if under_root(layer.path, DECODER_ROOTS) and layer.kind in ("linear", "conv")
+        layer
+        for layer in layers
+        if under_root(layer.path, DECODER_ROOTS) and layer.kind in ("linear", "conv")
     ]
     if not enc or not dec:
         return set()
@@ -516,27 +520,20 @@ def _heads_role(layers: list[Layer], mean: Layer, var: Layer, assumption: str | 
 
 
 def _twin_pairs(layers: list[Layer]) -> list[HeadsRole]:
-    """Heads named like `fc21` / `fc22`: siblings equal but for a last digit, feeding a Z-input layer."""
+    """Heads named like `fc21` / `fc22`: adjacent siblings equal but for a last digit, of one non-square
+    shape (square ones are more likely consecutive layers of one MLP), feeding a Z-input layer."""
     found: list[HeadsRole] = []
-    for i, a in enumerate(layers):
-        for b in layers[i + 1 :]:
-            # Square layers of the same shape are more likely consecutive layers of one MLP.
-            if (
-                a.parent != b.parent
-                or a.weight != b.weight
-                or a.kind != "linear"
-                or a.weight[0] == a.weight[1]
-            ):
-                continue
-            if len(a.name) != len(b.name) or a.name[:-1] != b.name[:-1]:
-                continue
-            if not (a.name[-1].isdigit() and b.name[-1].isdigit()):
-                continue
-            z = a.out_width
-            if _decoder_input(layers, z, {a.path, b.path}, b.order) is None:
-                continue
-            assumption = f"twin heads: {a.path} read as the mean and {b.path} as the log-variance"
-            found.append(_heads_role(layers, a, b, assumption))
+    for a, b in itertools.pairwise(layers):  # parallel heads are registered one after the other
+        if a.parent != b.parent or a.weight != b.weight or a.kind != "linear" or a.weight[0] == a.weight[1]:
+            continue
+        if len(a.name) != len(b.name) or a.name[:-1] != b.name[:-1]:
+            continue
+        if not (a.name[-1].isdigit() and b.name[-1].isdigit()):
+            continue
+        if _decoder_input(layers, a.out_width, {a.path, b.path}, b.order) is None:
+            continue
+        assumption = f"twin heads: {a.path} read as the mean and {b.path} as the log-variance"
+        found.append(_heads_role(layers, a, b, assumption))
     return found
 
 

@@ -338,7 +338,7 @@ class LiveCodebookAdapter(_LiveAdapter):
 
     def _indices(self, role: CodebookRole, x: np.ndarray) -> list[np.ndarray]:
         """Codes [N, T] per head of one codebook, from the deepest hooked module that saw its vectors."""
-        paths = _ancestors(_owner(role.key))
+        paths = self._quantizer_paths(role)
         logits = [p for p in self._logit_layers(role) if p not in paths]
         calls: dict[str, list[tuple[tuple, Any]]] = {p: [] for p in paths + logits}
 
@@ -370,13 +370,27 @@ class LiveCodebookAdapter(_LiveAdapter):
                     store.clear()
         return [np.concatenate(r) for r in rows]
 
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in self._module.state_dict(keep_vars=True).items()}
+
+    def _quantizer_paths(self, role: CodebookRole) -> list[str]:
+        """The codebook's owner and its ancestors, deepest first; the root only when it is the quantizer
+        (nothing but the codebook's module holds layers), since otherwise its input is the raw data."""
+        from ..roles import layers_of
+
+        owner = _owner(role.key)
+        paths = _ancestors(owner)
+        others = [
+            layer for layer in layers_of(self._shapes()) if not (layer.path + ".").startswith(owner + ".")
+        ]
+        return paths[:-1] if others and owner else paths
+
     def _logit_layers(self, role: CodebookRole) -> list[str]:
         """Layers that score the K codes (Gumbel-softmax quantizers): out width K, named like logits or
         proj, or the encoder's last layer; their argmax is the code when no module sees D-dim vectors."""
         from ..roles import ENCODER_ROOTS, layers_of, matches, under_root
 
-        shapes = {k: tuple(v.shape) for k, v in self._module.state_dict(keep_vars=True).items()}
-        layers = [layer for layer in layers_of(shapes) if layer.kind in ("linear", "conv")]
+        layers = [layer for layer in layers_of(self._shapes()) if layer.kind in ("linear", "conv")]
         encoder = [layer for layer in layers if under_root(layer.path, ENCODER_ROOTS)]
         return [
             layer.path

@@ -281,7 +281,9 @@ def code_clusters(codebook: np.ndarray, rel_tol: float = DUPLICATE_TOL) -> np.nd
     if c.ndim != 2 or len(c) == 0:
         raise ProbeError(f"a codebook must be [K, D], got shape {c.shape}")
     if len(c) > MAX_CODES_FOR_DUPLICATES:
-        return Undefined(f"{len(c):,} codes: more than {MAX_CODES_FOR_DUPLICATES:,} are not compared pairwise")
+        return Undefined(
+            f"{len(c):,} codes: more than {MAX_CODES_FOR_DUPLICATES:,} are not compared pairwise"
+        )
     if not np.isfinite(c).all():
         return Undefined("the codebook has NaN or infinite values")
     scale = float(np.sqrt((c**2).sum(axis=1).mean()))
@@ -327,6 +329,8 @@ def weight_evidence(codebook: np.ndarray, *, ema: bool) -> dict[str, MetricValue
     metrics["live_fraction_estimate"] = distinct / k if k > 1 else Undefined("a single code")
     trained = c[moved]
     metrics["codebook_rankme"] = (
-        rankme(trained - trained.mean(axis=0)) if len(trained) > 1 else Undefined("fewer than two trained codes")
+        rankme(trained - trained.mean(axis=0))
+        if len(trained) > 1
+        else Undefined("fewer than two trained codes")
     )
     return metrics
