@@ -179,9 +179,13 @@ def layers_of(shapes: Shapes) -> list[Layer]:
 
 
 def under_root(path: str, roots: tuple[str, ...]) -> bool:
-    """True when the first segment of `path` is one of `roots` (leading underscores and suffixes allowed)."""
-    first = path.split(".", 1)[0].lower().lstrip("_")
-    return any(first == r or first.startswith(r + "_") for r in roots)
+    """True when a segment of `path` is one of `roots` (leading underscores and `_suffixes` allowed), so
+    `encoder.0`, `_encoder._conv_1` and `net.encoder.0` all sit under the encoder."""
+    for segment in path.lower().split("."):
+        segment = segment.lstrip("_")
+        if any(segment == r or segment.startswith(r + "_") for r in roots):
+            return True
+    return False
 
 
 ENCODER_ROOTS = ("encoder", "enc", "enc_b", "enc_t", "encoders")
