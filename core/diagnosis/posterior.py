@@ -142,7 +142,8 @@ def estimate_dead_dims(adapter: CheckpointAdapter) -> tuple[np.ndarray | Undefin
         steps[0, j, :, j] += 1.0
         steps[1, j, :, j] -= 1.0
     decoded = adapter.decode(steps.reshape(-1, z_dim)).reshape(2, z_dim, ESTIMATE_SAMPLES, -1)
-    scale = float(np.sqrt(np.mean(adapter.decode(np.zeros((1, z_dim), np.float32)).astype(np.float64) ** 2)))
+    # RMS over the prior samples, not at z = 0 alone: a decoder of zero-mean data often outputs 0 there.
+    scale = float(np.sqrt(np.mean(adapter.decode(base).astype(np.float64) ** 2)))
     heads = getattr(adapter, "head_weights", None)
     extra: dict[str, np.ndarray] = {}
     if heads is not None:

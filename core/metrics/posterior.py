@@ -231,7 +231,7 @@ def dead_dims_estimate(
     """ESTIMATE without probe data of dead latent dimensions, bool [Z].
 
     Dimension j is flagged when the decoder ignores it (sensitivity_j <= rel_tol * output_scale, with
-    output_scale the RMS of the decoder's output at z = 0), or when its heads pin the posterior to the
+    output_scale the RMS of the decoder's output over prior samples), or when its heads pin the posterior to the
     prior for every input (mu and logvar head rows with norm <= head_tol and |logvar bias| <= logvar_tol:
     mu ~ 0, sigma ~ 1). An encoder whose inner layers have collapsed is only seen through the decoder,
     so this can miss or invent dead dimensions; probe data gives the measured count.
@@ -242,7 +242,7 @@ def dead_dims_estimate(
     if sens.ndim != 1:
         raise ValueError(f"sensitivity must be [Z], got {sens.shape}")
     if not np.isfinite(output_scale) or output_scale <= 0:
-        return Undefined("the decoder outputs all zeros at z = 0: no scale to compare sensitivities with")
+        return Undefined("the decoder outputs all zeros: no scale to compare sensitivities with")
     dead = sens <= rel_tol * output_scale
     if mu_row_norm is not None and logvar_row_norm is not None and logvar_bias is not None:
         heads = [np.asarray(a, dtype=np.float64) for a in (mu_row_norm, logvar_row_norm, logvar_bias)]

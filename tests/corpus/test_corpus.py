@@ -252,3 +252,14 @@ def test_code_indices_saved_as_a_tensor_serve_as_probe_data(tmp_path):
     finding = json.loads(out)["findings"][0]
     assert code in (0, 1) and err == "" and "from probe codes" in finding["summary"]
     assert finding["metrics"]["used_codes"] == 32
+
+
+def test_spare_latents_are_a_warning_with_the_count_not_collapse(tmp_path):
+    entry = next(e for e in CORPUS if e.build.__name__ == "examples_vae_spare")
+    path = _write(entry, False, tmp_path / "run")
+    _, severity, summary = _verdict(path)
+    assert severity == "warning" and "6 of 16 latent units active" in summary
+    assert "spare capacity if the data has about 6 factors" in summary
+    (path.parent / "probe.npz").unlink()
+    _, blind, estimate = _verdict(path)
+    assert blind == "warning" and "10 of 16 units carry nothing" in estimate
