@@ -35,7 +35,7 @@ from torch import nn
 from ..errors import AdapterError, CollapseExplorerError, ProbeError
 from ..metrics.posterior import as_logvar, input_column_norms
 from ..models.vectorfield import flow as euler_flow
-from ..roles import CodebookRole, FieldRole, HeadsRole, Roles, find_roles
+from ..roles import CodebookRole, FieldRole, HeadsRole, Roles, roles_of
 from .base import AdapterSpec, CheckpointAdapter
 from .codebook import CodebookGroup, codebook_groups
 from .posterior import HeadWeights, read_head_weights
@@ -61,7 +61,7 @@ def adapter_from_module(
         raise AdapterError(f"expected an nn.Module, got {type(module).__name__}")
     config = dict(config or {})
     shapes = {k: tuple(v.shape) for k, v in module.state_dict(keep_vars=True).items()}
-    roles = find_roles(shapes)
+    roles = roles_of(shapes)
     chosen = family or roles.family
     builders: dict[str, Callable[[nn.Module, Roles, dict], CheckpointAdapter]] = {
         "codebook": LiveCodebookAdapter.build,

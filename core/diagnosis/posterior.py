@@ -96,6 +96,11 @@ def analyse(adapter: CheckpointAdapter, x: np.ndarray, floor: float = 0.0) -> Po
     x = np.asarray(x)
     if x.ndim < 2 or len(x) == 0:
         raise ProbeError(f"probe x must be [N, features] with N >= 1, got shape {x.shape}")
+    if not adapter.spec().supports_posterior:
+        raise AdapterError(
+            f"{adapter.name}: this VAE cannot run from its weights alone (only its heads were read); "
+            "give your own model class with --builder module:function to measure it on probe x"
+        )
     mu, logvar = adapter.posterior(x)
     recon = _reconstructions(adapter, x, mu)
     kl = kl_per_dim(mu, logvar)
@@ -162,6 +167,8 @@ def latent_traversal(
     adapter: CheckpointAdapter, base: np.ndarray, dims: Sequence[int], values: Sequence[float]
 ) -> np.ndarray:
     """Decoded outputs float32 [len(dims), len(values), F]: `base` [Z] with z_j set to each value."""
+    if not adapter.spec().supports_decode:
+        raise AdapterError(f"{adapter.name}: the model cannot decode latents, so there is no traversal")
     base = np.asarray(base, dtype=np.float32).reshape(-1)
     z_dim = base.shape[0]
     bad = [d for d in dims if not 0 <= d < z_dim]

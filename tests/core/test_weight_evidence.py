@@ -88,3 +88,16 @@ def test_fix_texts_name_only_parts_the_model_has():
     assert "VQ-only warm-up" in with_heads and "semantic heads" in with_heads
     assert mode_fix(("additive bridge", "t5")) == FIX and "replace the additive bridge" in FIX
     assert mode_fix(("attention bridge", "t5")) == ATTENTION_FIX and "replace" not in ATTENTION_FIX
+
+
+def test_a_weights_only_vae_cannot_be_analysed_or_traversed(tmp_path):
+    from core.adapters.registry import open_adapter
+    from core.diagnosis.posterior import analyse, latent_traversal
+    from core.errors import AdapterError
+    from tests.adapters.cases_posterior import heads_only_case
+
+    adapter = open_adapter(str(heads_only_case(tmp_path)))
+    with pytest.raises(AdapterError, match="--builder"):
+        analyse(adapter, np.zeros((3, 1, 8, 8), np.float32))
+    with pytest.raises(AdapterError, match="cannot decode"):
+        latent_traversal(adapter, np.zeros(4), [0], [0.0, 1.0])
