@@ -382,11 +382,14 @@ def find_codebooks(shapes: Shapes, layers: list[Layer] | None = None) -> list[Co
             how = "[heads, K, D]"
             k, d = shape[1], shape[2]
         else:
-            if not (strong or quantizer_like or usage or ema or (ae_width & set(shape))):
+            # A codebook by name or place, or else only an embedding whose width D is the encoder's
+            # output and the decoder's input (a codebook between them, as in a bare VQ-VAE).
+            placed = strong or quantizer_like or usage is not None or ema is not None
+            if not placed and not ae_width & set(shape):
                 continue
             layout, how = _orient(key, shape, usage_k, hints | ae_width)
             k, d = (shape[0], shape[1]) if layout == "kd" else (shape[1], shape[0])
-            if ae_width and not (quantizer_like or strong or usage or ema) and d not in ae_width:
+            if not placed and d not in ae_width:
                 continue
         counters = tuple(
             f"{s_key} {list(s)}"
