@@ -19,6 +19,7 @@ from .errors import ProbeError
 from .limits import ARCHIVE_ERRORS, MAX_PROBE_BYTES, contained, regular_file
 
 PROBE_NAME = "probe.npz"
+TORCH_DATA_SUFFIXES = (".pt", ".pth", ".bin")
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ def load_probe(path: str | Path) -> ProbeData:
     if not path.exists():
         raise ProbeError(f"probe file not found: {path.name}")
     regular_file(path, ProbeError)
+    if path.suffix in TORCH_DATA_SUFFIXES:
+        return _from_arrays(_torch_data_arrays(path), str(path))
     try:
         if path.suffix == ".safetensors":
             from safetensors.numpy import load_file
@@ -196,6 +199,42 @@ def load_probe(path: str | Path) -> ProbeData:
     except ARCHIVE_ERRORS as exc:
         raise ProbeError(f"cannot read probe data {path.name}: {exc}") from None
     return _from_arrays(arrays, str(path))
+
+
+def _torch_data_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of a torch file that holds data (a bare tensor, a list, named tensors), by probe field.
+
+    Named tensors keep probe field names (`embeddings`, `x`, `codes`, ...); others go to the field they
+    look like (core.roles.looks_like): integer tensors -> codes, [N, D] floats -> embeddings.
+    """
+    from .checkpoints import load_checkpoint
+    from .errors import CollapseExplorerError
+    from .roles import looks_like
+
+    try:
+        loaded = load_checkpoint(path)
+    except CollapseExplorerError as exc:
+        raise ProbeError(f"cannot read probe data {path.name}: {exc}") from None
+    if loaded.state_dict or not loaded.data_tensors:
+        raise ProbeError(f"{path.name} holds model weights, not probe data")
+    size = sum(t.numel() * t.element_size() for t in loaded.data_tensors.values())
+    if size > MAX_PROBE_BYTES:
+        raise ProbeError(
+            f"probe data {path.name} holds {size:,} bytes of tensors, over the {MAX_PROBE_BYTES:,}-byte limit"
+        )
+    known = {f.name for f in fields(ProbeData)}
+    arrays: dict[str, np.ndarray] = {}
+    for name, tensor in loaded.data_tensors.items():
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        target = name if name in known else looks_like(name, tuple(tensor.shape), dtype)[1]
+        if target is not None and target not in arrays:
+            try:
+                arrays[target] = tensor.detach().cpu().numpy()
+            except TypeError:  # bfloat16 and other dtypes numpy has no type for
+                arrays[target] = tensor.detach().float().numpy()
+    if not arrays:
+        raise ProbeError(f"{path.name} holds no tensor usable as probe data (codes, embeddings or x)")
+    return arrays
 
 
 def find_probe(checkpoint: str | Path) -> Path | None:

@@ -584,15 +584,13 @@ def test_files_beside_a_checkpoint_that_adapters_read_are_bounded_too(tmp_path):
     from types import SimpleNamespace
 
     from core.adapters.textbridge import _tokenizer_json
-    from core.errors import AdapterError
     from core.projection import Projection
 
     (tmp_path / "secret.json").write_text('{"stolen": true}')
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "tokenizer.json").symlink_to(tmp_path / "secret.json")
     loaded = SimpleNamespace(config={}, path=tmp_path / "run" / "bridge_epoch_1.pt")
-    with pytest.raises(AdapterError, match="no tokenizer found"):
-        _tokenizer_json(loaded)
+    assert _tokenizer_json(loaded) is None  # as if there were none: never the file it leads to
     header = str({"descr": "<f4", "fortran_order": False, "shape": (10**12, 2)}).encode()
     bomb = _npz_with_header(tmp_path / "projection.npz", header.ljust(118) + b"\n", b"\0" * 64)
     with pytest.raises(ProbeError, match="declares 8,000,000,000,000 bytes"):
