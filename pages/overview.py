@@ -40,19 +40,20 @@ st.write(
 )
 
 if loaded.state_dict:
+    shown: list[str] = []
     try:
         adapter = cache.adapter(path, trust)
         spec = adapter.spec()
         st.success(f"Adapter **{adapter.name}** · family **{spec.family}** · {spec.description}")
     except CollapseExplorerError as exc:
-        widgets.show_error(exc)
+        widgets.show_error(exc, shown)
     st.subheader("Health report")
     try:
         report = cache.report(path, state.probe_path(), trust)
     except CollapseExplorerError as exc:
-        widgets.show_error(exc)
+        widgets.show_error(exc, shown)
     else:
-        widgets.findings_section(report)
+        widgets.findings_section(report, shown=shown)
         with st.expander("Export this report"):
             widgets.export_buttons(path, None, state.probe_path(), trust)
     health, _ = training.checkpoint_health(path)
