@@ -8,9 +8,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.checkpoints import epoch_from_name
-from core.diagnosis import Finding, Report
+from core.diagnosis import SEVERITY_ORDER, Finding, Report
 from core.errors import CollapseExplorerError
-from core.metrics import all_metrics, format_value
+from core.metrics import all_metrics, format_value, info_of, label
 from core.paths import default_demo, demo_checkpoints, display_name, resolve_user_path, store_upload
 from ui import cache, state
 
@@ -113,15 +113,16 @@ def finding_card(finding: Finding) -> None:
             f"{SEVERITY_ICON[finding.severity]} **{finding.kind}: {finding.severity}**  \n{finding.summary}"
         )
         if finding.metrics:
-            table = all_metrics()
-            rows = [
-                {
-                    "metric": table[k].label if k in table else k,
-                    "value": format_value(v),
-                    "better": table[k].better if k in table else "",
-                }
-                for k, v in finding.metrics.items()
-            ]
+            rows = []
+            for key, value in finding.metrics.items():
+                info, _ = info_of(key)
+                rows.append(
+                    {
+                        "metric": label(key, with_unit=True),
+                        "value": format_value(value),
+                        "reading": info.direction if info is not None else "",
+                    }
+                )
             st.dataframe(rows, hide_index=True, width="stretch")
         if finding.fix and finding.severity in ("collapse", "warning"):
             st.markdown(f"**Known fix:** {finding.fix}")
@@ -171,26 +172,74 @@ def short_name(path: str | None) -> str:
     return display_name(Path(path)) if path else "(none)"
 
 
-def verdict_styler(rows: list[dict]):
-    """Colour the 'B is' column green when B improved, red when it got worse."""
+MARKS = {
+    "better": "▲ better",
+    "worse": "▼ worse",
+    "depends": "◆ depends",
+    "same": "= same",
+    "no direction": "– no direction",
+    "undefined": "? undefined",
+}
+MARK_COLOURS = {"▲": "color: #2e7d32", "▼": "color: #c62828", "◆": "color: #b26a00"}
+
+
+def delta_frame(deltas: list, *, only_changed: bool = False):
+    """The A / B metric table (settings left out): label with unit, reading, values, change, mark, why;
+    'B is' coloured green when B improved, red when it got worse, amber when it depends."""
     import pandas as pd
 
-    colours = {"▲": "color: #2e7d32", "▼": "color: #c62828"}
-    frame = pd.DataFrame(rows, columns=["metric", "A", "B", "B − A", "B is"])
-    return frame.style.map(lambda v: colours.get(str(v)[:1], ""), subset=["B is"])
+    table = all_metrics()
+    rows = [
+        {
+            "metric": label(d.key, with_unit=True),
+            "reading": table[d.key].direction if d.key in table else "",
+            "A": "–" if d.a is None else format_value(d.a),
+            "B": "–" if d.b is None else format_value(d.b),
+            "B − A": "" if d.delta is None else f"{d.delta:+.4g}",
+            "B is": MARKS[d.judgement],
+            "why": d.note,
+        }
+        for d in deltas
+        if d.judgement != "setting" and (not only_changed or (d.delta is not None and d.delta != 0))
+    ]
+    frame = pd.DataFrame(rows, columns=["metric", "reading", "A", "B", "B − A", "B is", "why"])
+    return frame.style.map(lambda v: MARK_COLOURS.get(str(v)[:1], ""), subset=["B is"])
+
+
+def settings_caption(deltas: list) -> str:
+    """'Measured with: probe rows 1,000 (A) ...' from the setting rows of a comparison."""
+    parts = []
+    for d in deltas:
+        if d.judgement != "setting":
+            continue
+        values = format_value(d.a) if d.a == d.b else f"A {format_value(d.a)}, B {format_value(d.b)}"
+        parts.append(f"{d.label.lower()} {values}")
+    return f"Measured with: {'; '.join(parts)}." if parts else ""
+
+
+def verdict_markdown(slot: str, report: Report, line: str) -> str:
+    """'**A** (run/file.pt): prototype collapse - 32 distinct endpoints of 1,000' with a severity icon."""
+    worst = max((f.severity for f in report.findings), key=SEVERITY_ORDER.get, default="undefined")
+    return f"{SEVERITY_ICON[worst]} **{slot}** (`{short_name(report.checkpoint)}`): {line}"
 
 
 def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> None:
-    """Format choice and a download of the report of A (or A vs B): self-contained HTML or JSON.
+    """Downloads of the report of A (or A vs B): one offline HTML document and its JSON.
 
     The report (with its figures) is built only once asked for, so it costs nothing on first paint.
     """
     if not st.toggle("Prepare a report to download", key="export_prepare"):
         return
-    fmt = st.radio("Format", ["html", "json"], horizontal=True, key="export_format")
-    st.download_button(
-        f"Download the {fmt.upper()} report",
-        cache.export(path_a, path_b, fmt, probe, trust),
-        file_name=f"collapse-report.{fmt}",
-        mime="text/html" if fmt == "html" else "application/json",
+    document, data = cache.export(path_a, path_b, probe, trust)
+    stem = "collapse-report"
+    left, right = st.columns(2)
+    left.download_button(
+        f"Download the report (HTML, {len(document.encode()) / 1e6:.1f} MB, opens offline)",
+        document,
+        file_name=f"{stem}.html",
+        mime="text/html",
+        key="export_html",
+    )
+    right.download_button(
+        "Download its data (JSON)", data, file_name=f"{stem}.json", mime="application/json", key="export_json"
     )

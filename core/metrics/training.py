@@ -31,6 +31,7 @@ register_metrics(
         "neither",
         "Earliest step at which any logged series became NaN or Inf; training is broken from here on.",
         "training",
+        unit="step",
     ),
     MetricInfo(
         "loss_spikes",
@@ -38,6 +39,7 @@ register_metrics(
         "lower",
         "Points above median + k x MAD-sigma of the trailing window of the same series.",
         "training",
+        unit="count",
     ),
     MetricInfo(
         "val_train_gap",
@@ -45,6 +47,7 @@ register_metrics(
         "lower",
         "Last validation value minus the training value at that step (same loss, same units).",
         "training",
+        unit="loss units",
     ),
     MetricInfo(
         "trouble_start_step",
@@ -52,6 +55,7 @@ register_metrics(
         "neither",
         "Step of the earliest event (spike, blow-up, validation rise, NaN): resume from a checkpoint before it.",
         "training",
+        unit="step",
     ),
     MetricInfo(
         "nonfinite_series",
@@ -59,6 +63,7 @@ register_metrics(
         "lower",
         "Logged series that became NaN or Inf.",
         "training",
+        unit="series",
     ),
     MetricInfo(
         "grad_blowup_step",
@@ -66,9 +71,15 @@ register_metrics(
         "neither",
         "First step where a gradient norm exceeded 10x the median of its previous 50 values.",
         "training",
+        unit="step",
     ),
     MetricInfo(
-        "first_spike_step", "First spike step", "neither", "Step of the first loss spike.", "training"
+        "first_spike_step",
+        "First spike step",
+        "neither",
+        "Step of the first loss spike.",
+        "training",
+        unit="step",
     ),
     MetricInfo(
         "divergence_step",
@@ -76,6 +87,7 @@ register_metrics(
         "neither",
         "Step where validation was last at its best before rising (while training fell, for a divergence).",
         "training",
+        unit="step",
     ),
     MetricInfo(
         "val_loss_end",
@@ -83,6 +95,7 @@ register_metrics(
         "lower",
         "Validation value at the end of the rise.",
         "training",
+        unit="as logged",
     ),
     MetricInfo(
         "nonfinite_weights",
@@ -90,9 +103,15 @@ register_metrics(
         "lower",
         "Weight values that are NaN or Inf (any is fatal).",
         "training",
+        unit="values",
     ),
     MetricInfo(
-        "nonfinite_tensors", "Tensors with NaN/Inf", "lower", "Weight tensors holding NaN or Inf.", "training"
+        "nonfinite_tensors",
+        "Tensors with NaN/Inf",
+        "lower",
+        "Weight tensors holding NaN or Inf.",
+        "training",
+        unit="tensors",
     ),
     MetricInfo(
         "max_abs_weight",
@@ -100,12 +119,23 @@ register_metrics(
         "neither",
         "Largest finite weight magnitude in the checkpoint.",
         "training",
+        unit="as stored",
     ),
     MetricInfo(
-        "running_var_min", "Min BN running var", "neither", "Smallest BatchNorm running variance.", "training"
+        "running_var_min",
+        "Min BN running var",
+        "neither",
+        "Smallest BatchNorm running variance.",
+        "training",
+        unit="as stored",
     ),
     MetricInfo(
-        "running_var_max", "Max BN running var", "neither", "Largest BatchNorm running variance.", "training"
+        "running_var_max",
+        "Max BN running var",
+        "neither",
+        "Largest BatchNorm running variance.",
+        "training",
+        unit="as stored",
     ),
     MetricInfo(
         "grad_norm_ratio",
@@ -113,6 +143,7 @@ register_metrics(
         "lower",
         "Largest gradient norm divided by the median of its trailing window; >= 10 is a blow-up.",
         "training",
+        unit="x trailing median",
     ),
 )
 

@@ -21,18 +21,19 @@ def test_compare_collapsed_and_fixed_codebook_runs():
     at.run()
     assert not at.exception
     table = at.dataframe[0].value
-    row = table[table["metric"] == "Perplexity / K"].iloc[0]
+    row = table[table["metric"] == "Perplexity / K (share 0-1)"].iloc[0]
     assert row["B is"] == "▲ better"
     assert float(row["B"]) > float(row["A"])
-    assert [h.value for h in at.subheader][1:3] == ["Findings of A", "Findings of B"]
+    headings = [h.value for h in at.subheader]
+    assert headings[0].startswith("B fixes A's codebook collapse: used codes 10 -> 64")
+    assert headings[2:4] == ["Findings of A", "Findings of B"]
     assert "Trajectories in A's frame" not in [h.value for h in at.subheader]
     n_rows = len(table)
-    at.toggle(key="only_changed").set_value(True).run()
+    at.toggle(key="cmp_only_changed").set_value(True).run()
     assert len(at.dataframe[0].value) <= n_rows
     assert not at.get("download_button")
     at.toggle(key="export_prepare").set_value(True).run()
-    assert len(at.get("download_button")) == 1
-    at.radio(key="export_format").set_value("json").run()
+    assert len(at.get("download_button")) == 2  # the HTML document and its JSON
     assert not at.exception
 
 

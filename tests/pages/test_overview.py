@@ -48,7 +48,7 @@ def test_default_demo_shows_adapter_and_health_report():
     assert "prototype: collapse" in " ".join(m.value for m in at.markdown)
     assert not at.get("download_button")
     at.toggle(key="export_prepare").set_value(True).run()
-    assert not at.exception and len(at.get("download_button")) == 1
+    assert not at.exception and len(at.get("download_button")) == 2
 
 
 def test_app_router_renders_overview_with_sidebar():
