@@ -70,9 +70,9 @@ for column, (label, run) in zip(st.columns(len(runs)), runs, strict=True):
 
 options = sorted(set(run_a.log.series_names).union(run_b.log.series_names if run_b else ()))
 c1, c2, c3, c4 = st.columns([4, 1, 1, 2])
-if st.session_state.get("tr_series_run") != folder_a:  # a new run starts from its own default series
-    st.session_state["tr_series"] = list(run_a.default_series)
-    st.session_state["tr_series_run"] = folder_a
+if st.session_state.get("_tr_series_run", folder_a) != folder_a or "tr_series" not in st.session_state:
+    st.session_state["tr_series"] = list(run_a.default_series)  # a new run starts from its own defaults
+st.session_state["_tr_series_run"] = folder_a
 series = c1.multiselect("Series", options, key="tr_series")
 log_y = c2.toggle("Log scale", value=False, key="tr_log")
 smoothing = c4.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="tr_smoothing")

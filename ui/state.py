@@ -78,6 +78,28 @@ def blocking_problems() -> list[str]:
     return found
 
 
+def timeline_folder() -> tuple[str | None, str]:
+    """The run folder the Timeline opens on and where it came from: the one another page set
+    (`timeline_run`, e.g. the Runs page), else checkpoint A's folder. A folder from a link is checked
+    against the allowed roots like a typed one (CollapseExplorerError when outside)."""
+    from pathlib import Path
+
+    from core.paths import resolve_user_path
+
+    linked = st.session_state.get(TIMELINE_RUN_KEY)
+    if linked:
+        return str(resolve_user_path(str(linked))), "the run chosen on the Runs page"
+    path = selected_path("a")
+    if path is None:
+        return None, "no checkpoint A"
+    return str(Path(path).parent), "checkpoint A's run folder"
+
+
+def clear_timeline_run() -> None:
+    """Button callback: forget the run another page chose, so the Timeline follows checkpoint A."""
+    st.session_state.pop(TIMELINE_RUN_KEY, None)
+
+
 def trusted() -> bool:
     """Whether the user ticked 'I trust these files' (allows full unpickling)."""
     return bool(st.session_state.get(TRUST_KEY, False))

@@ -157,6 +157,21 @@ def nothing_to_show(title: str, problems: list[str]) -> None:
     )
 
 
+def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:
+    """A download button for a table (list of row dicts or a DataFrame) as CSV."""
+    import pandas as pd
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    st.download_button(
+        label_text,
+        frame.to_csv(index=False),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+    )
+
+
 def show_error(exc: Exception, shown: list[str] | None = None) -> None:
     """A user-facing message for bad input (never a traceback). With `shown`, a message already in it
     is not repeated, and a new one is added to it."""

@@ -166,6 +166,15 @@ register_metrics(
         unit="share 0-1",
     ),
     MetricInfo(
+        "greedy_unique_output_ratio",
+        "Unique outputs, greedy",
+        "higher",
+        "Distinct outputs / inputs for the same inputs decoded greedily: with sampling on, the share of "
+        "the variety that comes from the inputs rather than from chance.",
+        "text",
+        unit="share 0-1",
+    ),
+    MetricInfo(
         "most_common_share",
         "Most common output share",
         "lower",
