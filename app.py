@@ -3,7 +3,7 @@
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from ui import state, widgets
+from ui import router, state, widgets
 
 st.set_page_config(page_title="Collapse Explorer", page_icon=":material/explore:", layout="wide")
 
@@ -45,7 +45,8 @@ try:
     else:
         if state.problem("b") is not None:
             st.warning(f"Checkpoint B: {state.problem('b')}. Pages compare nothing with A until it is fixed.")
-        page.run()
+        with router.routing():
+            page.run()
 except StreamlitAPIException:
     if not restored:
         raise

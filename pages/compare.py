@@ -6,7 +6,9 @@ import streamlit as st
 from core.errors import CollapseExplorerError
 from core.paths import demo_counterpart
 from core.report import headline, verdict_line
-from ui import cache, flow, state, widgets
+from ui import cache, flow, router, state, widgets
+
+router.require()
 
 st.title("Compare")
 path_a = state.selected_path("a")

@@ -6,8 +6,10 @@ from core.diagnosis.mode import sampling_noise
 from core.errors import CollapseExplorerError
 from core.metrics import METRICS, format_value
 from core.plots import text as plots
+from ui import router, widgets
 from ui import text as gen
-from ui import widgets
+
+router.require()
 
 st.title("Generation")
 st.caption(

@@ -3,7 +3,9 @@
 import streamlit as st
 
 from core.errors import CollapseExplorerError, NeedsTrustError
-from ui import cache, state, training, widgets
+from ui import cache, router, state, training, widgets
+
+router.require()
 
 st.title("Overview")
 path = state.selected_path("a")

@@ -10,7 +10,9 @@ from core.metrics import label
 from core.paths import demo_runs, display_name, resolve_user_path
 from core.plots.runs import timeline_figure
 from core.runs import changing_metrics, main_family, metric_series
-from ui import cache, state, widgets
+from ui import cache, router, state, widgets
+
+router.require()
 
 SOURCES = {"selected": "Checkpoint A's run", "demo": "Demo run", "path": "Path"}
 

@@ -4,8 +4,10 @@ import streamlit as st
 
 from core.errors import CollapseExplorerError
 from core.plots.training import gap_figure, loss_figure
+from ui import router, widgets
 from ui import training as tr
-from ui import widgets
+
+router.require()
 
 OTHER = "Other folder…"
 NONE = "(none)"
