@@ -79,11 +79,14 @@ source = {
     "ema": "EMA cluster sizes (weights only)",
 }
 st.subheader(f"{run_a.label} · {usage_a.names[position]}")
-cols = st.columns(2) + st.columns(2)  # two rows of two: the numbers stay readable on a narrow screen
-cols[0].metric("Perplexity", format_value(summary["code_perplexity"], 2))
-cols[1].metric("Perplexity / K", format_value(summary["code_perplexity_ratio"], 3))
-cols[2].metric("Dead codes", format_value(summary["dead_code_fraction"], 3))
-cols[3].metric("Used codes", f"{format_value(summary['used_codes'])} of {summary['codebook_size']:,}")
+widgets.metric_grid(
+    {
+        "Perplexity": format_value(summary["code_perplexity"], 2),
+        "Perplexity / K": format_value(summary["code_perplexity_ratio"], 3),
+        "Dead codes": format_value(summary["dead_code_fraction"], 3),
+        "Used codes": f"{format_value(summary['used_codes'])} of {summary['codebook_size']:,}",
+    }
+)
 st.caption(f"Usage from {source[usage_a.sources[position]]}.")
 
 probe = cb.probe_for(run_a.folder)

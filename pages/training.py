@@ -126,9 +126,7 @@ if run_a.checkpoint_files:
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
     else:
-        cards = health.cards()
-        for col, (label, value) in zip(st.columns(len(cards)), cards.items(), strict=True):
-            col.metric(label, value)
+        widgets.metric_grid(health.cards())
         for finding in weight_verdicts:
             widgets.finding_card(finding)
         st.dataframe(health.rows(), hide_index=True)

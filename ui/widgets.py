@@ -157,6 +157,15 @@ def nothing_to_show(title: str, problems: list[str]) -> None:
     )
 
 
+def metric_grid(cards: dict[str, object], per_row: int = 2) -> None:
+    """Metric cards in rows of `per_row`: four in a row cut their numbers off on a laptop screen."""
+    items = list(cards.items())
+    for start in range(0, len(items), per_row):
+        row = items[start : start + per_row]
+        for column, (name, value) in zip(st.columns(per_row), row, strict=False):
+            column.metric(name, value)
+
+
 def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:
     """A download button for a table (list of row dicts or a DataFrame) as CSV."""
     import pandas as pd
