@@ -15,9 +15,9 @@ EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m core", description="Find collapse in PyTorch checkpoints."
-    )
+    # Installed, the package is `collapse_explorer` and the command `collapse-explorer`.
+    prog = "python -m core" if __package__ == "core" else "collapse-explorer"
+    parser = argparse.ArgumentParser(prog=prog, description="Find collapse in PyTorch checkpoints.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     inspect = sub.add_parser("inspect", help="list what a checkpoint holds")

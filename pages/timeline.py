@@ -1,4 +1,5 @@
-"""Timeline: every checkpoint of a run diagnosed; metrics against epoch show when collapse began.
+"""Timeline: every checkpoint of a run diagnosed; metrics against epoch show when collapse began. Checks
+the collapse guard logged during training (collapse_guard.jsonl) show against step below them.
 
 The run is checkpoint A's folder (or the one the Runs page chose) unless another is picked here; the
 default charts are the metrics that change over the run."""
@@ -15,6 +16,41 @@ from ui import cache, router, state, widgets
 router.require()
 
 SOURCES = {"selected": "Checkpoint A's run", "demo": "Demo run", "path": "Path"}
+
+
+def guard_section(guard_points: list, notes: list[str]) -> None:
+    """The checks the collapse guard logged while the run trained, against step."""
+    st.subheader("Guard checks during training")
+    stopped = [p.step for p in guard_points if p.report and p.report.collapsed]
+    st.caption(
+        f"{len(guard_points)} checks by the collapse guard, steps {guard_points[0].step:,}–"
+        f"{guard_points[-1].step:,}; "
+        + (f"first collapse at step {stopped[0]:,}" if stopped else "no collapse")
+    )
+    for note in notes:
+        st.warning(note)
+    guard_series = metric_series(guard_points, x="step")
+    if guard_series:
+        chosen = st.multiselect(
+            "Guard metrics",
+            list(guard_series),
+            default=changing_metrics(guard_series)[:3],
+            format_func=lambda k: label(k, with_unit=True),
+            key="timeline_guard_metrics",
+        )
+        st.plotly_chart(timeline_figure(guard_series, chosen, x_title="step"), width="stretch")
+    guard_rows = [
+        {
+            "step": p.step,
+            "epoch": p.epoch,
+            "verdict": ", ".join(f"{f.kind}: {f.severity}" for f in p.report.findings) or "nothing decided",
+            "summary": p.report.findings[0].summary if p.report.findings else "; ".join(p.report.errors),
+        }
+        for p in guard_points
+        if p.report is not None
+    ]
+    st.dataframe(guard_rows, hide_index=True, width="stretch")
+
 
 st.title("Timeline")
 try:
@@ -51,10 +87,15 @@ else:
         widgets.show_error(exc)
         st.stop()
 
+guard_points, guard_notes = cache.guard_checks(folder)
 try:
     points = cache.run_timeline(folder, state.probe_path(), state.trusted())
 except CollapseExplorerError as exc:
-    widgets.show_error(exc)
+    if guard_points:  # a run the guard watched may hold its checks but no checkpoint (yet)
+        st.caption(f"No checkpoint timeline: {exc}")
+        guard_section(guard_points, guard_notes)
+    else:
+        widgets.show_error(exc)
     st.stop()
 
 family = main_family(points)
@@ -98,3 +139,5 @@ rows = [
     for p in points
 ]
 st.dataframe(rows, hide_index=True, width="stretch")
+if guard_points:
+    guard_section(guard_points, guard_notes)

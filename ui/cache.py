@@ -86,6 +86,20 @@ def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> 
     return _timeline(folder, file_stamp(folder), probe, trust)
 
 
+@st.cache_data(show_spinner="Reading the training guard's checks…", max_entries=16)
+def _guard(folder: str, stamps: tuple[Stamp, ...]) -> tuple[list, list[str]]:
+    from core.runs import guard_points
+
+    return guard_points(folder)
+
+
+def guard_checks(folder: str) -> tuple[list, list[str]]:
+    """(checks the training guard logged under a run folder, notes on skipped lines), cached per file version."""
+    from core.runs import guard_files
+
+    return _guard(folder, tuple(file_stamp(p) for p in guard_files(folder)))
+
+
 @st.cache_data(show_spinner="Comparing…", max_entries=32)
 def _comparison(path_a: str, stamp_a: Stamp, path_b: str, stamp_b: Stamp, probe: str | None, trust: bool):
     from core.report import check_comparable, compare_metrics
