@@ -4,7 +4,9 @@
 `torch.no_grad()`, runs the same family rules as `diagnose` on the probe, and puts every module's train
 flag, every parameter's `requires_grad` and the random number generators back exactly as they were, so
 a guarded run trains the same as an unguarded one. On a collapse finding it warns, asks the loop to
-stop, or raises `CollapseDetected`.
+stop, or raises `CollapseDetected`. The demo's reference models are read by their own adapters; any
+other model (a public repository's VQ-VAE or VAE, the user's own class) by role through the live
+adapter (core.adapters.live), which runs the model's forward with hooks where its weights are.
 
 Each check can write its metrics as TensorBoard scalars (`collapse/<kind>/<metric>`, plus
 `collapse/<kind>/severity`: 0 ok, 1 undefined, 2 warning, 3 collapse) and appends one JSON line to
@@ -18,13 +20,12 @@ when their callback is asked for, so importing this module stays light.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import math
-import random
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,8 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .adapters.live import adapter_from_module, evaluating
 from .diagnosis import SEVERITY_ORDER, Finding, diagnose
-from .errors import CollapseExplorerError
+from .errors import AdapterError, CollapseExplorerError
 from .metrics import is_defined
 from .probe import ProbeData, load_probe
 from .runs import GUARD_FILE as FINDINGS_FILE
@@ -143,68 +145,70 @@ def _numpy(value: torch.Tensor | np.ndarray) -> np.ndarray:
     return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
 
-def _reference_adapter(model: nn.Module, probe: ProbeData) -> CheckpointAdapter | None:
-    """An adapter around the first reference architecture of core.models (the demo's) inside `model`."""
-    from .adapters.codebook import ReferenceVQVAEAdapter
-    from .adapters.posterior import FcMuVAEAdapter, MuLogvarVAEAdapter
-    from .adapters.vectorfield import FlowAttrMLPAdapter, FlowNetworkAdapter, attribute_names
+def _reference_module(model: nn.Module) -> nn.Module | None:
+    """The first reference architecture of core.models (the demo's) inside `model`, or None."""
     from .models.vae import FeatureVAE
     from .models.vectorfield import AttributeMLPField, VectorFieldNetwork
     from .models.vqvae import VQVAE
 
-    for module in model.modules():  # a LightningModule or a Trainer's wrapper holds the model inside
-        if isinstance(module, VQVAE):
-            return ReferenceVQVAEAdapter(module)
-        if isinstance(module, FeatureVAE):
-            return (FcMuVAEAdapter if module.mu_name == "fc_mu" else MuLogvarVAEAdapter)(module)
-        if isinstance(module, VectorFieldNetwork | AttributeMLPField):
-            cls = FlowNetworkAdapter if isinstance(module, VectorFieldNetwork) else FlowAttrMLPAdapter
-            names = probe.attribute_names or attribute_names({}, module.num_attributes)
-            return cls(module, tuple(names))
-    return None
+    kinds = (VQVAE, FeatureVAE, VectorFieldNetwork, AttributeMLPField)
+    # a LightningModule or a Trainer's wrapper holds the model inside
+    return next((m for m in model.modules() if isinstance(m, kinds)), None)
+
+
+def _reference_adapter(module: nn.Module, probe: ProbeData) -> CheckpointAdapter:
+    """The reference adapter of a module `_reference_module` found."""
+    from .adapters.codebook import ReferenceVQVAEAdapter
+    from .adapters.posterior import FcMuVAEAdapter, MuLogvarVAEAdapter
+    from .adapters.vectorfield import FlowAttrMLPAdapter, FlowNetworkAdapter, attribute_names
+    from .models.vae import FeatureVAE
+    from .models.vectorfield import VectorFieldNetwork
+    from .models.vqvae import VQVAE
+
+    if isinstance(module, VQVAE):
+        return ReferenceVQVAEAdapter(module)
+    if isinstance(module, FeatureVAE):
+        return (FcMuVAEAdapter if module.mu_name == "fc_mu" else MuLogvarVAEAdapter)(module)
+    cls = FlowNetworkAdapter if isinstance(module, VectorFieldNetwork) else FlowAttrMLPAdapter
+    names = probe.attribute_names or attribute_names({}, module.num_attributes)
+    return cls(module, tuple(names))
+
+
+def _as_rebuilt(module: nn.Module) -> bool:
+    """Whether every floating tensor of `module` is float32 on the CPU, as a checkpoint is rebuilt."""
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors if t.is_floating_point())
 
 
 def live_adapters(
     model: nn.Module, probe: ProbeData, families: tuple[str, ...] | None, config: Mapping | None = None
 ) -> list[CheckpointAdapter]:
-    """The adapters that read `model` as it is now, one per guarded family.
+    """The adapters that read `model` as it is now, one per guarded family it has.
 
-    The reference models get their own adapters; any other module goes through the role-based live
-    adapter (core.adapters.live), which finds the parts by role and reads them with forward hooks.
+    A reference model (core.models) as a checkpoint rebuilds it, float32 on the CPU, gets its own
+    adapter. Any other module goes through the role-based live adapter (core.adapters.live), which
+    finds the parts by role and runs the model's own forward with hooks, where its weights are; so does
+    a reference model kept elsewhere (float64, half precision, a GPU), which the reference adapters
+    would feed CPU float32 inputs. Wanted families the model lacks are skipped; GuardError when it has
+    none of them, so a guard that would watch nothing says so.
     """
-    reference = _reference_adapter(model, probe)
-    if reference is not None:
-        return [reference] if families is None or reference.spec().family in families else []
-    try:
-        from .adapters.live import adapter_from_module
-    except ImportError:
-        raise GuardError(
-            f"no adapter reads a live {type(model).__name__}: pass adapter=<function(model) -> adapter>"
-        ) from None
-    wanted: Iterable[str | None] = families if families is not None else (None,)
-    return [adapter_from_module(model, family=family, config=config) for family in wanted]
-
-
-@contextmanager
-def evaluating(model: nn.Module) -> Iterator[None]:
-    """Eval mode and no_grad for the body; afterwards every module's `training` flag, every parameter's
-    `requires_grad` and the torch (CPU and the model's CUDA devices), numpy and Python RNG states are
-    as they were, whatever the body changed."""
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
-    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            model.eval()
-            yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
-        for param, flag in grads:
-            param.requires_grad_(flag)
-        np.random.set_state(np_state)
-        random.setstate(py_state)
+    reference = _reference_module(model)
+    if reference is not None and _as_rebuilt(reference):
+        adapter = _reference_adapter(reference, probe)
+        family = adapter.spec().family
+        if families is not None and family not in families:
+            raise GuardError(f"{type(model).__name__} is a {family} model: it has no {' or '.join(families)}")
+        return [adapter]
+    target = model if reference is None else reference
+    adapters, missing = [], []
+    for family in families if families is not None else (None,):
+        try:
+            adapters.append(adapter_from_module(target, family=family, config=config))
+        except AdapterError as exc:
+            missing.append(str(exc))
+    if not adapters:
+        raise GuardError("; ".join(missing))
+    return adapters
 
 
 @dataclass

@@ -11,8 +11,9 @@ the module's own forward with forward hooks on the parts found:
 - flow: the field itself, called as `module(z, y)` when its forward takes two inputs, else the field
   MLP on `[z, y]`.
 
-Every call is read-only and cheap: eval mode for the call (each submodule's training flag restored
-after), `torch.no_grad`, the RNG state restored (a sampling forward does not shift a training run's
+Every call is read-only and cheap: eval mode and `torch.no_grad` for the call, then each submodule's
+training flag, each parameter's `requires_grad` and the torch, numpy and Python RNG states put back
+(`evaluating`, which the training guard uses too: a sampling forward does not shift a training run's
 random stream), hooks removed. Weights stay where they are (device, dtype); outputs are numpy on the CPU.
 The same path serves `--builder module:function` returning an nn.Module and the training-time guard.
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
+import random
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -145,17 +148,25 @@ def _placement(module: nn.Module) -> tuple[torch.device, torch.dtype]:
 
 @contextlib.contextmanager
 def evaluating(module: nn.Module) -> Iterator[None]:
-    """Eval mode, no_grad and a forked RNG for the block; each submodule's training flag restored after."""
+    """Eval mode and no_grad for the block, which leaves training untouched: afterwards every submodule's
+    `training` flag, every parameter's `requires_grad` and the torch (CPU and the module's CUDA devices),
+    numpy and Python RNG states are as they were, whatever the block changed or raised."""
     flags = [(m, m.training) for m in module.modules()]
-    device, _ = _placement(module)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    module.eval()
+    grads = [(p, p.requires_grad) for p in module.parameters()]
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    np_state, py_state = np.random.get_state(), random.getstate()
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            module.eval()
             yield
     finally:
         for m, training in flags:
             m.training = training
+        for param, flag in grads:
+            param.requires_grad_(flag)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 @contextlib.contextmanager

@@ -332,8 +332,11 @@ def nadav(collapsed: bool) -> nn.Module:
 
 
 class TamingQuantizer(nn.Module):
-    def __init__(self) -> None:
+    """Trainable as the original: straight-through codes and the codebook + beta * commitment loss."""
+
+    def __init__(self, beta: float = 0.25) -> None:
         super().__init__()
+        self.beta = beta
         self.embedding = nn.Embedding(K, D)
         self.embedding.weight.data.uniform_(-1.0 / K, 1.0 / K)
 
@@ -341,7 +344,8 @@ class TamingQuantizer(nn.Module):
         zf = z.permute(0, 2, 3, 1).reshape(-1, D)
         idx = torch.cdist(zf, self.embedding.weight).argmin(1)
         zq = self.embedding(idx).view(z.shape[0], z.shape[2], z.shape[3], D).permute(0, 3, 1, 2)
-        return zq, torch.zeros(()), (None, None, idx)
+        loss = F.mse_loss(zq, z.detach()) + self.beta * F.mse_loss(z, zq.detach())
+        return z + (zq - z).detach(), loss, (None, None, idx)
 
 
 class TamingVQGAN(nn.Module):
