@@ -5,6 +5,12 @@ set-up and file writes cancel. The check runs on the shipped last-epoch checkpoi
 in train mode, as the guard meets them during training, with the shipped probe cut to the guard's
 default rows (and, for reference, 128 rows and all of it; codebook checks always use the whole probe);
 best of 5 each. Torch and BLAS run on one thread.
+
+Then the generic path: the same reference VQ-VAE read through the role-based live adapter instead of
+its own (ratio live / reference, same model, same probe), and each runnable model of the corpus of
+public layouts (tests/corpus/layouts.py, healthy and collapsed) guarded on its corpus probe, against
+one training step of that model on the same rows (forward + backward of its first output) in the same
+process: a check costing R steps adds R / every_n_steps to training.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 from timing import best_of, timed
@@ -96,12 +103,64 @@ def check_seconds(path: Path, max_rows: int | None) -> float:
         return best_of(lambda: guard.run(model, 1), 5)
 
 
+def generic_path() -> None:
+    """Reference vs live adapter on the demo's VQ-VAE, then the corpus models through the live adapter."""
+    from core.adapters.live import adapter_from_module
+    from tests.corpus.layouts import CORPUS
+
+    path = [p for p in demo_checkpoints() if p.parent.parent.name == "codebook"][-1]
+    probe = load_probe(path.parent / "probe.npz")
+    model = live_model(path)
+    seconds = {}
+    for name, factory in (("reference", None), ("live", adapter_from_module)):
+        guard = CollapseGuard(probe, every_n_steps=1, adapter=factory)
+        guard.run(model, 1)
+        seconds[name] = best_of(lambda g=guard: g.run(model, 1), 5)
+    print(
+        f"codebook  {path.parent.name:10s} reference adapter {seconds['reference'] * 1000:7.1f} ms  "
+        f"live adapter {seconds['live'] * 1000:7.1f} ms  ratio {seconds['live'] / seconds['reference']:5.2f}"
+    )
+    for entry in CORPUS:
+        if entry.builder_probe is None:
+            continue
+        for collapsed in (True, False):
+            model = entry.build(collapsed).train()
+            fields = entry.builder_probe()
+            guard = CollapseGuard(fields, every_n_steps=1)
+            check = guard.run(model, 1)
+            seconds = best_of(lambda g=guard, m=model: g.run(m, 1), 5)
+            step = best_of(lambda m=model, f=fields: training_step(m, f), 5)
+            verdict = ", ".join(f"{f.kind} {f.severity}" for f in check.findings) or "; ".join(check.errors)
+            rows = len(next(iter(fields.values())))
+            print(
+                f"{entry.project[:34]:34s} {'collapsed' if collapsed else 'healthy':9s} {rows:4d} rows  "
+                f"check {seconds * 1000:7.1f} ms  step {step * 1000:6.1f} ms  ratio {seconds / step:6.1f}  "
+                f"{check.adapters[0] if check.adapters else '-'}: {verdict}"
+            )
+
+
+def training_step(model: torch.nn.Module, fields: dict) -> None:
+    """Forward and backward of the model's first floating output on the probe rows (a flow field on
+    [embeddings, attributes]); gradients are dropped, the weights left as they were."""
+    if "x" in fields:
+        x = torch.from_numpy(fields["x"])
+    else:
+        x = torch.from_numpy(np.concatenate([fields["embeddings"], fields["attributes"]], axis=1)).float()
+    out = model(x)
+    first = out if isinstance(out, torch.Tensor) else next(t for t in out if isinstance(t, torch.Tensor))
+    first.float().sum().backward()
+    model.zero_grad(set_to_none=True)
+
+
 def main() -> int:
     # One thread for torch and BLAS alike, as the demo builders train: on a shared machine a second
     # BLAS thread makes the spectrum's eigvalsh several times slower and the figures meaningless.
     torch.set_num_threads(1)
-    with threadpool_limits(1):
-        return measure()
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = measure()
+        generic_path()
+    return status
 
 
 def measure() -> int:
