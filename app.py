@@ -3,9 +3,10 @@
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from ui import router, state, widgets
+from ui import router, state, uploads, widgets
 
 st.set_page_config(page_title="Collapse Explorer", page_icon=":material/explore:", layout="wide")
+uploads.confine_reads()  # files found beside a checkpoint must lie under this session's roots too
 
 PAGES = {
     "Checkpoint": [st.Page("pages/overview.py", title="Overview", icon=":material/search:", default=True)],

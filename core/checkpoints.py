@@ -44,12 +44,12 @@ from .limits import (
     MAX_PICKLE_BYTES,
     MAX_TEXT_BYTES,
     MAX_VIEW_SLACK_BYTES,
-    contained,
     open_regular,
     plain_tree,
     read_text_limited,
     regular_file,
 )
+from .paths import found_file
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 CONFIG_KEYS = ("config", "args", "hyper_parameters", "hparams")
@@ -833,7 +833,7 @@ def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | 
         (folder.parent / ".hydra" / "config.yaml", folder.parent),
     ]
     for candidate, root in candidates:
-        if contained(candidate, root) is None:
+        if found_file(candidate, root) is None:
             continue
         # A JSON list or a YAML scalar is some other file, not a config; one that cannot be parsed
         # (a Python tag, nesting thousands deep, an alias bomb) is hostile and stops the load.
@@ -872,12 +872,12 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 def weight_files(folder: Path) -> list[Path]:
     """Checkpoint-like regular files directly inside `folder` (symlinks leading out skipped), by name."""
     return sorted(
-        p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and contained(p, folder) is not None
+        p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and found_file(p, folder) is not None
     )
 
 
 def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
-    present = [name for name in HF_WEIGHT_FILES if contained(folder / name, folder) is not None]
+    present = [name for name in HF_WEIGHT_FILES if found_file(folder / name, folder) is not None]
     if not present:
         others = weight_files(folder)
         if others:
@@ -900,7 +900,7 @@ def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
         shards = [folder / name]
     tensors: dict[str, torch.Tensor] = {}
     for shard in shards:
-        if contained(shard, folder) is None:  # also refuses "../" names and symlinks leading out
+        if found_file(shard, folder) is None:  # also refuses "../" names and symlinks leading out
             raise CheckpointError(f"{folder.name}/ is missing the shard {shard.name} named by its index")
         if shard.suffix == ".safetensors":
             tensors.update(_read_safetensors(shard)[0])
@@ -910,7 +910,7 @@ def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
                 raise CheckpointError(f"{shard.name} is not a mapping of tensors")
             tensors.update(obj)
     loaded = _from_state(folder, "hf-dir", {"model": tensors}, {})
-    if contained(folder / "config.json", folder) is not None:
+    if found_file(folder / "config.json", folder) is not None:
         loaded.config, loaded.config_source = read_config_file(folder / "config.json"), "config.json"
     return loaded
 

@@ -148,20 +148,6 @@ def read_text_limited(
         raise error(f"{Path(path).name} is not {encoding} text ({exc.reason} at byte {exc.start})") from None
 
 
-def contained(path: str | Path, root: str | Path) -> Path | None:
-    """`path` resolved, when it is a regular file inside `root` (resolved too); None otherwise.
-
-    For files found by looking around (sibling configs, logs, probes): a symlink leading out of the
-    folder, a loop, a FIFO or a missing file is simply not a candidate."""
-    try:
-        resolved = Path(path).resolve()
-        inside = resolved.is_relative_to(Path(root).resolve())
-        mode = os.stat(resolved).st_mode
-    except (OSError, RuntimeError):  # RuntimeError: symlink loop (Python < 3.13)
-        return None
-    return resolved if inside and stat.S_ISREG(mode) else None
-
-
 def _omegaconf_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
     try:
         from omegaconf import DictConfig, ListConfig

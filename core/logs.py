@@ -36,11 +36,11 @@ from .limits import (
     MAX_LOG_POINTS,
     MAX_RECORD_BYTES,
     MAX_TEXT_BYTES,
-    contained,
     open_regular,
     read_text_limited,
     regular_file,
 )
+from .paths import found_file, natural_key, within_roots
 
 EVENT_GLOB = "events.out.tfevents.*"
 LOOKED_FOR = (
@@ -476,11 +476,14 @@ def find_logs(folder: Path, max_depth: int = 3) -> list[Path]:
     """Regular files under `folder` (at most `max_depth` folders down, hidden and tool folders skipped)
     that may be logs: event files, *.csv, *.json; sorted, at most MAX_FILES. Every entry is resolved
     and must stay inside `folder`: a symlink leading elsewhere (to another run, to `/`, to /proc) is
-    not followed, and a folder reached twice through links is walked once."""
+    not followed, and a folder reached twice through links is walked once. A folder outside the roots
+    in force (core.paths) is not listed at all."""
     found: list[Path] = []
     try:
         root = folder.resolve()
     except (OSError, RuntimeError):
+        return found
+    if not within_roots(root):
         return found
     seen: set[Path] = set()
 
@@ -499,7 +502,7 @@ def find_logs(folder: Path, max_depth: int = 3) -> list[Path]:
             if entry.is_dir():
                 if depth < max_depth and entry.name not in SKIP_DIRS and not entry.name.startswith("."):
                     walk(entry, depth + 1)
-            elif _log_name(entry) and contained(entry, root) is not None:
+            elif _log_name(entry) and found_file(entry, root) is not None:
                 found.append(entry)
 
     walk(folder, 0)
@@ -548,8 +551,6 @@ def _read_group(paths: list[Path], label: str) -> tuple[pd.DataFrame, LogSource]
     if len(paths) == 1 and not paths[0].name.startswith("events.out.tfevents."):
         frame, source = read_log(paths[0])
         return frame, LogSource(label, source.kind, source.points, source.notes)
-    from .paths import natural_key
-
     # Names end in .<time>.<host>.<pid>.<writer counter>: read as numbers, writer 10 comes after 9.
     parts = [read_event_file(p) for p in sorted(paths, key=lambda p: natural_key(p.name))]
     frame = pd.concat([f for f, _ in parts], ignore_index=True)
@@ -629,7 +630,7 @@ def epoch_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
     for path in root.rglob("*"):
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES or len(path.relative_to(root).parts) > 3:
             continue
-        if contained(path, root) is None:  # a symlink leading out of the run folder, or no regular file
+        if found_file(path, root) is None:  # a symlink leading out of the run folder, or no regular file
             continue
         match = _EPOCH_IN_NAME.search(path.name)
         if match:

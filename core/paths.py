@@ -4,6 +4,13 @@ Roots come from COLLAPSE_EXPLORER_ROOTS (os.pathsep-separated); the shipped asse
 A path outside every root is refused, so a deployed app cannot be pointed at arbitrary files; the
 refusal names neither the resolved path nor the roots, which are the server's business.
 
+Files and folders found by convention around a user's path (a sibling config, `probe.npz` beside a
+checkpoint or in its run folder, `../.hydra/config.yaml`, the run folder above a `checkpoints/`
+subfolder, logs) are read only through `found_file` / `within_roots`: a regular file inside the folder
+it was looked for in and, while roots are in force (`confined_to`, `confine`: the app, for every script
+run, with that session's roots), under one of them too. So a root that is a checkpoint folder itself
+does not lend its parent's files. The CLI, which reads what its user names, confines nothing.
+
 Uploads live in an `UploadArea`: a folder private to one browser session (mode 0700, files 0600,
 under a per-user base folder that is 0700 too), accepted as a root by that session only. Each file is
 capped, each session has a quota and all sessions together a total; `sweep_uploads` removes the areas
@@ -20,12 +27,13 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ASSETS_DIR, DEMO_DIR
-from .checkpoints import WEIGHT_SUFFIXES
 from .errors import CollapseExplorerError
 from .limits import GIB, env_int
 
@@ -51,6 +59,56 @@ def allowed_roots(extra: Iterable[Path] = ()) -> list[Path]:
     return roots
 
 
+Roots = Iterable[Path] | Callable[[], Iterable[Path]]
+_IN_FORCE: ContextVar[Roots | None] = ContextVar("collapse_explorer_read_roots", default=None)
+
+
+def confine(roots: Roots) -> Token:
+    """Put `roots` (folders, or a function returning them, asked at each lookup) in force for the rest
+    of the current context (a Streamlit script run has one); `_IN_FORCE.reset(token)` undoes it."""
+    return _IN_FORCE.set(roots)
+
+
+@contextmanager
+def confined_to(roots: Roots) -> Iterator[None]:
+    """`roots` in force for the block (see `confine`)."""
+    token = confine(roots)
+    try:
+        yield
+    finally:
+        _IN_FORCE.reset(token)
+
+
+def within_roots(path: str | Path) -> bool:
+    """Whether `path`, resolved (symlinks and `..` included), lies under a root in force; True when no
+    roots are in force, False when it cannot be resolved."""
+    roots = _IN_FORCE.get()
+    if roots is None:
+        return True
+    try:
+        resolved = Path(path).resolve()
+        return any(
+            resolved.is_relative_to(Path(root).resolve()) for root in (roots() if callable(roots) else roots)
+        )
+    except (OSError, RuntimeError):  # RuntimeError: symlink loop (Python < 3.13)
+        return False
+
+
+def found_file(path: str | Path, folder: str | Path) -> Path | None:
+    """`path` resolved, when it is a regular file inside `folder` (resolved too) and under the roots in
+    force; None otherwise.
+
+    The one check for files found by looking around a user's path: a symlink leading out of the folder,
+    a parent folder outside every root, a loop, a FIFO or a missing file is simply not a candidate."""
+    try:
+        resolved = Path(path).resolve()
+        inside = resolved.is_relative_to(Path(folder).resolve())
+        mode = os.stat(resolved).st_mode
+    except (OSError, RuntimeError):
+        return None
+    return resolved if inside and stat.S_ISREG(mode) and within_roots(resolved) else None
+
+
 def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
     """A user-typed path, resolved (symlinks and `..` included) and checked against the roots."""
     if not text or not text.strip():
@@ -72,6 +130,8 @@ def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
 
 def demo_checkpoints(demo_dir: Path = DEMO_DIR) -> list[Path]:
     """Every shipped demo checkpoint, in run order (family, run, epoch)."""
+    from .checkpoints import WEIGHT_SUFFIXES  # checkpoints reads its sibling files through this module
+
     if not demo_dir.is_dir():
         return []
     files = [p for p in demo_dir.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES]

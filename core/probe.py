@@ -16,7 +16,8 @@ from tokenize import TokenError
 import numpy as np
 
 from .errors import ProbeError
-from .limits import ARCHIVE_ERRORS, MAX_PROBE_BYTES, contained, regular_file
+from .limits import ARCHIVE_ERRORS, MAX_PROBE_BYTES, regular_file
+from .paths import found_file
 
 PROBE_NAME = "probe.npz"
 TORCH_DATA_SUFFIXES = (".pt", ".pth", ".bin")
@@ -242,7 +243,7 @@ def find_probe(checkpoint: str | Path) -> Path | None:
     checkpoint = Path(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
     for root in (folder, folder.parent):  # a symlink leading out of its folder is no candidate
-        if contained(root / PROBE_NAME, root) is not None:
+        if found_file(root / PROBE_NAME, root) is not None:
             return root / PROBE_NAME
     return None
 

@@ -15,6 +15,7 @@ from .checkpoints import epoch_from_name, load_checkpoint, weight_files
 from .diagnosis import SEVERITY_ORDER, Finding, Kind, Report, diagnose_checkpoint
 from .errors import CollapseExplorerError
 from .metrics import MetricValue, Undefined
+from .paths import found_file
 from .probe import find_probe, load_probe
 
 
@@ -110,11 +111,7 @@ def guard_files(folder: str | Path) -> list[Path]:
     root = Path(folder)
     found = []
     for path in sorted(root.rglob(GUARD_FILE)) if root.is_dir() else []:
-        if (
-            len(path.relative_to(root).parts) <= GUARD_MAX_DEPTH + 1
-            and path.is_file()
-            and not path.is_symlink()
-        ):
+        if len(path.relative_to(root).parts) <= GUARD_MAX_DEPTH + 1 and found_file(path, root) is not None:
             found.append(path)
     return found
 

@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.paths import UploadArea, allowed_roots, resolve_user_path, sweep_uploads
+from core.paths import UploadArea, allowed_roots, confine, resolve_user_path, sweep_uploads
 
 AREA_KEY = "_upload_area"
 
@@ -64,6 +64,14 @@ def roots() -> list[Path]:
     """The folders this session may read: the configured roots plus its own upload area."""
     owner = st.session_state.get(AREA_KEY)
     return allowed_roots([owner.area.folder] if owner is not None else [])
+
+
+def confine_reads() -> None:
+    """Keep every file core finds by convention during this script run (a probe, config or logs beside
+    a checkpoint or one folder up) under this session's roots, asked at each lookup, so an upload made
+    during the run counts at once. Cached results are shared between sessions safely: every session has
+    the same configured roots, and a path inside one session's upload area opens in no other."""
+    confine(roots)
 
 
 def resolve(text: str) -> Path:

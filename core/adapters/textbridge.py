@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import AdapterError, ProbeError
-from ..limits import MAX_TEXT_BYTES, contained, read_text_limited
+from ..limits import MAX_TEXT_BYTES, read_text_limited
 from ..models.textbridge import (
     T5_CONFIG_FIELDS,
     Bridge,
@@ -32,6 +32,7 @@ from ..models.textbridge import (
     t5_config_from_shapes,
     tied_keys,
 )
+from ..paths import found_file
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import register
 
@@ -73,7 +74,7 @@ def _tokenizer_json(loaded: LoadedCheckpoint) -> str | None:
     folder = loaded.path if loaded.path.is_dir() else loaded.path.parent
     candidate = folder / "tokenizer.json"
     # a regular file that no symlink leads out to, read within the text limit
-    if contained(candidate, folder) is None:
+    if found_file(candidate, folder) is None:
         return None
     return read_text_limited(candidate, MAX_TEXT_BYTES, AdapterError)
 
