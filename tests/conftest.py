@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Frames fitted by tests go to a folder of this session, never into the user's cache.
+os.environ.setdefault("COLLAPSE_EXPLORER_FRAME_CACHE", tempfile.mkdtemp(prefix="collapse-explorer-frames-"))
 torch.set_num_threads(1)
 
 

@@ -88,7 +88,7 @@ class MetricInfo:
 METRICS: dict[str, MetricInfo] = {}
 
 # Family modules fill METRICS when imported; all_metrics() imports them so the table is complete.
-FAMILY_MODULES = ("trajectories", "spectrum", "field", "codebook", "posterior", "text", "training")
+FAMILY_MODULES = ("trajectories", "spectrum", "field", "frame", "codebook", "posterior", "text", "training")
 
 
 def register_metrics(*infos: MetricInfo) -> None:
