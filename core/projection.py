@@ -66,8 +66,10 @@ class LayoutSettings:
 
     min_dist 0 and spread 0.5 keep a collapsed target group (one point in embedding space, up to float
     noise) a dot rather than a blob; repulsion 2 lets the islands stand apart from the inputs. A home
-    frame runs `home_epochs` at learning rate 1; a frame started from a home frame `warm_epochs` at
-    `warm_learning_rate`, which keeps what did not move in place.
+    frame runs `home_epochs` at learning rate 1. A frame started from a home frame keeps its inputs fixed
+    and moves only the endpoints, `warm_epochs` at `warm_learning_rate`: UMAP never settles islands that
+    share no edges (repulsion pushes them apart for as long as the learning rate lasts), so a short,
+    gentle refit is what keeps an island whose points did not move where it was.
     """
 
     n_neighbors: int = 15
@@ -76,8 +78,8 @@ class LayoutSettings:
     repulsion: float = 2.0
     negative_sample_rate: int = 5
     home_epochs: int = 200
-    warm_epochs: int = 100
-    warm_learning_rate: float = 0.2
+    warm_epochs: int = 50
+    warm_learning_rate: float = 0.1
     seed: int = 0
 
 
@@ -157,15 +159,32 @@ class Projection:
         within 1e-2 of it (float32 dot products put a copy of a point up to ~1e-3 away). This is where
         `UMAP.transform` starts from, without its optimisation epochs: a point never leaves the hull of
         its neighbours, so one far from every reference row lands near their centroid."""
+        return self._place(points)[0]
+
+    def scatter(self, points: np.ndarray, seed: int = 0) -> np.ndarray:
+        """`place`, plus seeded Gaussian noise as wide as the weighted spread of each point's neighbours'
+        coordinates: a start layout for optimising, in which copies of one point (a collapsed group)
+        start spread like the group they join instead of stacked on one spot."""
+        centre, spread = self._place(points)
+        noise = np.random.default_rng(seed).normal(size=centre.shape).astype(np.float32)
+        return centre + noise * spread[:, None]
+
+    def _place(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(weighted mean coordinates float32 [P, 2], weighted RMS distance of the neighbours'
+        coordinates from it float32 [P]) of points [P, D] (see `place`)."""
         out = np.empty((len(points), 2), dtype=np.float32)
+        spread = np.empty(len(points), dtype=np.float32)
         for rows, nearest, dist in self._neighbours(points, self.k):
             weights = 1.0 / (dist + 1e-6)
             exact = dist < _SNAP
             snapped = exact.any(axis=1)
             weights[snapped] = exact[snapped]
             weights /= weights.sum(axis=1, keepdims=True)
-            out[rows] = np.einsum("pk,pkc->pc", weights, self.coords[nearest])
-        return out
+            neighbours = self.coords[nearest]
+            out[rows] = np.einsum("pk,pkc->pc", weights, neighbours)
+            offsets = ((neighbours - out[rows][:, None]) ** 2).sum(axis=-1)
+            spread[rows] = np.sqrt(np.einsum("pk,pk->p", weights, offsets) / 2.0)
+        return out, spread
 
     def nearest_distance(self, points: np.ndarray) -> np.ndarray:
         """Chord distance float32 [P] from each point (unit-normalised) to its nearest reference row."""
@@ -233,12 +252,13 @@ def _umap_class() -> type:
 
 
 def _check_points(points: np.ndarray, what: str) -> np.ndarray:
-    points = unit_rows(points)
+    """Unit rows of points [M, D] (M >= 4, finite), else ProbeError naming `what`."""
+    points = np.asarray(points, dtype=np.float32)
     if points.ndim != 2 or len(points) < 4:
         raise ProbeError(f"a projection needs at least 4 {what}, got shape {points.shape}")
     if not np.isfinite(points).all():
         raise ProbeError(f"{what} contain NaN or inf")
-    return points
+    return unit_rows(points)
 
 
 def fit_projection(
@@ -292,10 +312,13 @@ def optimise_layout(
     *,
     epochs: int,
     learning_rate: float,
+    fixed: int = 0,
     layout: LayoutSettings = LAYOUT,
 ) -> np.ndarray:
-    """UMAP layout float32 [M, 2] of unit rows [M, D] (cosine kNN graph), optimised from `init` [M, 2]
-    in its own scale (no rescaling into a box), seeded, single-threaded."""
+    """UMAP layout float32 [M, 2] of unit rows [M, D] (cosine kNN graph), optimised from `init` [M, 2] in
+    its own scale (no rescaling into a box), seeded, single-threaded. The first `fixed` rows stay where
+    `init` puts them and the others move against them, as `UMAP.transform` moves new points (umap's
+    `move_other=False`)."""
     os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE))
     Path(os.environ["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
     from umap.layouts import optimize_layout_euclidean
@@ -312,20 +335,25 @@ def optimise_layout(
     # As umap does: edges too weak to be sampled once in `epochs` are dropped.
     graph.data[graph.data < graph.data.max() / float(epochs)] = 0.0
     graph.eliminate_zeros()
+    moving = graph.row >= fixed
+    head, tail, weights = graph.row[moving] - fixed, graph.col[moving], graph.data[moving]
     a, b = find_ab_params(layout.spread, layout.min_dist)
     embedding = np.array(init, dtype=np.float32, order="C")
     # Rows placed on the same spot have no gradient between them; umap breaks such ties the same way.
     span = float(np.ptp(embedding, axis=0).max()) or 1.0
-    embedding += random_state.normal(scale=1e-4 * span, size=embedding.shape).astype(np.float32)
+    embedding[fixed:] += random_state.normal(scale=1e-4 * span, size=embedding[fixed:].shape).astype(
+        np.float32
+    )
     rng_state = random_state.randint(INT32_MIN, INT32_MAX, 3).astype(np.int64)
-    return optimize_layout_euclidean(
+    # The moving rows are a view of `embedding`, so every update is seen by their neighbours at once.
+    optimize_layout_euclidean(
+        embedding[fixed:],
         embedding,
-        embedding,
-        graph.row,
-        graph.col,
+        head,
+        tail,
         epochs,
         len(points),
-        make_epochs_per_sample(graph.data, epochs),
+        make_epochs_per_sample(weights, epochs),
         a,
         b,
         rng_state,
@@ -333,8 +361,9 @@ def optimise_layout(
         initial_alpha=learning_rate,
         negative_sample_rate=layout.negative_sample_rate,
         parallel=False,
-        move_other=True,
-    ).astype(np.float32)
+        move_other=fixed == 0,
+    )
+    return embedding
 
 
 def align_onto(coords: np.ndarray, anchor_rows: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -425,7 +454,8 @@ def fit_joint_frame(
     input_frame: the probe's input frame over exactly those rows (its coords [n, 2] are the coordinates
     every joint frame is aligned onto). anchor: the frame to start from, a home frame as a Projection over
     its 2n fitted points (inputs first); None starts from the input frame (a home frame itself). The start
-    layout puts the inputs where the anchor has them and each endpoint where the anchor places it.
+    layout puts the inputs where the anchor has them and each endpoint where the anchor places it
+    (scattered as widely as its neighbours there, `Projection.scatter`).
     """
     n = len(rows)
     if len(input_frame.coords) != n or len(inputs) != n or len(endpoints) != n:
@@ -437,18 +467,21 @@ def fit_joint_frame(
         [_check_points(inputs, "probe inputs"), _check_points(endpoints, "flow endpoints")]
     )
     start = input_frame if anchor is None else anchor
-    init = np.concatenate([start.coords[:n], start.place(points[n:])])
+    init = np.concatenate([start.coords[:n], start.scatter(points[n:], layout.seed)])
     if anchor is None:
-        epochs, rate = layout.home_epochs, 1.0
-    else:
-        epochs, rate = layout.warm_epochs, layout.warm_learning_rate
-    coords = optimise_layout(points, init, epochs=epochs, learning_rate=rate, layout=layout)
-    # A home frame has only its inputs in common with the input frame; a frame started from a home frame
-    # is put back onto its whole start layout, so what kept its place in embedding space keeps it here.
-    if anchor is None:
+        # A home frame: everything moves, then its inputs are mapped onto the input frame's.
+        coords = optimise_layout(points, init, epochs=layout.home_epochs, learning_rate=1.0, layout=layout)
         coords = align_onto(coords, np.arange(n), input_frame.coords)
     else:
-        coords = align_onto(coords, np.arange(2 * n), init)
+        # Started from a home frame: the inputs stay exactly where it has them, only endpoints move.
+        coords = optimise_layout(
+            points,
+            init,
+            epochs=layout.warm_epochs,
+            learning_rate=layout.warm_learning_rate,
+            fixed=n,
+            layout=layout,
+        )
     return JointFrame(np.asarray(rows, dtype=np.int64), coords, trustworthiness_of(points, coords), key)
 
 

@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,7 +14,9 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Frames fitted by tests go to a folder of this session, never into the user's cache.
-os.environ.setdefault("COLLAPSE_EXPLORER_FRAME_CACHE", tempfile.mkdtemp(prefix="collapse-explorer-frames-"))
+if "COLLAPSE_EXPLORER_FRAME_CACHE" not in os.environ:
+    os.environ["COLLAPSE_EXPLORER_FRAME_CACHE"] = tempfile.mkdtemp(prefix="collapse-explorer-frames-")
+    atexit.register(shutil.rmtree, os.environ["COLLAPSE_EXPLORER_FRAME_CACHE"], True)
 torch.set_num_threads(1)
 
 
