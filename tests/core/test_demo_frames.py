@@ -62,7 +62,9 @@ def _home_view(checkpoint: Path):
 
 @pytest.mark.skipif(not (FLOW_DEMO / "collapsed" / FRAMES_DIR).is_dir(), reason="flow demo not built")
 @pytest.mark.parametrize(
-    "checkpoint", [p for p in demo_checkpoints() if p.is_relative_to(FLOW_DEMO)], ids=str
+    "checkpoint",
+    [p for p in demo_checkpoints() if p.is_relative_to(FLOW_DEMO)],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
 )
 def test_every_flow_demo_checkpoint_ships_its_default_frames(checkpoint, tmp_path):
     home, compare, _ = _frames(checkpoint, tmp_path / "cache")
