@@ -104,6 +104,7 @@ if selected:
         file_name="trajectories_selection.csv",
         mime="text/csv",
         key="traj_download_selection",
+        on_click="ignore",
     )
 else:
     st.caption(
@@ -116,6 +117,7 @@ st.download_button(
     file_name="trajectories.csv",
     mime="text/csv",
     key="traj_download_table",
+    on_click="ignore",
 )
 
 left, right = st.columns(2)
