@@ -123,9 +123,11 @@ def test_collapse_shows_as_spots_plays_and_selects(app_url, chromium_browser):
     assert len(table) == 1000 and sum(row["shown"] == "True" for row in table) == 500
 
     # The fixed run at the same controls: endpoints spread over at least 3x as many spots.
-    checkpoint = page.locator('[data-testid="stSelectbox"]').filter(has_text="Checkpoint").first
+    label = page.get_by_text("Checkpoint", exact=True)
+    checkpoint = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(has=label).first
     checkpoint.scroll_into_view_if_needed()
     checkpoint.locator("input").click()
+    checkpoint.locator("input").press_sequentially("fixed/fclf_epoch_020")
     page.get_by_role("option", name="demo: flow/fixed/fclf_epoch_020.pt").click()
     page.wait_for_function(
         """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
