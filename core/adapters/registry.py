@@ -49,18 +49,36 @@ def detect(shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> str | None
 def build_adapter(loaded: LoadedCheckpoint, name: str | None = None) -> CheckpointAdapter:
     """Adapter `name` (or the detected one) rebuilt from `loaded`; AdapterError says why not."""
     load_all()
+    if not loaded.state_dict and loaded.data_tensors:
+        raise AdapterError(data_message(loaded))
     if name is None:
         name = detect(loaded.shapes(), loaded.config)
         if name is None:
-            raise AdapterError(
-                "no adapter recognises this checkpoint's layout "
-                f"({len(loaded.state_dict)} tensors, e.g. {', '.join(list(loaded.state_dict)[:4])}); "
-                f"known adapters: {', '.join(sorted(REGISTRY))}; pass --adapter NAME or "
-                "--builder module:function"
-            )
+            raise AdapterError(unrecognised_message(loaded))
     if name not in REGISTRY:
         raise AdapterError(f"unknown adapter {name!r}; known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name].from_loaded(loaded)
+
+
+def unrecognised_message(loaded: LoadedCheckpoint) -> str:
+    """Why no adapter fits: the roles found and lacking, and what the user can do."""
+    from ..roles import roles_of
+
+    return (
+        f"no adapter recognises this checkpoint's layout: {roles_of(loaded.shapes()).report()}; "
+        f"known adapters: {', '.join(sorted(REGISTRY))}; pass --adapter NAME, or --builder module:function "
+        "returning your own nn.Module with the weights loaded"
+    )
+
+
+def data_message(loaded: LoadedCheckpoint) -> str:
+    """The plain sentence for a file that holds data: shapes, what they look like, how to use them."""
+    from ..roles import data_message as describe
+
+    tensors = {
+        k: (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for k, t in loaded.data_tensors.items()
+    }
+    return describe(loaded.path.name, tensors)
 
 
 def open_adapter(path: str, name: str | None = None, *, trust: bool = False) -> CheckpointAdapter:
