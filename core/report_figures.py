@@ -112,8 +112,8 @@ def flow_frame_titles(labels: Sequence[str], views: Sequence[FlowView]) -> list[
     from .metrics import format_value
 
     return [
-        f"{label} · {format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "
-        f"trustworthiness {format_value(view.trust)}"
+        f"{label}<br>{format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "
+        f"frame trustworthiness {format_value(view.trust)}"
         for label, view in zip(labels, views, strict=True)
     ]
 

@@ -26,7 +26,6 @@ _LEGEND = {
     "orientation": "h",
     "yanchor": "top",
     "y": -0.02,
-    "groupclick": "toggleitem",
 }
 _AXIS = {"showticklabels": False, "zeroline": False, "showgrid": False}
 
@@ -142,45 +141,62 @@ _HOVER = {
 }
 
 
-def _markers(sample: PathSample, legend: bool, titled: bool = True) -> list[go.Scattergl]:
-    """Start markers (open circles, step 0) then endpoint markers (filled, step T), one trace per colour
-    group each. `titled`: the legend shows them in two titled groups (starts, endpoints) whose items hide
-    one trace each; else every trace is its own legend group, so panels sharing it toggle together."""
+START_POINTS = "start points"
+
+
+def _markers(sample: PathSample, legend: bool) -> list[go.Scattergl]:
+    """One trace of all start points (open circles at step 0, each in its group's colour), then one
+    trace of endpoints (filled, last step) per colour group; each trace is its own legend entry, and a
+    panel drawn beside another toggles with it (same legend group)."""
     sentences = np.asarray(sample.sentences, dtype=object)
-    traces = []
-    for kind, step, symbol, size, title in (
-        ("start", 0, "circle-open", 6, "start points (step 0)"),
-        ("endpoint", -1, "circle", 8, "endpoints (last step)"),
-    ):
-        for i, (name, colour, rows) in enumerate(sample.by_group()):
-            traces.append(
-                go.Scattergl(
-                    x=sample.paths[step, rows, 0],
-                    y=sample.paths[step, rows, 1],
-                    mode="markers",
-                    marker={"size": size, "symbol": symbol, "color": colour},
-                    name=f"{kind} · {name}",
-                    legendgroup=kind if titled else f"{kind} · {name}",
-                    legendgrouptitle={"text": title} if titled and i == 0 and legend else None,
-                    showlegend=legend,
-                    text=sentences[rows],
-                    customdata=sample.customdata(rows),
-                    hovertemplate=_HOVER[kind],
-                )
+    groups = list(sample.by_group())
+    colours = np.empty(len(sample.rows), dtype=object)
+    for _, colour, rows in groups:
+        colours[rows] = colour
+    everyone = np.arange(len(sample.rows))
+    traces = [
+        go.Scattergl(
+            x=sample.paths[0, :, 0],
+            y=sample.paths[0, :, 1],
+            mode="markers",
+            marker={"size": 6, "symbol": "circle-open", "color": list(colours)},
+            name=START_POINTS,
+            legendgroup=START_POINTS,
+            showlegend=legend,
+            text=sentences,
+            customdata=sample.customdata(everyone),
+            hovertemplate=_HOVER["start"],
+        )
+    ]
+    for name, colour, rows in groups:
+        traces.append(
+            go.Scattergl(
+                x=sample.paths[-1, rows, 0],
+                y=sample.paths[-1, rows, 1],
+                mode="markers",
+                marker={"size": 8, "color": colour},
+                name=f"endpoint · {name}",
+                legendgroup=f"endpoint · {name}",
+                showlegend=legend,
+                text=sentences[rows],
+                customdata=sample.customdata(rows),
+                hovertemplate=_HOVER["endpoint"],
             )
+        )
     return traces
 
 
 def flow_figure(sample: PathSample, *, background: np.ndarray | None = None, title: str = "") -> go.Figure:
     """Trajectories in a 2-D frame: background float [M, 2] (the frame's inputs, faint), the paths, start
-    points and endpoints coloured by group; every kind a trace (or a trace per group) the legend hides."""
+    points and endpoints coloured by group; inputs, paths, start points and each group's endpoints are
+    traces of their own, which the legend hides."""
     fig = go.Figure([*_background(background, True), _path_lines(sample, True), *_markers(sample, True)])
     fig.update_layout(
         title=title or None,
         xaxis=_AXIS,
         yaxis={**_AXIS, "scaleanchor": "x"},
         legend=_LEGEND,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        margin={"l": 10, "r": 10, "t": 60 if title else 10, "b": 10},
         height=700,
         dragmode="select",
     )
@@ -304,7 +320,7 @@ def compare_flow_figure(
         traces = [
             *_background(background, legend),
             _path_lines(sample, legend),
-            *_markers(sample, legend, False),
+            *_markers(sample, legend),
         ]
         for trace in traces:
             fig.add_trace(trace, row=1, col=col)
@@ -313,9 +329,9 @@ def compare_flow_figure(
     fig.update_layout(
         yaxis={"scaleanchor": "x"},
         yaxis2={"scaleanchor": "x2"},
-        legend={**_LEGEND, "groupclick": "togglegroup"},
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=600,
+        legend=_LEGEND,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        height=820,
     )
     return fig
 

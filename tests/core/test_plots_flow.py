@@ -48,18 +48,16 @@ def test_flow_figure_traces():
     assert names == [
         ("inputs", "inputs"),
         ("paths", "paths"),
-        ("start · no", "start"),
-        ("start · yes", "start"),
-        ("endpoint · no", "endpoint"),
-        ("endpoint · yes", "endpoint"),
+        ("start points", "start points"),
+        ("endpoint · no", "endpoint · no"),
+        ("endpoint · yes", "endpoint · yes"),
     ]
-    assert fig.layout.legend.groupclick == "toggleitem"
-    titles = [t.legendgrouptitle.text for t in fig.data[2:]]
-    assert titles == ["start points (step 0)", None, "endpoints (last step)", None]
-    yes_end = fig.data[5]
+    starts = fig.data[2]
+    assert np.allclose(starts.x, paths[0, :, 0]) and list(starts.text) == [f"s{i}" for i in range(6)]
+    assert starts.marker.color[1] == fig.data[4].marker.color != fig.data[3].marker.color
+    yes_end = fig.data[4]
     assert list(yes_end.text) == ["s1", "s2", "s4", "s5"]
     assert np.allclose(yes_end.x, paths[-1, [1, 2, 4, 5], 0])
-    assert np.allclose(fig.data[3].y, paths[0, [1, 2, 4, 5], 1])
     # Hover on an endpoint reads its sentence and target; customdata = (row, target, original).
     assert "%{text}" in yes_end.hovertemplate and "target: %{customdata[1]}" in yes_end.hovertemplate
     assert yes_end.customdata[0].tolist() == [11, "t1", "o1"]
@@ -85,7 +83,6 @@ def test_flow_animation_frames_buttons_and_slider():
     # Frame t moves each group's points to step t; the figure opens at step 0.
     assert list(fig.frames[3].traces) == moving
     assert np.allclose(fig.frames[3].data[1].x, paths[3, [1, 2, 4, 5], 0])
-    assert np.allclose(fig.data[3].y, paths[0, [1, 2, 4, 5], 1])
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["▶ Play", "❚❚ Pause"] and buttons[0].method == "animate"
     slider = fig.layout.sliders[0]
@@ -150,17 +147,16 @@ def test_compare_flow_figure_two_panels_aligned():
         backgrounds=backgrounds,
         titles=("A: one", "B: two"),
     )
-    # Same traces in each panel: background, lines, start + end per group.
-    assert [t.xaxis for t in fig.data] == ["x"] * 6 + ["x2"] * 6
-    left, right = fig.data[:6], fig.data[6:]
+    # Same traces in each panel: background, lines, start points, endpoints per group.
+    assert [t.xaxis for t in fig.data] == ["x"] * 5 + ["x2"] * 5
+    left, right = fig.data[:5], fig.data[5:]
     assert np.allclose(left[0].y, backgrounds[0][:, 1]) and np.allclose(right[0].x, backgrounds[1][:, 0])
-    assert np.allclose(right[5].x, paths_b[-1, [1, 3, 4], 0])
-    assert "endpoint" in right[5].name
-    assert [t.showlegend for t in left] == [True] * 6
+    assert np.allclose(right[4].x, paths_b[-1, [1, 3, 4], 0])
+    assert "endpoint" in right[4].name
+    assert [t.showlegend for t in left] == [True] * 5
     assert not any(t.showlegend for t in right)
     # A's legend item toggles B's matching trace: one legend group per kind and colour.
     assert [t.legendgroup for t in left] == [t.legendgroup for t in right]
-    assert fig.layout.legend.groupclick == "togglegroup"
     # Each panel keeps its own range (a collapsed panel's islands must not shrink the other one).
     assert fig.layout.xaxis.matches is None and fig.layout.xaxis2.matches is None
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"

@@ -74,7 +74,7 @@ def test_collapse_shows_as_spots_plays_and_selects(app_url, chromium_browser):
     # endpoints; the frame's trustworthiness is shown beside the plot.
     collapsed = page.evaluate(FIGURE, 0)
     names = [t["name"] for t in collapsed["traces"]]
-    assert names[:2] == ["inputs", "paths"] and any(n.startswith("start · ") for n in names)
+    assert names[:2] == ["inputs", "paths"] and "start points" in names
     distinct = int(_metric(page, "Distinct endpoints").replace(",", ""))
     assert spots(collapsed) <= 3 * distinct
     assert float(_metric(page, "Frame trustworthiness")) >= 0.93

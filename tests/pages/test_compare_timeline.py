@@ -85,6 +85,6 @@ def test_compare_flow_runs_side_by_side_in_joint_frames():
     titles = [a["text"] for a in spec["layout"]["annotations"]]
     assert titles[0].startswith("A: flow/collapsed/") and titles[1].startswith("B: flow/fixed/")
     # The collapsed run lands on far fewer distinct endpoints than the fixed one; both frames are faithful.
-    distinct = [int(t.split(" · ")[1].split()[0].replace(",", "")) for t in titles]
+    distinct = [int(t.split("<br>")[1].split()[0].replace(",", "")) for t in titles]
     assert distinct[0] * 4 < distinct[1]
     assert all(float(t.split("trustworthiness ")[1]) >= 0.93 for t in titles)

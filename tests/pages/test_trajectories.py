@@ -125,7 +125,7 @@ def test_controls_change_the_flow(checkpoint):
     picture, animation = (json.loads(c.proto.spec) for c in at.get("plotly_chart")[:2])
     names = [t["name"] for t in picture["data"]]
     assert names[:2] == ["inputs", "paths"]
-    assert {"start · y", "start · not y", "endpoint · y", "endpoint · not y"} <= set(names)
+    assert {"start points", "endpoint · y", "endpoint · not y"} <= set(names)
     assert "sentence" in json.dumps(picture["data"])
     assert [f["name"] for f in animation["frames"]] == [str(t) for t in range(41)]  # steps set to 40
     assert at.get("plotly_chart")[0].proto.selection_mode
