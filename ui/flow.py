@@ -24,6 +24,7 @@ from core.adapters.vectorfield import flow_settings
 from core.errors import CollapseExplorerError
 from core.flowtext import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
 from core.flowview import (
+    CONTROLS,
     FlowView,
     FrameContext,
     check_flow_inputs,
@@ -111,8 +112,6 @@ def setup(checkpoint: str) -> FlowSetup:
 
 def default_control_index(column: int) -> int:
     """Index into CONTROLS of the control column `column` opens with (see `default_controls`)."""
-    from core.flowview import CONTROLS
-
     return CONTROLS.index(default_controls(column + 1)[column])
 
 
