@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="export findings and metrics as HTML or JSON")
     report.add_argument("path")
     report.add_argument("--compare", help="a second checkpoint (B) of the same family")
-    report.add_argument("--out", help="output .html or .json (default: JSON on stdout)")
+    report.add_argument(
+        "--out", help="output .html (writes the .json beside it too) or .json (default: JSON on stdout)"
+    )
     report.add_argument("--data", help="probe data for both (default: probe.npz beside each file)")
     report.add_argument(
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
@@ -148,7 +150,7 @@ def _fmt(value: object) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .probe import find_probe
-    from .report import check_comparable, compare_metrics, export_text, write_atomic
+    from .report import Entry, check_comparable, compare_metrics, export_both, export_text, write_atomic
     from .report_figures import report_figures
     from .runs import report_for
 
@@ -161,16 +163,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_comparable(spec_a, spec_b)
         items.append(("B", args.compare, report_b))
         deltas = compare_metrics(report_a, report_b)
-    reports = [report for _, _, report in items]
+    entries = [
+        Entry(label, path, report, str(probe or find_probe(path) or "") or None)
+        for label, path, report in items
+    ]
     fmt = Path(args.out).suffix.lstrip(".").lower() if args.out else "json"
-    figures = report_figures(items, probe, trust=args.trust) if fmt == "html" else None
-    text = export_text(reports, deltas, fmt, figures)
-    if args.out:
-        written = write_atomic(args.out, text, forbidden=[Path(path) for _, path, _ in items])
+    forbidden = [Path(path) for _, path, _ in items]
+    if fmt == "html":
+        # The document and its data side by side: report.html and report.json.
+        document, data = export_both(entries, deltas, report_figures(items, probe, trust=args.trust))
+        json_out = Path(args.out).with_suffix(".json")
+        for target, text in ((args.out, document), (json_out, data)):
+            print(f"wrote {write_atomic(target, text, forbidden=forbidden)}")
+    elif args.out:
+        written = write_atomic(args.out, export_text(entries, deltas, fmt), forbidden=forbidden)
         print(f"wrote {written}")
     else:
-        print(text)
-    return max(r.exit_code() for r in reports)
+        print(export_text(entries, deltas, "json"))
+    return max(r.exit_code() for _, _, r in items)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

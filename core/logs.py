@@ -390,7 +390,10 @@ def _read_group(paths: list[Path], label: str) -> tuple[pd.DataFrame, LogSource]
     if len(paths) == 1 and not paths[0].name.startswith("events.out.tfevents."):
         frame, source = read_log(paths[0])
         return frame, LogSource(label, source.kind, source.points, source.notes)
-    parts = [read_event_file(p) for p in sorted(paths)]
+    from .paths import natural_key
+
+    # Names end in .<time>.<host>.<pid>.<writer counter>: read as numbers, writer 10 comes after 9.
+    parts = [read_event_file(p) for p in sorted(paths, key=lambda p: natural_key(p.name))]
     frame = pd.concat([f for f, _ in parts], ignore_index=True)
     frame = frame.drop_duplicates(subset=["series", "step"], keep="last")
     notes = tuple(f"{Path(s.path).name}: {n}" if len(parts) > 1 else n for _, s in parts for n in s.notes)

@@ -52,7 +52,7 @@ def demo_checkpoints(demo_dir: Path = DEMO_DIR) -> list[Path]:
     if not demo_dir.is_dir():
         return []
     files = [p for p in demo_dir.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES]
-    return sorted(files, key=lambda p: (p.parent.as_posix(), _natural_key(p.name)))
+    return sorted(files, key=lambda p: (p.parent.as_posix(), natural_key(p.name)))
 
 
 def default_demo(demo_dir: Path = DEMO_DIR) -> Path | None:
@@ -62,7 +62,8 @@ def default_demo(demo_dir: Path = DEMO_DIR) -> Path | None:
     return (preferred or files or [None])[-1]
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
+    """Sort key reading digit runs as numbers: `run_10` after `run_9`."""
     return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
 
 

@@ -205,6 +205,25 @@ def metric_series(
     return series
 
 
+def changing_metrics(series: dict[str, list[tuple[int | None, MetricValue]]]) -> list[str]:
+    """Keys of `series` whose defined values change across the run (constants such as the codebook size
+    or the probe's row count say nothing over time), metrics with a good direction first."""
+    from .metrics import info_of, is_defined
+
+    def changes(points: list[tuple[int | None, MetricValue]]) -> bool:
+        values = {float(v) for _, v in points if is_defined(v)}  # type: ignore[arg-type]
+        return len(values) > 1
+
+    def rank(key: str) -> int:
+        info, _ = info_of(key)
+        if info is None or info.family == "setting":
+            return 3
+        return 0 if info.better != "neither" and not info.context else 1 if info.family != "training" else 2
+
+    found = [k for k, points in series.items() if changes(points)]
+    return sorted(found, key=lambda k: (rank(k), found.index(k)))
+
+
 def report_metrics(report: Report) -> dict[str, MetricValue]:
     """All metric evidence of a report's findings, flattened (first finding wins on a clash)."""
     merged: dict[str, MetricValue] = {}

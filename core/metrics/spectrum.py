@@ -59,6 +59,7 @@ register_metrics(
         "neither",
         "Effective rank of the inputs before the flow: the reference for the endpoints' RankMe.",
         "flow",
+        unit="effective dimensions",
     ),
     MetricInfo(
         "rankme_ratio",
@@ -67,5 +68,6 @@ register_metrics(
         "Effective rank of the endpoints over that of the inputs: 1 = every direction kept, near 0 = the "
         "endpoints span a few directions (dimensional collapse).",
         "flow",
+        unit="ratio 0-1",
     ),
 )

@@ -35,8 +35,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
+def _serve() -> Iterator[str]:
+    """Start `streamlit run app.py` on a free port, yield its URL once healthy, stop it after."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -73,6 +73,18 @@ def app_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    """One server for every browser test of the session (each page is its own Streamlit session)."""
+    yield from _serve()
+
+
+@pytest.fixture
+def fresh_app_url() -> Iterator[str]:
+    """A server nobody has opened yet: Streamlit's pages/ mode is still on until the router runs once."""
+    yield from _serve()
 
 
 @pytest.fixture
