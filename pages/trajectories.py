@@ -105,7 +105,7 @@ if selected:
         table.to_csv(index=False),
         file_name="trajectories_selection.csv",
         mime="text/csv",
-        key="traj_download_selection",
+        key="_traj_download_selection",
         on_click="ignore",
     )
 else:
@@ -118,7 +118,7 @@ st.download_button(
     flow.trajectories_csv(setup, view),
     file_name="trajectories.csv",
     mime="text/csv",
-    key="traj_download_table",
+    key="_traj_download_table",
     on_click="ignore",
 )
 

@@ -150,9 +150,12 @@ def test_joint_frame_caption_trust_and_downloads(checkpoint):
 
 
 def test_every_control_key_is_prefixed():
+    # Controls are `traj_` (mirrored to the URL); download buttons are private (`_traj_`): a button's
+    # state cannot be restored from a link.
     source = (REPO_ROOT / "pages" / "trajectories.py").read_text()
     keys = re.findall(r"key=f?\"([^\"]+)\"", source)
-    assert len(keys) >= 15 and all(key.startswith("traj_") for key in keys), keys
+    assert len(keys) >= 15 and all(key.startswith(("traj_", "_traj_download_")) for key in keys), keys
+    assert sum(key.startswith("_traj_") for key in keys) == 2
 
 
 def test_first_paint_reads_the_shipped_frames_without_umap():
