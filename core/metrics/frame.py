@@ -39,5 +39,6 @@ register_metrics(
         "sklearn trustworthiness (k=10, cosine) of the 2-D frame over the inputs and endpoints it was fitted "
         "on: 1 = every point's 2-D neighbours are true neighbours; a random layout scores ~0.5.",
         "flow",
+        unit="score 0-1",
     ),
 )

@@ -24,5 +24,5 @@ def test_flow_report_has_the_trajectories_side_by_side(tmp_path):
     assert len(alone) == 2 and alone[1].layout.title.text.startswith("A: flow/collapsed/")
     assert main(["report", str(a), "--compare", str(b), "--out", str(tmp_path / "r.html")]) == 1
     page = (tmp_path / "r.html").read_text()
-    assert page.count('class="plotly-graph-div"') == 2
-    assert "endpoint \\u00b7" in page and "trustworthiness" in page
+    assert page.count('class="plot"') == 2  # mean step length, and the trajectories side by side
+    assert page.count("frame trustworthiness 0.9") == 2 and "endpoint \\u00b7" in page
