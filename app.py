@@ -30,11 +30,7 @@ with st.sidebar:
     widgets.checkpoint_picker("b", "B (compare)")
     with st.expander("Probe data and trust"):
         widgets.probe_picker()
-        st.checkbox(
-            "I trust these files",
-            key=state.TRUST_KEY,
-            help="Allows full unpickling, which can run code stored in a checkpoint. Only for files you made.",
-        )
+        widgets.trust_switch()
 
 page = st.navigation(PAGES)
 # The default page's url_path is empty; its controls are registered under its name.

@@ -1,23 +1,41 @@
-"""`python -m core inspect|diagnose|report ...`: exit 0 no collapse, 1 collapse found, 2 bad input."""
+"""`python -m core inspect|diagnose|report ...`.
+
+Exit codes: 0 nothing collapsed, 1 collapse found, 2 bad input (one line on stderr, never a
+traceback), 3 inconclusive (no collapse finding could be decided).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .errors import CollapseExplorerError, NeedsTrustError
 
-EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  nothing collapsed: every collapse finding that could be decided is ok or a warning
+  1  collapse found
+  2  bad input: a file that cannot be read, refused for safety or over a limit, a probe that does
+     not fit the model, an unknown layout; one line on stderr, never a traceback
+  3  inconclusive: no collapse finding could be decided (all undefined, or none; weight health
+     alone is no verdict), e.g. no probe data where the family needs it"""
 
 
 def _parser() -> argparse.ArgumentParser:
     # Installed, the package is `collapse_explorer` and the command `collapse-explorer`.
     prog = "python -m core" if __package__ == "core" else "collapse-explorer"
-    parser = argparse.ArgumentParser(prog=prog, description="Find collapse in PyTorch checkpoints.")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Find collapse in PyTorch checkpoints.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    verdict = {"epilog": EXIT_CODES, "formatter_class": argparse.RawDescriptionHelpFormatter}
 
     inspect = sub.add_parser("inspect", help="list what a checkpoint holds")
     inspect.add_argument("path")
@@ -27,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
 
-    diagnose = sub.add_parser("diagnose", help="report collapse findings")
+    diagnose = sub.add_parser("diagnose", help="report collapse findings (exit 0/1/2/3)", **verdict)
     diagnose.add_argument("path")
     diagnose.add_argument(
         "--data", help="probe data (.npz / .safetensors); default: probe.npz beside the file"
@@ -44,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
 
-    report = sub.add_parser("report", help="export findings and metrics as HTML or JSON")
+    report = sub.add_parser("report", help="export findings and metrics as HTML or JSON", **verdict)
     report.add_argument("path")
     report.add_argument("--compare", help="a second checkpoint (B) of the same family")
     report.add_argument(
@@ -180,7 +198,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {written}")
     else:
         print(export_text(entries, deltas, "json"))
-    return max(r.exit_code() for _, _, r in items)
+    return combined_exit(r.exit_code() for _, _, r in items)
+
+
+def combined_exit(codes: Iterable[int]) -> int:
+    """One exit code for several reports: a collapse anywhere wins, then inconclusive, then ok."""
+    codes = set(codes)
+    return next((c for c in (EXIT_COLLAPSE, EXIT_INCONCLUSIVE) if c in codes), EXIT_OK)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -190,10 +214,26 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _fail(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library warnings would break the one-line error contract
+            return COMMANDS[args.command](args)
     except CollapseExplorerError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(str(exc))
+    except MemoryError:
+        return _fail("out of memory: the input needs more memory than this machine allows")
+    except RecursionError:
+        return _fail("the input nests too deeply to be read")
+    except Exception as exc:
+        # Last resort only: every known bad input raises CollapseExplorerError above. A bug must never
+        # read as "no collapse" (0) or "collapse" (1), so it is exit 2 with what happened.
+        return _fail(
+            f"internal error ({type(exc).__name__}: {exc}); please report it with the file that caused it"
+        )

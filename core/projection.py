@@ -41,10 +41,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ProbeError
+from .limits import ARCHIVE_ERRORS, regular_file
 from .metrics import Undefined
 from .metrics.clustering import pack_bits
 from .metrics.frame import trustworthiness_of
 from .plots import stratified_sample
+from .probe import check_npz
 
 PROJECTION_NAME = "projection.npz"
 FRAMES_DIR = "frames"
@@ -212,10 +214,11 @@ class Projection:
     def load(cls, path: str | Path, reference: np.ndarray) -> Projection:
         """Frame saved at `path` for `reference` [M, D]; ProbeError if it was fitted on other data."""
         try:
+            check_npz(regular_file(path, ProbeError))  # untrusted like any file beside a probe
             with np.load(path, allow_pickle=False) as npz:
                 coords, saved = npz["coords"], str(npz["fingerprint"])
                 k, seed = int(npz["k"]), int(npz["seed"])
-        except (OSError, KeyError, ValueError) as exc:
+        except (*ARCHIVE_ERRORS, TypeError, MemoryError) as exc:
             raise ProbeError(f"cannot read projection {Path(path).name}: {exc}") from None
         if coords.shape != (len(reference), 2) or saved != fingerprint(reference):
             raise ProbeError(f"projection {Path(path).name} was fitted on different probe data")
@@ -429,10 +432,11 @@ class JointFrame:
     def load(cls, path: str | Path, rows: np.ndarray) -> JointFrame:
         """The frame saved at `path`; ProbeError when unreadable or fitted on other rows."""
         try:
+            check_npz(regular_file(path, ProbeError))  # untrusted like any file beside a probe
             with np.load(path, allow_pickle=False) as npz:
                 saved_rows, coords = npz["rows"].astype(np.int64), npz["coords"].astype(np.float32)
                 trust, reason, key = float(npz["trust"]), str(npz["trust_reason"]), str(npz["key"])
-        except (OSError, KeyError, ValueError) as exc:
+        except (*ARCHIVE_ERRORS, TypeError, MemoryError) as exc:
             raise ProbeError(f"cannot read frame {Path(path).name}: {exc}") from None
         if not np.array_equal(saved_rows, rows) or coords.shape != (2 * len(rows), 2):
             raise ProbeError(f"frame {Path(path).name} was fitted on other probe rows")

@@ -588,18 +588,28 @@ def _measured_html(entries: Sequence[Entry], generated: str) -> str:
 
 
 def write_atomic(target: str | Path, text: str, *, forbidden: Sequence[Path] = ()) -> Path:
-    """Write `text` to `target` through a temp file and rename; refuse folders holding the checkpoints."""
+    """Write `text` to `target` through a temp file and rename. Refused: any place inside the folder
+    tree of a checkpoint in `forbidden` (nothing is ever written beside a user's files), a target that
+    exists and is not a regular file (a folder, /proc, a device), and a folder that cannot be written."""
     target = Path(target).expanduser().resolve()
     for folder in forbidden:
         folder = Path(folder).resolve()
         folder = folder if folder.is_dir() else folder.parent
-        if target.parent == folder:
+        if target.is_relative_to(folder):
             raise CollapseExplorerError(
-                f"refusing to write {target.name} beside the checkpoint in {folder}; choose another folder"
+                f"refusing to write {target.name} beside the checkpoint (inside its folder {folder.name}/ "
+                "or below); choose a folder outside it"
             )
+    if target.exists() and not target.is_file():
+        raise CollapseExplorerError(
+            f"cannot write the report to {target}: it exists and is not a regular file"
+        )
     if not target.parent.is_dir():
         raise CollapseExplorerError(f"output folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise CollapseExplorerError(f"cannot write into {target.parent}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -607,6 +617,9 @@ def write_atomic(target: str | Path, text: str, *, forbidden: Sequence[Path] = (
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CollapseExplorerError(f"cannot write the report to {target}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

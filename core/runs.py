@@ -72,9 +72,11 @@ def _detected_family(loaded) -> str | None:
 
 
 def timeline(
-    folder: str | Path, probe: str | Path | None = None, *, trust: bool = False
+    folder: str | Path, probe: str | Path | None = None, *, trust: bool | frozenset[str] = False
 ) -> list[TimelinePoint]:
-    """Diagnose every checkpoint in `folder`, sorted by epoch; unreadable files keep their error."""
+    """Diagnose every checkpoint in `folder`, sorted by epoch; unreadable files keep their error.
+    `trust`: True allows full unpickling of every file, a set only of the files whose resolved paths
+    it holds (the app trusts the files the user ticked the switch for, not their whole folder)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CollapseExplorerError(f"{folder} is not a folder; a timeline needs a run folder of checkpoints")
@@ -86,7 +88,8 @@ def timeline(
     points: list[TimelinePoint] = []
     for path in files:
         try:
-            family, _, epoch, report = report_for(path, probe, trust=trust)
+            allowed = trust if isinstance(trust, bool) else str(path.resolve()) in trust
+            family, _, epoch, report = report_for(path, probe, trust=allowed)
             points.append(TimelinePoint(str(path), epoch, family, report))
         except CollapseExplorerError as exc:
             epoch = epoch_from_name(path.name)

@@ -80,15 +80,18 @@ def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
 
 
 @st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
-def _timeline(folder: str, stamp: Stamp, probe: str | None, trust: bool) -> list:
+def _timeline(folder: str, stamp: Stamp, probe: str | None, trusted: frozenset[str]) -> list:
     from core.runs import timeline
 
-    return timeline(folder, probe, trust=trust)
+    return timeline(folder, probe, trust=trusted)
 
 
 def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> list:
-    """Every checkpoint of a run folder diagnosed (cached per folder version)."""
-    return _timeline(folder, file_stamp(folder), probe, trust)
+    """Every checkpoint of a run folder diagnosed (cached per folder version). With `trust`, only the
+    files the user trusted are unpickled fully, never the rest of their folder."""
+    from ui.state import trusted_files
+
+    return _timeline(folder, file_stamp(folder), probe, trusted_files() if trust else frozenset())
 
 
 @st.cache_data(show_spinner="Reading the training guard's checks…", max_entries=16)

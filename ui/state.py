@@ -1,12 +1,13 @@
-"""Session-state keys shared across pages (which checkpoints A / B and probe data are open, and why a
-choice is unusable) and the sync of registered widget keys with the URL's query parameters, so a link
-opens the same view and a reload keeps it."""
+"""Session-state keys shared across pages (which checkpoints A / B and probe data are open, why a
+choice is unusable, and which files the user trusted) and the sync of registered widget keys with the
+URL's query parameters, so a link opens the same view and a reload keeps it."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Literal
 
 import streamlit as st
@@ -15,7 +16,9 @@ from core.paths import default_demo
 
 Slot = Literal["a", "b"]
 TRUST_KEY = "trust_files"
+TRUSTED_FILES_KEY = "trusted_file_identities"
 PROBE_KEY = "probe_path"
+FileIdentity = tuple[str, int, int]
 PROBE_PROBLEM_KEY = "probe_problem"
 TIMELINE_RUN_KEY = "timeline_run"  # a run folder chosen elsewhere (the Runs page) for the Timeline
 
@@ -82,8 +85,6 @@ def timeline_folder() -> tuple[str | None, str]:
     """The run folder the Timeline opens on and where it came from: the one another page set
     (`timeline_run`, e.g. the Runs page), else checkpoint A's folder. A folder from a link is checked
     against the allowed roots like a typed one (CollapseExplorerError when outside)."""
-    from pathlib import Path
-
     from core.paths import resolve_user_path
 
     linked = st.session_state.get(TIMELINE_RUN_KEY)
@@ -100,9 +101,47 @@ def clear_timeline_run() -> None:
     st.session_state.pop(TIMELINE_RUN_KEY, None)
 
 
-def trusted() -> bool:
-    """Whether the user ticked 'I trust these files' (allows full unpickling)."""
-    return bool(st.session_state.get(TRUST_KEY, False))
+def file_identity(path: str | Path) -> FileIdentity | None:
+    """(resolved path, mtime_ns, size) of a file or folder; None when it is gone."""
+    from ui.cache import file_stamp
+
+    try:
+        return (str(Path(path).resolve()), *file_stamp(path))
+    except OSError:
+        return None
+
+
+def _open_checkpoints() -> list[str]:
+    return [p for p in (selected_path("a"), selected_path("b")) if p]
+
+
+def grant_trust() -> None:
+    """on_change of the trust switch: remember exactly which checkpoints it was ticked for."""
+    if st.session_state.get(TRUST_KEY):
+        st.session_state[TRUSTED_FILES_KEY] = {file_identity(p) for p in _open_checkpoints()} - {None}
+    else:
+        st.session_state.pop(TRUSTED_FILES_KEY, None)
+
+
+def trusted(path: str | None = None) -> bool:
+    """Whether full unpickling is allowed for `path` (default: the checkpoints open as A and B): the
+    switch is ticked and was ticked for these very files, unchanged since (path, size, mtime)."""
+    if not st.session_state.get(TRUST_KEY, False):
+        return False
+    granted = st.session_state.get(TRUSTED_FILES_KEY, set())
+    paths = [path] if path else _open_checkpoints()
+    return bool(paths) and all(file_identity(p) in granted for p in paths)
+
+
+def trusted_files() -> frozenset[str]:
+    """Resolved paths of the trusted files that are still as they were when trusted."""
+    if not st.session_state.get(TRUST_KEY, False):
+        return frozenset()
+    return frozenset(
+        ident[0]
+        for ident in st.session_state.get(TRUSTED_FILES_KEY, set())
+        if file_identity(ident[0]) == ident
+    )
 
 
 # --- URL sync -------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from core.checkpoints import epoch_from_name
 from core.diagnosis import SEVERITY_ORDER, Finding, Report
 from core.errors import CollapseExplorerError
 from core.metrics import all_metrics, format_value, info_of, label
-from core.paths import default_demo, demo_checkpoints, display_name, resolve_user_path, store_upload
-from ui import cache, state
+from core.paths import default_demo, demo_checkpoints, display_name
+from ui import cache, state, uploads
 
 SOURCES = ("Demo", "Path", "Upload")
 NONE = "(none)"
@@ -74,17 +74,25 @@ def checkpoint_picker(slot: state.Slot, label: str) -> str | None:
     elif source == "Path":
         text = st.text_input(f"{label}: path", key=f"path_{slot}", placeholder="/data/runs/fclf_epoch_5.pt")
         try:
-            path = str(resolve_user_path(text))
+            path = str(uploads.resolve(text))
         except CollapseExplorerError as exc:
             problem = str(exc) if text.strip() else "Path chosen, but no path typed yet"
     else:
         upload = st.file_uploader(f"{label}: upload", key=f"upload_{slot}")
         if upload is not None:
-            path = str(store_upload(upload.name, upload.getvalue()))
+            path, problem = _stored(upload)
         else:
             problem = "Upload chosen, but no file uploaded yet"
     state.set_selected(slot, path, problem)
     return path
+
+
+def _stored(upload) -> tuple[str | None, str | None]:
+    """(path in this session's upload area, None), or (None, why not: over a cap or the quota)."""
+    try:
+        return str(uploads.store(upload.name, upload.getvalue())), None
+    except CollapseExplorerError as exc:
+        return None, str(exc)
 
 
 def probe_picker() -> str | None:
@@ -96,14 +104,29 @@ def probe_picker() -> str | None:
     upload = st.file_uploader("…or upload probe data", type=["npz", "safetensors"], key="probe_upload")
     path = problem = None
     if upload is not None:
-        path = str(store_upload(upload.name, upload.getvalue()))
+        path, problem = _stored(upload)
     elif text:
         try:
-            path = str(resolve_user_path(text))
+            path = str(uploads.resolve(text))
         except CollapseExplorerError as exc:
             problem = str(exc)
     state.set_probe_path(path, problem)
     return path
+
+
+def trust_switch() -> None:
+    """The sidebar's "I trust these files" switch. Trust covers the checkpoints it was ticked for
+    (resolved path, size, mtime): when either changes, the switch is unticked and asks again."""
+    if st.session_state.get(state.TRUST_KEY) and not state.trusted():
+        st.session_state[state.TRUST_KEY] = False
+        st.caption("Trust was given to other files; tick again to trust the ones open now.")
+    st.checkbox(
+        "I trust these files",
+        key=state.TRUST_KEY,
+        on_change=state.grant_trust,
+        help="Allows full unpickling of the checkpoints open now, which can run code stored in them. "
+        "Only for files you made; a different or changed file asks again.",
+    )
 
 
 def finding_card(finding: Finding) -> None:

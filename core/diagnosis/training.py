@@ -504,7 +504,7 @@ def weight_findings(health: WeightHealth, parts: frozenset[str] | None = None) -
         ]
     found: list[Finding] = []
     if health.max_abs > HUGE_WEIGHT:
-        worst = max(health.tensors, key=lambda t: t.max_abs)
+        worst = max((t for t in health.weights if math.isfinite(t.max_abs)), key=lambda t: t.max_abs)
         found.append(
             Finding(
                 "training",

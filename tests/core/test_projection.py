@@ -129,6 +129,10 @@ def test_joint_frame_save_load_and_store(tmp_path):
     shipped.save(tmp_path / "shipped" / "k1.npz")
     found = store.get("k1", rows)
     assert np.array_equal(found.coords, shipped.coords) and found.trust == Undefined("too few points")
+    # A damaged or disguised frame file is skipped (read as untrusted), not raised.
+    (tmp_path / "cache" / "k2.npz").write_bytes(b"PK\x03\x04 not a zip")
+    (tmp_path / "cache" / "k3.npz").mkdir()
+    assert store.get("k2", rows) is None and store.get("k3", rows) is None
     # An unwritable cache is skipped silently; no cache folder means nothing is kept.
     (tmp_path / "file").write_text("")
     FrameStore(None, tmp_path / "file" / "sub").put(frame)

@@ -78,7 +78,7 @@ def test_a_rejected_path_shows_no_findings(app_url, chromium_browser):
     box.fill("/etc/passwd")
     box.press("Enter")
     main = page.locator('[data-testid="stMain"]')
-    main.get_by_text("outside the configured roots").wait_for(timeout=60_000)
+    main.get_by_text("outside the folders this server may read").wait_for(timeout=60_000)
     _settle(page)
     assert main.get_by_text("Nothing is shown until this is fixed").count() == 1
     for verdict in ("prototype: collapse", "Health report", "Known fix"):
@@ -86,7 +86,7 @@ def test_a_rejected_path_shows_no_findings(app_url, chromium_browser):
     page.get_by_role("link", name="Compare").click()
     page.get_by_role("heading", name="Compare").wait_for(timeout=60_000)
     _settle(page)
-    assert main.get_by_text("outside the configured roots").count() == 1
+    assert main.get_by_text("outside the folders this server may read").count() == 1
     assert main.locator('[data-testid="stDataFrame"]').count() == 0
 
 

@@ -18,11 +18,14 @@ def _shown(at) -> str:
 @pytest.mark.parametrize(
     ("state", "missing"),
     [
-        ({"source_a": "Path", "path_a": "/etc/passwd"}, "outside the configured roots"),
+        ({"source_a": "Path", "path_a": "/etc/passwd"}, "outside the folders this server may read"),
         ({"source_a": "Path", "path_a": str(DEMO_DIR / "flow" / "nope.pt")}, "no such file or folder"),
         ({"source_a": "Upload"}, "Upload chosen, but no file uploaded yet"),
         ({"source_a": "Path"}, "Path chosen, but no path typed yet"),
-        ({"probe_text": "/etc/hosts"}, "Probe data: /etc/hosts is outside the configured roots"),
+        (
+            {"probe_text": "/etc/hosts"},
+            "Probe data: '/etc/hosts' is outside the folders this server may read",
+        ),
     ],
 )
 def test_an_unusable_choice_shows_no_findings_on_any_page(monkeypatch, state, missing):
@@ -40,7 +43,7 @@ def test_a_rejected_b_is_named_and_gets_no_stand_in(monkeypatch):
     at = router_app(monkeypatch, source_b="Path", path_b="/etc/passwd").run()
     at.switch_page("pages/compare.py").run()
     assert not at.exception
-    assert "Checkpoint B: /etc/passwd is outside" in at.warning[0].value
+    assert "Checkpoint B: '/etc/passwd' is outside" in at.warning[0].value
     assert "Choose checkpoint A and checkpoint B" in at.info[0].value  # no demo counterpart in B's place
     assert not at.dataframe
 
@@ -94,5 +97,5 @@ def test_a_link_to_a_folder_outside_the_roots_is_refused(monkeypatch, tmp_path):
     at = router_app(monkeypatch, query={"timeline_run": str(tmp_path)})
     at.switch_page("pages/timeline.py").run()
     assert not at.exception
-    assert "outside the configured roots" in at.error[0].value
+    assert "outside the folders this server may read" in at.error[0].value
     assert at.radio(key="timeline_source").value == "demo"

@@ -76,7 +76,7 @@ def test_checkpoint_picker_refuses_paths_outside_roots_and_picks_demos():
     # The picker records why; the router shows it once, above the page (no second copy here).
     assert not at.error
     assert at.markdown[-1].value.startswith(
-        "selected: None · problem: /etc/passwd is outside the configured roots"
+        "selected: None · problem: '/etc/passwd' is outside the folders this server may read"
     )
     assert at.session_state["checkpoint_a"] is None
     at.text_input(key="path_a").input(str(default_demo())).run()
