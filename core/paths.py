@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,16 +63,17 @@ Roots = Iterable[Path] | Callable[[], Iterable[Path]]
 _IN_FORCE: ContextVar[Roots | None] = ContextVar("collapse_explorer_read_roots", default=None)
 
 
-def confine(roots: Roots) -> Token:
+def confine(roots: Roots) -> None:
     """Put `roots` (folders, or a function returning them, asked at each lookup) in force for the rest
-    of the current context (a Streamlit script run has one); `_IN_FORCE.reset(token)` undoes it."""
-    return _IN_FORCE.set(roots)
+    of the current context (the thread of a Streamlit script run: the app sets it first thing in
+    every run, so a run never sees another session's roots)."""
+    _IN_FORCE.set(roots)
 
 
 @contextmanager
 def confined_to(roots: Roots) -> Iterator[None]:
-    """`roots` in force for the block (see `confine`)."""
-    token = confine(roots)
+    """`roots` in force for the block only (see `confine`)."""
+    token = _IN_FORCE.set(roots)
     try:
         yield
     finally:
