@@ -45,6 +45,7 @@ from .limits import ARCHIVE_ERRORS, regular_file
 from .metrics import Undefined
 from .metrics.clustering import pack_bits
 from .metrics.frame import trustworthiness_of
+from .paths import found_file
 from .plots import stratified_sample
 from .probe import check_npz
 
@@ -294,8 +295,10 @@ def cached_projection(
     """The input frame for `reference`: a shipped file that matches it, else one fitted earlier and kept
     in `cache_dir` (by fingerprint), else a fresh fit saved there. Nothing is written beside user data."""
     cached = Path(cache_dir) / f"{fingerprint(reference)}.npz"
-    for path in (shipped, cached):
-        if path is not None and Path(path).is_file():
+    # A shipped frame lies beside user data: found like any file there (no symlink out, under the roots).
+    beside = None if shipped is None else found_file(shipped, Path(shipped).parent)
+    for path in (beside, cached):
+        if path is not None and path.is_file():
             try:
                 return Projection.load(path, reference)
             except ProbeError:
@@ -509,8 +512,11 @@ class FrameStore:
 
     def get(self, key: str, rows: np.ndarray) -> JointFrame | None:
         """The frame kept under `key` for these rows, or None."""
-        for folder in (self.shipped, self.cache):
-            path = None if folder is None else Path(folder) / f"{key}.npz"
+        shipped = (
+            None if self.shipped is None else found_file(Path(self.shipped) / f"{key}.npz", self.shipped)
+        )
+        cached = None if self.cache is None else Path(self.cache) / f"{key}.npz"
+        for path in (shipped, cached):
             if path is not None and path.is_file():
                 try:
                     return JointFrame.load(path, rows)

@@ -370,7 +370,7 @@ class MuLogvarVAEAdapter(_VAEAdapter):
 
 
 def _rows_2d(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().reshape(t.shape[0], -1).numpy().copy()
+    return t.detach().float().cpu().reshape(t.shape[0], -1).numpy().copy()
 
 
 def read_head_weights(state: Mapping[str, torch.Tensor], heads: HeadsRole) -> HeadWeights:
@@ -378,7 +378,7 @@ def read_head_weights(state: Mapping[str, torch.Tensor], heads: HeadsRole) -> He
 
     def bias(path: str, z: int) -> np.ndarray:
         b = state.get(f"{path}.bias")
-        return np.zeros(z, np.float32) if b is None else b.detach().float().numpy().copy()
+        return np.zeros(z, np.float32) if b is None else b.detach().float().cpu().numpy().copy()
 
     z = heads.latent
     if heads.variance is None:

@@ -65,6 +65,25 @@ def test_cached_projection_prefers_the_shipped_file(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
+def test_shipped_frames_are_not_followed_out_of_their_folder(tmp_path, monkeypatch):
+    """A projection or joint frame beside a probe that is a symlink to a file elsewhere is not read."""
+    frame = _frame()
+    outside, run = tmp_path / "outside", tmp_path / "run"
+    outside.mkdir()
+    run.mkdir()
+    frame.save(outside / "projection.npz")
+    (run / "projection.npz").symlink_to(outside / "projection.npz")
+    fitted = _frame(seed=3)
+    monkeypatch.setattr("core.projection.fit_projection", lambda reference: fitted)
+    found = cached_projection(frame.reference, run / "projection.npz", cache_dir=tmp_path / "cache")
+    assert np.array_equal(found.coords, fitted.coords)
+
+    rows = np.arange(4, dtype=np.int64)
+    JointFrame(rows, np.zeros((8, 2), np.float32), 0.9, "k1").save(outside / "k1.npz")
+    (run / "k1.npz").symlink_to(outside / "k1.npz")
+    assert FrameStore(run, None).get("k1", rows) is None
+
+
 def test_nearest_distance():
     frame = _frame()
     assert np.allclose(frame.nearest_distance(frame.reference[:5]), 0.0, atol=2e-3)
