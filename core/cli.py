@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     diagnose.add_argument(
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
+    _add_device(diagnose)
 
     report = sub.add_parser("report", help="export findings and metrics as HTML or JSON")
     report.add_argument("path")
@@ -49,7 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
+    _add_device(report)
     return parser
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where models run: cpu (default), cuda, cuda:N, or auto (CUDA when torch sees a GPU)",
+    )
 
 
 def load_builder(spec: str) -> Callable:
@@ -106,14 +116,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from .checkpoints import load_checkpoint
+    from .device import resolve_device
     from .diagnosis import diagnose_checkpoint
     from .probe import find_probe, load_probe
 
+    device = resolve_device(args.device)
     loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
     probe_path = Path(args.data) if args.data else find_probe(args.path)
     probe = load_probe(probe_path) if probe_path is not None else None
     builder = load_builder(args.builder) if args.builder else None
-    report = diagnose_checkpoint(loaded, probe, adapter_name=args.adapter, builder=builder)
+    report = diagnose_checkpoint(loaded, probe, adapter_name=args.adapter, builder=builder, device=device)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -143,10 +155,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     # A comparison measures both checkpoints on the same inputs: A's probe unless --data names one.
     probe = args.data or (find_probe(args.path) if args.compare else None)
-    _, spec_a, _, report_a = report_for(args.path, probe, trust=args.trust)
+    _, spec_a, _, report_a = report_for(args.path, probe, trust=args.trust, device=args.device)
     items, deltas = [("A", args.path, report_a)], None
     if args.compare:
-        _, spec_b, _, report_b = report_for(args.compare, probe, trust=args.trust)
+        _, spec_b, _, report_b = report_for(args.compare, probe, trust=args.trust, device=args.device)
         check_comparable(spec_a, spec_b)
         items.append(("B", args.compare, report_b))
         deltas = compare_metrics(report_a, report_b)

@@ -176,6 +176,12 @@ def _nearest_distances(x: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(nearest, 0.0))
 
 
+def sample_percentiles(queries: int, confidence: float = 0.95) -> tuple[float, float]:
+    """(low, high) fractions of a sorted sample of `queries` values that bracket the population median."""
+    rank = max(int(binom.ppf((1 - confidence) / 2, queries, 0.5)), 1)
+    return rank / queries, (queries - rank + 1) / queries
+
+
 def nn_scale(
     x: np.ndarray, *, max_queries: int = MAX_QUERIES, confidence: float = 0.95
 ) -> NNScale | Undefined:
@@ -197,11 +203,11 @@ def nn_scale(
         return NNScale(median, median, median, len(x), len(x))
     queries = np.sort(np.random.default_rng(0).choice(len(x), max_queries, replace=False))
     distances = np.sort(_nearest_distances(x, queries))
-    rank = max(int(binom.ppf((1 - confidence) / 2, max_queries, 0.5)), 1)
+    low, high = sample_percentiles(max_queries, confidence)
     return NNScale(
         float(np.median(distances)),
-        float(distances[rank - 1]),
-        float(distances[max_queries - rank]),
+        float(distances[round(low * max_queries) - 1]),
+        float(distances[round(high * max_queries) - 1]),
         max_queries,
         len(x),
     )
