@@ -17,6 +17,7 @@ thread by default (the machine is shared; `--threads` changes it). Run:
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import os
@@ -130,7 +131,10 @@ def child(checkpoint: str) -> None:
     clock("rankme", lambda: rankme(end))
     field = adapter.field_fn()
     yt = torch.from_numpy(y)
-    clock("divergence_curl", lambda: field_stats(lambda points: field(points, yt), start))
+    if "condition" in inspect.signature(field_stats).parameters:  # rows in chunks, each with its targets
+        clock("divergence_curl", lambda: field_stats(field, start, condition=yt))
+    else:
+        clock("divergence_curl", lambda: field_stats(lambda points: field(points, yt), start))
     print(json.dumps({"times": times, "distinct_endpoints": int(found[0])}))
 
 
