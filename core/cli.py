@@ -1,4 +1,5 @@
-"""`python -m core inspect|diagnose|report ...`: exit 0 no collapse, 1 collapse found, 2 bad input."""
+"""`python -m core inspect|diagnose|report|sweep ...`: exit 0 no collapse, 1 collapse found, 2 bad input,
+3 inconclusive (nothing could be decided)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from .errors import AdapterError, CollapseExplorerError, NeedsTrustError
 
-EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +52,25 @@ def _parser() -> argparse.ArgumentParser:
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
     _add_device(report)
+
+    sweep = sub.add_parser("sweep", help="diagnose every checkpoint of every run folder under ROOT")
+    sweep.add_argument("root", help="folder whose subfolders (at any depth) hold checkpoints")
+    sweep.add_argument("--jobs", type=int, default=1, help="parallel workers on this machine (default 1)")
+    sweep.add_argument(
+        "--backend", choices=["loky", "dask", "ray"], default="loky", help="joblib backend (default loky)"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        help="address of an existing cluster: a Dask scheduler (tcp://host:8786) or a Ray head (ray://host:10001)",
+    )
+    sweep.add_argument(
+        "--out", help="table path (.parquet; the leaderboard goes beside it as .html); default: the cache"
+    )
+    sweep.add_argument("--data", help="probe data for every checkpoint (default: probe.npz beside each)")
+    sweep.add_argument(
+        "--trust", action="store_true", help="allow full unpickling (may run code in the files)"
+    )
+    _add_device(sweep)
     return parser
 
 
@@ -174,10 +194,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     return max(r.exit_code() for r in reports)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import sweep
+
+    if args.jobs < 1:
+        raise CollapseExplorerError(f"--jobs must be at least 1, got {args.jobs}")
+
+    def progress(done: int, total: int) -> None:
+        print(f"  diagnosed {done:,} of {total:,} new or changed checkpoints", file=sys.stderr, flush=True)
+
+    result = sweep(
+        args.root,
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        out=args.out,
+        probe=args.data,
+        trust=args.trust,
+        device=args.device,
+        progress=progress,
+    )
+    table = result.table
+    collapsed = sorted(table.loc[table["severity"] == "collapse", "run"].unique())
+    print(
+        f"{result.runs:,} runs, {len(table):,} checkpoints: {result.diagnosed:,} diagnosed, "
+        f"{result.cached:,} from the cache; {len(collapsed):,} runs collapsed"
+    )
+    for run in collapsed[:20]:
+        first = table.loc[table["run"] == run, "first_collapsed_epoch"].iloc[0]
+        print(f"  COLLAPSE  {run} (first at epoch {first})")
+    print(f"table:       {result.table_path}\nleaderboard: {result.leaderboard_path}")
+    if collapsed:
+        return EXIT_COLLAPSE
+    return EXIT_INCONCLUSIVE if (table["severity"] == "undefined").all() else EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": cmd_inspect,
     "diagnose": cmd_diagnose,
     "report": cmd_report,
+    "sweep": cmd_sweep,
 }
 
 
