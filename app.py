@@ -18,6 +18,7 @@ PAGES = {
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/timeline.py", title="Timeline", icon=":material/show_chart:"),
         st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/leaderboard:"),
     ],
 }
 
@@ -25,13 +26,14 @@ with st.sidebar:
     st.header("Checkpoints")
     widgets.checkpoint_picker("a", "A")
     widgets.checkpoint_picker("b", "B (compare)")
-    with st.expander("Probe data and trust"):
+    with st.expander("Probe data, trust and device"):
         widgets.probe_picker()
         st.checkbox(
             "I trust these files",
             key="trust_files",
             help="Allows full unpickling, which can run code stored in a checkpoint. Only for files you made.",
         )
+        widgets.device_picker()
 
 navigation = st.navigation(PAGES)
 navigation.run()

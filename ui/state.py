@@ -11,6 +11,9 @@ from core.paths import default_demo
 Slot = Literal["a", "b"]
 TRUST_KEY = "trust_files"
 PROBE_KEY = "probe_path"
+DEVICE_KEY = "device"
+# The run folder Timeline opens (set by the Runs page before it switches there).
+TIMELINE_RUN_KEY = "timeline_run"
 
 
 def _key(slot: Slot) -> str:
@@ -42,3 +45,8 @@ def set_probe_path(path: str | None) -> None:
 def trusted() -> bool:
     """Whether the user ticked 'I trust these files' (allows full unpickling)."""
     return bool(st.session_state.get(TRUST_KEY, False))
+
+
+def device() -> str:
+    """Where models run, from the sidebar's device setting ("cpu" until changed)."""
+    return str(st.session_state.get(DEVICE_KEY) or "cpu")
