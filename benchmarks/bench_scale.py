@@ -45,11 +45,13 @@ METRIC_ORDER = (
     "rankme",
     "divergence_curl",
 )
-# Launches one command and prints its peak RSS (kB) once it exits: getrusage of a process that has one child.
+# Launches one command and prints its exit code, peak RSS (kB) and CPU seconds once it exits: getrusage of a
+# process that has one child.
 RSS_LAUNCHER = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(code, use.ru_maxrss, use.ru_utime + use.ru_stime)\n"
 )
 
 
@@ -145,16 +147,16 @@ def _env(code_root: Path, threads: int) -> dict[str, str]:
     return env
 
 
-def diagnose_run(code_root: Path, checkpoint: Path, threads: int) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in GB, exit code) of `python -m core diagnose` in a fresh process."""
+def diagnose_run(code_root: Path, checkpoint: Path, threads: int) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in GB, exit code) of `python -m core diagnose`, fresh process."""
     command = [sys.executable, "-c", RSS_LAUNCHER, sys.executable, "-m", "core", "diagnose", str(checkpoint)]
     start = time.perf_counter()
     out = subprocess.run(
         command, cwd=code_root, env=_env(code_root, threads), capture_output=True, text=True, check=True
     )
     wall = time.perf_counter() - start
-    code, rss_kb = out.stdout.split()[-2:]
-    return wall, int(rss_kb) / 1024**2, int(code)
+    code, rss_kb, cpu = out.stdout.split()[-3:]
+    return wall, float(cpu), int(rss_kb) / 1024**2, int(code)
 
 
 def metric_run(code_root: Path, checkpoint: Path, threads: int) -> dict:
@@ -205,19 +207,23 @@ def main() -> int:
             for name, code_root in codes.items():
                 if name == "before" and n > args.baseline_rows:
                     continue
-                wall, rss, exit_code = diagnose_run(code_root, checkpoint, args.threads)
+                wall, cpu, rss, exit_code = diagnose_run(code_root, checkpoint, args.threads)
                 metrics = metric_run(code_root, checkpoint, args.threads)
-                results[name][n] = {"wall": wall, "rss": rss, "exit": exit_code, **metrics}
+                results[name][n] = {"wall": wall, "cpu": cpu, "rss": rss, "exit": exit_code, **metrics}
                 print(
-                    f"{name:6s} {n:>7,} rows: diagnose {wall:6.1f} s, peak RSS {rss:4.2f} GB, exit {exit_code}, "
-                    f"{metrics['distinct_endpoints']} distinct endpoints",
+                    f"{name:6s} {n:>7,} rows: diagnose {wall:6.1f} s wall, {cpu:6.1f} s CPU, peak RSS "
+                    f"{rss:4.2f} GB, exit {exit_code}, {metrics['distinct_endpoints']} distinct endpoints "
+                    f"(load average {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
     after = results["after"]
     print(f"\ndiagnose (fresh process, {args.threads} thread(s)); growth between row counts {rows}")
     for name, runs in results.items():
-        walls = [runs[n]["wall"] for n in rows if n in runs]
-        print(f"  {name:6s} wall {' / '.join(f'{w:.1f}' for w in walls)} s  growth {_growth(walls)}")
+        for what in ("wall", "cpu"):
+            values = [runs[n][what] for n in rows if n in runs]
+            print(
+                f"  {name:6s} {what:4s} {' / '.join(f'{v:.1f}' for v in values)} s  growth {_growth(values)}"
+            )
     print("\nper metric, seconds (before -> after where a baseline ran)")
     print(f"  {'metric':20s}" + "".join(f"{n:>22,}" for n in rows) + "   growth (after)")
     for key in METRIC_ORDER:
@@ -234,11 +240,14 @@ def main() -> int:
     ok = True
     if 100_000 in after and 20_000 in after:
         big, mid = after[100_000], after[20_000]
+        # Wall time is the target; CPU time is printed too because on a shared machine the wall clock
+        # measures the other load as much as this code.
         checks = {
-            f"100k wall {big['wall']:.1f} s <= {TARGET_WALL_S:.0f} s": big["wall"] <= TARGET_WALL_S,
+            f"100k wall {big['wall']:.1f} s <= {TARGET_WALL_S:.0f} s (CPU {big['cpu']:.1f} s)": big["wall"]
+            <= TARGET_WALL_S,
             f"100k peak RSS {big['rss']:.2f} GB <= {TARGET_RSS_GB} GB": big["rss"] <= TARGET_RSS_GB,
-            f"100k / 20k = {big['wall'] / mid['wall']:.1f} <= {TARGET_GROWTH:.0f}": big["wall"] / mid["wall"]
-            <= TARGET_GROWTH,
+            f"100k / 20k wall = {big['wall'] / mid['wall']:.1f} <= {TARGET_GROWTH:.0f} "
+            f"(CPU {big['cpu'] / mid['cpu']:.1f})": big["wall"] / mid["wall"] <= TARGET_GROWTH,
         }
         print()
         for text, met in checks.items():
