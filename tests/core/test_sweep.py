@@ -149,3 +149,11 @@ def test_dask_local_cluster_of_two_workers(tree, tmp_path):
         assert len(cluster.scheduler.workers) == 2
     assert result.diagnosed == 10
     pd.testing.assert_frame_equal(_comparable(reference.table), _comparable(result.table))
+
+
+def test_ray_backend_gives_the_same_table(tree, tmp_path):
+    ray = pytest.importorskip("ray")
+    reference = sweep(tree, cache_dir=tmp_path / "ref")
+    result = sweep(tree, jobs=2, backend="ray", cache_dir=tmp_path / "ray")
+    assert not ray.is_initialized()  # the sweep started Ray, so it shut it down again
+    pd.testing.assert_frame_equal(_comparable(reference.table), _comparable(result.table))
