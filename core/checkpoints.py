@@ -158,6 +158,9 @@ def _load_file(path: Path, trust: bool) -> LoadedCheckpoint:
     kind = sniff(path)
     if kind == "safetensors":
         tensors, meta = _read_safetensors(path)
+        data = _data_tensors(tensors)
+        if data is not None:
+            return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
         loaded = _from_state(path, "safetensors", {"model": tensors}, {})
         config = _json_or_none(meta.get("config")) if meta else None
         if isinstance(config, dict):
@@ -423,6 +426,9 @@ def _from_object(path: Path, obj: Any) -> LoadedCheckpoint:
         if obj.dim() == 0:
             raise CheckpointError(f"{path.name} holds a single 0-d tensor: no weights and no data to inspect")
         return LoadedCheckpoint(path, "tensor-data", {}, data_tensors={"tensor": obj})
+    data = _data_tensors(obj)
+    if data is not None:
+        return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a state dict or a mapping")
     obj = {
@@ -440,6 +446,18 @@ def _from_object(path: Path, obj: Any) -> LoadedCheckpoint:
     return loaded
 
 
+def _data_tensors(obj: Any) -> dict[str, torch.Tensor] | None:
+    """A list of tensors, or a top-level mapping that holds data (see core.roles.is_data), else None."""
+    from .roles import is_data
+
+    if isinstance(obj, list | tuple) and obj and all(isinstance(t, torch.Tensor) for t in obj):
+        return {str(i): t for i, t in enumerate(obj)}
+    if not _is_tensor_mapping(obj) or any(t.dim() == 0 for t in obj.values()):
+        return None
+    described = {str(k): (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for k, t in obj.items()}
+    return {str(k): t for k, t in obj.items()} if is_data(described) else None
+
+
 def _find_components(obj: Mapping) -> dict[str, dict[str, torch.Tensor]]:
     """Model state dicts in a checkpoint mapping, by DESIGN order; several -> named components."""
     if _is_tensor_mapping(obj):
@@ -455,11 +473,24 @@ def _find_components(obj: Mapping) -> dict[str, dict[str, torch.Tensor]]:
     }
     if suffixed:
         return suffixed
-    return {
+    found = {
         str(k): dict(v)
         for k, v in obj.items()
         if _is_tensor_mapping(v) and not NON_MODEL_KEYS.search(str(k)) and str(k) not in CONFIG_KEYS
     }
+    return found or _nested_components(obj)
+
+
+def _nested_components(obj: Mapping) -> dict[str, dict[str, torch.Tensor]]:
+    """State dicts one level down (`{'model_states': {'net': {...}}}`); a single one is the model."""
+    nested: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in obj.items():
+        if not isinstance(value, Mapping) or NON_MODEL_KEYS.search(str(key)) or str(key) in CONFIG_KEYS:
+            continue
+        for name, sd in value.items():
+            if _is_tensor_mapping(sd) and not NON_MODEL_KEYS.search(str(name)):
+                nested[f"{key}.{name}"] = dict(sd)
+    return {"model": next(iter(nested.values()))} if len(nested) == 1 else nested
 
 
 def _strip_prefixes(sd: dict[str, torch.Tensor], lightning: bool) -> tuple[dict[str, torch.Tensor], set[str]]:
@@ -533,8 +564,10 @@ def _from_state(
         sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
         cleaned[name], s = _strip_prefixes(sd, lightning)
         stripped |= s
-    if list(cleaned) == ["model"]:
-        state = cleaned["model"]
+    if (
+        len(cleaned) == 1
+    ):  # one state dict, whatever its key ('model', 'weights', 'vae_state_dict'): the model
+        state = next(iter(cleaned.values()))
     else:
         state = {f"{c}.{k}": v for c, sd in cleaned.items() for k, v in sd.items()}
     if state and all(v.dim() == 0 for v in state.values()):

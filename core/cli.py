@@ -4,21 +4,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import AdapterError, CollapseExplorerError, NeedsTrustError
+from .errors import CollapseExplorerError, NeedsTrustError
 
 EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m core", description="Find collapse in PyTorch checkpoints."
-    )
+    # Installed, the package is `collapse_explorer` and the command `collapse-explorer`.
+    prog = "python -m core" if __package__ == "core" else "collapse-explorer"
+    parser = argparse.ArgumentParser(prog=prog, description="Find collapse in PyTorch checkpoints.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     inspect = sub.add_parser("inspect", help="list what a checkpoint holds")
@@ -35,7 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         "--data", help="probe data (.npz / .safetensors); default: probe.npz beside the file"
     )
     diagnose.add_argument("--adapter", help="adapter name (default: detected from the keys)")
-    diagnose.add_argument("--builder", help="module:function that rebuilds your model (runs your code)")
+    diagnose.add_argument(
+        "--builder",
+        help="module:function taking the loaded checkpoint and returning your nn.Module with the weights "
+        "loaded; its parts are found by role and run on probe x (runs your code)",
+    )
     diagnose.add_argument("--config", help="config file to use when the checkpoint carries none")
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
     diagnose.add_argument(
@@ -83,19 +86,10 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
 
 
 def load_builder(spec: str) -> Callable:
-    """`module:function` -> the function; it takes a LoadedCheckpoint and returns an adapter."""
-    module_name, _, func_name = spec.partition(":")
-    if not module_name or not func_name:
-        raise AdapterError(f"--builder wants module:function, got {spec!r}")
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AdapterError(f"cannot import builder module {module_name!r}: {exc}") from None
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise AdapterError(f"builder module {module_name!r} has no function {func_name!r}")
-    return func
+    """`module:function` -> a builder (see core.adapters.live.load_builder)."""
+    from .adapters.live import load_builder as load
+
+    return load(spec)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -111,6 +105,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise
     summary = loaded.summary()
     summary["adapter"] = detect(loaded.shapes(), loaded.config) if loaded.state_dict else None
+    summary["roles"] = _roles(loaded)
     health = weight_health(loaded)
     summary["health"] = health.to_json()
     if args.json:
@@ -120,6 +115,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"  parameters: {loaded.parameter_count:,} in {len(loaded.state_dict)} tensors")
     print(f"  components: {', '.join(f'{k} ({v})' for k, v in summary['components'].items()) or '-'}")
     print(f"  adapter:    {summary['adapter'] or 'none detected'}")
+    for line in summary["roles"]["found"] or ["none of a known kind"]:
+        print(f"  role:       {line}")
+    for line in summary["roles"]["lacking"]:
+        print(f"  lacking:    {line}")
+    if "data" in summary["roles"]:
+        print(f"  data:       {summary['roles']['data']}")
     print(f"  config:     {loaded.config_source or 'none found'}")
     if loaded.metadata:
         print("  metadata:   " + ", ".join(f"{k}={v}" for k, v in list(loaded.metadata.items())[:12]))
@@ -132,6 +133,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         tied = f"  (tied to {row.tied_to})" if row.tied_to else ""
         print(f"    {row.name}\t{list(row.shape)}\t{row.dtype}{tied}")
     return EXIT_OK
+
+
+def _roles(loaded) -> dict:
+    """Roles found and lacking (core.roles) for `inspect`; for a data file, what its tensors look like."""
+    from .adapters.registry import data_message
+    from .roles import roles_of
+
+    if not loaded.state_dict and loaded.data_tensors:
+        return {"family": None, "found": [], "lacking": [], "data": data_message(loaded)}
+    return roles_of(loaded.shapes()).to_json()
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:

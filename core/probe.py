@@ -16,6 +16,7 @@ import numpy as np
 from .errors import ProbeError
 
 PROBE_NAME = "probe.npz"
+TORCH_DATA_SUFFIXES = (".pt", ".pth", ".bin")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ def load_probe(path: str | Path) -> ProbeData:
     path = Path(path)
     if not path.is_file():
         raise ProbeError(f"probe file not found: {path}")
+    if path.suffix in TORCH_DATA_SUFFIXES:
+        return _from_arrays(_torch_data_arrays(path), str(path))
     try:
         if path.suffix == ".safetensors":
             from safetensors.numpy import load_file
@@ -103,6 +106,34 @@ def load_probe(path: str | Path) -> ProbeData:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ProbeError(f"cannot read probe data {path.name}: {exc}") from None
     return _from_arrays(arrays, str(path))
+
+
+def _torch_data_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of a torch file that holds data (a bare tensor, a list, named tensors), by probe field.
+
+    Named tensors keep probe field names (`embeddings`, `x`, `codes`, ...); others go to the field they
+    look like (core.roles.looks_like): integer tensors -> codes, [N, D] floats -> embeddings.
+    """
+    from .checkpoints import load_checkpoint
+    from .errors import CollapseExplorerError
+    from .roles import looks_like
+
+    try:
+        loaded = load_checkpoint(path)
+    except CollapseExplorerError as exc:
+        raise ProbeError(f"cannot read probe data {path.name}: {exc}") from None
+    if loaded.state_dict or not loaded.data_tensors:
+        raise ProbeError(f"{path.name} holds model weights, not probe data")
+    known = {f.name for f in fields(ProbeData)}
+    arrays: dict[str, np.ndarray] = {}
+    for name, tensor in loaded.data_tensors.items():
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        target = name if name in known else looks_like(name, tuple(tensor.shape), dtype)[1]
+        if target is not None and target not in arrays:
+            arrays[target] = tensor.detach().cpu().numpy()
+    if not arrays:
+        raise ProbeError(f"{path.name} holds no tensor usable as probe data (codes, embeddings or x)")
+    return arrays
 
 
 def find_probe(checkpoint: str | Path) -> Path | None:

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from .adapters.base import AdapterSpec
 from .adapters.registry import REGISTRY, build_adapter, detect
 from .checkpoints import epoch_from_name, load_checkpoint, weight_files
 from .device import resolve_device
-from .diagnosis import Report, diagnose_checkpoint
+from .diagnosis import SEVERITY_ORDER, Finding, Kind, Report, diagnose_checkpoint
 from .errors import CollapseExplorerError
-from .metrics import MetricValue
+from .metrics import MetricValue, Undefined
 from .probe import find_probe, load_probe
 
 
 @dataclass(frozen=True)
 class TimelinePoint:
-    """One checkpoint of a run: its epoch, family and report, or the error that stopped it."""
+    """One checkpoint of a run: its epoch, family and report, or the error that stopped it. A guard
+    check during training (`guard_points`) has its step too, and the findings file as its path."""
 
     path: str
     epoch: int | None
     family: str | None = None
     report: Report | None = None
     error: str | None = None
+    step: int | None = None
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -96,21 +101,114 @@ def timeline(
     return sorted(points, key=lambda p: (p.epoch is None, p.epoch or 0, p.path))
 
 
+GUARD_FILE = "collapse_guard.jsonl"  # written by core.guard, one JSON record per check
+GUARD_FORMAT = "collapse-explorer-guard/1"
+GUARD_MAX_BYTES = 64 * 1024 * 1024
+GUARD_MAX_LINE = 1024 * 1024
+GUARD_MAX_DEPTH = 3
+KINDS = frozenset(get_args(Kind))
+
+
+def guard_files(folder: str | Path) -> list[Path]:
+    """Findings files the training guard wrote in `folder` or its subfolders (3 levels at most)."""
+    root = Path(folder)
+    found = []
+    for path in sorted(root.rglob(GUARD_FILE)) if root.is_dir() else []:
+        if (
+            len(path.relative_to(root).parts) <= GUARD_MAX_DEPTH + 1
+            and path.is_file()
+            and not path.is_symlink()
+        ):
+            found.append(path)
+    return found
+
+
+def _metric(value: object) -> MetricValue | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("undefined"), str):
+        return Undefined(value["undefined"])
+    return None
+
+
+def _finding(row: object) -> Finding | None:
+    if not isinstance(row, Mapping):
+        return None
+    kind, severity, summary = row.get("kind"), row.get("severity"), row.get("summary")
+    if kind not in KINDS or severity not in SEVERITY_ORDER or not isinstance(summary, str):
+        return None
+    raw = row.get("metrics") if isinstance(row.get("metrics"), Mapping) else {}
+    metrics = {str(k): m for k, v in raw.items() if (m := _metric(v)) is not None}
+    fix = row.get("fix") if isinstance(row.get("fix"), str) else ""
+    return Finding(kind, severity, summary, metrics, fix)
+
+
+def _guard_point(path: Path, record: object) -> TimelinePoint | None:
+    if not isinstance(record, Mapping) or record.get("format") != GUARD_FORMAT:
+        return None
+    step, epoch = record.get("step"), record.get("epoch")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return None
+    rows = record.get("findings") if isinstance(record.get("findings"), list) else []
+    findings = tuple(f for f in map(_finding, rows) if f is not None)
+    errors = tuple(str(e) for e in record.get("errors", []) if isinstance(e, str))
+    names = [a for a in record.get("adapters", []) if isinstance(a, str)]
+    report = Report(f"{path} @ step {step}", ", ".join(names) or None, findings, errors)
+    family = findings[0].kind if findings else None
+    epoch = int(epoch) if isinstance(epoch, int | float) and not isinstance(epoch, bool) else None
+    return TimelinePoint(str(path), epoch, family, report, step=step)
+
+
+def guard_points(folder: str | Path) -> tuple[list[TimelinePoint], list[str]]:
+    """Every check the training guard logged under `folder`, in step order, and notes on what was skipped.
+
+    The files are untrusted: each is read only up to GUARD_MAX_BYTES, lines that are not complete
+    guard records (a line cut off mid-write, another format) are skipped and counted.
+    """
+    points: list[TimelinePoint] = []
+    notes: list[str] = []
+    for path in guard_files(folder):
+        skipped = 0
+        with open(path, "rb") as handle:
+            data = handle.read(GUARD_MAX_BYTES + 1)
+        if len(data) > GUARD_MAX_BYTES:
+            notes.append(f"{path.name}: larger than {GUARD_MAX_BYTES // 2**20} MiB, the rest not read")
+            data = data[:GUARD_MAX_BYTES]
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            try:
+                point = _guard_point(path, json.loads(line)) if len(line) <= GUARD_MAX_LINE else None
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                point = None
+            if point is None:
+                skipped += 1
+            else:
+                points.append(point)
+        if skipped:
+            notes.append(f"{path.name}: {skipped} line(s) that are not guard checks skipped")
+    return sorted(points, key=lambda p: (p.step, p.path)), notes
+
+
 def main_family(points: list[TimelinePoint]) -> str | None:
     """The family most checkpoints of the run belong to (a run folder may hold strays)."""
     families = [p.family for p in points if p.family is not None]
     return max(set(families), key=families.count) if families else None
 
 
-def metric_series(points: list[TimelinePoint]) -> dict[str, list[tuple[int | None, MetricValue]]]:
-    """metric key -> [(epoch, value)] over the run's main family, in epoch order."""
+def metric_series(
+    points: list[TimelinePoint], x: str = "epoch"
+) -> dict[str, list[tuple[int | None, MetricValue]]]:
+    """metric key -> [(x, value)] over the run's main family, in point order; x is "epoch" or "step"."""
     family = main_family(points)
     series: dict[str, list[tuple[int | None, MetricValue]]] = {}
     for point in points:
         if point.report is None or point.family != family:
             continue
         for key, value in report_metrics(point.report).items():
-            series.setdefault(key, []).append((point.epoch, value))
+            series.setdefault(key, []).append((getattr(point, x), value))
     return series
 
 

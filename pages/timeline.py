@@ -1,4 +1,5 @@
-"""Timeline: every checkpoint of a run diagnosed; metrics against epoch show when collapse began."""
+"""Timeline: every checkpoint of a run diagnosed; metrics against epoch show when collapse began. Checks
+the collapse guard logged during training (collapse_guard.jsonl) show against step below them."""
 
 import streamlit as st
 
@@ -8,6 +9,43 @@ from core.paths import demo_runs, display_name, resolve_user_path
 from core.plots.runs import timeline_figure
 from core.runs import main_family, metric_series
 from ui import cache, state, widgets
+
+
+def guard_section(guard_points: list, notes: list[str]) -> None:
+    """The checks the collapse guard logged while the run trained, against step."""
+    st.subheader("Guard checks during training")
+    stopped = [p.step for p in guard_points if p.report and p.report.collapsed]
+    st.caption(
+        f"{len(guard_points)} checks by the collapse guard, steps {guard_points[0].step:,}–"
+        f"{guard_points[-1].step:,}; "
+        + (f"first collapse at step {stopped[0]:,}" if stopped else "no collapse")
+    )
+    for note in notes:
+        st.warning(note)
+    guard_series = metric_series(guard_points, x="step")
+    if guard_series:
+        varied = [k for k, v in guard_series.items() if len({str(x) for _, x in v}) > 1]
+        default = [k for k in varied if k in all_metrics()][:3]
+        chosen = st.multiselect(
+            "Guard metrics",
+            list(guard_series),
+            default=default,
+            format_func=label,
+            key="timeline_guard_metrics",
+        )
+        st.plotly_chart(timeline_figure(guard_series, chosen, x_title="step"), width="stretch")
+    guard_rows = [
+        {
+            "step": p.step,
+            "epoch": p.epoch,
+            "verdict": ", ".join(f"{f.kind}: {f.severity}" for f in p.report.findings) or "nothing decided",
+            "summary": p.report.findings[0].summary if p.report.findings else "; ".join(p.report.errors),
+        }
+        for p in guard_points
+        if p.report is not None
+    ]
+    st.dataframe(guard_rows, hide_index=True, width="stretch")
+
 
 st.title("Timeline")
 runs = demo_runs()
@@ -29,10 +67,15 @@ else:
         widgets.show_error(exc)
         st.stop()
 
+guard_points, guard_notes = cache.guard_checks(folder)
 try:
     points = cache.run_timeline(folder, state.probe_path(), state.trusted())
 except CollapseExplorerError as exc:
-    widgets.show_error(exc)
+    if guard_points:  # a run the guard watched may hold its checks but no checkpoint (yet)
+        st.caption(f"No checkpoint timeline: {exc}")
+        guard_section(guard_points, guard_notes)
+    else:
+        widgets.show_error(exc)
     st.stop()
 
 family = main_family(points)
@@ -64,3 +107,5 @@ rows = [
     for p in points
 ]
 st.dataframe(rows, hide_index=True, width="stretch")
+if guard_points:
+    guard_section(guard_points, guard_notes)

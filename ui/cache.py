@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.adapters.base import CheckpointAdapter
+from core.adapters.live import builder_from_env
 from core.adapters.registry import build_adapter
 from core.checkpoints import WEIGHT_SUFFIXES, LoadedCheckpoint, load_checkpoint
 from core.diagnosis import Report, diagnose_checkpoint
@@ -39,7 +40,9 @@ def loaded_checkpoint(path: str, trust: bool = False) -> LoadedCheckpoint:
 
 @st.cache_resource(show_spinner="Rebuilding model…", max_entries=16)
 def _adapter(path: str, stamp: Stamp, trust: bool, device: str) -> CheckpointAdapter:
-    return build_adapter(_loaded(path, stamp, trust), device=device)
+    builder = builder_from_env(trust)
+    loaded = _loaded(path, stamp, trust)
+    return builder(loaded) if builder is not None else build_adapter(loaded, device=device)
 
 
 def adapter(path: str, trust: bool = False) -> CheckpointAdapter:
@@ -67,7 +70,9 @@ def probe_data(path: str | None) -> ProbeData | None:
 
 @st.cache_data(show_spinner="Diagnosing…", max_entries=64)
 def _report(path: str, stamp: Stamp, probe: str | None, trust: bool, device: str) -> Report:
-    return diagnose_checkpoint(_loaded(path, stamp, trust), probe_data(probe), device=device)
+    return diagnose_checkpoint(
+        _loaded(path, stamp, trust), probe_data(probe), builder=builder_from_env(trust), device=device
+    )
 
 
 def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
@@ -85,6 +90,20 @@ def _timeline(folder: str, stamp: Stamp, probe: str | None, trust: bool, device:
 def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> list:
     """Every checkpoint of a run folder diagnosed (cached per folder version)."""
     return _timeline(folder, file_stamp(folder), probe, trust, state.device())
+
+
+@st.cache_data(show_spinner="Reading the training guard's checks…", max_entries=16)
+def _guard(folder: str, stamps: tuple[Stamp, ...]) -> tuple[list, list[str]]:
+    from core.runs import guard_points
+
+    return guard_points(folder)
+
+
+def guard_checks(folder: str) -> tuple[list, list[str]]:
+    """(checks the training guard logged under a run folder, notes on skipped lines), cached per file version."""
+    from core.runs import guard_files
+
+    return _guard(folder, tuple(file_stamp(p) for p in guard_files(folder)))
 
 
 @st.cache_data(show_spinner="Comparing…", max_entries=32)

@@ -25,7 +25,11 @@ Family = Literal["flow", "text", "codebook", "posterior"]
 
 @dataclass(frozen=True)
 class AdapterSpec:
-    """What a loaded model is and can do; the UI reads it to decide which controls to show."""
+    """What a loaded model is and can do; the UI reads it to decide which controls to show.
+
+    `parts` names the parts the model has (encoder, codebook, ema usage, posterior heads, decoder,
+    semantic heads, ...), so fix texts name only those.
+    """
 
     family: Family
     latent_dim: int | None = None
@@ -39,6 +43,7 @@ class AdapterSpec:
     supports_code_indices: bool = False
     supports_code_usage: bool = False
     description: str = ""
+    parts: tuple[str, ...] = ()
 
 
 class CheckpointAdapter(ABC):

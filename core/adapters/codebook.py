@@ -1,21 +1,22 @@
-"""Adapters for vector-quantised models: the reference VQ-VAE and four codebook layouts found in the wild.
+"""Adapters for vector-quantised models: the reference VQ-VAE and codebooks found by role in any layout.
 
-Layouts (after core.checkpoints strips wrapper prefixes; any module path may precede them):
-- `vq_ema`: `_embedding.weight [K, D]` + `_ema_cluster_size [K]` + `_ema_w` or `_ema_embedding_sum [K, D]`
-- `vq_transposed`: `embed [D, K]` + `cluster_size [K]` + `embed_avg [D, K]`
+Codebooks are found by core.roles (any prefix, any component dict, several per file); each adapter
+below reads one family of layouts, told apart by the first codebook's role:
+- `vq_ema`: a [K, D] codebook with an EMA cluster-size buffer (`_embedding.weight` + `_ema_cluster_size`, ...)
+- `vq_transposed`: a [D, K] codebook with a usage buffer (`embed [D, K]` + `cluster_size [K]`, ...)
 - `vq_multihead`: `embed [H, K, D]` + `cluster_size [H, K]` (e.g. `_codebook.embed`), or one head
   `embed [K, D]` + `cluster_size [K]`
-- `vq_embedding`: a plain `nn.Embedding` codebook (`codebook.weight`, `quantizer.embedding.weight`), no EMA
+- `vq_embedding`: a codebook without usage buffers (`quantize.embedding.weight`, `codebook.weight`, `k`, ...)
 - `vqvae_digits`: the reference VQ-VAE of core.models.vqvae, plain or component-dict checkpoint; it is
   rebuilt, so code indices come from data.
 
 Weight-only usage is the EMA cluster size per code (`code_usage() -> float64 [H, K]`). Data-driven usage
 needs code indices: from the rebuilt model and probe `x`, or given directly as probe `codes`.
+Codebooks of one shape are stacked as heads; codebooks of other shapes form further groups.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 
 from ..errors import AdapterError, CheckpointError, ProbeError
 from ..metrics.codebook import code_counts
+from ..roles import CodebookRole, roles_of
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import build_adapter, register
 
@@ -38,168 +40,134 @@ CODES_FIELD = "codes"
 
 
 @dataclass(frozen=True)
-class _Match:
-    """Where one codebook sits in a state dict: its weight key, usage key (or None) and orientation."""
+class CodebookGroup:
+    """Codebooks of one shape stacked as heads: vectors float32 [H, K, D], usage float64 [H, K] or None.
 
-    weight: str
-    usage: str | None
-    transposed: bool = False
-
-
-def _siblings(key: str, suffix: str) -> str:
-    return key[: len(key) - len(suffix)]
-
-
-def _find_ema(shapes: Shapes) -> list[_Match]:
-    found = []
-    for key, shape in shapes.items():
-        if not key.endswith("_embedding.weight") or len(shape) != 2:
-            continue
-        prefix = _siblings(key, "_embedding.weight")
-        size = shapes.get(prefix + "_ema_cluster_size")
-        sums = shapes.get(prefix + "_ema_w") or shapes.get(prefix + "_ema_embedding_sum")
-        if size == (shape[0],) and sums == shape:
-            found.append(_Match(key, prefix + "_ema_cluster_size"))
-    return found
-
-
-def _find_transposed(shapes: Shapes) -> list[_Match]:
-    found = []
-    for key, shape in shapes.items():
-        if not (key == "embed" or key.endswith(".embed")) or len(shape) != 2:
-            continue
-        prefix = _siblings(key, "embed")
-        if shapes.get(prefix + "cluster_size") == (shape[1],) and shapes.get(prefix + "embed_avg") == shape:
-            found.append(_Match(key, prefix + "cluster_size", transposed=True))
-    return found
-
-
-def _find_multihead(shapes: Shapes) -> list[_Match]:
-    """`embed [H, K, D]` + `cluster_size [H, K]`, and the single-head `embed [K, D]` + `cluster_size [K]`
-    of older releases of the same library (a square [K, K] buffer is left to the transposed layout)."""
-    found = []
-    for key, shape in shapes.items():
-        if not (key == "embed" or key.endswith(".embed")) or len(shape) not in (2, 3):
-            continue
-        prefix = _siblings(key, "embed")
-        if len(shape) == 2 and shape[0] == shape[1]:
-            continue
-        if shapes.get(prefix + "cluster_size") == shape[:-1]:
-            found.append(_Match(key, prefix + "cluster_size"))
-    return found
-
-
-_PLAIN_CODEBOOK = re.compile(
-    r"(^|\.)codebook(\.embedding)?\.weight$|(quant|vq)[^.]*\.(\w+\.)*embedding\.weight$"
-)
-
-
-def _find_plain(shapes: Shapes) -> list[_Match]:
-    if _find_ema(shapes) or _find_transposed(shapes) or _find_multihead(shapes):
-        return []
-    return [
-        _Match(key, None)
-        for key, shape in shapes.items()
-        if len(shape) == 2 and _PLAIN_CODEBOOK.search(key.lower())
-    ]
-
-
-def _stack(loaded: LoadedCheckpoint, matches: list[_Match]) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Codebook float32 [H, K, D], usage float64 [H, K] or None, and a note on what was read.
-
-    Several codebooks of one shape become heads; with differing shapes the first is used (and said).
+    `names` has one entry per head; `ema` says whether the codebooks are EMA-updated (every code moves).
     """
-    sd = loaded.state_dict
-    books, usages = [], []
-    for m in matches:
-        w = sd[m.weight].detach().to(torch.float32)
-        w = w.T if m.transposed else w
-        books.append(w.reshape(-1, *w.shape[-2:]).numpy())
-        if m.usage is not None:
-            usages.append(sd[m.usage].detach().to(torch.float64).reshape(-1, w.shape[-2]).numpy())
-    first = books[0].shape[1:]
-    keep = [i for i, b in enumerate(books) if b.shape[1:] == first]
-    note = ", ".join(matches[i].weight for i in keep)
-    if len(keep) < len(books):
-        note += f" (other codebooks of different size ignored: {len(books) - len(keep)})"
-    codebook = np.concatenate([books[i] for i in keep])
-    usage = np.concatenate([usages[i] for i in keep]) if usages else None
-    if not np.isfinite(codebook).all():
-        raise AdapterError(f"codebook {matches[0].weight} contains NaN or infinite values")
-    return codebook, usage, note
+
+    names: tuple[str, ...]
+    vectors: np.ndarray
+    usage: np.ndarray | None
+    ema: bool
+    roles: tuple[CodebookRole, ...]
+
+
+def _as_heads(tensor: torch.Tensor, role: CodebookRole) -> np.ndarray:
+    w = tensor.detach().to("cpu", torch.float32)
+    if role.layout == "dk":
+        w = w.T
+    return w.reshape(role.heads, role.size, role.dim).numpy().copy()
+
+
+def _usage(tensor: torch.Tensor, role: CodebookRole) -> np.ndarray:
+    return tensor.detach().to("cpu", torch.float64).reshape(role.heads, role.size).numpy().copy()
+
+
+def codebook_groups(
+    state: Mapping[str, torch.Tensor], roles: tuple[CodebookRole, ...]
+) -> list[CodebookGroup]:
+    """The codebooks of `roles` read from `state`, grouped by (K, D) in order of first appearance."""
+    grouped: dict[tuple[int, int], list[CodebookRole]] = {}
+    for role in roles:
+        grouped.setdefault((role.size, role.dim), []).append(role)
+    groups = []
+    for members in grouped.values():
+        books = [_as_heads(state[r.key], r) for r in members]
+        names = tuple(
+            r.name if r.heads == 1 else f"{r.name} head {h}" for r in members for h in range(r.heads)
+        )
+        usage = (
+            np.concatenate([_usage(state[r.usage], r) for r in members])
+            if all(r.usage for r in members)
+            else None
+        )
+        vectors = np.concatenate(books)
+        if not np.isfinite(vectors).all():
+            raise AdapterError(f"codebook {members[0].key} contains NaN or infinite values")
+        groups.append(CodebookGroup(names, vectors, usage, all(r.ema for r in members), tuple(members)))
+    return groups
+
+
+def _codebook_roles(shapes: Shapes) -> tuple[CodebookRole, ...]:
+    return () if _is_reference(shapes) else roles_of(shapes).codebooks
 
 
 class CodebookAdapter(CheckpointAdapter):
-    """A codebook read from weights only: vectors [H, K, D] and, when kept, EMA usage [H, K]."""
+    """Codebooks read from weights only: groups of vectors [H, K, D] and, when kept, EMA usage [H, K]."""
 
     family: ClassVar = "codebook"
     layout: ClassVar[str]
-    _finder: ClassVar
 
-    def __init__(self, codebook: np.ndarray, usage: np.ndarray | None, note: str) -> None:
-        self._codebook = codebook
-        self._usage = usage
-        self._note = note
+    def __init__(self, groups: list[CodebookGroup], parts: tuple[str, ...] = ()) -> None:
+        self._groups = groups
+        self._parts = parts
 
     @classmethod
     def detect(cls, shapes: Shapes, config: Mapping) -> bool:
-        return bool(cls._finder(shapes)) and not _is_reference(shapes)
+        roles = _codebook_roles(shapes)
+        return bool(roles) and roles[0].adapter == cls.name
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> CodebookAdapter:
-        matches = cls._finder(loaded.shapes())
-        if not matches:
-            raise AdapterError(f"{loaded.path.name}: no {cls.layout} codebook found")
-        return cls(*_stack(loaded, matches))
+        shapes = loaded.shapes()
+        roles = _codebook_roles(shapes)
+        if not roles:
+            raise AdapterError(f"{loaded.path.name}: no codebook found; {roles_of(shapes).report()}")
+        return cls(codebook_groups(loaded.state_dict, roles), roles_of(shapes).parts())
 
     def spec(self) -> AdapterSpec:
-        h, k, d = self._codebook.shape
-        usage = "EMA cluster sizes" if self._usage is not None else "no usage counts (give probe codes)"
+        first = self._groups[0]
+        h, k, d = first.vectors.shape
+        usage = "EMA cluster sizes" if first.usage is not None else "no usage counts (give probe codes)"
+        rows = "; ".join(r.describe() for g in self._groups for r in g.roles)
         return AdapterSpec(
             family="codebook",
             latent_dim=d,
             codebook_size=k,
             codebook_count=h,
-            supports_code_usage=self._usage is not None,
-            description=f"{self.layout}: {self._note}; {usage}",
+            supports_code_usage=first.usage is not None,
+            description=f"{self.layout}: {rows}; {usage}",
+            parts=self._parts,
         )
 
     def codebook(self) -> np.ndarray:
-        """Code vectors, float32 [H, K, D] (a copy)."""
-        return self._codebook.copy()
+        """Code vectors of the first group, float32 [H, K, D] (a copy)."""
+        return self._groups[0].vectors.copy()
+
+    def codebook_groups(self) -> list[CodebookGroup]:
+        """Every group of codebooks (the first is what codebook() and code_usage() read)."""
+        return list(self._groups)
 
     def code_usage(self) -> np.ndarray:
-        if self._usage is None:
+        usage = self._groups[0].usage
+        if usage is None:
             raise self._missing("code_usage (the codebook keeps no EMA cluster sizes)")
-        return self._usage.copy()
+        return usage.copy()
 
 
 @register
 class EmaCodebookAdapter(CodebookAdapter):
     name = "vq_ema"
-    layout = "EMA codebook _embedding.weight [K, D]"
-    _finder = staticmethod(_find_ema)
+    layout = "EMA codebook [K, D]"
 
 
 @register
 class TransposedCodebookAdapter(CodebookAdapter):
     name = "vq_transposed"
-    layout = "transposed EMA codebook embed [D, K]"
-    _finder = staticmethod(_find_transposed)
+    layout = "transposed EMA codebook [D, K]"
 
 
 @register
 class MultiHeadCodebookAdapter(CodebookAdapter):
     name = "vq_multihead"
     layout = "codebook embed [H, K, D] (or one head [K, D])"
-    _finder = staticmethod(_find_multihead)
 
 
 @register
 class EmbeddingCodebookAdapter(CodebookAdapter):
     name = "vq_embedding"
-    layout = "plain nn.Embedding codebook [K, D]"
-    _finder = staticmethod(_find_plain)
+    layout = "codebook without usage buffers [K, D]"
 
 
 _REFERENCE_KEYS = (
@@ -246,6 +214,8 @@ class ReferenceVQVAEAdapter(CheckpointAdapter):
             supports_code_indices=True,
             supports_code_usage=True,
             supports_decode=True,
+            parts=("encoder", "codebook", "ema usage", "decoder")
+            + (("semantic heads",) if c.num_classes else ()),
             description=(
                 f"reference VQ-VAE: {c.num_tokens} tokens x {c.embedding_dim} dims per input, "
                 f"K = {c.num_embeddings} EMA codes, inputs [N, {c.input_dim}]"
@@ -332,8 +302,10 @@ def measure_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> CodeUs
     k, h = spec.codebook_size or 0, max(spec.codebook_count, 1)
     labels = probe.labels if probe is not None else None
     if spec.supports_code_indices and probe is not None and probe.x is not None:
-        idx = adapter.code_indices(probe.x)
-        return CodeUsage(code_counts(idx, k).astype(np.float64)[None], "data", idx, labels)
+        per_head = getattr(adapter, "code_indices_per_head", None)
+        heads = per_head(probe.x) if per_head is not None else (adapter.code_indices(probe.x),)
+        counts = np.stack([code_counts(idx, k) for idx in heads]).astype(np.float64)
+        return CodeUsage(counts, "data", heads[0] if len(heads) == 1 else None, labels)
     codes = probe_codes(probe)
     if codes is not None:
         if h > 1:

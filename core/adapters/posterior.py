@@ -1,15 +1,19 @@
-"""VAE adapters: MLP VAEs with `fc_mu` / `fc_var` or `mu` / `logvar` heads.
+"""VAE adapters: MLP VAEs rebuilt from shapes, and any VAE's posterior heads read from weights alone.
 
-Layer sizes are read off weight shapes (encoder.*, heads, decoder_input, decoder.*, final_layer);
-what shapes cannot say (activation, output activation) comes from the checkpoint's config, which
-`load_checkpoint` finds in the file or beside it (sibling config.json, Hydra ../.hydra/config.yaml).
-Plain state dicts and Lightning checkpoints (wrapper prefix already stripped by the loader) both work.
+Heads are found by role (core.roles): `fc_mu` / `fc_var`, `z_mean` / `z_log_var`, `linear_mu` /
+`linear_logvar`, `mu` / `log_std`, twin heads `fc21` / `fc22`, linear or conv, or one layer with
+2 x Z outputs. When the encoder, the heads and the decoder are all Linear (or norm) layers the model is
+rebuilt: layer sizes from weight shapes (encoder.* or the layers before the heads, then decoder_input /
+decoder.* / final_layer or the layers after them); what shapes cannot say (activation, output
+activation) from the checkpoint's config, found in the file or beside it. Anything else (convolutions,
+2 x Z heads) opens as `vae_heads`: the heads and the decoder's input layer read from the weights, for a
+weight-only estimate; `--builder` runs the user's own class on probe x.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -18,7 +22,10 @@ import torch
 from torch import nn
 
 from ..errors import AdapterError, ProbeError
+from ..metrics.posterior import as_logvar, input_column_norms
+from ..models.mlp import Group, chain, groups_at, is_mlp_layer, layer_groups, linears
 from ..models.vae import FeatureVAE, Step, make_activation
+from ..roles import HeadsRole, layers_of, roles_of
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import register
 
@@ -35,13 +42,14 @@ FEATURE_KEYS = ("in_features", "input_dim", "in_dim", "n_features")
 FREE_BITS_KEYS = ("free_bits", "free_bits_floor", "kl_free_bits")
 MEAN_KEYS = ("mean", "feature_mean")
 STD_KEYS = ("std", "feature_std")
+FC_MU_HEADS = ("fc_mu", ("fc_var", "fc_logvar"))
 
 
 @dataclass(frozen=True)
 class HeadWeights:
     """Head weights for the estimate without probe data (float32 numpy).
 
-    mu_weight / logvar_weight [Z, H], mu_bias / logvar_bias [Z].
+    mu_weight / logvar_weight [Z, H] (conv heads flattened to [Z, C * k...]), mu_bias / logvar_bias [Z].
     """
 
     mu_weight: np.ndarray
@@ -62,88 +70,80 @@ def config_value(config: Mapping, keys: tuple[str, ...]) -> object | None:
     return None
 
 
-def _layer_groups(shapes: Mapping[str, tuple[int, ...]], prefix: str) -> list[tuple[str, dict[str, tuple]]]:
-    """Layers under `prefix` in forward order: (layer path, {param name: shape}).
-
-    nn.Sequential indices sort numerically; named submodules keep the file's order.
-    """
-    groups: dict[str, dict[str, tuple]] = {}
-    for key, shape in shapes.items():
-        if key.startswith(prefix + "."):
-            path, _, param = key.rpartition(".")
-            groups.setdefault(path, {})[param] = tuple(shape)
-    parts = {p: p[len(prefix) + 1 :].split(".") if p != prefix else [] for p in groups}
-    names = list(groups)
-    if all(s.isdigit() for ps in parts.values() for s in ps):
-        names.sort(key=lambda n: [int(s) for s in parts[n]])
-    return [(n, groups[n]) for n in names]
+def first_heads(shapes: Mapping[str, tuple[int, ...]]) -> HeadsRole | None:
+    """The first posterior heads found by role, or None (also when the file is of another family)."""
+    roles = roles_of(shapes)
+    return roles.heads[0] if roles.family == "posterior" and roles.heads else None
 
 
-def _build_layer(path: str, params: dict[str, tuple]) -> nn.Module:
-    weight = params.get("weight")
-    if weight is None:
-        raise AdapterError(f"layer {path} has no weight ({', '.join(params)}); cannot rebuild it from shapes")
-    if len(weight) == 2:
-        return nn.Linear(weight[1], weight[0], bias="bias" in params)
-    if len(weight) == 1 and "running_mean" in params:
-        return nn.BatchNorm1d(weight[0])
-    if len(weight) == 1:
-        return nn.LayerNorm(weight[0], elementwise_affine=True, bias="bias" in params)
-    raise AdapterError(
-        f"layer {path} has a weight of shape {tuple(weight)}: only MLP (Linear) VAEs can be rebuilt from "
-        "shapes; use --builder module:function for convolutional models"
-    )
+@dataclass(frozen=True)
+class MLPPlan:
+    """Where an MLP VAE's encoder and decoder layers are: (path, {param: shape}) in forward order."""
+
+    heads: HeadsRole
+    encoder: list[Group]
+    decoder: list[Group]
+
+    @property
+    def is_mlp(self) -> bool:
+        return bool(self.encoder and self.decoder) and all(
+            is_mlp_layer(params) for _, params in self.encoder + self.decoder
+        )
 
 
-def _chain(
-    shapes: Mapping[str, tuple[int, ...]], prefixes: tuple[str, ...], activation: str, *, act_after_last: bool
-) -> list[Step]:
-    """Steps for the layers under `prefixes`; activation after each Linear (and its norm) but the last."""
-    layers = [
-        (path, _build_layer(path, params)) for p in prefixes for path, params in _layer_groups(shapes, p)
-    ]
-    linear_at = [i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Linear)]
-    steps: list[Step] = []
-    for i, (path, module) in enumerate(layers):
-        steps.append(Step(path, module))
-        next_is_norm = i + 1 < len(layers) and not isinstance(layers[i + 1][1], nn.Linear)
-        closes_block = not next_is_norm and any(j <= i for j in linear_at)
-        is_last_block = not any(j > i for j in linear_at)
-        if closes_block and (act_after_last or not is_last_block):
-            steps.append(Step(None, make_activation(activation)))
-    return steps
+def mlp_plan(shapes: Mapping[str, tuple[int, ...]], heads: HeadsRole) -> MLPPlan:
+    """Encoder and decoder layers around separate heads: by prefix when named, else by state-dict order."""
+    if heads.variance is None:
+        return MLPPlan(heads, [], [])
+    head_paths = {heads.mean, heads.variance}
+    layers = [layer for layer in layers_of(shapes) if layer.path not in head_paths]
+    orders = [layer.order for layer in layers_of(shapes) if layer.path in head_paths]
+    if any(k.startswith("encoder.") for k in shapes):
+        encoder = [g for g in layer_groups(shapes, "encoder") if g[0] not in head_paths]
+    else:
+        encoder = groups_at(shapes, [layer.path for layer in layers if layer.order < min(orders)])
+    if any(k.startswith(p + ".") for k in shapes for p in DECODER_PARTS):
+        decoder = [g for p in DECODER_PARTS for g in layer_groups(shapes, p) if g[0] not in head_paths]
+    else:
+        decoder = groups_at(shapes, [layer.path for layer in layers if layer.order > max(orders)])
+    return MLPPlan(heads, encoder, decoder)
 
 
-def _linears(steps: list[Step]) -> Iterator[tuple[str, nn.Linear]]:
-    for step in steps:
-        if isinstance(step.module, nn.Linear):
-            yield step.path or "?", step.module
+def _is_fc_mu(heads: HeadsRole) -> bool:
+    return heads.mean == FC_MU_HEADS[0] and heads.variance in FC_MU_HEADS[1]
 
 
 def rebuild_vae(
-    shapes: Mapping[str, tuple[int, ...]], config: Mapping, mu_name: str, logvar_name: str
+    plan: MLPPlan, shapes: Mapping[str, tuple[int, ...]], config: Mapping
 ) -> tuple[FeatureVAE, str]:
     """Module with the checkpoint's layer sizes and config activations, plus how the activation was chosen."""
+    heads = plan.heads
+    if heads.mismatch:
+        raise AdapterError(heads.mismatch)
     configured = config_value(config, ACTIVATION_KEYS)
     activation = str(configured or "relu")
     output_activation = config_value(config, OUTPUT_ACTIVATION_KEYS)
+    if not plan.encoder:
+        raise AdapterError("no encoder Linear layers found before the heads: cannot rebuild the VAE encoder")
+    if not plan.decoder:
+        raise AdapterError("no decoder Linear layers found (decoder_input / decoder.* / final_layer)")
     try:
-        encoder = _chain(shapes, ("encoder",), activation, act_after_last=True)
-        decoder = _chain(shapes, DECODER_PARTS, activation, act_after_last=False)
+        encoder = chain(plan.encoder, activation, act_after_last=True)
+        decoder = chain(plan.decoder, activation, act_after_last=False)
         if output_activation is not None:
             decoder.append(Step(None, make_activation(str(output_activation))))
     except ValueError as exc:
         raise AdapterError(f"config: {exc}") from None
-    heads = {}
-    for name in (mu_name, logvar_name):
+    built = {}
+    for name in (heads.mean, heads.variance):
         weight = shapes.get(f"{name}.weight")
         if weight is None or len(weight) != 2:
             raise AdapterError(f"VAE head {name}.weight missing or not a matrix (got {weight})")
-        heads[name] = nn.Linear(weight[1], weight[0], bias=f"{name}.bias" in shapes)
-    mu, logvar = heads[mu_name], heads[logvar_name]
-    _check_sizes(encoder, decoder, mu_name, mu, logvar_name, logvar, config)
+        built[name] = nn.Linear(weight[1], weight[0], bias=f"{name}.bias" in shapes)
+    mu, logvar = built[heads.mean], built[heads.variance]
+    _check_sizes(encoder, decoder, heads.mean, mu, heads.variance, logvar, config)
     label = f"{activation} from config" if configured else "relu assumed: no activation in config"
-    return FeatureVAE(encoder, (mu_name, mu), (logvar_name, logvar), decoder), label
+    return FeatureVAE(encoder, (heads.mean, mu), (heads.variance, logvar), decoder), label
 
 
 def _check_sizes(
@@ -155,13 +155,13 @@ def _check_sizes(
     logvar: nn.Linear,
     config: Mapping,
 ) -> None:
-    enc, dec = list(_linears(encoder)), list(_linears(decoder))
+    enc, dec = list(linears(encoder)), list(linears(decoder))
     if not enc:
-        raise AdapterError("no encoder.* Linear layers found: cannot rebuild the VAE encoder")
+        raise AdapterError("no encoder Linear layers found: cannot rebuild the VAE encoder")
     if not dec:
         raise AdapterError("no decoder Linear layers found (decoder_input / decoder.* / final_layer)")
-    for chain in (enc, dec):
-        for (prev_path, prev), (path, layer) in itertools.pairwise(chain):
+    for layers in (enc, dec):
+        for (prev_path, prev), (path, layer) in itertools.pairwise(layers):
             if layer.in_features != prev.out_features:
                 raise AdapterError(
                     f"{path} takes {layer.in_features} inputs but {prev_path} outputs {prev.out_features}"
@@ -172,10 +172,6 @@ def _check_sizes(
             raise AdapterError(
                 f"{name} takes {head.in_features} inputs but the encoder ends at width {width}"
             )
-    if logvar.out_features != mu.out_features:
-        raise AdapterError(
-            f"{mu_name} outputs {mu.out_features} latents but {logvar_name} outputs {logvar.out_features}"
-        )
     if dec[0][1].in_features != mu.out_features:
         raise AdapterError(
             f"{mu_name} outputs {mu.out_features} latents but the decoder takes {dec[0][1].in_features}"
@@ -209,11 +205,10 @@ def _feature_scale(config: Mapping, features: int) -> tuple[np.ndarray, np.ndarr
 
 
 class _VAEAdapter(CheckpointAdapter):
-    """Shared behaviour; subclasses only name their heads."""
+    """MLP VAEs rebuilt from shapes; subclasses say which head spellings they take."""
 
     family: ClassVar = "posterior"
-    mu_names: ClassVar[tuple[str, ...]]
-    logvar_names: ClassVar[tuple[str, ...]]
+    fc_mu: ClassVar[bool]
 
     def __init__(
         self,
@@ -222,33 +217,36 @@ class _VAEAdapter(CheckpointAdapter):
         activation: str = "relu",
         free_bits: float | None = None,
         feature_scale: tuple[np.ndarray, np.ndarray] | None = None,
+        heads: HeadsRole | None = None,
+        parts: tuple[str, ...] = (),
     ) -> None:
         self.model = model.eval()
         self.activation = activation  # e.g. "elu from config"
         self.free_bits = free_bits
         self.feature_scale = feature_scale
-
-    @classmethod
-    def _heads(cls, shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str] | None:
-        mu = next((n for n in cls.mu_names if len(shapes.get(f"{n}.weight", ())) == 2), None)
-        logvar = next((n for n in cls.logvar_names if len(shapes.get(f"{n}.weight", ())) == 2), None)
-        return (mu, logvar) if mu and logvar else None
+        self.parameterisation = heads.parameterisation if heads is not None else "logvar"
+        self._assumption = heads.assumption if heads is not None else ""
+        self._parts = parts
 
     @classmethod
     def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
-        has_encoder = any(k.startswith("encoder.") for k in shapes)
-        has_decoder = any(k.startswith(p + ".") for k in shapes for p in DECODER_PARTS)
-        return cls._heads(shapes) is not None and has_encoder and has_decoder
+        heads = first_heads(shapes)
+        return (
+            heads is not None
+            and heads.kind == "linear"
+            and _is_fc_mu(heads) == cls.fc_mu
+            and mlp_plan(shapes, heads).is_mlp
+        )
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
         shapes = loaded.shapes()
-        heads = cls._heads(shapes)
-        if heads is None:
+        heads = first_heads(shapes)
+        if heads is None or heads.variance is None:
             raise AdapterError(
-                f"adapter {cls.name!r} needs heads {'/'.join(cls.mu_names)} and {'/'.join(cls.logvar_names)}"
+                f"adapter {cls.name!r} needs separate mean and log-variance heads; {roles_of(shapes).report()}"
             )
-        model, activation = rebuild_vae(shapes, loaded.config, *heads)
+        model, activation = rebuild_vae(mlp_plan(shapes, heads), shapes, loaded.config)
         wanted = set(model.state_dict())
         state = {k: v.float() for k, v in loaded.state_dict.items() if k in wanted}
         missing = sorted(wanted - set(state))
@@ -262,7 +260,14 @@ class _VAEAdapter(CheckpointAdapter):
             else None
         )
         scale = _feature_scale(loaded.config, model.in_features)
-        return cls(model, activation=activation, free_bits=floor, feature_scale=scale)
+        return cls(
+            model,
+            activation=activation,
+            free_bits=floor,
+            feature_scale=scale,
+            heads=heads,
+            parts=roles_of(shapes).parts(),
+        )
 
     def spec(self) -> AdapterSpec:
         widths = [m.out_features for m in self.model._encoder if isinstance(m, nn.Linear)]
@@ -273,8 +278,9 @@ class _VAEAdapter(CheckpointAdapter):
             supports_decode=True,
             description=(
                 f"MLP VAE {self.model.in_features} -> {widths} -> {self.model.latent_dim} latents "
-                f"(heads {self.model.mu_name}/{self.model.logvar_name}, {self.activation})"
+                f"(heads {self.model.mu_name}/{self.model.logvar_name}, {self.activation}; {self._assumption})"
             ),
+            parts=self._parts,
         )
 
     def _rows(self, array: np.ndarray, width: int, what: str) -> np.ndarray:
@@ -308,8 +314,8 @@ class _VAEAdapter(CheckpointAdapter):
         if len(a) == 0:
             empty = np.zeros((0, self.model.latent_dim), np.float32)
             return empty, empty.copy()
-        mu, logvar = self._run(self.model.encode, a)
-        return mu, logvar
+        mu, raw = self._run(self.model.encode, a)
+        return mu, as_logvar(raw, self.parameterisation).astype(np.float32)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Reconstructions float32 [N, F] for latents z [N, Z]."""
@@ -349,17 +355,108 @@ class _VAEAdapter(CheckpointAdapter):
 
 @register
 class FcMuVAEAdapter(_VAEAdapter):
-    """VAEs with `fc_mu` / `fc_var` (or `fc_logvar`) heads, as in common PyTorch VAE collections."""
+    """MLP VAEs with `fc_mu` / `fc_var` (or `fc_logvar`) heads, as in common PyTorch VAE collections."""
 
     name: ClassVar[str] = "vae_fc_mu"
-    mu_names: ClassVar[tuple[str, ...]] = ("fc_mu",)
-    logvar_names: ClassVar[tuple[str, ...]] = ("fc_var", "fc_logvar")
+    fc_mu: ClassVar[bool] = True
 
 
 @register
 class MuLogvarVAEAdapter(_VAEAdapter):
-    """VAEs with heads named `mu` / `logvar` (often Lightning + Hydra projects)."""
+    """MLP VAEs with heads of any other spelling (`mu` / `logvar`, `z_mean` / `z_log_var`, `fc21` / `fc22`)."""
 
     name: ClassVar[str] = "vae_mu_logvar"
-    mu_names: ClassVar[tuple[str, ...]] = ("mu",)
-    logvar_names: ClassVar[tuple[str, ...]] = ("logvar", "log_var")
+    fc_mu: ClassVar[bool] = False
+
+
+def _rows_2d(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().reshape(t.shape[0], -1).numpy().copy()
+
+
+def read_head_weights(state: Mapping[str, torch.Tensor], heads: HeadsRole) -> HeadWeights:
+    """Head weights of `heads` from a state dict (a 2 x Z head split into its mean and variance halves)."""
+
+    def bias(path: str, z: int) -> np.ndarray:
+        b = state.get(f"{path}.bias")
+        return np.zeros(z, np.float32) if b is None else b.detach().float().numpy().copy()
+
+    z = heads.latent
+    if heads.variance is None:
+        w, b = _rows_2d(state[f"{heads.mean}.weight"]), bias(heads.mean, 2 * z)
+        return HeadWeights(w[:z], b[:z], w[z:], b[z:])
+    return HeadWeights(
+        _rows_2d(state[f"{heads.mean}.weight"]),
+        bias(heads.mean, z),
+        _rows_2d(state[f"{heads.variance}.weight"]),
+        bias(heads.variance, z),
+    )
+
+
+@register
+class HeadsOnlyVAEAdapter(CheckpointAdapter):
+    """Any VAE whose heads are found by role but which cannot be rebuilt from shapes (conv, 2 x Z heads).
+
+    Reads the heads and the decoder's input layer for a weight-only estimate; probe x needs the user's
+    own model class (`--builder`).
+    """
+
+    name: ClassVar[str] = "vae_heads"
+    family: ClassVar = "posterior"
+
+    def __init__(
+        self,
+        heads: HeadsRole,
+        weights: HeadWeights,
+        decoder: tuple[np.ndarray, float] | None,
+        parts: tuple[str, ...] = (),
+    ) -> None:
+        self.heads = heads
+        self._weights = weights
+        self._decoder = decoder
+        self._parts = parts
+
+    @classmethod
+    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
+        heads = first_heads(shapes)
+        return heads is not None and not mlp_plan(shapes, heads).is_mlp
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedCheckpoint) -> HeadsOnlyVAEAdapter:
+        shapes = loaded.shapes()
+        heads = first_heads(shapes)
+        if heads is None:
+            raise AdapterError(f"{loaded.path.name}: no posterior heads found; {roles_of(shapes).report()}")
+        if heads.mismatch:
+            raise AdapterError(heads.mismatch)
+        weights = read_head_weights(loaded.state_dict, heads)
+        for name, array in vars(weights).items():
+            if not np.isfinite(array).all():
+                raise AdapterError(f"{loaded.path.name}: the posterior heads contain NaN or inf ({name})")
+        decoder = None
+        if heads.decoder_input is not None:
+            w = loaded.state_dict[f"{heads.decoder_input}.weight"].detach().float().numpy()
+            decoder = input_column_norms(w, heads.latent)
+        return cls(heads, weights, decoder, roles_of(shapes).parts())
+
+    def spec(self) -> AdapterSpec:
+        return AdapterSpec(
+            family="posterior",
+            latent_dim=self.heads.latent,
+            description=(
+                f"{self.heads.describe()}; weights only: the model cannot be rebuilt from its shapes, so "
+                "probe x needs your own model class (--builder module:function)"
+            ),
+            parts=self._parts,
+        )
+
+    def head_weights(self) -> HeadWeights:
+        """Copies of the mean / variance head weights (rows flattened) and biases."""
+        w = self._weights
+        return HeadWeights(w.mu_weight.copy(), w.mu_bias.copy(), w.logvar_weight.copy(), w.logvar_bias.copy())
+
+    def decoder_columns(self) -> tuple[np.ndarray, float] | None:
+        """(norm per latent input of the decoder's input layer float64 [Z], its default-init scale), or None."""
+        if self._decoder is None:
+            return None
+        columns, scale = self._decoder
+        return columns.copy(), scale

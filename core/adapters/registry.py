@@ -54,18 +54,36 @@ def build_adapter(
 
     device = resolve_device(device)
     load_all()
+    if not loaded.state_dict and loaded.data_tensors:
+        raise AdapterError(data_message(loaded))
     if name is None:
         name = detect(loaded.shapes(), loaded.config)
         if name is None:
-            raise AdapterError(
-                "no adapter recognises this checkpoint's layout "
-                f"({len(loaded.state_dict)} tensors, e.g. {', '.join(list(loaded.state_dict)[:4])}); "
-                f"known adapters: {', '.join(sorted(REGISTRY))}; pass --adapter NAME or "
-                "--builder module:function"
-            )
+            raise AdapterError(unrecognised_message(loaded))
     if name not in REGISTRY:
         raise AdapterError(f"unknown adapter {name!r}; known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name].from_loaded(loaded).to_device(device)
+
+
+def unrecognised_message(loaded: LoadedCheckpoint) -> str:
+    """Why no adapter fits: the roles found and lacking, and what the user can do."""
+    from ..roles import roles_of
+
+    return (
+        f"no adapter recognises this checkpoint's layout: {roles_of(loaded.shapes()).report()}; "
+        f"known adapters: {', '.join(sorted(REGISTRY))}; pass --adapter NAME, or --builder module:function "
+        "returning your own nn.Module with the weights loaded"
+    )
+
+
+def data_message(loaded: LoadedCheckpoint) -> str:
+    """The plain sentence for a file that holds data: shapes, what they look like, how to use them."""
+    from ..roles import data_message as describe
+
+    tensors = {
+        k: (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for k, t in loaded.data_tensors.items()
+    }
+    return describe(loaded.path.name, tensors)
 
 
 def open_adapter(

@@ -1,8 +1,11 @@
 """Vector-field adapters: attribute-conditioned flows of unit embeddings (family "flow").
 
-Two layouts, told apart by key names; D (embedding dim), A (attributes) and H (hidden) come from shapes:
+Two layouts told apart by key names, and any other MLP field found by role (core.roles: first Linear
+takes D + A inputs, last gives D); D (embedding dim), A (attributes) and H (hidden) come from shapes:
 - `fclf_network`: learning-to-flow `VectorFieldNetwork` (`network.0` ... `network.8`).
 - `fclf_attr_mlp`: the sibling layout (`attr_mlp.0`, `mlp.0/2/4`, scalar `scale`).
+- `fclf_mlp`: any other MLP v([z, y]) (e.g. `net.0` ... `net.6` with SELU), its activation from the config
+  (`activation`, ...) or ReLU assumed, which the description says.
 
 Attribute names come from the checkpoint config (`attribute_names` / `attributes` / `attr_names`,
 searched in nested sections too) when it lists A strings, else `attr_0` ... `attr_{A-1}`.
@@ -10,6 +13,7 @@ searched in nested sections too) when it lists A strings, else `attr_0` ... `att
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
@@ -18,7 +22,9 @@ import torch
 from torch import nn
 
 from ..errors import AdapterError, ProbeError
-from ..models.vectorfield import AttributeMLPField, VectorFieldNetwork, flow
+from ..models.mlp import chain, groups_at
+from ..models.vectorfield import AttributeMLPField, ChainField, VectorFieldNetwork, flow
+from ..roles import FieldRole, roles_of
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import register
 
@@ -113,6 +119,33 @@ def flow_settings(config: Mapping) -> tuple[int, float]:
     return steps, alpha
 
 
+def check_flow_inputs(
+    z: np.ndarray, y_target: np.ndarray, dim: int, names: tuple[str, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated float32 tensors (z [N, D], y [N, A]) for a field of state size `dim` and attributes `names`."""
+    z = np.asarray(z)
+    y = np.asarray(y_target)
+    if z.ndim != 2:
+        raise ProbeError(f"embeddings must be [N, D], got shape {z.shape}")
+    if z.shape[1] != dim:
+        raise ProbeError(f"embedding dim {z.shape[1]} does not match the model's {dim}")
+    a = len(names)
+    if y.ndim != 2 or y.shape[1] != a:
+        raise ProbeError(f"target attributes must be [N, {a}] ({', '.join(names)}), got shape {y.shape}")
+    if len(y) != len(z):
+        raise ProbeError(f"{len(z)} embeddings but {len(y)} target attribute rows")
+    z = z.astype(np.float32)
+    if not np.isfinite(z).all():
+        bad = int((~np.isfinite(z)).any(axis=1).sum())
+        raise ProbeError(f"{bad} of {len(z)} embeddings contain NaN or inf; drop or fix those rows")
+    if not np.isfinite(y.astype(np.float32)).all():
+        raise ProbeError("target attributes contain NaN or inf")
+    norms = np.linalg.norm(z, axis=1)
+    if (norms == 0).any():
+        raise ProbeError(f"{int((norms == 0).sum())} embeddings are all zeros (no direction to flow)")
+    return torch.from_numpy(z), torch.from_numpy(y.astype(np.float32))
+
+
 class _FlowAdapter(CheckpointAdapter):
     """Shared flow, validation and spec for both layouts; subclasses say how to read the weights."""
 
@@ -169,31 +202,6 @@ class _FlowAdapter(CheckpointAdapter):
             description=self.description,
         )
 
-    def _check(self, z: np.ndarray, y_target: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        z = np.asarray(z)
-        y = np.asarray(y_target)
-        if z.ndim != 2:
-            raise ProbeError(f"embeddings must be [N, D], got shape {z.shape}")
-        if z.shape[1] != self._dim:
-            raise ProbeError(f"embedding dim {z.shape[1]} does not match the model's {self._dim}")
-        a = len(self._names)
-        if y.ndim != 2 or y.shape[1] != a:
-            raise ProbeError(
-                f"target attributes must be [N, {a}] ({', '.join(self._names)}), got shape {y.shape}"
-            )
-        if len(y) != len(z):
-            raise ProbeError(f"{len(z)} embeddings but {len(y)} target attribute rows")
-        z = z.astype(np.float32)
-        if not np.isfinite(z).all():
-            bad = int((~np.isfinite(z)).any(axis=1).sum())
-            raise ProbeError(f"{bad} of {len(z)} embeddings contain NaN or inf; drop or fix those rows")
-        if not np.isfinite(y.astype(np.float32)).all():
-            raise ProbeError("target attributes contain NaN or inf")
-        norms = np.linalg.norm(z, axis=1)
-        if (norms == 0).any():
-            raise ProbeError(f"{int((norms == 0).sum())} embeddings are all zeros (no direction to flow)")
-        return torch.from_numpy(z), torch.from_numpy(y.astype(np.float32))
-
     def flow(self, z: np.ndarray, y_target: np.ndarray, steps: int, alpha: float) -> np.ndarray:
         """Euler flow of z [N, D] (re-normalised) toward y_target [N, A]: float32 [T+1, N, D].
 
@@ -204,7 +212,7 @@ class _FlowAdapter(CheckpointAdapter):
             raise ProbeError(f"steps must be an integer in 0..{MAX_STEPS}, got {steps}")
         if not np.isfinite(alpha):
             raise ProbeError(f"alpha must be finite, got {alpha}")
-        zt, yt = self._check(z, y_target)
+        zt, yt = check_flow_inputs(z, y_target, self._dim, self._names)
         out = np.empty((int(steps) + 1, *zt.shape), dtype=np.float32)
         rows = max(1, FLOW_CHUNK_ELEMENTS // ((int(steps) + 1) * self._dim))
         with torch.inference_mode():
@@ -251,3 +259,63 @@ class FlowAttrMLPAdapter(_FlowAdapter):
     description = "Vector field v(z, y) = scale * MLP([z, attr_mlp(y)]) (attr_mlp / mlp layout, SiLU assumed)"
     _dims = staticmethod(_dims_attr_mlp)
     _build = staticmethod(AttributeMLPField)
+
+
+def generic_field(shapes: Mapping[str, tuple[int, ...]]) -> FieldRole | None:
+    """An MLP field found by role that is neither of the two named layouts, or None."""
+    if _dims_network(shapes) is not None or _dims_attr_mlp(shapes) is not None:
+        return None
+    roles = roles_of(shapes)
+    fields = [f for f in roles.fields if f.attributes is None]
+    return fields[0] if roles.family == "flow" and fields else None
+
+
+@register
+class FlowMLPAdapter(_FlowAdapter):
+    """Any MLP field v(z, y) = MLP([z, y]) found by role, rebuilt from shapes."""
+
+    name = "fclf_mlp"
+    description = "Vector field v(z, y) = MLP([z, y]) rebuilt from shapes"
+
+    def __init__(
+        self, module: nn.Module, names: tuple[str, ...], steps: int, alpha: float, note: str
+    ) -> None:
+        super().__init__(module, names, steps, alpha)
+        self._note = note
+
+    @classmethod
+    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
+        return generic_field(shapes) is not None
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
+        from .posterior import ACTIVATION_KEYS, config_value
+
+        shapes = loaded.shapes()
+        role = generic_field(shapes)
+        if role is None:
+            raise AdapterError(f"{loaded.path.name}: no MLP vector field found; {roles_of(shapes).report()}")
+        configured = config_value(loaded.config, ACTIVATION_KEYS)
+        activation = str(configured or "relu")
+        params = [k for k in shapes if k.startswith(f"{role.prefix}.")] if role.prefix else list(shapes)
+        paths = list(dict.fromkeys(k.rpartition(".")[0] for k in params))
+        try:
+            steps = chain(groups_at(shapes, paths), activation, act_after_last=False)
+        except ValueError as exc:
+            raise AdapterError(f"config: {exc}") from None
+        module = ChainField(steps, role.dim, role.condition)
+        state = {k: v.detach().to("cpu", torch.float32) for k, v in loaded.state_dict.items()}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise AdapterError(f"cannot load {loaded.path.name} into an MLP field: {exc}") from None
+        if not all(torch.isfinite(p).all() for p in module.parameters()):
+            raise AdapterError(f"{loaded.path.name}: the weights contain NaN or inf")
+        how = f"{activation} from config" if configured else "ReLU assumed: no activation in the config"
+        note = f"{role.describe()}; {how}"
+        return cls(
+            module, attribute_names(loaded.config, role.condition), *flow_settings(loaded.config), note
+        )
+
+    def spec(self) -> AdapterSpec:
+        return dataclasses.replace(super().spec(), description=f"{self.description} ({self._note})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from sklearn.model_selection import train_test_split
 
 from ..metrics.codebook import perplexity
 from ..models.vqvae import VQVAE, VQVAEConfig
+
+if TYPE_CHECKING:
+    from ..guard import CollapseGuard
 
 SEED = 0
 FAMILY_DIR = "codebook"
@@ -76,9 +80,18 @@ def _save(path: Path, model: VQVAE, opt: torch.optim.Optimizer, recipe: RunRecip
 
 
 def train_run(
-    recipe: RunRecipe, out_dir: Path, *, epochs: int, save_epochs: tuple[int, ...], batch_size: int = 64
+    recipe: RunRecipe,
+    out_dir: Path,
+    *,
+    epochs: int,
+    save_epochs: tuple[int, ...],
+    batch_size: int = 64,
+    guard: CollapseGuard | None = None,
 ) -> list[dict]:
-    """Train one run, writing checkpoints, `training_log.json` and `probe.npz` into out_dir; returns the log."""
+    """Train one run, writing checkpoints, `training_log.json` and `probe.npz` into out_dir; returns the log.
+
+    With a `guard`, it is checked after every optimiser step and training ends early when it says stop
+    (the last epoch's row then covers the batches trained)."""
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
     x_tr, y_tr, x_pr, y_pr = digits_split()
@@ -95,6 +108,7 @@ def train_run(
         semantic = epoch > recipe.warmup_epochs
         sums = {"recon": 0.0, "commitment": 0.0, "classification": 0.0}
         counts = np.zeros(k, dtype=np.int64)
+        seen = 0
         order = torch.randperm(len(xt), generator=gen)
         for start in range(0, len(xt), batch_size):
             batch = order[start : start + batch_size]
@@ -109,6 +123,7 @@ def train_run(
             opt.step()
             step += 1
             n = len(batch)
+            seen += n
             sums["recon"] += recon.item() * n
             sums["commitment"] += out["commitment"].item() * n
             sums["classification"] += cls.item() * n
@@ -117,13 +132,17 @@ def train_run(
                 usage = model.quantizer._ema_cluster_size
                 dead = usage < recipe.reseed_threshold * float(usage.mean())
                 model.quantizer.reseed(dead, out["z"].detach(), gen)
-        row = {"epoch": epoch, "step": step, **{key: v / len(xt) for key, v in sums.items()}}
+            if guard is not None and guard.check(model, step, epoch=epoch) and guard.should_stop:
+                break
+        row = {"epoch": epoch, "step": step, **{key: v / seen for key, v in sums.items()}}
         row["perplexity"] = float(perplexity(counts))
         row["semantic_losses_on"] = semantic
         row.update(_validate(model, xp, yp))
         log.append(row)
         if epoch in save_epochs:
             _save(out_dir / f"vqvae_epoch_{epoch:03d}.pt", model, opt, recipe, row)
+        if guard is not None and guard.should_stop:
+            break
     (out_dir / "training_log.json").write_text(json.dumps(log, indent=1))
     np.savez_compressed(out_dir / "probe.npz", x=x_pr, labels=y_pr)
     return log

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ProbeError
-from ..metrics import is_defined
+from ..metrics import Undefined, is_defined
 from ..metrics.text import most_common_output, text_metrics
 from ..sampling import SUGGESTED_SAMPLING, SamplingConfig
 from . import Finding
@@ -39,6 +39,18 @@ FIX = (
     f"repetition penalty ({SUGGESTED_SAMPLING.repetition_penalty}), temperature "
     f"({SUGGESTED_SAMPLING.temperature}) and top-p ({SUGGESTED_SAMPLING.top_p})."
 )
+ATTENTION_FIX = (
+    "The attention bridge already lets the decoder see the embedding: check that its queries still differ "
+    "across inputs (bridge output similarity near 1 means they do not) and retrain it with a diversity term if "
+    "not; decode by sampling with a "
+    f"repetition penalty ({SUGGESTED_SAMPLING.repetition_penalty}), temperature "
+    f"({SUGGESTED_SAMPLING.temperature}) and top-p ({SUGGESTED_SAMPLING.top_p})."
+)
+
+
+def mode_fix(parts: tuple[str, ...]) -> str:
+    """The known fix for the model's parts: an attention bridge is not told to become one."""
+    return ATTENTION_FIX if "attention bridge" in parts else FIX
 
 
 def probe_sample(probe: ProbeData, size: int = SAMPLE_SIZE, seed: int = SEED) -> np.ndarray:
@@ -78,9 +90,14 @@ def decode_probe(
     hyps = adapter.generate(embeddings[rows], config)
     refs = tuple(probe.texts[i] for i in rows) if probe.texts else ()
     bridge = getattr(adapter, "bridge_outputs", None)
+    outputs = bridge(embeddings[rows]) if bridge is not None else None
+    # Without a tokenizer the outputs are token ids: diversity reads them as tokens, BLEU cannot.
+    ids_only = getattr(adapter, "tokenizer", True) is None
     metrics: dict[str, object] = dict(
-        text_metrics(hyps, refs or None, bridge(embeddings[rows]) if bridge is not None else None, seed=SEED)
+        text_metrics(hyps, None if ids_only else refs or None, outputs, seed=SEED)
     )
+    if ids_only:
+        metrics["bleu"] = Undefined(f"BLEU needs a tokenizer ({getattr(adapter, 'tokenizer_note', '')})")
     metrics["inputs"] = len(hyps)
     metrics["most_common_output"] = most_common_output(hyps) or ""
     return Decoded(rows, refs, tuple(hyps), metrics)
@@ -91,10 +108,10 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
     _require_embeddings(probe)
     if not adapter.spec().supports_generation:
         return [Finding("mode", "undefined", f"adapter {adapter.name!r} cannot generate text")]
-    return [_verdict(decode_probe(adapter, probe, SamplingConfig()).metrics)]
+    return [_verdict(decode_probe(adapter, probe, SamplingConfig()).metrics, mode_fix(adapter.spec().parts))]
 
 
-def _verdict(metrics: dict[str, object]) -> Finding:
+def _verdict(metrics: dict[str, object], fix: str = FIX) -> Finding:
     unique, share = metrics["unique_output_ratio"], metrics["most_common_share"]
     bleu, baseline = metrics.get("bleu"), metrics.get("bleu_constant_baseline")
     n = metrics["inputs"]
@@ -103,6 +120,9 @@ def _verdict(metrics: dict[str, object]) -> Finding:
     distinct = round(float(unique) * n)
     common = f"{float(share):.0%} of inputs get {metrics['most_common_output']!r}"
     summary = f"{distinct} distinct outputs for {n} inputs; {common}"
+    bleu_reason = metrics.get("bleu")
+    if isinstance(bleu_reason, Undefined) and "tokenizer" in bleu_reason.reason:
+        summary += "; judged from generated token ids (no tokenizer: BLEU needs one)"
     near_baseline = is_defined(bleu) and is_defined(baseline) and float(bleu) - float(baseline) < BLEU_MARGIN
     if near_baseline:
         summary += f"; BLEU {float(bleu):.1f} is no better than writing that output everywhere ({float(baseline):.1f})"
@@ -110,7 +130,7 @@ def _verdict(metrics: dict[str, object]) -> Finding:
     if is_defined(similarity) and float(similarity) >= BRIDGE_SAME:
         summary += f"; the bridge hands T5 nearly the same input for every embedding (cosine {float(similarity):.3f})"
     if float(unique) <= COLLAPSE_UNIQUE or float(share) >= COLLAPSE_SHARE:
-        return Finding("mode", "collapse", "mode collapse: " + summary, metrics, FIX)
+        return Finding("mode", "collapse", "mode collapse: " + summary, metrics, fix)
     if float(unique) < WARN_UNIQUE or float(share) >= WARN_SHARE or near_baseline:
-        return Finding("mode", "warning", "low output diversity: " + summary, metrics, FIX)
+        return Finding("mode", "warning", "low output diversity: " + summary, metrics, fix)
     return Finding("mode", "ok", "outputs follow the inputs: " + summary, metrics)

@@ -1,8 +1,13 @@
 """Posterior-collapse rules for VAEs: latents that carry nothing and a decoder that ignores them.
 
 With probe `x` the verdict is measured (active units, KL per dimension, reconstruction diversity).
-Without it, an estimate from the weights and prior samples only says which latents the decoder ignores
-(the summary says "estimate").
+Without it, an estimate from the weights says which latents the decoder ignores (a rebuilt decoder run
+on prior samples) or, when the model cannot be rebuilt, which units the heads and the decoder's input
+layer leave out (the summary says "estimate" and names its assumption).
+
+Some inactive units are not collapse: a VAE given more latents than its data has factors of variation
+leaves the rest at the prior (6 of 16 active on data with 6 factors is healthy), so that is a warning
+with the count. Collapse is (nearly) every unit inactive, or a decoder that ignores z.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 from ..adapters.registry import build_adapter
 from ..checkpoints import load_checkpoint, weight_files
 from ..errors import AdapterError, ProbeError
-from ..metrics import MetricValue, Undefined, format_value
+from ..metrics import MetricValue, Undefined, format_value, is_defined
 from ..metrics.posterior import (
     ACTIVE_THRESHOLD,
     active_units,
@@ -28,6 +33,7 @@ from ..metrics.posterior import (
     kl_per_dim,
     mu_variance,
     sigma_per_dim,
+    weight_only_units,
 )
 from . import Finding, Severity
 
@@ -35,9 +41,8 @@ if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
     from ..probe import ProbeData
 
-COLLAPSE_ACTIVE = 0.5  # at most half the latents active
-COLLAPSE_DIVERSITY = 0.2
-WARN_ACTIVE = 0.75
+COLLAPSE_ACTIVE = 0.125  # (nearly) every unit inactive: at most 1 in 8 active
+COLLAPSE_DIVERSITY = 0.2  # reconstructions keep under a fifth of the inputs' spread: the decoder ignores z
 WARN_DIVERSITY = 0.4
 ESTIMATE_SAMPLES = 64
 SEED = 0
@@ -58,12 +63,13 @@ FIX = (
 class PosteriorAnalysis:
     """Posterior statistics of one model on probe inputs x [N, F].
 
-    mu, logvar [N, Z]; recon [N, F] = decode(mu); kl, mu_var, sigma [Z] (or Undefined); metrics by key.
+    mu, logvar [N, Z]; recon [N, F] = decode(mu) (the model's own reconstructions when it cannot decode,
+    None when it can do neither); kl, mu_var, sigma [Z] (or Undefined); metrics by key.
     """
 
     mu: np.ndarray
     logvar: np.ndarray
-    recon: np.ndarray
+    recon: np.ndarray | None
     kl: np.ndarray | Undefined
     mu_var: np.ndarray | Undefined
     sigma: np.ndarray | Undefined
@@ -90,8 +96,13 @@ def analyse(adapter: CheckpointAdapter, x: np.ndarray, floor: float = 0.0) -> Po
     x = np.asarray(x)
     if x.ndim < 2 or len(x) == 0:
         raise ProbeError(f"probe x must be [N, features] with N >= 1, got shape {x.shape}")
+    if not adapter.spec().supports_posterior:
+        raise AdapterError(
+            f"{adapter.name}: this VAE cannot run from its weights alone (only its heads were read); "
+            "give your own model class with --builder module:function to measure it on probe x"
+        )
     mu, logvar = adapter.posterior(x)
-    recon = adapter.decode(mu)
+    recon = _reconstructions(adapter, x, mu)
     kl = kl_per_dim(mu, logvar)
     var = mu_variance(mu)
     sigma = sigma_per_dim(logvar)
@@ -107,9 +118,21 @@ def analyse(adapter: CheckpointAdapter, x: np.ndarray, floor: float = 0.0) -> Po
         "free_bits_floor": floor,
         "floor_fraction": floor_fraction(kl, floor),
         "mean_sigma": _summary_stats(sigma, "mean"),
-        "diversity_ratio": diversity_ratio(recon, x.reshape(len(x), -1)),
+        "diversity_ratio": (
+            diversity_ratio(recon, x.reshape(len(x), -1))
+            if recon is not None
+            else Undefined("the model can neither decode mu nor reconstruct its inputs")
+        ),
     }
     return PosteriorAnalysis(mu, logvar, recon, kl, var, sigma, metrics)
+
+
+def _reconstructions(adapter: CheckpointAdapter, x: np.ndarray, mu: np.ndarray) -> np.ndarray | None:
+    """decode(mu) [N, F] when the adapter decodes, else its own reconstructions of x, else None."""
+    if adapter.spec().supports_decode:
+        return adapter.decode(mu)
+    reconstruct = getattr(adapter, "reconstruct", None)
+    return None if reconstruct is None else reconstruct(x)
 
 
 def estimate_dead_dims(adapter: CheckpointAdapter) -> tuple[np.ndarray | Undefined, dict[str, MetricValue]]:
@@ -124,7 +147,8 @@ def estimate_dead_dims(adapter: CheckpointAdapter) -> tuple[np.ndarray | Undefin
         steps[0, j, :, j] += 1.0
         steps[1, j, :, j] -= 1.0
     decoded = adapter.decode(steps.reshape(-1, z_dim)).reshape(2, z_dim, ESTIMATE_SAMPLES, -1)
-    scale = float(np.sqrt(np.mean(adapter.decode(np.zeros((1, z_dim), np.float32)).astype(np.float64) ** 2)))
+    # RMS over the prior samples, not at z = 0 alone: a decoder of zero-mean data often outputs 0 there.
+    scale = float(np.sqrt(np.mean(adapter.decode(base).astype(np.float64) ** 2)))
     heads = getattr(adapter, "head_weights", None)
     extra: dict[str, np.ndarray] = {}
     if heads is not None:
@@ -143,6 +167,8 @@ def latent_traversal(
     adapter: CheckpointAdapter, base: np.ndarray, dims: Sequence[int], values: Sequence[float]
 ) -> np.ndarray:
     """Decoded outputs float32 [len(dims), len(values), F]: `base` [Z] with z_j set to each value."""
+    if not adapter.spec().supports_decode:
+        raise AdapterError(f"{adapter.name}: the model cannot decode latents, so there is no traversal")
     base = np.asarray(base, dtype=np.float32).reshape(-1)
     z_dim = base.shape[0]
     bad = [d for d in dims if not 0 <= d < z_dim]
@@ -157,38 +183,107 @@ def latent_traversal(
 
 
 def severity_of(active_fraction: MetricValue, diversity: MetricValue) -> Severity:
-    """Collapse when at most half the latents are active or reconstructions lose most diversity."""
+    """Collapse when (nearly) no latent is active or reconstructions lose most diversity; warning when
+    some latents are inactive (spare capacity or partial collapse) or diversity is low."""
     if isinstance(active_fraction, Undefined):
         return "undefined"
     af = float(active_fraction)
     div = None if isinstance(diversity, Undefined) else float(diversity)
     if af <= COLLAPSE_ACTIVE or (div is not None and div < COLLAPSE_DIVERSITY):
         return "collapse"
-    if af < WARN_ACTIVE or (div is not None and div < WARN_DIVERSITY):
+    if af < 1.0 or (div is not None and div < WARN_DIVERSITY):
         return "warning"
     return "ok"
 
 
+def _inactive_note(active: int, z: int) -> str:
+    if active in (0, z):
+        return ""
+    return (
+        f"; {z - active} of {z} units carry nothing: spare capacity if the data has about {active} factors "
+        "of variation, a partial collapse otherwise"
+    )
+
+
 def _estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
+    if not adapter.spec().supports_decode:
+        return _weight_estimate_finding(adapter, why)
     dead, metrics = estimate_dead_dims(adapter)
     if isinstance(dead, Undefined):
         return Finding(
             "posterior", "undefined", f"estimate without probe data impossible: {dead.reason}", metrics
         )
-    fraction = float(dead.mean())
-    severity: Severity = "collapse" if fraction >= 0.5 else "warning" if fraction > 0.25 else "ok"
+    severity = _estimate_severity(dead, blind=False)
     summary = (
         f"estimate ({why}): the decoder ignores or the heads pin to the prior {int(dead.sum())} of "
-        f"{len(dead)} latent dimensions ({', '.join(map(str, np.flatnonzero(dead)[:12])) or 'none'}); "
-        "give probe x for measured active units and KL"
+        f"{len(dead)} latent dimensions ({', '.join(map(str, np.flatnonzero(dead)[:12])) or 'none'})"
+        f"{_inactive_note(len(dead) - int(dead.sum()), len(dead))}; give probe x for measured active units and KL"
     )
     return Finding("posterior", severity, summary, metrics, FIX if severity != "ok" else "")
+
+
+def _estimate_severity(dead: np.ndarray, *, blind: bool) -> Severity:
+    """Collapse when (nearly) every unit is dead, warning when some are; ok only when the decoder was run."""
+    active = 1.0 - float(dead.mean())
+    if active <= COLLAPSE_ACTIVE:
+        return "collapse"
+    if dead.any():
+        return "warning"
+    return "undefined" if blind else "ok"
+
+
+def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
+    """Estimate from head rows and decoder input columns alone (the model cannot run)."""
+    heads = getattr(adapter, "head_weights", None)
+    if heads is None:
+        return Finding("posterior", "undefined", f"{why}; and the adapter exposes no head weights")
+    w = heads()
+    columns = getattr(adapter, "decoder_columns", lambda: None)()
+    masks = weight_only_units(w.mu_weight, w.logvar_weight, w.logvar_bias, columns)
+    dead = masks["dead"]
+    z = len(dead)
+    active = z - int(dead.sum())
+    metrics: dict[str, MetricValue] = {
+        "latent_dim": z,
+        "estimated_active_units": active,
+        "estimated_dead_fraction": float(dead.mean()),
+        "units_at_prior_estimate": int(masks["prior"].sum()),
+        "decoder_ignored_units": int(masks["ignored"].sum())
+        if "ignored" in masks
+        else Undefined("no decoder input layer found"),
+    }
+    severity = _estimate_severity(dead, blind=True)
+    decoder = (
+        f"{metrics['decoder_ignored_units']} of whose inputs the decoder's first layer ignores"
+        if "ignored" in masks
+        else "decoder not checked (no layer taking z found)"
+    )
+    assumption = (
+        "assumption: a unit whose mean-head row is under 5% of the largest row (and of the default init scale) "
+        "barely moves with the input, since all units read the same inputs"
+    )
+    evidence = (
+        f"{active} of {z} latent units look active from the weights ({int(masks['inactive'].sum())} with "
+        f"near-zero mean rows, {metrics['units_at_prior_estimate']} pinned to the prior; {decoder})"
+    )
+    need = "give probe x with --builder module:function (your own model class) for measured activity and KL"
+    if severity == "undefined":
+        summary = (
+            f"activity not seen (weight-only estimate, {why}): {evidence}; the weights show no inactive unit but "
+            f"cannot show activity on data ({assumption}); {need}"
+        )
+        return Finding("posterior", severity, summary, metrics)
+    verdict = "posterior collapse" if severity == "collapse" else "partly collapsed posterior"
+    summary = f"{verdict} (weight-only estimate, {why}): {evidence}{_inactive_note(active, z)}; {assumption}; {need}"
+    return Finding("posterior", severity, summary, metrics, FIX)
 
 
 def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
     """One `posterior` finding: measured on probe x when present, else an estimate from the weights."""
     if probe is None or probe.x is None:
         return [_estimate_finding(adapter, "no probe x")]
+    if not adapter.spec().supports_posterior:
+        return [_estimate_finding(adapter, "probe x given, but this model cannot run from its weights alone")]
     x = np.asarray(probe.x)
     floor = getattr(adapter, "free_bits", None) or 0.0
     result = analyse(adapter, x, floor)
@@ -221,6 +316,8 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         f"dimensions on the free-bits floor {floor_text}; reconstruction diversity "
         f"{format_value(m['diversity_ratio'], 2)} of the inputs'; {len(x):,} probe rows"
     )
+    if is_defined(m["active_units"]):
+        summary += _inactive_note(int(m["active_units"]), int(m["latent_dim"]))
     return [Finding("posterior", severity, summary, m, FIX if severity != "ok" else "")]
 
 

@@ -210,3 +210,127 @@ def usage_timeline(counts: np.ndarray, threshold: float = 0.0) -> tuple[list[flo
     ppl = [float(perplexity(row)) for row in rows]
     dead = [float(dead_fraction(row, threshold)) for row in rows]
     return ppl, dead
+
+
+# --- evidence from the weights alone -----------------------------------------------------------------
+
+DUPLICATE_TOL = 1e-3  # codes closer than this fraction of the codebook's RMS norm are one code
+MAX_CODES_FOR_DUPLICATES = 65_536
+INIT_NORM_FACTOR = 2.0  # codes within 2 sqrt(D) / K of the origin are still at a 1/K-scale init
+MOVED_FACTOR = 10.0  # the init assumption applies only when some code is 10x further out
+
+register_metrics(
+    MetricInfo(
+        "codes_at_init",
+        "Codes still at initialisation (weights only)",
+        "lower",
+        "Codes still at the 1/K-scale initialisation most VQ code uses (uniform in [-1/K, 1/K] or "
+        "N(0, 1/K^2): norm within 2 sqrt(D) / K): without EMA a code that is never chosen is never "
+        "updated, so these codes were (almost surely) never used.",
+        FAMILY,
+    ),
+    MetricInfo(
+        "duplicate_codes",
+        "Near-duplicate codes (weights only)",
+        "lower",
+        "Codes within 0.001 x the codebook's RMS norm of another code: codes that collapsed onto each other.",
+        FAMILY,
+    ),
+    MetricInfo(
+        "distinct_codes_estimate",
+        "Distinct trained codes (weights only)",
+        "higher",
+        "Codes that left their initialisation, counting near-duplicates once: an upper bound on codes in use.",
+        FAMILY,
+    ),
+    MetricInfo(
+        "live_fraction_estimate",
+        "Distinct trained codes / K (weights only)",
+        "higher",
+        "Distinct trained codes over the codebook size: an upper bound on the share of the codebook in use.",
+        FAMILY,
+    ),
+    MetricInfo(
+        "codebook_rankme",
+        "Codebook effective rank",
+        "higher",
+        "RankMe of the trained code vectors (centred): near 1 means the codes lie on a line.",
+        FAMILY,
+    ),
+)
+
+
+def codes_at_init(codebook: np.ndarray) -> np.ndarray:
+    """bool [K]: codes [K, D] still at the 1/K-scale initialisation most VQ code uses.
+
+    Uniform in [-1/K, 1/K] gives norms up to sqrt(D)/K, N(0, 1/K^2) about sqrt(D)/K; a code counts as
+    never moved when its norm is at most INIT_NORM_FACTOR * sqrt(D)/K.
+    """
+    c = np.asarray(codebook, dtype=np.float64)
+    if c.ndim != 2 or len(c) == 0:
+        raise ProbeError(f"a codebook must be [K, D], got shape {c.shape}")
+    return np.linalg.norm(c, axis=1) <= INIT_NORM_FACTOR * np.sqrt(c.shape[1]) / len(c)
+
+
+def code_clusters(codebook: np.ndarray, rel_tol: float = DUPLICATE_TOL) -> np.ndarray | Undefined:
+    """Component label per code, int [K]: codes closer than rel_tol x RMS norm share a label."""
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import radius_neighbors_graph
+
+    c = np.asarray(codebook, dtype=np.float64)
+    if c.ndim != 2 or len(c) == 0:
+        raise ProbeError(f"a codebook must be [K, D], got shape {c.shape}")
+    if len(c) > MAX_CODES_FOR_DUPLICATES:
+        return Undefined(
+            f"{len(c):,} codes: more than {MAX_CODES_FOR_DUPLICATES:,} are not compared pairwise"
+        )
+    if not np.isfinite(c).all():
+        return Undefined("the codebook has NaN or infinite values")
+    scale = float(np.sqrt((c**2).sum(axis=1).mean()))
+    if scale == 0.0 or len(c) == 1:
+        return np.zeros(len(c), dtype=np.int64)
+    graph = radius_neighbors_graph(c, rel_tol * scale, mode="connectivity", include_self=False)
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def weight_evidence(codebook: np.ndarray, *, ema: bool) -> dict[str, MetricValue]:
+    """Weight-only evidence on one codebook [K, D]: codes still at init, near-duplicates, effective rank.
+
+    With `ema` the init-box count is not used (EMA moves every code, chosen or not). Keys as METRICS;
+    `distinct_codes_estimate` / `live_fraction_estimate` bound the codes that can be in use.
+    """
+    from .spectrum import rankme
+
+    c = np.asarray(codebook, dtype=np.float64)
+    k = len(c)
+    at_init = np.zeros(k, dtype=bool) if ema else codes_at_init(c)
+    moved = ~at_init
+    far = MOVED_FACTOR * np.sqrt(c.shape[1]) / k
+    clearly_moved = bool((np.linalg.norm(c[moved], axis=1) > far).any()) if moved.any() else False
+    metrics: dict[str, MetricValue] = {"codebook_size": k}
+    if ema:
+        metrics["codes_at_init"] = Undefined("EMA codebooks move every code, so initialisation says nothing")
+    elif not clearly_moved:
+        metrics["codes_at_init"] = Undefined(
+            "no code is clearly away from a 1/K-scale initialisation: untrained, or initialised otherwise"
+        )
+        at_init[:] = False
+        moved[:] = True
+    else:
+        metrics["codes_at_init"] = int(at_init.sum())
+    labels = code_clusters(c[moved]) if moved.any() else np.zeros(0, dtype=np.int64)
+    if isinstance(labels, Undefined):
+        metrics["duplicate_codes"] = labels
+        distinct = int(moved.sum())
+    else:
+        distinct = len(np.unique(labels))
+        metrics["duplicate_codes"] = int(moved.sum()) - distinct
+    metrics["distinct_codes_estimate"] = distinct
+    metrics["live_fraction_estimate"] = distinct / k if k > 1 else Undefined("a single code")
+    trained = c[moved]
+    metrics["codebook_rankme"] = (
+        rankme(trained - trained.mean(axis=0))
+        if len(trained) > 1
+        else Undefined("fewer than two trained codes")
+    )
+    return metrics

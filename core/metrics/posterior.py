@@ -231,7 +231,7 @@ def dead_dims_estimate(
     """ESTIMATE without probe data of dead latent dimensions, bool [Z].
 
     Dimension j is flagged when the decoder ignores it (sensitivity_j <= rel_tol * output_scale, with
-    output_scale the RMS of the decoder's output at z = 0), or when its heads pin the posterior to the
+    output_scale the RMS of the decoder's output over prior samples), or when its heads pin the posterior to the
     prior for every input (mu and logvar head rows with norm <= head_tol and |logvar bias| <= logvar_tol:
     mu ~ 0, sigma ~ 1). An encoder whose inner layers have collapsed is only seen through the decoder,
     so this can miss or invent dead dimensions; probe data gives the measured count.
@@ -242,7 +242,7 @@ def dead_dims_estimate(
     if sens.ndim != 1:
         raise ValueError(f"sensitivity must be [Z], got {sens.shape}")
     if not np.isfinite(output_scale) or output_scale <= 0:
-        return Undefined("the decoder outputs all zeros at z = 0: no scale to compare sensitivities with")
+        return Undefined("the decoder outputs all zeros: no scale to compare sensitivities with")
     dead = sens <= rel_tol * output_scale
     if mu_row_norm is not None and logvar_row_norm is not None and logvar_bias is not None:
         heads = [np.asarray(a, dtype=np.float64) for a in (mu_row_norm, logvar_row_norm, logvar_bias)]
@@ -251,3 +251,104 @@ def dead_dims_estimate(
         mu_n, lv_n, lv_b = heads
         dead |= (mu_n <= head_tol) & (lv_n <= head_tol) & (np.abs(lv_b) <= logvar_tol)
     return dead
+
+
+# --- reading heads, and evidence from head weights alone ---------------------------------------------
+
+INIT_ROW_NORM = 3**-0.5  # row norm of a default-initialised nn.Linear / nn.Conv weight, whatever its fan-in
+WEIGHT_REL_TOL = 0.05
+
+register_metrics(
+    MetricInfo(
+        "estimated_active_units",
+        "Active units (weights only)",
+        "higher",
+        "Latent units whose mean-head row is more than 5% of the largest (and of the default init scale), "
+        "and whose decoder input column carries weight: an estimate without data.",
+        "posterior",
+    ),
+    MetricInfo(
+        "units_at_prior_estimate",
+        "Units pinned to the prior (weights only)",
+        "lower",
+        "Inactive units whose log-variance row is also near zero and whose bias keeps sigma near 1.",
+        "posterior",
+    ),
+    MetricInfo(
+        "decoder_ignored_units",
+        "Latent inputs the decoder ignores (weights only)",
+        "lower",
+        "Columns of the decoder's input layer with under 5% of the largest column norm.",
+        "posterior",
+    ),
+)
+
+
+def as_logvar(values: np.ndarray, parameterisation: str) -> np.ndarray:
+    """Log-variance from a variance head's output: 'logvar' as is, 'log_std' doubled, 'std' 2 ln sigma.
+
+    A 'std' head with non-positive outputs is read through softplus (the usual way such heads are made
+    positive); the caller names that assumption.
+    """
+    a = np.asarray(values, dtype=np.float64)
+    if parameterisation == "logvar":
+        return a
+    if parameterisation == "log_std":
+        return 2.0 * a
+    sigma = a if (a > 0).all() else np.logaddexp(0.0, a)
+    with np.errstate(divide="ignore"):
+        return 2.0 * np.log(sigma)
+
+
+def row_norms(weight: np.ndarray) -> np.ndarray:
+    """L2 norm per output unit of a Linear [Z, H] or conv [Z, C, ...] weight, float64 [Z]."""
+    w = np.asarray(weight, dtype=np.float64)
+    return np.sqrt((w.reshape(len(w), -1) ** 2).sum(axis=1))
+
+
+def input_column_norms(weight: np.ndarray, inputs: int) -> tuple[np.ndarray, float] | None:
+    """(norm per input channel float64 [inputs], its default-init scale) of a decoder input layer.
+
+    Linear [H, Z] and conv [C, Z, ...] take inputs on axis 1, transposed convs [Z, C, ...] on axis 0.
+    None when neither axis has `inputs` entries.
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    axis = 1 if w.ndim >= 2 and w.shape[1] == inputs else 0 if w.shape[0] == inputs and w.ndim >= 3 else None
+    if axis is None:
+        return None
+    moved = np.moveaxis(w, axis, 0).reshape(inputs, -1)
+    fan_out = moved.shape[1]
+    return np.sqrt((moved**2).sum(axis=1)), float(np.sqrt(fan_out / (3.0 * inputs)))
+
+
+def _small(norms: np.ndarray, init_scale: float, rel_tol: float) -> np.ndarray:
+    """Entries below rel_tol of the largest entry and of the default-init scale."""
+    return norms <= rel_tol * max(float(norms.max(initial=0.0)), init_scale)
+
+
+def weight_only_units(
+    mu_weight: np.ndarray,
+    logvar_weight: np.ndarray,
+    logvar_bias: np.ndarray,
+    decoder: tuple[np.ndarray, float] | None = None,
+    *,
+    rel_tol: float = WEIGHT_REL_TOL,
+) -> dict[str, np.ndarray]:
+    """ESTIMATE without data of which latent units carry nothing, as bool masks [Z].
+
+    inactive: the mean head's row is at most rel_tol of the largest row and of the default init scale
+    (the units share their inputs, so a row that small moves mu that much less: Var_x(mu_j) ~ 0).
+    prior: inactive and the log-variance row is as small, with |bias| <= 0.1 (sigma ~ 1: KL ~ 0).
+    ignored: the decoder input column of the unit is that small (the decoder cannot see z_j).
+    dead: inactive or ignored. Assumes comparable input scales, which the shared inputs give.
+    """
+    inactive = _small(row_norms(mu_weight), INIT_ROW_NORM, rel_tol)
+    flat_lv = _small(row_norms(logvar_weight), INIT_ROW_NORM, rel_tol)
+    prior = inactive & flat_lv & (np.abs(np.asarray(logvar_bias, dtype=np.float64)) <= 0.1)
+    masks = {"inactive": inactive, "prior": prior, "dead": inactive.copy()}
+    if decoder is not None:
+        columns, scale = decoder
+        ignored = _small(columns, scale, rel_tol)
+        masks["ignored"] = ignored
+        masks["dead"] = inactive | ignored
+    return masks

@@ -24,6 +24,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
     "softplus": nn.Softplus,
+    "selu": nn.SELU,
 }
 
 
@@ -69,15 +70,9 @@ class FeatureVAE(nn.Module):
         self.in_features = _first_linear(encoder, mu).in_features
 
     def _attach(self, path: str, module: nn.Module) -> None:
-        parent: nn.Module = self
-        *parents, leaf = path.split(".")
-        for name in parents:
-            child = parent._modules.get(name)
-            if child is None:
-                child = nn.Module()
-                parent.add_module(name, child)
-            parent = child
-        parent.add_module(leaf, module)
+        from .mlp import attach
+
+        attach(self, path, module)
 
     def _attach_step(self, step: Step) -> nn.Module:
         if step.path is not None:

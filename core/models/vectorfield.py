@@ -67,6 +67,28 @@ class AttributeMLPField(nn.Module):
         return self.scale * self.mlp(torch.cat([z, self.attr_mlp(y.to(z.dtype))], dim=-1))
 
 
+class ChainField(nn.Module):
+    """v(z, c) = chain([z, c]) for an MLP rebuilt from shapes (core.models.mlp), layers at their saved paths."""
+
+    def __init__(self, steps: list, embedding_dim: int, num_attributes: int) -> None:
+        from .mlp import attach
+
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.num_attributes = num_attributes
+        self._steps = []
+        for step in steps:
+            if step.path is not None:
+                attach(self, step.path, step.module)
+            self._steps.append(step.module)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([z, y.to(z.dtype)], dim=-1)
+        for module in self._steps:
+            h = module(h)
+        return h
+
+
 def flow(field: Field, z0: torch.Tensor, y: torch.Tensor, steps: int, alpha: float) -> torch.Tensor:
     """Euler steps on the sphere, z <- normalize(z + alpha * v(z, y)); returns [T+1, N, D] with z0 first.
 

@@ -8,8 +8,10 @@ from plotly.subplots import make_subplots
 from ..metrics import MetricValue, is_defined, label
 
 
-def timeline_figure(series: dict[str, list[tuple[int | None, MetricValue]]], keys: list[str]) -> go.Figure:
-    """One small line chart per metric key, x = epoch; undefined values leave gaps."""
+def timeline_figure(
+    series: dict[str, list[tuple[int | None, MetricValue]]], keys: list[str], x_title: str = "epoch"
+) -> go.Figure:
+    """One small line chart per metric key, x = epoch (or step); undefined values leave gaps."""
     keys = [k for k in keys if k in series] or list(series)[:4]
     fig = make_subplots(
         rows=max(len(keys), 1),
@@ -31,6 +33,6 @@ def timeline_figure(series: dict[str, list[tuple[int | None, MetricValue]]], key
             row=row,
             col=1,
         )
-    fig.update_xaxes(title_text="epoch", row=max(len(keys), 1), col=1)
+    fig.update_xaxes(title_text=x_title, row=max(len(keys), 1), col=1)
     fig.update_layout(height=max(220 * len(keys), 300), margin={"t": 40, "b": 40, "l": 50, "r": 20})
     return fig

@@ -60,3 +60,18 @@ def attr_mlp_ddp_case(tmp: Path) -> Path:
 
 
 CASES: dict[str, Callable[[Path], Path]] = {"fclf_network": network_case, "fclf_attr_mlp": attr_mlp_ddp_case}
+
+
+def mlp_field_case(tmp: Path) -> Path:
+    """A conditional-flow-matching style MLP: `net.0` Linear(D + A, W), SELU, ..., `net.6` Linear(W, D)."""
+    torch.manual_seed(2)
+    layers = [torch.nn.Linear(D + A, H), torch.nn.SELU(), torch.nn.Linear(H, H), torch.nn.SELU()]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(H, D))
+    path = tmp / "cfm_model.pt"
+    sd = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"model": sd, "config": {"activation": "selu", "attribute_names": NAMES}}, path)
+    write_probe(tmp)
+    return path
+
+
+CASES["fclf_mlp"] = mlp_field_case

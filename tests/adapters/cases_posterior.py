@@ -65,3 +65,25 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "vae_fc_mu": fc_mu_case,
     "vae_mu_logvar": lightning_hydra_case,
 }
+
+
+class ConvVAE(torch.nn.Module):
+    """A small convolutional VAE with linear fc_mu / fc_var heads (weights only: not rebuilt from shapes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=2, padding=1), torch.nn.ReLU())
+        self.fc_mu = torch.nn.Linear(4 * 4 * 4, LATENT)
+        self.fc_var = torch.nn.Linear(4 * 4 * 4, LATENT)
+        self.decoder_input = torch.nn.Linear(LATENT, 4 * 4 * 4)
+        self.decoder = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1))
+
+
+def heads_only_case(tmp: Path) -> Path:
+    torch.manual_seed(0)
+    path = tmp / "conv_vae.pt"
+    torch.save({"state_dict": ConvVAE().state_dict(), "epoch": 2}, path)
+    return path
+
+
+CASES["vae_heads"] = heads_only_case

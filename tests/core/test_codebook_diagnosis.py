@@ -47,7 +47,8 @@ def test_cli_exit_codes_follow_the_verdict():
 def test_no_ema_and_no_probe_is_undefined_and_says_what_to_give(tmp_path):
     adapter = open_adapter(str(cases.embedding_codebook(tmp_path)))
     (finding,) = findings(adapter, None)
-    assert finding.severity == "undefined" and "probe 'codes'" in finding.summary
+    assert finding.severity == "undefined" and "give probe codes" in finding.summary
+    assert "weight-only estimate" in finding.summary and "cannot show usage" in finding.summary
 
 
 def test_single_code_codebook_is_undefined(tmp_path):

@@ -79,12 +79,14 @@ def test_analysis_of_one_row_has_undefined_activity(fixed):
     ("active", "diversity", "expected"),
     [
         (0.0, 0.0, "collapse"),
-        (0.5, 0.9, "collapse"),
+        (0.125, 0.9, "collapse"),
+        (0.5, 0.9, "warning"),
+        (6 / 16, 0.9, "warning"),
         (1.0, 0.1, "collapse"),
         (0.625, 0.9, "warning"),
         (1.0, 0.3, "warning"),
         (1.0, 0.8, "ok"),
-        (0.75, 0.5, "ok"),
+        (0.75, 0.5, "warning"),
     ],
 )
 def test_severity_rules(active, diversity, expected):

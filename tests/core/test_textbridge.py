@@ -111,12 +111,76 @@ def test_wrong_variant_and_missing_tokenizer_are_clear_errors(tmp_path):
     path = seed_checkpoint(tmp_path, "attention")
     with pytest.raises(AdapterError, match="not a additive-bridge checkpoint"):
         build_adapter(load_checkpoint(path), "textbridge-additive")
+
+
+def _bare(tmp_path, bridge="additive", **args):
+    """The seed layout without a tokenizer inside: the base model named in `args` instead."""
+    path = seed_checkpoint(tmp_path, bridge)
     checkpoint = torch.load(path, weights_only=True)
     del checkpoint["args"]["tokenizer_json"]
+    checkpoint["args"].update(args)
     bare = tmp_path / "bare.pt"
     torch.save(checkpoint, bare)
-    with pytest.raises(AdapterError, match="no tokenizer found"):
-        open_adapter(str(bare))
+    return bare
+
+
+def test_without_a_tokenizer_mode_collapse_is_judged_from_token_ids(tmp_path, monkeypatch):
+    from core.adapters import textbridge
+    from core.diagnosis import diagnose
+
+    looked_up = []
+    monkeypatch.setattr(
+        textbridge, "cached_tokenizer", lambda name: (looked_up.append(name), (None, f"no {name} cached"))[1]
+    )
+    adapter = open_adapter(str(_bare(tmp_path, t5_model="google-t5/t5-small")))
+    assert adapter.tokenizer is None and looked_up == ["google-t5/t5-small"]
+    assert (
+        "no google-t5/t5-small cached" in adapter.spec().description
+        and "token ids" in adapter.spec().description
+    )
+    outputs = adapter.generate(_embeddings(3), SamplingConfig(max_new_tokens=4))
+    assert all(o.startswith("ids: ") for o in outputs)
+    (finding,) = diagnose(adapter, load_probe(tmp_path / "probe.npz")).findings
+    assert finding.kind == "mode" and finding.severity in ("collapse", "warning", "ok")
+    assert "token ids" in finding.summary and "BLEU needs one" in finding.summary
+    assert "tokenizer" in finding.metrics["bleu"].reason and "bleu_constant_baseline" not in finding.metrics
+    assert 0 < finding.metrics["distinct_1"] <= 1 and 0 < finding.metrics["unique_output_ratio"] <= 1
+
+
+def test_a_cached_hugging_face_tokenizer_of_the_base_model_is_used(tmp_path, monkeypatch):
+    from core.adapters import textbridge
+
+    _, tokenizer_json = tiny_bridge("additive")
+    monkeypatch.setattr(
+        textbridge, "cached_tokenizer", lambda name: (load_tokenizer(tokenizer_json), "cached")
+    )
+    adapter = open_adapter(str(_bare(tmp_path, model_name="org/tiny-t5")))
+    assert adapter.tokenizer is not None and adapter.tokenizer_note == "cached"
+    assert not adapter.generate(_embeddings(2), SamplingConfig(max_new_tokens=4))[0].startswith("ids:")
+
+
+def test_cached_tokenizer_reads_the_local_cache_only(tmp_path):
+    from core.adapters.textbridge import base_model_name, cached_tokenizer
+
+    _, tokenizer_json = tiny_bridge("additive")
+    snapshot = tmp_path / "hub" / "models--org--tiny" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abcd")
+    (snapshot / "tokenizer.json").write_text(tokenizer_json)
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    (snapshot / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<pad>", "eos_token": "</s>"})
+    )
+    tokenizer, how = cached_tokenizer("org/tiny", cache_dir=tmp_path / "hub")
+    assert tokenizer is not None and "local Hugging Face cache" in how
+    assert tokenizer("a man rides a horse .").input_ids
+    missing, why = cached_tokenizer("org/absent", cache_dir=tmp_path / "hub")
+    assert missing is None and "org/absent" in why
+    assert base_model_name({"args": {"model_name": "t5-small"}}) == "t5-small"
+    assert (
+        base_model_name({"model_name": "../../etc"}) is None and base_model_name({"t5": "/abs/path"}) is None
+    )
 
 
 def test_hugging_face_folder_gives_the_same_outputs(tmp_path):

@@ -98,11 +98,16 @@ def test_heads_of_different_sizes_are_a_clear_error(tmp_path):
         open_adapter(_save_state(tmp_path, state))
 
 
-def test_convolutional_vae_is_refused_with_a_reason(tmp_path):
+def test_convolutional_vae_opens_weight_only_and_refuses_an_mlp_rebuild(tmp_path):
     state = small_vae(("fc_mu", "fc_var")).state_dict()
     state["encoder.0.weight"] = torch.zeros(12, 1, 3, 3)
+    path = _save_state(tmp_path, state)
+    adapter = open_adapter(path)
+    assert adapter.name == "vae_heads" and not adapter.spec().supports_posterior
+    assert "--builder" in adapter.spec().description
+    np.testing.assert_array_equal(adapter.head_weights().mu_weight, state["fc_mu.weight"].numpy())
     with pytest.raises(AdapterError, match="only MLP"):
-        open_adapter(_save_state(tmp_path, state))
+        open_adapter(path, "vae_fc_mu")
 
 
 class _NamedVAE(nn.Module):

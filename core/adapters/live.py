@@ -1,0 +1,682 @@
+"""Adapters over a live `nn.Module`: the user's own model class, its parts found by role, run with hooks.
+
+`adapter_from_module(module)` reads the module's state-dict shapes with core.roles (codebooks, posterior
+heads, vector fields, wherever they sit), and answers the family methods by running probe `x` through
+the module's own forward with forward hooks on the parts found:
+
+- codebook: the quantizer's input vectors (nearest code, Euclidean) or, when its output carries integer
+  indices of the right count, those indices; usage from EMA buffers when the module keeps them.
+- posterior: the mean / variance heads' outputs (a 2 x Z head split in halves), read as log-variance,
+  log-std or std as their names say; `decode` when the module has one; reconstructions from forward.
+- flow: the field itself, called as `module(z, y)` when its forward takes two inputs, else the field
+  MLP on `[z, y]`.
+
+Every call is read-only and cheap: eval mode for the call (each submodule's training flag restored
+after), `torch.no_grad`, the RNG state restored (a sampling forward does not shift a training run's
+random stream), hooks removed. Weights stay where they are (device, dtype); outputs are numpy on the CPU.
+The same path serves `--builder module:function` returning an nn.Module and the training-time guard.
+
+Config keys (all optional): `forward` (name of the method to call with x, default the module itself),
+`chunk` (rows per forward, default 256), `attribute_names`, `steps`, `alpha`, `free_bits`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import AdapterError, CollapseExplorerError, ProbeError
+from ..metrics.posterior import as_logvar, input_column_norms
+from ..models.vectorfield import flow as euler_flow
+from ..roles import CodebookRole, FieldRole, HeadsRole, Roles, roles_of
+from .base import AdapterSpec, CheckpointAdapter
+from .codebook import CodebookGroup, codebook_groups
+from .posterior import HeadWeights, read_head_weights
+from .vectorfield import DEFAULT_ALPHA, DEFAULT_STEPS, MAX_STEPS, attribute_names, check_flow_inputs
+
+if TYPE_CHECKING:
+    from ..checkpoints import LoadedCheckpoint
+
+DEFAULT_CHUNK = 256
+_NEAREST_ROWS = 65_536
+
+
+def adapter_from_module(
+    module: nn.Module, *, family: str | None = None, config: Mapping | None = None
+) -> CheckpointAdapter:
+    """A read-only adapter over `module` (weights loaded), its parts found by role in its state dict.
+
+    `family` ("codebook", "posterior" or "flow") overrides the family the roles suggest; `config` holds
+    optional settings (see the module docstring). Raises AdapterError naming the roles found and lacking
+    when the module has no part of the family.
+    """
+    if not isinstance(module, nn.Module):
+        raise AdapterError(f"expected an nn.Module, got {type(module).__name__}")
+    config = dict(config or {})
+    shapes = {k: tuple(v.shape) for k, v in module.state_dict(keep_vars=True).items()}
+    roles = roles_of(shapes)
+    chosen = family or roles.family
+    builders: dict[str, Callable[[nn.Module, Roles, dict], CheckpointAdapter]] = {
+        "codebook": LiveCodebookAdapter.build,
+        "posterior": LivePosteriorAdapter.build,
+        "flow": LiveFlowAdapter.build,
+    }
+    if chosen not in builders:
+        what = f"family {chosen!r} is not supported for live modules" if chosen else "no known part"
+        raise AdapterError(f"{type(module).__name__}: {what}; {roles.report()}")
+    return builders[chosen](module, roles, config)
+
+
+def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builder") -> Callable:
+    """Wrap a user builder: its result may be a CheckpointAdapter or an nn.Module (adapted by role)."""
+
+    def build(loaded: LoadedCheckpoint) -> CheckpointAdapter:
+        try:
+            result = func(loaded)
+        except CollapseExplorerError:
+            raise
+        except Exception as exc:  # the user's own code: any failure becomes one clear line
+            raise AdapterError(f"{spec} failed: {type(exc).__name__}: {exc}") from None
+        if isinstance(result, CheckpointAdapter):
+            return result
+        if isinstance(result, nn.Module):
+            return adapter_from_module(result, config=loaded.config)
+        raise AdapterError(
+            f"{spec} returned a {type(result).__name__}; it must return an nn.Module with the weights "
+            "loaded (or a CheckpointAdapter)"
+        )
+
+    return build
+
+
+BUILDER_ENV = "COLLAPSE_EXPLORER_BUILDER"
+
+
+def load_builder(spec: str) -> Callable[[LoadedCheckpoint], CheckpointAdapter]:
+    """`module:function` -> a builder: the function takes a LoadedCheckpoint and returns an nn.Module with
+    the weights loaded (its parts found by role) or a CheckpointAdapter. Imports user code: opt-in only."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    module_name, _, func_name = spec.partition(":")
+    if not module_name or not func_name:
+        raise AdapterError(f"--builder wants module:function, got {spec!r}")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AdapterError(f"cannot import builder module {module_name!r}: {exc}") from None
+    except Exception as exc:  # the user's module failing at import is their code's error, one line
+        raise AdapterError(
+            f"builder module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
+        ) from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise AdapterError(f"builder module {module_name!r} has no function {func_name!r}")
+    return builder_adapter(func, f"builder {spec}")
+
+
+def builder_from_env(trust: bool) -> Callable[[LoadedCheckpoint], CheckpointAdapter] | None:
+    """The app's `--builder`: `COLLAPSE_EXPLORER_BUILDER=module:function`, honoured only when trusted."""
+    import os
+
+    spec = os.environ.get(BUILDER_ENV, "").strip()
+    return load_builder(spec) if spec and trust else None
+
+
+# --- running the module ------------------------------------------------------------------------------
+
+
+def _placement(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for tensor in [*module.parameters(), *module.buffers()]:
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.float32
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Eval mode, no_grad and a forked RNG for the block; each submodule's training flag restored after."""
+    flags = [(m, m.training) for m in module.modules()]
+    device, _ = _placement(module)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    module.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+@contextlib.contextmanager
+def hooked(module: nn.Module, paths: list[str], record: Callable[[str, tuple, Any], None]) -> Iterator[None]:
+    """Forward hooks on the submodules at `paths` calling record(path, inputs, output); removed after."""
+    handles = []
+    try:
+        for path in paths:
+            sub = module.get_submodule(path) if path else module
+
+            def hook(_m: nn.Module, args: tuple, output: Any, path: str = path) -> None:
+                record(path, args, output)
+
+            handles.append(sub.register_forward_hook(hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class _LiveAdapter(CheckpointAdapter):
+    """Shared running of probe inputs through the live module, chunk by chunk."""
+
+    def __init__(self, module: nn.Module, roles: Roles, config: dict) -> None:
+        self._module = module
+        self._roles = roles
+        self._config = config
+        self._chunk = int(config.get("chunk", DEFAULT_CHUNK))
+
+    def _inputs(self, x: np.ndarray) -> np.ndarray:
+        a = np.asarray(x)
+        if a.ndim < 1 or len(a) == 0:
+            raise ProbeError(f"probe x must be [N, ...] with N >= 1, got shape {a.shape}")
+        if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
+            raise ProbeError("probe x must be finite numbers")
+        return a
+
+    def _forward(self, x: np.ndarray) -> Iterator[tuple[int, torch.Tensor, Any]]:
+        """(rows, input tensor, output) per chunk of x through the module's forward (inside evaluating)."""
+        device, dtype = _placement(self._module)
+        method = self._config.get("forward")
+        call = getattr(self._module, method) if isinstance(method, str) else self._module
+        for start in range(0, len(x), self._chunk):
+            part = np.ascontiguousarray(x[start : start + self._chunk])
+            tensor = torch.from_numpy(part).to(device=device, dtype=dtype if part.dtype.kind == "f" else None)
+            try:
+                output = call(tensor)
+            except CollapseExplorerError:
+                raise
+            except Exception as exc:  # the user's model rejecting the probe is bad input, not a crash
+                raise ProbeError(
+                    f"{type(self._module).__name__} cannot run probe x of shape {list(x.shape)}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+            yield len(part), tensor, output
+
+
+def _tensors_in(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif depth < 3 and isinstance(value, list | tuple):
+        for v in value:
+            yield from _tensors_in(v, depth + 1)
+    elif depth < 3 and isinstance(value, Mapping):
+        for v in value.values():
+            yield from _tensors_in(v, depth + 1)
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float32).numpy()
+
+
+# --- codebooks ----------------------------------------------------------------------------------------
+
+
+def _owner(key: str) -> str:
+    return key.rpartition(".")[0]
+
+
+def _ancestors(path: str) -> list[str]:
+    """`a.b.c` -> [a.b.c, a.b, a, ""] (deepest first)."""
+    parts = path.split(".") if path else []
+    return [".".join(parts[:i]) for i in range(len(parts), -1, -1)]
+
+
+def _channels_last(t: torch.Tensor, dim: int) -> torch.Tensor | None:
+    """Vectors [M, dim] from a float tensor whose channel axis is 1 (BCHW-style) or last; None if neither."""
+    if not t.is_floating_point() or t.ndim < 2:
+        return None
+    if t.ndim == 2:
+        return t if t.shape[1] == dim else None
+    first, last = t.shape[1] == dim, t.shape[-1] == dim
+    if first and (not last or t.ndim == 4):
+        return t.movedim(1, -1).reshape(-1, dim)
+    return t.reshape(-1, dim) if last else None
+
+
+def nearest_codes(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest code (Euclidean) for vectors [M, D] against codebook [K, D]: int64 [M]."""
+    book = codebook.to(vectors.dtype)
+    parts = [torch.cdist(chunk, book).argmin(dim=1) for chunk in vectors.split(_NEAREST_ROWS)]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64, device=vectors.device)
+
+
+class LiveCodebookAdapter(_LiveAdapter):
+    """Codebooks of a live module; code indices from hooks on the quantizer during the module's forward."""
+
+    name: ClassVar[str] = "live_codebook"
+    family: ClassVar = "codebook"
+
+    @classmethod
+    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
+        return False  # built from modules, never detected from files
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
+        raise AdapterError("live adapters are built from an nn.Module (adapter_from_module), not from a file")
+
+    @classmethod
+    def build(cls, module: nn.Module, roles: Roles, config: dict) -> LiveCodebookAdapter:
+        if not roles.codebooks:
+            raise AdapterError(f"{type(module).__name__} has no codebook; {roles.report()}")
+        return cls(module, roles, config)
+
+    def _tensor(self, key: str) -> torch.Tensor:
+        try:
+            return self._module.get_parameter(key)
+        except AttributeError:
+            return self._module.get_buffer(key)
+
+    def codebook_groups(self) -> list[CodebookGroup]:
+        """Every group of codebooks, read from the live tensors now (copies)."""
+        return codebook_groups(self._module.state_dict(), self._roles.codebooks)
+
+    def _primary(self) -> tuple[CodebookRole, ...]:
+        first = self._roles.codebooks[0]
+        return tuple(r for r in self._roles.codebooks if (r.size, r.dim) == (first.size, first.dim))
+
+    def spec(self) -> AdapterSpec:
+        primary = self._primary()
+        first = primary[0]
+        return AdapterSpec(
+            family="codebook",
+            latent_dim=first.dim,
+            codebook_size=first.size,
+            codebook_count=sum(r.heads for r in primary),
+            supports_code_indices=True,
+            supports_code_usage=all(r.usage for r in primary),
+            description=f"live {type(self._module).__name__}: "
+            + "; ".join(r.describe() for r in self._roles.codebooks),
+            parts=self._roles.parts(),
+        )
+
+    def codebook(self) -> np.ndarray:
+        """Code vectors of the first group, float32 [H, K, D]."""
+        return self.codebook_groups()[0].vectors
+
+    def code_usage(self) -> np.ndarray:
+        usage = self.codebook_groups()[0].usage
+        if usage is None:
+            raise self._missing("code_usage (the module keeps no EMA cluster sizes)")
+        return usage
+
+    def code_indices(self, x: np.ndarray) -> np.ndarray:
+        """Code per token of the first codebook: x [N, ...] -> int64 [N, T]."""
+        return self.code_indices_per_head(x)[0]
+
+    def code_indices_per_head(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Codes per token for every head of the first group: one int64 [N, T_h] per head."""
+        x = self._inputs(x)
+        primary = self._primary()
+        per_role: dict[str, list[list[np.ndarray]]] = {r.key: [] for r in primary}
+        with evaluating(self._module):
+            for role in primary:
+                per_role[role.key] = self._indices(role, x)
+        heads: list[np.ndarray] = []
+        for role in primary:
+            heads.extend(per_role[role.key])
+        return tuple(heads)
+
+    def _indices(self, role: CodebookRole, x: np.ndarray) -> list[np.ndarray]:
+        """Codes [N, T] per head of one codebook, from the deepest hooked module that saw its vectors."""
+        paths = self._quantizer_paths(role)
+        logits = [p for p in self._logit_layers(role) if p not in paths]
+        calls: dict[str, list[tuple[tuple, Any]]] = {p: [] for p in paths + logits}
+
+        def record(path: str, args: tuple, output: Any) -> None:
+            calls[path].append((args, output))
+
+        rows: list[list[np.ndarray]] = [[] for _ in range(role.heads)]
+        with hooked(self._module, paths + logits, record):
+            for n, _, _ in self._forward(x):
+                book = self._tensor(role.key).detach()
+                book = book.T if role.layout == "dk" else book
+                book = book.reshape(role.heads, role.size, role.dim)
+                codes = self._from_calls(role, {p: calls[p] for p in paths}, book)
+                if codes is None and role.heads == 1:
+                    codes = _from_logits(role, [calls[p] for p in logits])
+                if codes is None:
+                    raise ProbeError(
+                        f"no module around codebook {role.key} received [*, {role.dim}] vectors during the "
+                        f"forward of probe x {list(x.shape)}"
+                    )
+                for h, idx in enumerate(codes):
+                    if idx.numel() % n:
+                        raise ProbeError(
+                            f"codebook {role.key}: {idx.numel()} code assignments for {n} inputs is not a whole "
+                            "number per input"
+                        )
+                    rows[h].append(idx.reshape(n, -1).cpu().numpy().astype(np.int64))
+                for store in calls.values():
+                    store.clear()
+        return [np.concatenate(r) for r in rows]
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in self._module.state_dict(keep_vars=True).items()}
+
+    def _quantizer_paths(self, role: CodebookRole) -> list[str]:
+        """The codebook's owner and its ancestors, deepest first; the root only when it is the quantizer
+        (nothing but the codebook's module holds layers), since otherwise its input is the raw data."""
+        from ..roles import layers_of
+
+        owner = _owner(role.key)
+        paths = _ancestors(owner)
+        others = [
+            layer for layer in layers_of(self._shapes()) if not (layer.path + ".").startswith(owner + ".")
+        ]
+        return paths[:-1] if others and owner else paths
+
+    def _logit_layers(self, role: CodebookRole) -> list[str]:
+        """Layers that score the K codes (Gumbel-softmax quantizers): out width K, named like logits or
+        proj, or the encoder's last layer; their argmax is the code when no module sees D-dim vectors."""
+        from ..roles import ENCODER_ROOTS, layers_of, matches, under_root
+
+        layers = [layer for layer in layers_of(self._shapes()) if layer.kind in ("linear", "conv")]
+        encoder = [layer for layer in layers if under_root(layer.path, ENCODER_ROOTS)]
+        return [
+            layer.path
+            for layer in layers
+            if layer.out_width == role.size
+            and (
+                re.search(r"logit|proj|to_code|code_score", layer.name.lower())
+                or (encoder and layer is encoder[-1])
+                or matches("quantizer path", layer.parent)
+            )
+        ]
+
+    @staticmethod
+    def _from_calls(
+        role: CodebookRole, calls: dict[str, list], book: torch.Tensor
+    ) -> list[torch.Tensor] | None:
+        for path in calls:  # deepest first
+            vectors, outputs = [], []
+            for args, output in calls[path]:
+                found = _head_vectors(args, role, book) if role.heads > 1 else _flat_vectors(args, role.dim)
+                if found is None:
+                    continue
+                vectors.append(found)
+                outputs.append(output)
+            if not vectors:
+                continue
+            if role.heads > 1:
+                return [torch.cat([nearest_codes(v[h], book[h]) for v in vectors]) for h in range(role.heads)]
+            codes = []
+            for v, output in zip(vectors, outputs, strict=True):
+                given = next(
+                    (
+                        t.reshape(-1)
+                        for t in _tensors_in(output)
+                        if not t.is_floating_point()
+                        and t.numel() == len(v)
+                        and t.dtype != torch.bool
+                        and (t.numel() == 0 or (int(t.min()) >= 0 and int(t.max()) < role.size))
+                    ),
+                    None,
+                )
+                codes.append(given.to(torch.int64) if given is not None else nearest_codes(v, book[0]))
+            return [torch.cat(codes)]
+        return None
+
+
+def _from_logits(role: CodebookRole, calls: list[list[tuple[tuple, Any]]]) -> list[torch.Tensor] | None:
+    """Codes as the argmax over K code scores [N, K, ...] or [N, ..., K] output by a logits layer."""
+    for layer_calls in calls:
+        picked = []
+        for _args, output in layer_calls:
+            t = next(_tensors_in(output), None)
+            if t is None or not t.is_floating_point() or t.ndim < 2:
+                continue
+            axis = 1 if t.shape[1] == role.size else -1 if t.shape[-1] == role.size else None
+            if axis is not None:
+                picked.append(t.argmax(dim=axis).reshape(-1))
+        if picked:
+            return [torch.cat(picked)]
+    return None
+
+
+def _flat_vectors(args: tuple, dim: int) -> torch.Tensor | None:
+    for t in _tensors_in(args):
+        vectors = _channels_last(t, dim)
+        if vectors is not None:
+            return vectors
+    return None
+
+
+def _head_vectors(args: tuple, role: CodebookRole, book: torch.Tensor) -> torch.Tensor | None:
+    """Per-head vectors [H, M, D] from an input with a leading head axis."""
+    for t in _tensors_in(args):
+        if t.is_floating_point() and t.ndim >= 3 and t.shape[0] == role.heads and t.shape[-1] == role.dim:
+            return t.reshape(role.heads, -1, role.dim)
+    return None
+
+
+# --- posterior heads ------------------------------------------------------------------------------
+
+
+class LivePosteriorAdapter(_LiveAdapter):
+    """A live VAE: mu / logvar from hooks on the heads during the module's forward."""
+
+    name: ClassVar[str] = "live_posterior"
+    family: ClassVar = "posterior"
+
+    @classmethod
+    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
+        return False
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
+        raise AdapterError("live adapters are built from an nn.Module (adapter_from_module), not from a file")
+
+    @classmethod
+    def build(cls, module: nn.Module, roles: Roles, config: dict) -> LivePosteriorAdapter:
+        if not roles.heads:
+            raise AdapterError(f"{type(module).__name__} has no posterior heads; {roles.report()}")
+        if roles.heads[0].mismatch:
+            raise AdapterError(roles.heads[0].mismatch)
+        return cls(module, roles, config)
+
+    def __init__(self, module: nn.Module, roles: Roles, config: dict) -> None:
+        super().__init__(module, roles, config)
+        self.heads: HeadsRole = roles.heads[0]
+        floor = config.get("free_bits")
+        self.free_bits = (
+            float(floor) if isinstance(floor, int | float) and not isinstance(floor, bool) else None
+        )
+
+    def spec(self) -> AdapterSpec:
+        return AdapterSpec(
+            family="posterior",
+            latent_dim=self.heads.latent,
+            supports_posterior=True,
+            supports_decode=self._can_decode,
+            description=f"live {type(self._module).__name__}: {self.heads.describe()}",
+            parts=self._roles.parts(),
+        )
+
+    @property
+    def _can_decode(self) -> bool:
+        return callable(getattr(self._module, "decode", None)) and self.heads.kind == "linear"
+
+    def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, logvar) float32 [N, Z] from the heads' outputs; conv heads give one row per position."""
+        x = self._inputs(x)
+        heads = self.heads
+        paths = [heads.mean] if heads.variance is None else [heads.mean, heads.variance]
+        seen: dict[str, list[torch.Tensor]] = {p: [] for p in paths}
+
+        def record(path: str, args: tuple, output: Any) -> None:
+            first = next(_tensors_in(output), None)
+            if first is not None:
+                seen[path].append(first)
+
+        mus, raws = [], []
+        with evaluating(self._module), hooked(self._module, paths, record):
+            for _n, _, _ in self._forward(x):
+                if not seen[heads.mean]:
+                    raise ProbeError(f"the forward of probe x never called the head {heads.mean}")
+                out = seen[heads.mean][-1]
+                if heads.variance is None:
+                    mu, raw = out.chunk(2, dim=1)
+                else:
+                    if not seen[heads.variance]:
+                        raise ProbeError(f"the forward of probe x never called the head {heads.variance}")
+                    mu, raw = out, seen[heads.variance][-1]
+                mus.append(_rows(mu))
+                raws.append(_rows(raw))
+                for store in seen.values():
+                    store.clear()
+        mu = np.concatenate(mus)
+        return mu, as_logvar(np.concatenate(raws), heads.parameterisation).astype(np.float32)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """The module's own decode(z [N, Z]), flattened to float32 [N, F]."""
+        if not self._can_decode:
+            raise self._missing("decode (the module has no decode method for flat latents)")
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.heads.latent:
+            raise ProbeError(f"latents must be [N, {self.heads.latent}], got shape {z.shape}")
+        device, dtype = _placement(self._module)
+        out = []
+        with evaluating(self._module):
+            for start in range(0, len(z), self._chunk):
+                result = self._module.decode(
+                    torch.from_numpy(z[start : start + self._chunk]).to(device, dtype)
+                )
+                first = next(_tensors_in(result))
+                out.append(_numpy(first).reshape(len(first), -1))
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray | None:
+        """The forward's reconstructions of x (the first output shaped like x), float32 [N, F], or None."""
+        x = self._inputs(x)
+        parts = []
+        with evaluating(self._module):
+            for _n, tensor, output in self._forward(x):
+                recon = next(
+                    (t for t in _tensors_in(output) if t.shape == tensor.shape and t is not tensor), None
+                )
+                if recon is None:
+                    return None
+                parts.append(_numpy(recon).reshape(len(recon), -1))
+        return np.concatenate(parts)
+
+    def head_weights(self) -> HeadWeights:
+        """The heads' weights as they are now (copies)."""
+        return read_head_weights(self._module.state_dict(), self.heads)
+
+    def decoder_columns(self) -> tuple[np.ndarray, float] | None:
+        """Column norms of the decoder's input layer (see HeadsOnlyVAEAdapter.decoder_columns)."""
+        if self.heads.decoder_input is None:
+            return None
+        w = self._module.state_dict()[f"{self.heads.decoder_input}.weight"]
+        return input_column_norms(_numpy(w), self.heads.latent)
+
+
+def _rows(t: torch.Tensor) -> np.ndarray:
+    """[N, Z] as is; [N, Z, ...] (conv heads) as one row per position, [N * P, Z]."""
+    a = _numpy(t)
+    return a if a.ndim == 2 else np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+
+
+# --- vector fields ------------------------------------------------------------------------------------
+
+
+def _positional_inputs(fn: Callable) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(p.kind in kinds for p in params)
+
+
+class LiveFlowAdapter(_LiveAdapter):
+    """A live vector field: flows by calling the module (or its field MLP) in Euler steps."""
+
+    name: ClassVar[str] = "live_flow"
+    family: ClassVar = "flow"
+
+    @classmethod
+    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
+        return False
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
+        raise AdapterError("live adapters are built from an nn.Module (adapter_from_module), not from a file")
+
+    @classmethod
+    def build(cls, module: nn.Module, roles: Roles, config: dict) -> LiveFlowAdapter:
+        if not roles.fields:
+            raise AdapterError(f"{type(module).__name__} has no vector field; {roles.report()}")
+        return cls(module, roles, config)
+
+    def __init__(self, module: nn.Module, roles: Roles, config: dict) -> None:
+        super().__init__(module, roles, config)
+        self.field: FieldRole = roles.fields[0]
+        self._names = attribute_names(config, self._attributes)
+        steps, alpha = config.get("steps", DEFAULT_STEPS), config.get("alpha", DEFAULT_ALPHA)
+        ok = isinstance(steps, int) and 0 < steps <= MAX_STEPS and isinstance(alpha, int | float)
+        self._defaults = (int(steps), float(alpha)) if ok else (DEFAULT_STEPS, DEFAULT_ALPHA)
+
+    @property
+    def _attributes(self) -> int:
+        if self.field.attributes is None:
+            return self.field.condition
+        first = self._module.state_dict()[f"{self.field.attributes}.weight"]
+        return int(first.shape[1])
+
+    def field_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """v(z [N, D], y [N, A]) -> [N, D]: the module itself when its forward takes (z, y), else the field MLP
+        on [z, y]. Not wrapped in no_grad or eval mode, so torch.func can differentiate it; do not train it."""
+        if _positional_inputs(self._module.forward) >= 2:
+            return self._module
+        mlp = self._module.get_submodule(self.field.prefix) if self.field.prefix else self._module
+        return lambda z, y: mlp(torch.cat([z, y.to(z.dtype)], dim=-1))
+
+    def spec(self) -> AdapterSpec:
+        return AdapterSpec(
+            family="flow",
+            latent_dim=self.field.dim,
+            attribute_names=self._names,
+            supports_flow=True,
+            description=f"live {type(self._module).__name__}: {self.field.describe()}",
+            parts=self._roles.parts(),
+        )
+
+    def flow_defaults(self) -> tuple[int, float]:
+        """(steps, alpha) from the config, else (10, 0.1)."""
+        return self._defaults
+
+    def flow(self, z: np.ndarray, y_target: np.ndarray, steps: int, alpha: float) -> np.ndarray:
+        """Euler flow of z [N, D] toward y_target [N, A] through the live field: float32 [T+1, N, D]."""
+        if not 0 <= int(steps) <= MAX_STEPS or int(steps) != steps:
+            raise ProbeError(f"steps must be an integer in 0..{MAX_STEPS}, got {steps}")
+        if not np.isfinite(alpha):
+            raise ProbeError(f"alpha must be finite, got {alpha}")
+        zt, yt = check_flow_inputs(z, y_target, self.field.dim, self._names)
+        device, dtype = _placement(self._module)
+        field = self.field_fn()
+        with evaluating(self._module):
+            path = euler_flow(field, zt.to(device, dtype), yt.to(device, dtype), int(steps), float(alpha))
+        return path.to("cpu", torch.float32).numpy()
