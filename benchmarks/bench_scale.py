@@ -174,6 +174,7 @@ def metric_run(code_root: Path, checkpoint: Path, threads: int) -> dict:
 def extract(ref: str, folder: Path) -> Path:
     """The tree of commit `ref` in `folder` (git archive: no worktree, nothing written to the repository)."""
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    folder.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder
 
