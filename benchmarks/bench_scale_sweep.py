@@ -2,7 +2,7 @@
 faster than with `--jobs 1`, and a second sweep that only reads what changed.
 
 Each run folder holds ten learning-to-flow fields (128-d, 5 attributes, hidden 128, seeded random weights)
-and a probe of 1,000 embedding rows. Every sweep starts from an empty cache in a temporary folder (the jobs=2 time
+and a probe of 2,000 embedding rows. Every sweep starts from an empty cache in a temporary folder (the jobs=2 time
 includes starting the two loky workers, as a user's first sweep does). Baseline in the same process: the
 jobs=1 sweep. Then one checkpoint is rewritten and one added, and the sweep is run again on the warm cache.
 One BLAS / torch thread per worker. A speed-up needs two free cores: the CPU seconds that other processes
@@ -30,7 +30,7 @@ from core.models.vectorfield import VectorFieldNetwork
 from core.sweep import sweep
 
 TARGET_SPEEDUP = 1.6
-DIM, ATTRIBUTES, HIDDEN, PROBE_ROWS = 128, 5, 128, 1000
+DIM, ATTRIBUTES, HIDDEN, PROBE_ROWS = 128, 5, 128, 2000
 
 
 def make_tree(root: Path, runs: int, checkpoints: int) -> None:
