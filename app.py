@@ -1,8 +1,9 @@
 """Collapse Explorer: router and shared sidebar. Run with `streamlit run app.py` (or `make run`)."""
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-from ui import widgets
+from ui import router, state, widgets
 
 st.set_page_config(page_title="Collapse Explorer", page_icon=":material/explore:", layout="wide")
 
@@ -22,18 +23,33 @@ PAGES = {
     ],
 }
 
+restored = state.restore_from_url()
+
 with st.sidebar:
     st.header("Checkpoints")
     widgets.checkpoint_picker("a", "A")
     widgets.checkpoint_picker("b", "B (compare)")
     with st.expander("Probe data, trust and device"):
         widgets.probe_picker()
-        st.checkbox(
-            "I trust these files",
-            key="trust_files",
-            help="Allows full unpickling, which can run code stored in a checkpoint. Only for files you made.",
-        )
+        widgets.trust_switch()
         widgets.device_picker()
 
-navigation = st.navigation(PAGES)
-navigation.run()
+page = st.navigation(PAGES)
+# The default page's url_path is empty; its controls are registered under its name.
+url_page = page.url_path or "overview"
+try:
+    if blocking := state.blocking_problems():
+        widgets.nothing_to_show(page.title, blocking)
+    else:
+        if state.problem("b") is not None:
+            st.warning(f"Checkpoint B: {state.problem('b')}. Pages compare nothing with A until it is fixed.")
+        with router.routing():
+            page.run()
+except StreamlitAPIException:
+    if not restored:
+        raise
+    # A hand-edited link holds a value a control cannot take: open the page on its defaults instead.
+    state.forget(restored)
+    st.rerun()
+finally:
+    state.mirror_to_url(url_page)

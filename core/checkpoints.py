@@ -8,16 +8,24 @@ from the archive by an unpickler that resolves no global and calls nothing.
 
 Formats: torch zip (`.pt`, `.pth`, `.bin`, any inner root folder), Lightning `.ckpt`, `.safetensors`,
 Hugging Face directories, and bare tensors (data, not models).
+
+Bounded (figures in `limits.py`): only regular files are read; a zip's declared sizes are checked
+before torch reads it (zip bombs, compressed tensor records); the loaded structure is copied once into
+plain containers with depth, node count and cycles bounded and OmegaConf interpolations kept as text;
+every tensor's element count and storage size are checked before anything reduces it (stride-0 views).
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import io
 import json
+import math
 import pathlib
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +35,21 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError, NeedsTrustError
+from .limits import (
+    ARCHIVE_ERRORS,
+    MAX_DEPTH,
+    MAX_ELEMENTS,
+    MAX_INFLATED_BYTES,
+    MAX_NODES,
+    MAX_PICKLE_BYTES,
+    MAX_TEXT_BYTES,
+    MAX_VIEW_SLACK_BYTES,
+    contained,
+    open_regular,
+    plain_tree,
+    read_text_limited,
+    regular_file,
+)
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 CONFIG_KEYS = ("config", "args", "hyper_parameters", "hparams")
@@ -143,9 +166,16 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"no such file or folder: {path}")
-    loaded = _load_directory(path, trust) if path.is_dir() else _load_file(path, trust)
-    found, source = _discover_config(path, config_path)
+        raise CheckpointError(f"no such file or folder: {path.name}")
+    try:
+        loaded = (
+            _load_directory(path, trust)
+            if path.is_dir()
+            else _load_file(regular_file(path, CheckpointError), trust)
+        )
+        found, source = _discover_config(path, config_path)
+    except MemoryError:
+        raise CheckpointError(f"{path.name} needs more memory than this machine allows to read") from None
     if found:
         # In-file values win; a sibling or Hydra config fills what the file left out (Lightning
         # checkpoints often keep the architecture only in .hydra/config.yaml).
@@ -160,9 +190,9 @@ def _load_file(path: Path, trust: bool) -> LoadedCheckpoint:
         tensors, meta = _read_safetensors(path)
         data = _data_tensors(tensors)
         if data is not None:
-            return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
+            return _data_checkpoint(path, data)
         loaded = _from_state(path, "safetensors", {"model": tensors}, {})
-        config = _json_or_none(meta.get("config")) if meta else None
+        config = _json_or_none(meta.get("config"), f"{path.name} metadata") if meta else None
         if isinstance(config, dict):
             loaded.config, loaded.config_source = config, "safetensors metadata"
         return loaded
@@ -174,12 +204,15 @@ def _load_file(path: Path, trust: bool) -> LoadedCheckpoint:
 
 
 def sniff(path: Path) -> str:
-    """'torch-zip', 'torch-legacy' or 'safetensors' from the first bytes; CheckpointError otherwise."""
-    size = path.stat().st_size
+    """'torch-zip', 'torch-legacy' or 'safetensors' from the first bytes; CheckpointError otherwise.
+
+    A torch zip is also checked against the limits before anything reads it: declared sizes of the
+    pickle and of compressed members (torch itself never compresses), so a zip bomb is refused unread."""
+    with open_regular(path, CheckpointError) as fh:
+        size = Path(path).stat().st_size
+        head = fh.read(16)
     if size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes): not a checkpoint")
-    with path.open("rb") as fh:
-        head = fh.read(16)
     for magic, what in _FOREIGN_MAGIC:
         if head.startswith(magic):
             raise CheckpointError(
@@ -188,25 +221,59 @@ def sniff(path: Path) -> str:
     if head.startswith(b"PK"):
         try:
             with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except zipfile.BadZipFile:
+                infos = zf.infolist()
+        except ARCHIVE_ERRORS:
             raise CheckpointError(
                 f"{path.name} is a truncated or corrupt zip archive (its central directory is missing); "
                 "the save was probably interrupted: re-save or copy the file again"
             ) from None
-        if not any(n.endswith("data.pkl") for n in names):
+        if not any(i.filename.endswith("data.pkl") for i in infos):
             raise CheckpointError(f"{path.name} is a zip archive but not a torch checkpoint (no data.pkl)")
+        _check_zip(path, infos, size)
         return "torch-zip"
     if len(head) >= 9 and head[8:9] == b"{":
         header_len = int.from_bytes(head[:8], "little")
         if 0 < header_len < size:
             return "safetensors"
     if head[:1] == b"\x80":
+        if size > MAX_INFLATED_BYTES:
+            raise CheckpointError(
+                f"{path.name} is a legacy (non-zip) torch file of {size:,} bytes, which torch reads whole; "
+                f"the limit is {MAX_INFLATED_BYTES:,} bytes: re-save it with a recent torch.save"
+            )
         return "torch-legacy"
     raise CheckpointError(
         f"{path.name} is not a recognised checkpoint format (torch zip, safetensors or legacy pickle); "
         f"it starts with bytes {head[:8]!r}"
     )
+
+
+def _check_zip(path: Path, infos: list[zipfile.ZipInfo], size: int) -> None:
+    inflated = 0
+    for info in infos:
+        if info.filename.endswith("data.pkl") and info.file_size > MAX_PICKLE_BYTES:
+            raise CheckpointError(
+                f"{path.name} declares a {info.file_size:,}-byte pickle ({info.filename}); real ones are "
+                f"far smaller and the limit is {MAX_PICKLE_BYTES:,} bytes: refused"
+            )
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.file_size > size:
+                raise CheckpointError(
+                    f"{path.name} is a corrupt zip archive: {info.filename} claims {info.file_size:,} bytes "
+                    f"in a {size:,}-byte file"
+                )
+            continue
+        if "/data/" in info.filename:
+            raise CheckpointError(
+                f"{path.name} holds compressed tensor data ({info.filename}), which torch.save never writes "
+                "(the archive was re-zipped): re-save it with torch.save"
+            )
+        inflated += info.file_size
+    if inflated > MAX_INFLATED_BYTES:
+        raise CheckpointError(
+            f"{path.name} would inflate to {inflated:,} bytes, over the {MAX_INFLATED_BYTES:,}-byte limit "
+            "(a zip bomb or a re-zipped checkpoint): refused"
+        )
 
 
 _FOREIGN_MAGIC = (
@@ -236,52 +303,74 @@ def _allow_list() -> list:
     return allowed
 
 
+class _Refused(Exception):
+    """torch's restricted unpickler stopped: a global it does not allow, or a malformed pickle."""
+
+
 def _torch_load(path: Path, trust: bool, *, mmap: bool) -> tuple[Any, tuple[str, ...]]:
+    if trust:
+        return _guarded_load(path, mmap=mmap, weights_only=False), ()
     try:
-        if trust:
-            return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap), ()
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap), ()
-        except pickle.UnpicklingError as exc:
-            if "Unsupported global" not in str(exc) and "Unsupported operand" not in str(exc):
-                raise
-            allowed = _allow_list()
-            try:
-                with torch.serialization.safe_globals(allowed):
-                    obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-            except pickle.UnpicklingError as exc2:
-                listing, refused = list_tensors_safely(path)
-                what = ", ".join(refused[:5]) or _refused_global(str(exc2))
-                raise NeedsTrustError(
-                    f"{path.name} needs full unpickling, which could run code it contains "
-                    f"(it references {what}). Only the {len(listing)} tensor names and shapes were read. "
-                    "If you made this file, tick 'I trust these files' (CLI: --trust).",
-                    listing,
-                ) from None
-            used = sorted({_global_name(g) for g in allowed} & set(_globals_in(path)))
-            return obj, tuple(used)
-    except CheckpointError:
-        raise
-    except (
-        RuntimeError,
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        OSError,
-        AttributeError,
-        ImportError,
-        TypeError,
-    ) as exc:
+        return _guarded_load(path, mmap=mmap), ()
+    except _Refused:
+        pass
+    allowed = _allow_list()
+    try:
+        with torch.serialization.safe_globals(allowed):
+            obj = _guarded_load(path, mmap=mmap)
+    except _Refused as refusal:
+        # torch words its refusals differently by module ("Unsupported global", "module posix is
+        # blocked", ...), so the file itself says whether code was asked for: a listing that parses
+        # the whole pickle and meets globals outside the safe set.
+        listing, refused = list_tensors_safely(path)
+        if not refused:
+            raise CheckpointError(f"cannot read {path.name}: {refusal}") from None
+        raise NeedsTrustError(
+            f"{path.name} needs full unpickling, which could run code it contains "
+            f"(it references {', '.join(refused[:5])}). Only the {len(listing)} tensor names and shapes "
+            "were read. If you made this file, tick 'I trust these files' (CLI: --trust).",
+            listing,
+        ) from None
+    used = sorted({_global_name(g) for g in allowed} & set(_globals_in(path)))
+    return obj, tuple(used)
+
+
+def _guarded_load(path: Path, *, mmap: bool, weights_only: bool = True) -> Any:
+    """torch.load, where every failure is a bad file: it parses untrusted bytes (and, trusted, runs
+    their code), so no exception it raises can be a bug of ours."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about odd protocols on stderr: one line only
+            return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        if weights_only:
+            raise _Refused(_torch_reason(exc)) from None
         raise CheckpointError(f"cannot read {path.name}: {_first_line(exc)}") from None
+    except MemoryError:
+        raise CheckpointError(f"{path.name} needs more memory than this machine allows to read") from None
+    except (Exception, SystemExit) as exc:
+        raise CheckpointError(f"cannot read {path.name}: {_first_line(exc)}") from None
+
+
+_TORCH_BOILERPLATE = (
+    "Weights only load failed",
+    "Please file an issue",
+    "Check the documentation",
+    "In PyTorch",
+)
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """The line of a weights-only refusal that says what was refused (torch wraps it in advice to
+    pass weights_only=False, which is exactly what must not be done with a stranger's file)."""
+    text = str(exc).split("WeightsUnpickler error:", 1)[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_TORCH_BOILERPLATE)]
+    return (useful or lines or [type(exc).__name__])[0][:300]
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
-def _refused_global(message: str) -> str:
-    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
-    return match.group(1) if match else "code outside the safe allow-list"
 
 
 def _global_name(obj: Any) -> str:
@@ -310,6 +399,15 @@ _STORAGE_DTYPES = {
     "BoolStorage": "bool",
 }
 _TENSOR_REBUILDERS = {"_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3"}
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}  # names protocol-2 pickles use
+
+
+@functools.cache
+def _harmless_globals() -> frozenset[str]:
+    """Globals a file may name without asking for code: torch's weights-only set plus our allow-list."""
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    return frozenset(_get_allowed_globals()) | {_global_name(g) for g in _allow_list()}
 
 
 class _Opaque:
@@ -359,8 +457,8 @@ class _ListingUnpickler(pickle.Unpickler):
             return _STORAGE_DTYPES[name]
         if module == "torch" and name in ("float32", "float16", "bfloat16", "float64", "int64", "int32"):
             return name
-        qualname = f"{module}.{name}"
-        if not module.startswith(("torch", "numpy", "omegaconf", "pathlib", "functools")):
+        qualname = f"{_PY2_MODULES.get(module, module)}.{name}"
+        if qualname not in _harmless_globals():
             self.refused.append(qualname)
         return type(name, (_Opaque,), {"qualname": qualname})
 
@@ -376,38 +474,66 @@ def _rebuild_stub(storage: Any, offset: Any, size: Any, *rest: Any) -> _TensorSt
     return _TensorStub(tuple(int(s) for s in size), storage if isinstance(storage, str) else "?")
 
 
-def list_tensors_safely(path: str | Path) -> tuple[list[TensorInfo], list[str]]:
-    """Tensor names/shapes/dtypes from a torch zip without resolving any global or calling anything.
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
-    Returns (tensors, refused globals). Legacy (non-zip) files cannot be listed this way.
-    """
+
+def _listing_pickle(path: Path) -> tuple[Any, list[str]]:
+    """The main pickle of a torch file parsed by the listing unpickler: (object, refused globals)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            info = next(i for i in zf.infolist() if i.filename.endswith("data.pkl"))
+            if info.file_size > MAX_PICKLE_BYTES:
+                raise CheckpointError("pickle over the size limit")
+            with zf.open(info) as fh:
+                data = fh.read(MAX_PICKLE_BYTES + 1)  # the bytes really inflated, not the declared size
+        if len(data) > MAX_PICKLE_BYTES:
+            raise CheckpointError("pickle over the size limit")
+        unpickler = _ListingUnpickler(io.BytesIO(data))
+        return unpickler.load(), unpickler.refused
+    with open_regular(path, CheckpointError) as fh:  # legacy: magic, protocol, sys info, then the object
+        unpickler = _ListingUnpickler(fh)
+        if unpickler.load() != _LEGACY_MAGIC:
+            raise CheckpointError("not a legacy torch file")
+        unpickler.load()
+        unpickler.load()
+        return unpickler.load(), unpickler.refused
+
+
+def list_tensors_safely(path: str | Path) -> tuple[list[TensorInfo], list[str]]:
+    """Tensor names/shapes/dtypes from a torch file (zip or legacy) without resolving any global or
+    calling anything. Returns (tensors, refused globals); both are empty when the pickle cannot be
+    parsed at all (a malformed file, not one that asks for code)."""
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            pkl = next(n for n in zf.namelist() if n.endswith("data.pkl"))
-            with zf.open(pkl) as fh:
-                unpickler = _ListingUnpickler(fh)
-                obj = unpickler.load()
+        obj, refused = _listing_pickle(path)
     except Exception:  # a listing is best effort; nothing in the file was executed either way
         return [], []
     rows: list[TensorInfo] = []
+    on_path: set[int] = set()
+    budget = [0]
 
-    def walk(node: Any, prefix: str) -> None:
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        budget[0] += 1
+        if budget[0] > MAX_NODES or depth > MAX_DEPTH or id(node) in on_path:
+            return  # a listing shows what it can; cycles and bombs simply end it
         if isinstance(node, _TensorStub):
             rows.append(TensorInfo(prefix or "tensor", node.shape, node.dtype))
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{prefix}.{k}" if prefix else str(k))
+            return
+        if isinstance(node, dict):
+            children = [(str(k), v) for k, v in node.items()]
         elif isinstance(node, list | tuple):
-            for i, v in enumerate(node):
-                walk(v, f"{prefix}.{i}" if prefix else str(i))
+            children = [(str(i), v) for i, v in enumerate(node)]
         elif isinstance(node, _Opaque):
-            walk(node.state, prefix)
-            for i, v in enumerate(node.args):
-                walk(v, f"{prefix}.{i}" if prefix else str(i))
+            children = [("", node.state)] + [(str(i), v) for i, v in enumerate(node.args)]
+        else:
+            return
+        on_path.add(id(node))
+        for key, child in children:
+            walk(child, f"{prefix}.{key}" if prefix and key else (key or prefix), depth + 1)
+        on_path.discard(id(node))
 
-    walk(obj, "")
-    return rows, list(dict.fromkeys(unpickler.refused))
+    walk(obj, "", 0)
+    return rows, list(dict.fromkeys(refused))
 
 
 # --- state dict and config discovery ---------------------------------------------------------------
@@ -425,10 +551,13 @@ def _from_object(path: Path, obj: Any) -> LoadedCheckpoint:
     if isinstance(obj, torch.Tensor):
         if obj.dim() == 0:
             raise CheckpointError(f"{path.name} holds a single 0-d tensor: no weights and no data to inspect")
-        return LoadedCheckpoint(path, "tensor-data", {}, data_tensors={"tensor": obj})
+        return _data_checkpoint(path, {"tensor": obj})
+    # Everything below reads plain containers only: OmegaConf nodes become their literal text (never
+    # resolved), and cycles, depth and size are bounded once, here.
+    obj = plain_tree(obj, path.name, CheckpointError)
     data = _data_tensors(obj)
     if data is not None:
-        return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
+        return _data_checkpoint(path, data)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a state dict or a mapping")
     obj = {
@@ -444,6 +573,12 @@ def _from_object(path: Path, obj: Any) -> LoadedCheckpoint:
         )
     loaded = _from_state(path, fmt, components, obj, lightning=lightning)
     return loaded
+
+
+def _data_checkpoint(path: Path, data: dict[str, torch.Tensor]) -> LoadedCheckpoint:
+    """A file that holds data, not a model; its tensors bounded like weights."""
+    check_tensors(data, path.name)
+    return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
 
 
 def _data_tensors(obj: Any) -> dict[str, torch.Tensor] | None:
@@ -518,6 +653,44 @@ def _strip_prefixes(sd: dict[str, torch.Tensor], lightning: bool) -> tuple[dict[
     return out, stripped
 
 
+def view_problem(name: str, t: torch.Tensor) -> str | None:
+    """Why reading every element of `t` would cost far more than its file holds, or None.
+
+    A stride-0 (or overlapping) view repeats a small storage: `zeros(1).expand(10**6, 10**6)` is 4 bytes
+    on disk and 4 TB to reduce. Checked on shapes and storage sizes only, nothing is materialised."""
+    numel = t.numel()
+    if numel > MAX_ELEMENTS:
+        return f"tensor {name} has {numel:,} elements, over the limit of {MAX_ELEMENTS:,}"
+    wanted = numel * t.element_size()
+    storage = t.untyped_storage().nbytes()
+    if wanted > storage + MAX_VIEW_SLACK_BYTES:
+        return (
+            f"tensor {name} {list(t.shape)} (strides {list(t.stride())}) repeats a {storage:,}-byte storage "
+            f"as {wanted:,} bytes of elements"
+        )
+    return None
+
+
+def check_tensors(tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse (CheckpointError) expanded views and more elements than MAX_ELEMENTS in all, before any
+    reduction reads them; tied aliases of one storage count once."""
+    total = 0
+    seen: set[tuple] = set()
+    for name, t in tensors.items():
+        problem = view_problem(name, t)
+        if problem:
+            raise CheckpointError(f"{source}: {problem}: refused")
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+        if key not in seen:
+            seen.add(key)
+            total += t.numel()
+    if total > MAX_ELEMENTS:
+        raise CheckpointError(
+            f"{source} holds {total:,} tensor elements, over the limit of {MAX_ELEMENTS:,} "
+            "(raise COLLAPSE_EXPLORER_MAX_ELEMENTS to open it)"
+        )
+
+
 def _dedupe_tied(sd: Mapping[str, torch.Tensor]) -> dict[str, str]:
     """alias -> first name for tensors that are views of the same storage bytes."""
     seen: dict[tuple, str] = {}
@@ -570,6 +743,7 @@ def _from_state(
         state = next(iter(cleaned.values()))
     else:
         state = {f"{c}.{k}": v for c, sd in cleaned.items() for k, v in sd.items()}
+    check_tensors(state, path.name)
     if state and all(v.dim() == 0 for v in state.values()):
         raise CheckpointError(
             f"{path.name} holds only {len(state)} 0-d (scalar) tensors ({', '.join(list(state)[:4])}): "
@@ -593,15 +767,9 @@ def _from_state(
 
 
 def _to_plain(value: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, DictConfig | ListConfig):
-            return OmegaConf.to_container(value, resolve=False)
-    except ImportError:
-        pass
+    """A config value as a mapping where it is an object with attributes (argparse.Namespace)."""
     if hasattr(value, "__dict__") and not isinstance(value, Mapping | type):
-        return dict(vars(value))  # argparse.Namespace in trusted loads
+        return plain_tree(dict(vars(value)), "config", CheckpointError)  # argparse.Namespace, trusted loads
     return value
 
 
@@ -613,27 +781,39 @@ def _config_in(obj: Mapping) -> tuple[dict, str | None]:
     return {}, None
 
 
-def _json_or_none(text: str | None) -> Any:
-    if not text:
+def _json_or_none(text: str | None, what: str) -> Any:
+    """A JSON text (metadata, a config) as plain values, or None when it is not JSON; too deep or too
+    big is CheckpointError."""
+    if not text or not isinstance(text, str):
         return None
+    if len(text) > MAX_TEXT_BYTES:
+        raise CheckpointError(f"{what} is over the {MAX_TEXT_BYTES:,}-byte limit for configs")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
         return None
+    except RecursionError:
+        raise CheckpointError(f"{what} nests deeper than {MAX_DEPTH} levels: refused") from None
+    return plain_tree(value, what, CheckpointError)
+
+
+def _parse_config(path: Path) -> Any:
+    import yaml
+
+    text = read_text_limited(path, MAX_TEXT_BYTES, CheckpointError)
+    try:
+        value = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise CheckpointError(f"cannot read config {path.name}: {_first_line(exc)}") from None
+    except RecursionError:
+        raise CheckpointError(f"config {path.name} nests deeper than {MAX_DEPTH} levels: refused") from None
+    return plain_tree(value, f"config {path.name}", CheckpointError)
 
 
 def read_config_file(path: Path) -> dict:
-    """A JSON or YAML config as a plain dict (YAML through `yaml.safe_load`: no object tags)."""
-    try:
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            value = yaml.safe_load(text)
-        else:
-            value = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read config {path.name}: {_first_line(exc)}") from None
+    """A JSON or YAML config as a plain dict (YAML through `yaml.safe_load`: no object tags); size,
+    depth and node count bounded, so YAML alias bombs and deep nesting are refused."""
+    value = _parse_config(path)
     if not isinstance(value, dict):
         raise CheckpointError(f"config {path.name} is not a mapping")
     return value
@@ -641,18 +821,25 @@ def read_config_file(path: Path) -> dict:
 
 def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | None]:
     if given is not None:  # a file the user named beats anything found by looking around
-        return read_config_file(Path(given)), str(given)
+        return read_config_file(regular_file(given, CheckpointError)), str(given)
     folder = path if path.is_dir() else path.parent
-    candidates = [folder / "config.json"]
+    # Each candidate must stay inside the folder it is looked for in: a symlinked config.json leading
+    # to a file elsewhere (or to a FIFO) is no candidate.
+    candidates = [(folder / "config.json", folder)]
     if path.is_file():
-        candidates.append(folder / f"{path.stem}.json")
-    candidates += [folder / ".hydra" / "config.yaml", folder.parent / ".hydra" / "config.yaml"]
-    for candidate in candidates:
-        if candidate.is_file():
-            try:
-                return read_config_file(candidate), str(candidate)
-            except CheckpointError:
-                continue
+        candidates.append((folder / f"{path.stem}.json", folder))
+    candidates += [
+        (folder / ".hydra" / "config.yaml", folder),
+        (folder.parent / ".hydra" / "config.yaml", folder.parent),
+    ]
+    for candidate, root in candidates:
+        if contained(candidate, root) is None:
+            continue
+        # A JSON list or a YAML scalar is some other file, not a config; one that cannot be parsed
+        # (a Python tag, nesting thousands deep, an alias bomb) is hostile and stops the load.
+        value = _parse_config(candidate)
+        if isinstance(value, dict):
+            return value, str(candidate)
     return {}, None
 
 
@@ -660,13 +847,22 @@ def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | 
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors of a safetensors file, memory-mapped (`safe_open` reads nothing until used), after the
+    header's shapes were checked against the element limit."""
     from safetensors import SafetensorError, safe_open
 
+    regular_file(path, CheckpointError)
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    except (SafetensorError, OSError, ValueError) as exc:
+            keys = list(fh.keys())
+            total = sum(math.prod(fh.get_slice(k).get_shape()) for k in keys)
+            if total > MAX_ELEMENTS:
+                raise CheckpointError(
+                    f"{path.name} declares {total:,} tensor elements, over the limit of {MAX_ELEMENTS:,}"
+                )
+            tensors = {k: fh.get_tensor(k) for k in keys}
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"cannot read {path.name} as safetensors: {_first_line(exc)}") from None
     if not tensors:
         raise CheckpointError(f"{path.name} holds no tensors")
@@ -674,12 +870,14 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
 
 def weight_files(folder: Path) -> list[Path]:
-    """Checkpoint-like files directly inside `folder`, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    """Checkpoint-like regular files directly inside `folder` (symlinks leading out skipped), by name."""
+    return sorted(
+        p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and contained(p, folder) is not None
+    )
 
 
 def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
-    present = [name for name in HF_WEIGHT_FILES if (folder / name).is_file()]
+    present = [name for name in HF_WEIGHT_FILES if contained(folder / name, folder) is not None]
     if not present:
         others = weight_files(folder)
         if others:
@@ -694,13 +892,15 @@ def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
     name = present[0]
     shards: list[Path]
     if name.endswith(".index.json"):
-        index = read_config_file(folder / name)
-        shards = [folder / s for s in sorted(set(index.get("weight_map", {}).values()))]
+        weight_map = read_config_file(folder / name).get("weight_map", {})
+        if not isinstance(weight_map, Mapping):
+            raise CheckpointError(f"{name} has no weight_map mapping tensor names to shard files")
+        shards = [folder / str(s) for s in sorted({str(v) for v in weight_map.values()})]
     else:
         shards = [folder / name]
     tensors: dict[str, torch.Tensor] = {}
     for shard in shards:
-        if not shard.is_file():
+        if contained(shard, folder) is None:  # also refuses "../" names and symlinks leading out
             raise CheckpointError(f"{folder.name}/ is missing the shard {shard.name} named by its index")
         if shard.suffix == ".safetensors":
             tensors.update(_read_safetensors(shard)[0])
@@ -710,7 +910,7 @@ def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
                 raise CheckpointError(f"{shard.name} is not a mapping of tensors")
             tensors.update(obj)
     loaded = _from_state(folder, "hf-dir", {"model": tensors}, {})
-    if (folder / "config.json").is_file():
+    if contained(folder / "config.json", folder) is not None:
         loaded.config, loaded.config_source = read_config_file(folder / "config.json"), "config.json"
     return loaded
 

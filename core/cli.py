@@ -1,24 +1,41 @@
-"""`python -m core inspect|diagnose|report|sweep ...`: exit 0 no collapse, 1 collapse found, 2 bad input,
-3 inconclusive (nothing could be decided)."""
+"""`python -m core inspect|diagnose|report|sweep ...`.
+
+Exit codes: 0 nothing collapsed, 1 collapse found, 2 bad input (one line on stderr, never a
+traceback), 3 inconclusive (no collapse finding could be decided).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .errors import CollapseExplorerError, NeedsTrustError
 
 EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  nothing collapsed: every collapse finding that could be decided is ok or a warning
+  1  collapse found
+  2  bad input: a file that cannot be read, refused for safety or over a limit, a probe that does
+     not fit the model, an unknown layout; one line on stderr, never a traceback
+  3  inconclusive: no collapse finding could be decided (all undefined, or none; weight health
+     alone is no verdict), e.g. no probe data where the family needs it"""
 
 
 def _parser() -> argparse.ArgumentParser:
     # Installed, the package is `collapse_explorer` and the command `collapse-explorer`.
     prog = "python -m core" if __package__ == "core" else "collapse-explorer"
-    parser = argparse.ArgumentParser(prog=prog, description="Find collapse in PyTorch checkpoints.")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Find collapse in PyTorch checkpoints.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    verdict = {"epilog": EXIT_CODES, "formatter_class": argparse.RawDescriptionHelpFormatter}
 
     inspect = sub.add_parser("inspect", help="list what a checkpoint holds")
     inspect.add_argument("path")
@@ -28,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
 
-    diagnose = sub.add_parser("diagnose", help="report collapse findings")
+    diagnose = sub.add_parser("diagnose", help="report collapse findings (exit 0/1/2/3)", **verdict)
     diagnose.add_argument("path")
     diagnose.add_argument(
         "--data", help="probe data (.npz / .safetensors); default: probe.npz beside the file"
@@ -46,10 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_device(diagnose)
 
-    report = sub.add_parser("report", help="export findings and metrics as HTML or JSON")
+    report = sub.add_parser("report", help="export findings and metrics as HTML or JSON", **verdict)
     report.add_argument("path")
     report.add_argument("--compare", help="a second checkpoint (B) of the same family")
-    report.add_argument("--out", help="output .html or .json (default: JSON on stdout)")
+    report.add_argument(
+        "--out", help="output .html (writes the .json beside it too) or .json (default: JSON on stdout)"
+    )
     report.add_argument("--data", help="probe data for both (default: probe.npz beside each file)")
     report.add_argument(
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
@@ -180,7 +199,7 @@ def _fmt(value: object) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .probe import find_probe
-    from .report import check_comparable, compare_metrics, export_text, write_atomic
+    from .report import Entry, check_comparable, compare_metrics, export_both, export_text, write_atomic
     from .report_figures import report_figures
     from .runs import report_for
 
@@ -193,16 +212,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_comparable(spec_a, spec_b)
         items.append(("B", args.compare, report_b))
         deltas = compare_metrics(report_a, report_b)
-    reports = [report for _, _, report in items]
+    entries = [
+        Entry(label, path, report, str(probe or find_probe(path) or "") or None)
+        for label, path, report in items
+    ]
     fmt = Path(args.out).suffix.lstrip(".").lower() if args.out else "json"
-    figures = report_figures(items, probe, trust=args.trust) if fmt == "html" else None
-    text = export_text(reports, deltas, fmt, figures)
-    if args.out:
-        written = write_atomic(args.out, text, forbidden=[Path(path) for _, path, _ in items])
+    forbidden = [Path(path) for _, path, _ in items]
+    if fmt == "html":
+        # The document and its data side by side: report.html and report.json.
+        document, data = export_both(entries, deltas, report_figures(items, probe, trust=args.trust))
+        json_out = Path(args.out).with_suffix(".json")
+        for target, text in ((args.out, document), (json_out, data)):
+            print(f"wrote {write_atomic(target, text, forbidden=forbidden)}")
+    elif args.out:
+        written = write_atomic(args.out, export_text(entries, deltas, fmt), forbidden=forbidden)
         print(f"wrote {written}")
     else:
-        print(text)
-    return max(r.exit_code() for r in reports)
+        print(export_text(entries, deltas, "json"))
+    return combined_exit(r.exit_code() for _, _, r in items)
+
+
+def combined_exit(codes: Iterable[int]) -> int:
+    """One exit code for several reports: a collapse anywhere wins, then inconclusive, then ok."""
+    codes = set(codes)
+    return next((c for c in (EXIT_COLLAPSE, EXIT_INCONCLUSIVE) if c in codes), EXIT_OK)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -248,10 +281,26 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _fail(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library warnings would break the one-line error contract
+            return COMMANDS[args.command](args)
     except CollapseExplorerError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(str(exc))
+    except MemoryError:
+        return _fail("out of memory: the input needs more memory than this machine allows")
+    except RecursionError:
+        return _fail("the input nests too deeply to be read")
+    except Exception as exc:
+        # Last resort only: every known bad input raises CollapseExplorerError above. A bug must never
+        # read as "no collapse" (0) or "collapse" (1), so it is exit 2 with what happened.
+        return _fail(
+            f"internal error ({type(exc).__name__}: {exc}); please report it with the file that caused it"
+        )

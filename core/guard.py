@@ -277,10 +277,14 @@ class CollapseGuard:
                 adapters, errors = [], [" ".join(str(exc).split())]
             for adapter in adapters:
                 probe = self.probe if adapter.spec().family == "codebook" else self._cut
-                report = diagnose(adapter, probe, f"step {step}")
+                names.append(adapter.name)
+                try:
+                    report = diagnose(adapter, probe, f"step {step}")
+                except CollapseExplorerError as exc:  # a probe that does not fit: warn, keep training
+                    errors.append(" ".join(str(exc).split()))
+                    continue
                 findings.extend(report.findings)
                 errors.extend(report.errors)
-                names.append(adapter.name)
         collapsed = any(f.severity == "collapse" for f in findings)
         check = GuardCheck(
             int(step),

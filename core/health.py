@@ -25,7 +25,7 @@ CHUNK = 1 << 22  # elements per pass, so a large embedding never doubles in floa
 @dataclass(frozen=True)
 class TensorHealth:
     """One tensor: element count, NaN/Inf counts, largest finite |w| (NaN when none is finite), L2 norm
-    over the finite entries."""
+    over the finite entries, and whether it is a weight (floating point) or an integer/bool buffer."""
 
     name: str
     shape: tuple[int, ...]
@@ -35,6 +35,7 @@ class TensorHealth:
     inf: int
     max_abs: float
     norm: float
+    weight: bool = True
 
     @property
     def nonfinite(self) -> int:
@@ -89,8 +90,13 @@ class WeightHealth:
         return sum(t.numel for t in self.tensors)
 
     @property
+    def weights(self) -> tuple[TensorHealth, ...]:
+        """Floating-point tensors only: counters and index buffers say nothing about a blow-up."""
+        return tuple(t for t in self.tensors if t.weight)
+
+    @property
     def max_abs(self) -> float:
-        return max((t.max_abs for t in self.tensors if math.isfinite(t.max_abs)), default=math.nan)
+        return max((t.max_abs for t in self.weights if math.isfinite(t.max_abs)), default=math.nan)
 
     @property
     def nonfinite_tensors(self) -> tuple[TensorHealth, ...]:
@@ -153,28 +159,60 @@ class WeightHealth:
         }
 
 
+def _float_pass(part: torch.Tensor) -> tuple[int, int, float, float]:
+    """(NaN, Inf, max |x| over finite entries or NaN, sum of squares) of one float chunk.
+
+    A sum is finite only when every entry is (NaN and Inf propagate), so a healthy chunk costs one
+    sum, one aminmax and one norm; the exact per-element counts run only when something is off."""
+    if part.is_complex():
+        part = part.abs()
+    acc = torch.float32 if part.dtype in (torch.float16, torch.bfloat16) else None
+    nan = inf = 0
+    if not bool(torch.isfinite(part.sum(dtype=acc))):
+        finite = torch.isfinite(part)
+        nan = int(torch.isnan(part).sum())
+        inf = part.numel() - int(finite.sum()) - nan
+        part = part[finite]
+    if part.numel() == 0:
+        return nan, inf, math.nan, 0.0
+    low, high = torch.aminmax(part)
+    norm = float(torch.linalg.vector_norm(part, dtype=acc))
+    if not math.isfinite(norm):  # squares of finite values beyond float32's range
+        norm = float(torch.linalg.vector_norm(part, dtype=torch.float64))
+    return nan, inf, max(-float(low), float(high)), norm * norm
+
+
+def _int_pass(part: torch.Tensor) -> tuple[int, int, float, float]:
+    if part.dtype == torch.bool:
+        return 0, 0, float(part.any()), float(part.sum())
+    low, high = torch.aminmax(part)
+    return 0, 0, float(max(-int(low), int(high))), float(torch.linalg.vector_norm(part.double())) ** 2
+
+
 def tensor_health(name: str, tensor: torch.Tensor) -> TensorHealth:
-    """Counts and magnitudes of one tensor; integer and bool buffers are finite by construction."""
+    """Counts and magnitudes of one tensor, read in chunks of CHUNK elements. Integer and bool buffers
+    (step counters, `num_batches_tracked`) are finite by construction and are not weights."""
+    from .checkpoints import view_problem
+    from .errors import CheckpointError
+
     t = tensor.detach()
     shape, dtype, numel = tuple(t.shape), str(t.dtype).removeprefix("torch."), t.numel()
+    weight = t.is_floating_point() or t.is_complex()
     if numel == 0:
-        return TensorHealth(name, shape, dtype, 0, 0, 0, 0.0, 0.0)
-    if not (t.is_floating_point() or t.is_complex()):
-        mx = float(t.abs().max()) if t.dtype != torch.bool else float(t.any())
-        return TensorHealth(name, shape, dtype, numel, 0, 0, mx, math.sqrt(float((t.double() ** 2).sum())))
+        return TensorHealth(name, shape, dtype, 0, 0, 0, 0.0, 0.0, weight)
+    problem = view_problem(name, t)
+    if problem:  # never reduce an expanded view: the scan would read its repeats, not the file
+        raise CheckpointError(f"{problem}: refused")
+    scan = _float_pass if weight else _int_pass
     flat = t.reshape(-1)
     nan = inf = 0
     max_abs, sq = math.nan, 0.0  # stays NaN when no entry is finite
     for start in range(0, numel, CHUNK):
-        part = flat[start : start + CHUNK].abs().double()
-        finite = torch.isfinite(part)
-        nan += int(torch.isnan(part).sum())
-        inf += int(torch.isinf(part).sum())
-        good = part[finite]
-        if good.numel():
-            max_abs = float(good.max()) if math.isnan(max_abs) else max(max_abs, float(good.max()))
-            sq += float((good * good).sum())
-    return TensorHealth(name, shape, dtype, numel, nan, inf, max_abs, math.sqrt(sq))
+        n, i, m, q = scan(flat[start : start + CHUNK])
+        nan, inf, sq = nan + n, inf + i, sq + q
+        if not math.isnan(m):
+            max_abs = m if math.isnan(max_abs) else max(max_abs, m)
+    return TensorHealth(name, shape, dtype, numel, nan, inf, max_abs, math.sqrt(sq), weight)
 
 
 def _layer(name: str) -> str:
@@ -206,16 +244,16 @@ def weight_health(loaded: LoadedCheckpoint, *, optimizer_state: bool | None = No
             sum(t.numel for t in ts),
             sum(t.nan for t in ts),
             sum(t.inf for t in ts),
-            max((t.max_abs for t in ts if not math.isnan(t.max_abs)), default=math.nan),
-            math.sqrt(sum(t.norm**2 for t in ts)),
+            max((t.max_abs for t in ts if t.weight and not math.isnan(t.max_abs)), default=math.nan),
+            math.sqrt(sum(t.norm**2 for t in ts if t.weight)),
         )
         for layer, ts in groups.items()
     )
     running = []
     for key, value in loaded.state_dict.items():
         if key.endswith("running_var") and value.numel() and value.is_floating_point():
-            v = value.detach().double()
-            running.append(RunningVar(key, float(v.min()), float(v.max())))
+            low, high = torch.aminmax(value.detach())
+            running.append(RunningVar(key, float(low), float(high)))
     if optimizer_state is None:
         optimizer_state = getattr(loaded, "has_optimizer", None)
     metadata = dict(getattr(loaded, "metadata", {}) or {})

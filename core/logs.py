@@ -5,18 +5,26 @@ whose `table` has one row per logged value: `series`, `step`, `value`, `epoch` (
 epoch), `source`. NaN and Inf values are kept on purpose: they are the evidence of a blow-up. Blank cells
 (a Lightning metrics.csv row fills only some columns) are not values and are dropped.
 
-TensorBoard files are read with tensorboard's `EventAccumulator` (its TensorFlow stub; TensorFlow is not
-needed) keeping every scalar, not the default reservoir sample of 10,000.
+TensorBoard files are read record by record with tensorboard's protobuf definitions (TensorFlow is not
+needed), keeping every scalar, never a reservoir sample. Every record length and every tensor shape is
+checked before it is read or built, so a few hundred hostile bytes cannot declare gigabytes.
+
+Logs are untrusted like checkpoints: only regular files are read (a FIFO named `training_log.json` is
+skipped, never opened), a folder walk never leaves the folder it was given (symlinks leading out, or
+to /proc, are not followed), text logs are read only up to `MAX_TEXT_BYTES`, and only files that are
+logs are read as logs: tokenizer, config and index files of a run folder are not.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 import re
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +32,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import CollapseExplorerError
+from .limits import (
+    MAX_LOG_POINTS,
+    MAX_RECORD_BYTES,
+    MAX_TEXT_BYTES,
+    contained,
+    open_regular,
+    read_text_limited,
+    regular_file,
+)
 
 EVENT_GLOB = "events.out.tfevents.*"
 LOOKED_FOR = (
@@ -38,6 +55,23 @@ EPOCH_COLUMNS = ("epoch", "epochs", "ep")
 SKIP_DIRS = {".git", ".venv", "__pycache__", "node_modules", ".hydra", "wandb"}
 MAX_FILES = 200
 COLUMNS = ("series", "step", "value", "epoch", "source")
+# Files a run folder holds beside its logs that are JSON or CSV but never logs.
+NOT_LOGS = frozenset(
+    {
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "vocab.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "adapter_config.json",
+        "model_index.json",
+        "scheduler_config.json",
+    }
+)
+LOG_NAME_WORDS = re.compile(r"log|metric|history|train|progress|trainer_state|scalars|results", re.IGNORECASE)
 
 
 class LogError(CollapseExplorerError):
@@ -188,18 +222,47 @@ def _fill_epochs(steps: list[float | None], epochs: list[float | None]) -> list[
     return filled
 
 
+def _check_is_log(columns: Iterable[str], path: Path) -> None:
+    """LogError unless the table looks like a training log: a step or epoch column, a loss, or a file
+    named like a log. A tokenizer's `added_tokens` or a table of predictions is not one."""
+    names = list(columns)
+    if _pick(names, STEP_COLUMNS) or _pick(names, EPOCH_COLUMNS) or any("loss" in n.lower() for n in names):
+        return
+    if LOG_NAME_WORDS.search(path.stem):
+        return
+    raise LogError(
+        f"{path.name} is not a training log: no step or epoch column, no loss, and not named like a log "
+        f"(columns: {', '.join(map(str, names[:6]))}{'...' if len(names) > 6 else ''})"
+    )
+
+
+def _read_text(path: Path, encoding: str = "utf-8") -> str:
+    return read_text_limited(path, MAX_TEXT_BYTES, LogError, encoding)
+
+
 def read_csv_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
     """Plain CSV or Lightning metrics.csv (sparse rows). Numeric columns become series."""
+    text = _read_text(path, "utf-8-sig")
+    notes: tuple[str, ...] = ()
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            body = [row for row in reader if row]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise LogError(f"cannot read CSV log {path}: {exc}") from exc
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        body = []
+        cells = 0
+        for row in reader:
+            if not row:
+                continue
+            cells += len(row)
+            if cells > MAX_LOG_POINTS:
+                notes = (f"stopped after {len(body):,} rows: over {MAX_LOG_POINTS:,} cells",)
+                break
+            body.append(row)
+    except csv.Error as exc:
+        raise LogError(f"cannot read CSV log {path.name}: {exc}") from None
     if not header:
-        raise LogError(f"CSV log {path} is empty (no header row)")
+        raise LogError(f"CSV log {path.name} is empty (no header row)")
     header = [h.strip() for h in header]
+    _check_is_log(header, path)
     columns: dict[str, list[object]] = {h: [] for h in header}
     short = 0
     for row in body:
@@ -209,7 +272,8 @@ def read_csv_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
             columns[h].append(cell)
     sparse = any(not str(c).strip() for cells in columns.values() for c in cells)
     kind = "lightning-csv" if path.name == "metrics.csv" or sparse else "csv"
-    frame, notes = _columns_to_frame(columns, str(path))
+    frame, more = _columns_to_frame(columns, str(path))
+    notes = (*notes, *more)
     if short:
         notes = (*notes, f"{short} short row(s), missing cells treated as blank (file may be half-written)")
     return frame, LogSource(str(path), kind, len(frame), notes)
@@ -246,19 +310,24 @@ def _json_table(data: object) -> dict[str, list[object]] | None:
 
 def read_json_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
     """training_log.json and friends: a list of {epoch, step, <loss>...} rows or a dict of lists."""
+    text = _read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LogError(f"cannot read JSON log {path}: {exc}") from exc
-    try:
-        data = json.loads(text)
-        notes: tuple[str, ...] = ()
-    except json.JSONDecodeError as exc:
-        data, notes = _json_lines(text, path, exc)
-    table = _json_table(data)
-    if table is None:
-        raise LogError(f"{path} is JSON but not a training log (expected a list of rows or a dict of lists)")
-    frame, more = _columns_to_frame(table, str(path))
+        try:
+            data = json.loads(text)
+            notes: tuple[str, ...] = ()
+        except json.JSONDecodeError as exc:
+            data, notes = _json_lines(text, path, exc)
+        table = _json_table(data)
+        if table is None:
+            raise LogError(
+                f"{path.name} is JSON but not a training log (expected a list of rows or a dict of lists)"
+            )
+        if sum(len(v) for v in table.values()) > MAX_LOG_POINTS:
+            raise LogError(f"{path.name} holds more than {MAX_LOG_POINTS:,} logged values: refused")
+        _check_is_log(table, path)
+        frame, more = _columns_to_frame(table, str(path))
+    except RecursionError:
+        raise LogError(f"{path.name} nests too deeply to be a training log: refused") from None
     return frame, LogSource(str(path), "json", len(frame), notes + more)
 
 
@@ -280,52 +349,112 @@ def _json_lines(text: str, path: Path, error: json.JSONDecodeError) -> tuple[lis
     return rows, (f"not valid JSON ({error.msg}); read {len(rows)} complete row(s), file may be truncated",)
 
 
-def _record_check(path: Path) -> tuple[int, int, int]:
-    """(complete records, bytes they span, file size) from the TFRecord framing: u64 length, u32 crc,
-    data, u32 crc. A file that does not end on a record boundary was cut off mid-write."""
-    size = path.stat().st_size
-    records, offset = 0, 0
-    with open(path, "rb") as handle:
-        while True:
-            header = handle.read(12)
-            if len(header) < 12:
-                break
-            (length,) = struct.unpack("<Q", header[:8])
-            if offset + 12 + length + 4 > size:
-                break
-            handle.seek(length + 4, 1)
-            offset += 12 + length + 4
-            records += 1
-    return records, offset, size
+@dataclass
+class _Framing:
+    """What reading one event file's TFRecord framing met: complete records, bytes they span, records
+    skipped for their size, and whether a checksum failed."""
+
+    records: int = 0
+    good: int = 0
+    skipped: int = 0
+    corrupt: bool = False
+
+
+def _records(handle: io.BufferedIOBase, size: int, framing: _Framing) -> Iterator[bytes]:
+    """The data of each complete record: u64 length, u32 masked crc of it, data, u32 masked crc.
+    A length is checked against the bytes left and MAX_RECORD_BYTES before anything is read, so a
+    header claiming 2^60 bytes costs nothing; a record cut off mid-write ends the file."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    offset = 0
+    while True:
+        header = handle.read(12)
+        if len(header) < 12:
+            return
+        (length,) = struct.unpack("<Q", header[:8])
+        if masked_crc32c(header[:8]) != struct.unpack("<I", header[8:])[0]:
+            framing.corrupt = True
+            return
+        if offset + 12 + length + 4 > size:
+            return
+        offset += 12 + length + 4
+        if length > MAX_RECORD_BYTES:  # images or histograms, never a scalar
+            handle.seek(length + 4, os.SEEK_CUR)
+            framing.skipped += 1
+        else:
+            data = handle.read(length)
+            if masked_crc32c(data) != struct.unpack("<I", handle.read(4))[0]:
+                framing.corrupt = True
+                return
+            yield data
+        framing.records += 1
+        framing.good = offset
+
+
+def _tensor_scalar(proto) -> float | None:
+    """The value of a TensorProto that holds one number; None for anything bigger, judged on the
+    declared shape before any array is built (a record may declare 2.5e8 elements and hold none)."""
+    from tensorboard.util import tensor_util
+
+    numel = 1
+    for dim in proto.tensor_shape.dim:
+        numel *= max(int(dim.size), 0)
+    if numel != 1:
+        return None
+    try:
+        value = np.asarray(tensor_util.make_ndarray(proto)).reshape(-1)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return float(value[0]) if value.size == 1 and np.issubdtype(value.dtype, np.number) else None
 
 
 def read_event_file(path: Path) -> tuple[pd.DataFrame, LogSource]:
     """One TensorBoard event file: every scalar (simple values and TF2 scalar tensors)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util import tensor_util
+    from tensorboard.compat.proto import event_pb2
 
-    records, good, size = _record_check(path)
+    framing = _Framing()
+    rows: list[tuple[str, float, float, float]] = []
+    plugins: dict[str, str] = {}  # tag -> plugin: the metadata comes with a tag's first value only
+    refused = 0
+    with open_regular(path, LogError) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        for data in _records(handle, size, framing):
+            try:
+                event = event_pb2.Event.FromString(data)
+            except Exception:  # protobuf's DecodeError and kin: the record's bytes are not an Event
+                framing.corrupt = True
+                break
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name:
+                    plugins.setdefault(value.tag, value.metadata.plugin_data.plugin_name)
+                kind = value.WhichOneof("value")
+                if kind == "simple_value":
+                    number: float | None = value.simple_value
+                elif kind == "tensor" and plugins.get(value.tag) == "scalars":
+                    number = _tensor_scalar(value.tensor)
+                    refused += number is None
+                else:
+                    continue
+                if number is not None:
+                    rows.append((value.tag, float(event.step), float(number), math.nan))
+            if len(rows) > MAX_LOG_POINTS:
+                break
     notes: list[str] = []
     if size == 0:
         notes.append("empty event file (the writer may not have flushed yet)")
-    elif good < size:
-        notes.append(f"truncated: {size - good} trailing byte(s) after {records} complete record(s) ignored")
-    accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0})
-    try:
-        accumulator.Reload()
-    except Exception as exc:  # the reader raises its own DataLossError and friends on corrupt files
-        raise LogError(f"cannot read TensorBoard file {path}: {exc}") from exc
-    tags = accumulator.Tags()
-    rows: list[tuple[str, float, float, float]] = []
-    for tag in tags.get("scalars", []):
-        rows.extend((tag, float(e.step), float(e.value), math.nan) for e in accumulator.Scalars(tag))
-    for tag in tags.get("tensors", []):
-        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
-            continue
-        for e in accumulator.Tensors(tag):
-            value = tensor_util.make_ndarray(e.tensor_proto)
-            rows.append((tag, float(e.step), float(np.asarray(value).reshape(-1)[0]), math.nan))
-    frame = _frame(rows, str(path))
+    elif framing.corrupt:
+        notes.append(f"corrupt record after {framing.records} good one(s): the rest of the file was ignored")
+    elif len(rows) > MAX_LOG_POINTS:
+        notes.append(f"stopped after {MAX_LOG_POINTS:,} points (the limit for one log file)")
+    elif framing.good < size:
+        notes.append(
+            f"truncated: {size - framing.good} trailing byte(s) after {framing.records} complete record(s) ignored"
+        )
+    if framing.skipped:
+        notes.append(f"{framing.skipped} record(s) over {MAX_RECORD_BYTES:,} bytes skipped (not scalars)")
+    if refused:
+        notes.append(f"{refused} scalar-plugin value(s) that are not one number skipped")
+    frame = _frame(rows[:MAX_LOG_POINTS], str(path))
     epoch_tag = next((t for t in frame["series"].unique() if t.lower() in EPOCH_COLUMNS), None)
     if epoch_tag is not None:
         frame = _attach_epochs(frame, epoch_tag)
@@ -344,37 +473,66 @@ def _attach_epochs(frame: pd.DataFrame, epoch_tag: str) -> pd.DataFrame:
 
 
 def find_logs(folder: Path, max_depth: int = 3) -> list[Path]:
-    """Files under `folder` (at most `max_depth` folders down, hidden and tool folders skipped) that
-    may be logs: event files, *.csv, *.json; sorted, at most MAX_FILES."""
+    """Regular files under `folder` (at most `max_depth` folders down, hidden and tool folders skipped)
+    that may be logs: event files, *.csv, *.json; sorted, at most MAX_FILES. Every entry is resolved
+    and must stay inside `folder`: a symlink leading elsewhere (to another run, to `/`, to /proc) is
+    not followed, and a folder reached twice through links is walked once."""
     found: list[Path] = []
+    try:
+        root = folder.resolve()
+    except (OSError, RuntimeError):
+        return found
+    seen: set[Path] = set()
 
     def walk(d: Path, depth: int) -> None:
         try:
+            resolved = d.resolve()
             entries = sorted(d.iterdir())
-        except OSError:
+        except (OSError, RuntimeError):
             return
+        if resolved in seen or not resolved.is_relative_to(root):
+            return
+        seen.add(resolved)
         for entry in entries:
             if len(found) >= MAX_FILES:
                 return
             if entry.is_dir():
                 if depth < max_depth and entry.name not in SKIP_DIRS and not entry.name.startswith("."):
                     walk(entry, depth + 1)
-            elif entry.name.startswith("events.out.tfevents.") or entry.suffix.lower() in (".csv", ".json"):
+            elif _log_name(entry) and contained(entry, root) is not None:
                 found.append(entry)
 
     walk(folder, 0)
     return found
 
 
+def _log_name(path: Path) -> bool:
+    return path.name.startswith("events.out.tfevents.") or path.suffix.lower() in (".csv", ".json")
+
+
+def _not_a_log(path: Path) -> str | None:
+    """Why a JSON or CSV file of a run folder is known not to be a log, from its name alone."""
+    name = path.name.lower()
+    if name in NOT_LOGS or name.endswith(".index.json"):
+        return f"{path.name} is a model, tokenizer or config file, not a training log"
+    twin = next((path.with_suffix(s) for s in CHECKPOINT_SUFFIXES if path.with_suffix(s).exists()), None)
+    if path.suffix.lower() == ".json" and twin is not None:
+        return f"{path.name} is the config of {twin.name}, not a training log"
+    return None
+
+
 def read_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
     """Read one log file by its name: event file, .csv or .json."""
     if path.name.startswith("events.out.tfevents."):
         return read_event_file(path)
+    reason = _not_a_log(path)
+    if reason:
+        raise LogError(reason)
     if path.suffix.lower() == ".csv":
         return read_csv_log(path)
     if path.suffix.lower() == ".json":
         return read_json_log(path)
-    raise LogError(f"{path} is not a known log type; looked for: {'; '.join(LOOKED_FOR)}")
+    raise LogError(f"{path.name} is not a known log type; looked for: {'; '.join(LOOKED_FOR)}")
 
 
 def _label(path: Path, root: Path) -> str:
@@ -390,7 +548,10 @@ def _read_group(paths: list[Path], label: str) -> tuple[pd.DataFrame, LogSource]
     if len(paths) == 1 and not paths[0].name.startswith("events.out.tfevents."):
         frame, source = read_log(paths[0])
         return frame, LogSource(label, source.kind, source.points, source.notes)
-    parts = [read_event_file(p) for p in sorted(paths)]
+    from .paths import natural_key
+
+    # Names end in .<time>.<host>.<pid>.<writer counter>: read as numbers, writer 10 comes after 9.
+    parts = [read_event_file(p) for p in sorted(paths, key=lambda p: natural_key(p.name))]
     frame = pd.concat([f for f, _ in parts], ignore_index=True)
     frame = frame.drop_duplicates(subset=["series", "step"], keep="last")
     notes = tuple(f"{Path(s.path).name}: {n}" if len(parts) > 1 else n for _, s in parts for n in s.notes)
@@ -404,6 +565,8 @@ def scan_run_folder(folder: str | Path, *, max_depth: int = 3) -> RunLog:
     root = Path(folder).expanduser()
     if not root.exists():
         raise LogError(f"{root} does not exist")
+    if not root.is_dir():
+        regular_file(root, LogError)  # a FIFO or device given as the log is refused, never opened
     paths = [root] if root.is_file() else find_logs(root, max_depth)
     base = root.parent if root.is_file() else root
     groups: dict[str, list[Path]] = {}
@@ -465,6 +628,8 @@ def epoch_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
     found = []
     for path in root.rglob("*"):
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES or len(path.relative_to(root).parts) > 3:
+            continue
+        if contained(path, root) is None:  # a symlink leading out of the run folder, or no regular file
             continue
         match = _EPOCH_IN_NAME.search(path.name)
         if match:

@@ -1,7 +1,13 @@
-"""Where checkpoints may be opened from: the shipped demo, configured roots, and uploads.
+"""Where checkpoints may be opened from: the shipped demo, configured roots, and each session's uploads.
 
 Roots come from COLLAPSE_EXPLORER_ROOTS (os.pathsep-separated); the shipped assets are always a root.
-A path outside every root is refused, so a deployed app cannot be pointed at arbitrary files.
+A path outside every root is refused, so a deployed app cannot be pointed at arbitrary files; the
+refusal names neither the resolved path nor the roots, which are the server's business.
+
+Uploads live in an `UploadArea`: a folder private to one browser session (mode 0700, files 0600,
+under a per-user base folder that is 0700 too), accepted as a root by that session only. Each file is
+capped, each session has a quota and all sessions together a total; `sweep_uploads` removes the areas
+of sessions that ended or went idle for longer than the time to live.
 """
 
 from __future__ import annotations
@@ -9,22 +15,36 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
+import shutil
+import stat
 import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import ASSETS_DIR, DEMO_DIR
 from .checkpoints import WEIGHT_SUFFIXES
 from .errors import CollapseExplorerError
+from .limits import GIB, env_int
 
 ROOTS_ENV = "COLLAPSE_EXPLORER_ROOTS"
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "collapse-explorer-uploads"
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / f"collapse-explorer-uploads-{os.getuid()}"
+MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", GIB)  # one file; Streamlit's maxUploadSize is 1024 MB
+UPLOAD_QUOTA_BYTES = env_int("UPLOAD_QUOTA_BYTES", 2 * GIB)  # one session, all its files
+UPLOAD_TOTAL_BYTES = env_int("UPLOAD_TOTAL_BYTES", 8 * GIB)  # every session of this server
+UPLOAD_TTL_S = env_int("UPLOAD_TTL_S", 4 * 3600)  # an area untouched this long is removed
+UPLOAD_GRACE_S = env_int("UPLOAD_GRACE_S", 600)  # ...or this long after its session ended
+AREA_PREFIX = "session-"
 # The checkpoint the app opens first: the collapsed flow run's last epoch shows the seed problem.
 DEFAULT_DEMO = ("flow", "collapsed")
 
 
-def allowed_roots() -> list[Path]:
-    """Resolved roots a user path must lie under (shipped assets and uploads always included)."""
-    roots = [ASSETS_DIR.resolve(), UPLOAD_DIR.resolve()]
+def allowed_roots(extra: Iterable[Path] = ()) -> list[Path]:
+    """Resolved roots a user path must lie under: the shipped assets, the configured roots, and
+    `extra` (a session passes its own upload area; no session sees another's)."""
+    roots = [ASSETS_DIR.resolve(), *(Path(p).resolve() for p in extra)]
     for entry in os.environ.get(ROOTS_ENV, "").split(os.pathsep):
         if entry.strip():
             roots.append(Path(entry.strip()).expanduser().resolve())
@@ -36,14 +56,17 @@ def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
     if not text or not text.strip():
         raise CollapseExplorerError("enter a path to a checkpoint file or folder")
     roots = allowed_roots() if roots is None else roots
-    path = Path(text.strip()).expanduser().resolve()
+    typed = text.strip()
+    try:
+        path = Path(typed).expanduser().resolve()
+    except (OSError, RuntimeError):
+        raise CollapseExplorerError(f"cannot resolve the path {typed!r}") from None
     if not any(path.is_relative_to(root) for root in roots):
-        listed = ", ".join(str(r) for r in roots)
         raise CollapseExplorerError(
-            f"{path} is outside the configured roots ({listed}); set {ROOTS_ENV} to allow another folder"
+            f"{typed!r} is outside the folders this server may read; its operator can allow more with {ROOTS_ENV}"
         )
     if not path.exists():
-        raise CollapseExplorerError(f"no such file or folder: {path}")
+        raise CollapseExplorerError(f"no such file or folder: {typed!r}")
     return path
 
 
@@ -52,7 +75,7 @@ def demo_checkpoints(demo_dir: Path = DEMO_DIR) -> list[Path]:
     if not demo_dir.is_dir():
         return []
     files = [p for p in demo_dir.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES]
-    return sorted(files, key=lambda p: (p.parent.as_posix(), _natural_key(p.name)))
+    return sorted(files, key=lambda p: (p.parent.as_posix(), natural_key(p.name)))
 
 
 def default_demo(demo_dir: Path = DEMO_DIR) -> Path | None:
@@ -62,30 +85,142 @@ def default_demo(demo_dir: Path = DEMO_DIR) -> Path | None:
     return (preferred or files or [None])[-1]
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
+    """Sort key reading digit runs as numbers: `run_10` after `run_9`."""
     return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
 
 
-def store_upload(name: str, data: bytes) -> Path:
-    """Save uploaded bytes under the temp upload folder (content-addressed); never beside user files."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name) or "upload.pt"
-    folder = UPLOAD_DIR / hashlib.sha256(data).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / safe
-    if not target.exists():
-        tmp = target.with_suffix(target.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    return target
+def _private_root(root: Path) -> Path:
+    """The base folder of all upload areas, created 0700; refused when it is a symlink or belongs to
+    another user (someone who made it first in a shared /tmp could otherwise read every upload)."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise CollapseExplorerError("the upload folder is not private to this server; uploads are disabled")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(root, 0o700)
+    return root
+
+
+def _tree_bytes(folder: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+@dataclass(frozen=True)
+class UploadArea:
+    """One session's private upload folder. `store` keeps files content-addressed inside it."""
+
+    folder: Path
+
+    @classmethod
+    def create(cls, session: str | None = None, root: Path = UPLOAD_ROOT) -> UploadArea:
+        """A new area (0700) under `root`, named after the session so a sweep can ask if it lives."""
+        tag = re.sub(r"[^A-Za-z0-9-]", "", session or "")[:64] or "none"
+        folder = Path(tempfile.mkdtemp(prefix=f"{AREA_PREFIX}{tag}.", dir=_private_root(root)))
+        return cls(folder)
+
+    @property
+    def session(self) -> str | None:
+        """The session id in the area's name, or None."""
+        return session_of(self.folder)
+
+    def used(self) -> int:
+        """Bytes stored in this area."""
+        return _tree_bytes(self.folder)
+
+    def store(self, name: str, data: bytes) -> Path:
+        """Save uploaded bytes in this area (never beside user files): file 0600 in a 0700 folder
+        named by the content's hash. Over the per-file cap, the session quota or the total of every
+        session is CollapseExplorerError."""
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise CollapseExplorerError(
+                f"{Path(name).name} is {len(data):,} bytes; uploads are limited to {MAX_UPLOAD_BYTES:,} bytes each"
+            )
+        if not self.folder.is_dir():
+            raise CollapseExplorerError("this session's upload folder was cleaned up; reload the page")
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name).lstrip(".") or "upload.pt"
+        folder = self.folder / hashlib.sha256(data).hexdigest()[:16]
+        target = folder / safe
+        if target.is_file():
+            os.utime(self.folder)
+            return target
+        if self.used() + len(data) > UPLOAD_QUOTA_BYTES:
+            raise CollapseExplorerError(
+                f"this session's uploads would pass its quota of {UPLOAD_QUOTA_BYTES:,} bytes; reload the "
+                "page to start a new session"
+            )
+        if _tree_bytes(self.folder.parent) + len(data) > UPLOAD_TOTAL_BYTES:
+            raise CollapseExplorerError("the server's upload space is full; try again later")
+        folder.mkdir(mode=0o700, exist_ok=True)
+        tmp = folder / f".{secrets.token_hex(8)}.part"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.utime(self.folder)  # the time to live counts from the last use
+        return target
+
+    def remove(self) -> None:
+        """Delete the area and everything in it (the session ended)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def session_of(folder: Path) -> str | None:
+    """The session id an upload area is named after, or None."""
+    name = Path(folder).name
+    if not name.startswith(AREA_PREFIX):
+        return None
+    tag = name[len(AREA_PREFIX) :].split(".", 1)[0]
+    return None if tag == "none" else tag
+
+
+def sweep_uploads(
+    root: Path = UPLOAD_ROOT,
+    *,
+    alive: Callable[[str], bool | None] | None = None,
+    keep: Iterable[Path] = (),
+    now: float | None = None,
+) -> list[Path]:
+    """Remove upload areas untouched for UPLOAD_TTL_S, and those whose session `alive` says has ended
+    (None: unknown) once UPLOAD_GRACE_S passed since their last use. Returns what was removed."""
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    kept = {Path(p).resolve() for p in keep}
+    removed = []
+    for folder in root.iterdir():
+        if not folder.name.startswith(AREA_PREFIX) or folder.is_symlink() or folder.resolve() in kept:
+            continue
+        try:
+            idle = now - folder.stat().st_mtime
+        except OSError:
+            continue
+        session = session_of(folder)
+        ended = alive is not None and session is not None and alive(session) is False
+        if idle > UPLOAD_TTL_S or (ended and idle > UPLOAD_GRACE_S):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def display_name(path: Path) -> str:
     """Short label: relative to the demo folder or an upload's own name."""
     path = Path(path)
-    for base in (DEMO_DIR, UPLOAD_DIR):
-        if path.is_relative_to(base):
-            rel = path.relative_to(base)
-            return rel.as_posix() if base == DEMO_DIR else f"upload: {path.name}"
+    if path.is_relative_to(DEMO_DIR):
+        return path.relative_to(DEMO_DIR).as_posix()
+    if path.is_relative_to(UPLOAD_ROOT):
+        return f"upload: {path.name}"
     return str(path)
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ProbeError
+from .limits import ARCHIVE_ERRORS, regular_file
+from .probe import check_npz
 
 PROJECTION_NAME = "projection.npz"
 CACHE_DIR = Path.home() / ".cache" / "collapse-explorer"
@@ -127,10 +129,11 @@ class Projection:
     def load(cls, path: str | Path, reference: np.ndarray) -> Projection:
         """Frame saved at `path` for `reference` [M, D]; ProbeError if it was fitted on other data."""
         try:
+            check_npz(regular_file(path, ProbeError))  # untrusted like any file beside a probe
             with np.load(path, allow_pickle=False) as npz:
                 coords, saved = npz["coords"], str(npz["fingerprint"])
                 k, seed = int(npz["k"]), int(npz["seed"])
-        except (OSError, KeyError, ValueError) as exc:
+        except (*ARCHIVE_ERRORS, TypeError, MemoryError) as exc:
             raise ProbeError(f"cannot read projection {Path(path).name}: {exc}") from None
         if coords.shape != (len(reference), 2) or saved != fingerprint(reference):
             raise ProbeError(f"projection {Path(path).name} was fitted on different probe data")

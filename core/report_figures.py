@@ -1,8 +1,8 @@
-"""Family figures for exported reports: one figure per family overlaying every checkpoint (A, B).
+"""Family pictures for exported reports, every checkpoint (A, B) in the same pictures.
 
-Each family turns (adapter, probe) into one array — sorted code usage, KL per latent dimension, mean
-step length per flow step — and one builder draws the arrays of all checkpoints together. Text models
-are drawn from their report metrics, so they are not decoded twice.
+Each family turns (adapter, probe) into what it measures — code usage counts, KL per latent dimension,
+mean step length per flow step, decoded probe outputs — and one builder draws the values of all
+checkpoints together: a figure, or a list of figures and tables (`core.report.Table`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ from .checkpoints import load_checkpoint
 from .diagnosis import Report
 from .errors import CollapseExplorerError
 from .probe import ProbeData, find_probe, load_probe
-from .runs import report_metrics
 
 
 def _codebook_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
     from .adapters.codebook import measure_usage
-    from .metrics.codebook import sorted_usage
 
     usage = measure_usage(adapter, probe)
-    return None if usage is None else sorted_usage(usage.counts.sum(axis=0))
+    return None if usage is None else usage.counts.sum(axis=0)
 
 
 def _posterior_kl(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
@@ -63,10 +61,10 @@ def _steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def _usage_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
-    from .plots.codebook import sorted_usage_figure
+def _usage_figures(series: Mapping[str, np.ndarray]) -> list[go.Figure]:
+    from .plots.codebook import sorted_usage_figure, usage_rows
 
-    return sorted_usage_figure(series, log=True)
+    return [usage_rows(series), sorted_usage_figure(series, log=True)]
 
 
 def _kl_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
@@ -75,19 +73,54 @@ def _kl_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
     return kl_bars(dict(series))
 
 
-FAMILY_FIGURES: dict[str, tuple[Callable, Callable[[Mapping[str, np.ndarray]], go.Figure]]] = {
-    "codebook": (_codebook_usage, _usage_figure),
+OUTPUT_ROWS = 12  # outputs listed in the table; the metrics use the whole diagnosis sample
+
+
+def _text_outputs(adapter: CheckpointAdapter, probe: ProbeData | None):
+    from .diagnosis.mode import SAMPLE_SIZE, decode_probe
+    from .sampling import SamplingConfig
+
+    if probe is None or probe.embeddings is None:
+        return None
+    return decode_probe(adapter, probe, SamplingConfig(), SAMPLE_SIZE)
+
+
+def _text_pictures(series: Mapping[str, object]) -> list:
+    """Diversity bars of every model and a table of what each wrote for the same inputs (greedy, the
+    diagnosis' own sample, so the pictures show what the verdict read)."""
+    from .plots.text import metric_bars
+    from .report import Table
+
+    first = next(iter(series.values()))
+    columns = ("input", *(("reference",) if first.references else ()), *series)
+    rows = []
+    for i, row in enumerate(first.rows[:OUTPUT_ROWS]):
+        reference = (first.references[i],) if first.references else ()
+        rows.append((str(int(row)), *reference, *(decoded.outputs[i] for decoded in series.values())))
+    table = Table(
+        "Generated outputs (greedy decoding)",
+        columns,
+        tuple(rows),
+        f"The first {len(rows)} of the {len(first.rows)} probe inputs the diagnosis decoded (seeded sample).",
+    )
+    return [metric_bars({label: decoded.metrics for label, decoded in series.items()}), table]
+
+
+FAMILY_FIGURES: dict[str, tuple[Callable, Callable[[Mapping], go.Figure | list]]] = {
+    "codebook": (_codebook_usage, _usage_figures),
     "posterior": (_posterior_kl, _kl_figure),
+    "text": (_text_outputs, _text_pictures),
     "flow": (_flow_steps, _steps_figure),
 }
 
 
 def report_figures(
     items: Sequence[tuple[str, str, Report]], probe: str | None = None, *, trust: bool = False
-) -> list[go.Figure]:
-    """Figures for checkpoints given as (label, path, report); one probe for all, else each its own.
+) -> list:
+    """Pictures (figures and tables) for checkpoints given as (label, path, report); one probe for
+    all, else each its own.
 
-    A checkpoint that cannot be rebuilt or measured is left out of the figure (its report says why).
+    A checkpoint that cannot be rebuilt or measured is left out of the picture (its report says why).
     """
     if not items:
         return []
@@ -102,14 +135,10 @@ def report_figures(
     if len(families) != 1:
         return []
     family = families.pop()
-    if family == "text":
-        from .plots.text import metric_bars
-
-        return [metric_bars({label: report_metrics(report) for label, _, report in items})]
     if family not in FAMILY_FIGURES:
         return []
     measure, draw = FAMILY_FIGURES[family]
-    series: dict[str, np.ndarray] = {}
+    series: dict[str, object] = {}
     for label, path, _ in items:
         if label not in adapters:
             continue
@@ -120,4 +149,7 @@ def report_figures(
             continue
         if values is not None:
             series[label] = values
-    return [draw(series)] if series else []
+    if not series:
+        return []
+    drawn = draw(series)
+    return drawn if isinstance(drawn, list) else [drawn]

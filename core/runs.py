@@ -78,9 +78,15 @@ def _detected_family(loaded) -> str | None:
 
 
 def timeline(
-    folder: str | Path, probe: str | Path | None = None, *, trust: bool = False, device: str = "cpu"
+    folder: str | Path,
+    probe: str | Path | None = None,
+    *,
+    trust: bool | frozenset[str] = False,
+    device: str = "cpu",
 ) -> list[TimelinePoint]:
-    """Diagnose every checkpoint in `folder`, sorted by epoch; unreadable files keep their error."""
+    """Diagnose every checkpoint in `folder`, sorted by epoch; unreadable files keep their error.
+    `trust`: True allows full unpickling of every file, a set only of the files whose resolved paths
+    it holds (the app trusts the files the user ticked the switch for, not their whole folder)."""
     folder = Path(folder)
     device = resolve_device(device)  # a missing GPU is one bad-input error, not one per checkpoint
     if not folder.is_dir():
@@ -93,7 +99,8 @@ def timeline(
     points: list[TimelinePoint] = []
     for path in files:
         try:
-            family, _, epoch, report = report_for(path, probe, trust=trust, device=device)
+            allowed = trust if isinstance(trust, bool) else str(path.resolve()) in trust
+            family, _, epoch, report = report_for(path, probe, trust=allowed, device=device)
             points.append(TimelinePoint(str(path), epoch, family, report))
         except CollapseExplorerError as exc:
             epoch = epoch_from_name(path.name)
@@ -210,6 +217,25 @@ def metric_series(
         for key, value in report_metrics(point.report).items():
             series.setdefault(key, []).append((getattr(point, x), value))
     return series
+
+
+def changing_metrics(series: dict[str, list[tuple[int | None, MetricValue]]]) -> list[str]:
+    """Keys of `series` whose defined values change across the run (constants such as the codebook size
+    or the probe's row count say nothing over time), metrics with a good direction first."""
+    from .metrics import info_of, is_defined
+
+    def changes(points: list[tuple[int | None, MetricValue]]) -> bool:
+        values = {float(v) for _, v in points if is_defined(v)}  # type: ignore[arg-type]
+        return len(values) > 1
+
+    def rank(key: str) -> int:
+        info, _ = info_of(key)
+        if info is None or info.family == "setting":
+            return 3
+        return 0 if info.better != "neither" and not info.context else 1 if info.family != "training" else 2
+
+    found = [k for k, points in series.items() if changes(points)]
+    return sorted(found, key=lambda k: (rank(k), found.index(k)))
 
 
 def report_metrics(report: Report) -> dict[str, MetricValue]:

@@ -9,8 +9,10 @@ from core.diagnosis.codebook import EMA_DEAD_THRESHOLD
 from core.errors import CollapseExplorerError
 from core.metrics import format_value
 from core.plots import codebook as plots
-from ui import cache, state, widgets
+from ui import cache, router, state, widgets
 from ui import codebook as cb
+
+router.require()
 
 st.title("Codebook usage")
 st.caption(
@@ -44,13 +46,13 @@ epoch_of = dict(zip(names, usage_a.epochs, strict=True))
 default_name = names[-1]
 if run_a.checkpoint is not None and Path(run_a.checkpoint).name in names:
     default_name = Path(run_a.checkpoint).name
-c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 if st.session_state.get("cb_epoch") not in names:  # a new run without the checkpoint chosen before
     st.session_state["cb_epoch"] = default_name
-chosen = c1.select_slider(
+chosen = st.select_slider(
     "Checkpoint (epoch)", options=names, format_func=lambda n: f"epoch {epoch_of[n]}", key="cb_epoch"
 )
 ema_only = set(usage_a.sources) == {"ema"}
+c2, c3, c4 = st.columns([2, 1, 1])
 threshold = c2.slider(
     "Dead threshold (share of uniform 1/K)",
     0.0,
@@ -77,11 +79,14 @@ source = {
     "ema": "EMA cluster sizes (weights only)",
 }
 st.subheader(f"{run_a.label} · {usage_a.names[position]}")
-cols = st.columns(4)
-cols[0].metric("Perplexity", format_value(summary["code_perplexity"], 2))
-cols[1].metric("Perplexity / K", format_value(summary["code_perplexity_ratio"], 3))
-cols[2].metric("Dead codes", format_value(summary["dead_code_fraction"], 3))
-cols[3].metric("Used codes", f"{format_value(summary['used_codes'])} of {summary['codebook_size']:,}")
+widgets.metric_grid(
+    {
+        "Perplexity": format_value(summary["code_perplexity"], 2),
+        "Perplexity / K": format_value(summary["code_perplexity_ratio"], 3),
+        "Dead codes": format_value(summary["dead_code_fraction"], 3),
+        "Used codes": f"{format_value(summary['used_codes'])} of {summary['codebook_size']:,}",
+    }
+)
 st.caption(f"Usage from {source[usage_a.sources[position]]}.")
 
 probe = cb.probe_for(run_a.folder)
@@ -98,9 +103,13 @@ with tab_run:
     curves = {f"{run_a.label} epoch {epoch}": counts[head]}
     if usage_b is not None and run_b is not None:
         curves[f"{run_b.label} epoch {usage_b.epochs[-1]}"] = usage_b.counts[-1, head]
-    left, right = st.columns(2)
-    left.plotly_chart(plots.sorted_usage_figure(curves, log=log))
-    right.plotly_chart(plots.lorenz_figure(curves))
+    # One under the other: side by side they shrink to a few hundred pixels on a laptop screen.
+    st.plotly_chart(plots.sorted_usage_figure(curves, log=log))
+    st.plotly_chart(plots.lorenz_figure(curves))
+    shown = {run_a.label: usage_a} | ({run_b.label: usage_b} if usage_b is not None and run_b else {})
+    widgets.csv_download(
+        "Download the code usage (CSV)", cb.usage_table(shown), "codebook-usage.csv", key="_cb_csv"
+    )
 with tab_ab:
     runs = {run_a.label: usage_a}
     if usage_b is not None and run_b is not None:

@@ -1,18 +1,19 @@
-"""Compare: checkpoint A (before) and B (after) of one family, every metric with its change."""
+"""Compare: checkpoint A (before) and B (after) of one family: the headline, every metric marked better
+or worse from the METRICS table (rows whose good direction depends on context say why), the findings."""
 
 import streamlit as st
 
 from core.errors import CollapseExplorerError
-from core.metrics import format_value
 from core.paths import demo_counterpart
-from ui import cache, flow, state, widgets
+from core.report import headline, verdict_line
+from ui import cache, flow, router, state, widgets
 
-VERDICT = {1: "▲ better", -1: "▼ worse", 0: "–"}
+router.require()
 
 st.title("Compare")
 path_a = state.selected_path("a")
 path_b = state.selected_path("b")
-if path_a is not None and path_b is None:
+if path_a is not None and path_b is None and state.problem("b") is None:
     counterpart = demo_counterpart(path_a)
     path_b = str(counterpart) if counterpart is not None else None
 if path_a is None or path_b is None:
@@ -20,6 +21,7 @@ if path_a is None or path_b is None:
     st.stop()
 st.caption(
     f"A: `{widgets.short_name(path_a)}` · B: `{widgets.short_name(path_b)}` · both measured on A's probe data"
+    + ("" if state.selected_path("b") else " · B is the other demo run of A's family")
 )
 
 trust, probe = state.trusted(), state.probe_path()
@@ -29,33 +31,23 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-only_changed = st.toggle("Only metrics that changed", key="only_changed")
-rows = [
-    {
-        "metric": d.label,
-        "A": format_value(d.a),
-        "B": format_value(d.b),
-        "B − A": "" if d.delta is None else f"{d.delta:+.4g}",
-        "B is": VERDICT[d.verdict],
-    }
-    for d in deltas
-    if not only_changed or (d.delta is not None and d.delta != 0)
-]
+st.subheader(headline(report_a, report_b))
+for label, report in (("A", report_a), ("B", report_b)):
+    st.markdown(widgets.verdict_markdown(label, report, verdict_line(report)))
+
+only_changed = st.toggle("Only metrics that changed", key="cmp_only_changed")
 st.subheader("Metrics")
-st.dataframe(
-    widgets.verdict_styler(rows),
-    hide_index=True,
-    width="stretch",
+st.dataframe(widgets.delta_frame(deltas, only_changed=only_changed), hide_index=True, width="stretch")
+st.caption(
+    "B is ▲ better / ▼ worse by each metric's direction in the METRICS table; ◆ depends: the good "
+    "direction turns on another metric (see why). " + widgets.settings_caption(deltas)
 )
 
 left, right = st.columns(2)
 for column, label, report in ((left, "A", report_a), (right, "B", report_b)):
     with column:
         st.subheader(f"Findings of {label}")
-        for finding in report.findings:
-            widgets.finding_card(finding)
-        for error in report.errors:
-            st.warning(error)
+        widgets.findings_section(report)
 
 if flow.is_flow_checkpoint(path_a) and flow.is_flow_checkpoint(path_b):
     st.subheader("Trajectories in A's frame")

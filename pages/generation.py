@@ -2,11 +2,14 @@
 
 import streamlit as st
 
+from core.diagnosis.mode import sampling_noise
 from core.errors import CollapseExplorerError
 from core.metrics import METRICS, format_value
 from core.plots import text as plots
+from ui import router, widgets
 from ui import text as gen
-from ui import widgets
+
+router.require()
 
 st.title("Generation")
 st.caption(
@@ -24,7 +27,7 @@ with st.expander("Decoding settings", expanded=True):
     st.button(
         "Use the suggested sampling",
         on_click=gen.use_suggested,
-        key="gen_suggested",
+        key="_gen_suggested",
         help="Sampling with temperature 0.7, top-p 0.9 and repetition penalty 1.2: the decoding half of the fix.",
     )
     try:
@@ -52,13 +55,16 @@ st.subheader("Metrics")
 keys = [k for k in next(iter(results.values())).metrics if k in METRICS]
 st.dataframe(
     [
-        {"metric": METRICS[k].label, "better": METRICS[k].better}
+        {"metric": METRICS[k].titled, "reading": METRICS[k].direction}
         | {names[m]: format_value(r.metrics.get(k)) for m, r in results.items()}
         for k in keys
     ],
     hide_index=True,
     width="stretch",
 )
+for model, result in results.items():
+    if note := sampling_noise(result.metrics):
+        st.warning(f"{names[model]}: {note}.", icon=":material/casino:")
 st.plotly_chart(plots.metric_bars({names[m]: r.metrics for m, r in results.items()}))
 
 st.subheader("Outputs")
@@ -70,6 +76,7 @@ for i, row in enumerate(table):
     for model, result in results.items():
         row[names[model]] = result.outputs[i]
 st.dataframe(table, hide_index=True, width="stretch")
+widgets.csv_download("Download the outputs (CSV)", table, "generation-outputs.csv", key="_gen_csv")
 
 st.subheader("Your sentence")
 with st.form("gen_typed"):

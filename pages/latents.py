@@ -5,8 +5,10 @@ import streamlit as st
 from core.errors import CollapseExplorerError
 from core.metrics import Undefined, format_value
 from core.plots import posterior as plots
-from ui import cache, state, widgets
+from ui import cache, router, state, widgets
 from ui import posterior as vae
+
+router.require()
 
 st.title("Latents")
 st.caption(
@@ -22,7 +24,8 @@ if not picked:
     st.info("No VAE checkpoints: pick one as A or B in the sidebar, or build the demo (`make demo`).")
     st.stop()
 
-c1, c2, c3, c4 = st.columns(4)
+c1, c2 = st.columns(2)  # two rows of two sliders: four in a row truncate their labels on a laptop
+c3, c4 = st.columns(2)
 floor = c1.slider(
     "Free-bits floor (nats)",
     0.0,
@@ -68,6 +71,12 @@ with tab_kl:
     st.plotly_chart(plots.kl_bars({k: r.kl for k, (_, r) in results.items()}, floor), key="lat_kl_fig")
     st.plotly_chart(plots.activity_bars({k: r.mu_var for k, (_, r) in results.items()}), key="lat_act_fig")
     st.plotly_chart(plots.sigma_bars({k: r.sigma for k, (_, r) in results.items()}), key="lat_sigma_fig")
+    widgets.csv_download(
+        "Download KL, Var(mu) and sigma per dimension (CSV)",
+        vae.dimension_table({k: r for k, (_, r) in results.items()}),
+        "latents-per-dimension.csv",
+        key="_lat_csv",
+    )
 with tab_recon:
     for label, (choice, result) in results.items():
         x = vae.probe_rows(choice, n_recon)

@@ -3,7 +3,9 @@
 import streamlit as st
 
 from core.errors import CollapseExplorerError, NeedsTrustError
-from ui import cache, state, training, widgets
+from ui import cache, router, state, training, widgets
+
+router.require()
 
 st.title("Overview")
 path = state.selected_path("a")
@@ -28,11 +30,14 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-cols = st.columns(4)
-cols[0].metric("Format", loaded.format)
-cols[1].metric("Parameters", f"{loaded.parameter_count:,}")
-cols[2].metric("Tensors", len(loaded.state_dict) + len(loaded.data_tensors))
-cols[3].metric("Epoch", "-" if loaded.epoch is None else loaded.epoch)
+widgets.metric_grid(
+    {
+        "Format": loaded.format,
+        "Parameters": f"{loaded.parameter_count:,}",
+        "Tensors": len(loaded.state_dict) + len(loaded.data_tensors),
+        "Epoch": "-" if loaded.epoch is None else loaded.epoch,
+    }
+)
 st.write(
     f"**Components:** {', '.join(f'{k} ({len(v)} tensors)' for k, v in loaded.components.items()) or 'none'}"
     f" · **Config:** {loaded.config_source or 'none found'}"
@@ -40,26 +45,25 @@ st.write(
 )
 
 if loaded.state_dict:
+    shown: list[str] = []
     try:
         adapter = cache.adapter(path, trust)
         spec = adapter.spec()
         st.success(f"Adapter **{adapter.name}** · family **{spec.family}** · {spec.description}")
     except CollapseExplorerError as exc:
-        widgets.show_error(exc)
+        widgets.show_error(exc, shown)
     st.subheader("Health report")
     try:
         report = cache.report(path, state.probe_path(), trust)
     except CollapseExplorerError as exc:
-        widgets.show_error(exc)
+        widgets.show_error(exc, shown)
     else:
-        widgets.findings_section(report)
+        widgets.findings_section(report, shown=shown)
         with st.expander("Export this report"):
             widgets.export_buttons(path, None, state.probe_path(), trust)
     health, _ = training.checkpoint_health(path)
     with st.expander("Weight health per layer"):
-        cards = st.columns(len(health.cards()))
-        for column, (label, value) in zip(cards, health.cards().items(), strict=True):
-            column.metric(label, value)
+        widgets.metric_grid(health.cards())
         st.dataframe(health.rows(), hide_index=True, width="stretch")
 elif loaded.data_tensors:
     st.info("This file holds data tensors, not a model: use it as probe data.")

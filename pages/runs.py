@@ -22,7 +22,7 @@ if source == "Recent sweep":
             "No sweep has been run on this machine yet: run `python -m core sweep ROOT`, or type a table path."
         )
         st.stop()
-    labels = [f"{c.label} ({c.path})" for c in recent]
+    labels = [f"{c.label} (swept {c.when})" for c in recent]
     path = recent[labels.index(st.selectbox("Sweep", labels, key="runs_recent"))].path
 else:
     text = st.text_input("Table path (.parquet)", key="runs_path", placeholder="/data/sweeps/table.parquet")
@@ -41,7 +41,7 @@ except CollapseExplorerError as exc:
     st.stop()
 
 collapsed = int((board["status"] == "collapse").sum())
-st.caption(f"{len(board):,} runs, {len(table):,} checkpoints, collapsed: {collapsed:,} · {path}")
+st.caption(f"{len(board):,} runs, {len(table):,} checkpoints, collapsed: {collapsed:,}")
 chosen = st.multiselect("Severity", list(SEVERITIES), default=list(SEVERITIES), key="runs_severity")
 shown = runs.filter_runs(board, chosen)
 st.dataframe(
@@ -65,6 +65,7 @@ if runs.openable(folder):
         runs.open_in_timeline(folder)
 else:
     st.warning(
-        f"{folder} is outside the folders the app may open; add its root to {ROOTS_ENV} to open it in Timeline."
+        f"{run} lies outside the folders this server may read, so Timeline cannot open it; its operator can "
+        f"allow more with {ROOTS_ENV}."
     )
 st.dataframe(runs.checkpoints_of(table, run), hide_index=True, width="stretch")

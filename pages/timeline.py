@@ -1,14 +1,21 @@
 """Timeline: every checkpoint of a run diagnosed; metrics against epoch show when collapse began. Checks
-the collapse guard logged during training (collapse_guard.jsonl) show against step below them."""
+the collapse guard logged during training (collapse_guard.jsonl) show against step below them.
+
+The run is checkpoint A's folder (or the one the Runs page chose) unless another is picked here; the
+default charts are the metrics that change over the run."""
 
 import streamlit as st
 
 from core.errors import CollapseExplorerError
-from core.metrics import all_metrics, label
+from core.metrics import label
 from core.paths import demo_runs, display_name, resolve_user_path
 from core.plots.runs import timeline_figure
-from core.runs import main_family, metric_series
-from ui import cache, state, widgets
+from core.runs import changing_metrics, main_family, metric_series
+from ui import cache, router, state, widgets
+
+router.require()
+
+SOURCES = {"selected": "Checkpoint A's run", "demo": "Demo run", "path": "Path"}
 
 
 def guard_section(guard_points: list, notes: list[str]) -> None:
@@ -24,13 +31,11 @@ def guard_section(guard_points: list, notes: list[str]) -> None:
         st.warning(note)
     guard_series = metric_series(guard_points, x="step")
     if guard_series:
-        varied = [k for k, v in guard_series.items() if len({str(x) for _, x in v}) > 1]
-        default = [k for k in varied if k in all_metrics()][:3]
         chosen = st.multiselect(
             "Guard metrics",
             list(guard_series),
-            default=default,
-            format_func=label,
+            default=changing_metrics(guard_series)[:3],
+            format_func=lambda k: label(k, with_unit=True),
             key="timeline_guard_metrics",
         )
         st.plotly_chart(timeline_figure(guard_series, chosen, x_title="step"), width="stretch")
@@ -48,10 +53,25 @@ def guard_section(guard_points: list, notes: list[str]) -> None:
 
 
 st.title("Timeline")
-runs = demo_runs()
-source = st.radio("Run folder", ["Demo run", "Path"], horizontal=True, key="timeline_source")
+try:
+    own, origin = state.timeline_folder()
+except CollapseExplorerError as exc:
+    widgets.show_error(exc)
+    own, origin = None, "a link whose run folder was refused"
+if st.session_state.get(state.TIMELINE_RUN_KEY):
+    SOURCES["selected"] = "Run from the Runs page"
+options = list(SOURCES) if own else ["demo", "path"]
+if st.session_state.get("timeline_source") not in options:
+    st.session_state["timeline_source"] = options[0]
+source = st.radio("Run folder", options, format_func=SOURCES.get, horizontal=True, key="timeline_source")
 folder = None
-if source == "Demo run":
+if source == "selected":
+    folder = own
+    st.caption(f"{display_name(folder)} · {origin}")
+    if st.session_state.get(state.TIMELINE_RUN_KEY):
+        st.button("Use checkpoint A's run instead", on_click=state.clear_timeline_run, key="_timeline_clear")
+elif source == "demo":
+    runs = demo_runs()
     names = [display_name(r) for r in runs]
     if not names:
         st.info("No demo runs are shipped; type a run folder path instead.")
@@ -89,11 +109,23 @@ for point in points:
         st.warning(f"{display_name(point.path)}: a {point.family} checkpoint in a {family} run, left out")
 
 if series:
-    default = [k for k in series if k in all_metrics()][:3]
+    moving = changing_metrics(series)
+    if st.session_state.get("_timeline_folder") not in (None, folder):  # a new run: its own default charts
+        st.session_state["timeline_metrics"] = moving[:3]
+    st.session_state["_timeline_folder"] = folder
     chosen = st.multiselect(
-        "Metrics", list(series), default=default, format_func=label, key="timeline_metrics"
+        "Metrics",
+        list(series),
+        default=moving[:3],
+        format_func=lambda k: label(k, with_unit=True),
+        key="timeline_metrics",
+        help="By default the metrics that change over the run; constants (codebook size, probe rows) say "
+        "nothing over time.",
     )
-    st.plotly_chart(timeline_figure(series, chosen), width="stretch")
+    if not moving:
+        st.caption("No metric changes across these checkpoints.")
+    if chosen:
+        st.plotly_chart(timeline_figure(series, chosen), width="stretch")
 
 rows = [
     {

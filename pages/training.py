@@ -4,8 +4,10 @@ import streamlit as st
 
 from core.errors import CollapseExplorerError
 from core.plots.training import gap_figure, loss_figure
+from ui import router, widgets
 from ui import training as tr
-from ui import widgets
+
+router.require()
 
 OTHER = "Other folder…"
 NONE = "(none)"
@@ -70,9 +72,9 @@ for column, (label, run) in zip(st.columns(len(runs)), runs, strict=True):
 
 options = sorted(set(run_a.log.series_names).union(run_b.log.series_names if run_b else ()))
 c1, c2, c3, c4 = st.columns([4, 1, 1, 2])
-if st.session_state.get("tr_series_run") != folder_a:  # a new run starts from its own default series
-    st.session_state["tr_series"] = list(run_a.default_series)
-    st.session_state["tr_series_run"] = folder_a
+if st.session_state.get("_tr_series_run", folder_a) != folder_a or "tr_series" not in st.session_state:
+    st.session_state["tr_series"] = list(run_a.default_series)  # a new run starts from its own defaults
+st.session_state["_tr_series_run"] = folder_a
 series = c1.multiselect("Series", options, key="tr_series")
 log_y = c2.toggle("Log scale", value=False, key="tr_log")
 smoothing = c4.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="tr_smoothing")
@@ -124,9 +126,7 @@ if run_a.checkpoint_files:
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
     else:
-        cards = health.cards()
-        for col, (label, value) in zip(st.columns(len(cards)), cards.items(), strict=True):
-            col.metric(label, value)
+        widgets.metric_grid(health.cards())
         for finding in weight_verdicts:
             widgets.finding_card(finding)
         st.dataframe(health.rows(), hide_index=True)

@@ -7,7 +7,9 @@ from core.flowview import CONTROLS
 from core.metrics import METRICS, Undefined, format_value
 from core.metrics.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
-from ui import flow, widgets
+from ui import flow, router, widgets
+
+router.require()
 
 st.title("Trajectories")
 st.caption(

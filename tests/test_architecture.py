@@ -41,3 +41,13 @@ def test_pages_do_no_file_io_or_torch():
     for page in (ROOT / "pages").glob("*.py"):
         imported = _imports(page)
         assert not imported & {"torch", "numpy", "os", "pickle", "shutil"}, page.name
+
+
+def test_every_page_asks_for_the_router_first():
+    """A page URL opened on a fresh server would otherwise run without the router (ui/router.py)."""
+    for page in (ROOT / "pages").glob("*.py"):
+        body = [n for n in ast.parse(page.read_text()).body if not isinstance(n, ast.Import | ast.ImportFrom)]
+        first = (
+            body[1] if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else body[0]
+        )
+        assert ast.unparse(first) == "router.require()", page.name

@@ -81,15 +81,20 @@ def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
 
 
 @st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
-def _timeline(folder: str, stamp: Stamp, probe: str | None, trust: bool, device: str) -> list:
+def _timeline(folder: str, stamp: Stamp, probe: str | None, trusted: frozenset[str], device: str) -> list:
     from core.runs import timeline
 
-    return timeline(folder, probe, trust=trust, device=device)
+    return timeline(folder, probe, trust=trusted, device=device)
 
 
 def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> list:
-    """Every checkpoint of a run folder diagnosed (cached per folder version)."""
-    return _timeline(folder, file_stamp(folder), probe, trust, state.device())
+    """Every checkpoint of a run folder diagnosed (cached per folder version). With `trust`, only the
+    files the user trusted are unpickled fully, never the rest of their folder."""
+    from ui.state import trusted_files
+
+    return _timeline(
+        folder, file_stamp(folder), probe, trusted_files() if trust else frozenset(), state.device()
+    )
 
 
 @st.cache_data(show_spinner="Reading the training guard's checks…", max_entries=16)
@@ -127,24 +132,29 @@ def comparison(path_a: str, path_b: str, probe: str | None = None, trust: bool =
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
 def _export(
-    path_a: str, stamp_a: Stamp, path_b: str | None, probe: str | None, trust: bool, fmt: str, device: str
-) -> str:
-    from core.report import export_text
+    path_a: str,
+    stamp_a: Stamp,
+    path_b: str | None,
+    stamp_b: Stamp | None,
+    probe: str | None,
+    trust: bool,
+    device: str,
+) -> tuple[str, str]:
+    from core.report import Entry, export_both
     from core.report_figures import report_figures
 
     if path_b is None:
         items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust, device))], None
     else:
-        report_a, report_b, deltas = _comparison(
-            path_a, stamp_a, path_b, file_stamp(path_b), probe, trust, device
-        )
+        report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, stamp_b, probe, trust, device)
         items = [("A", path_a, report_a), ("B", path_b, report_b)]
-    figures = report_figures(items, probe, trust=trust) if fmt == "html" else None
-    return export_text([report for _, _, report in items], deltas, fmt, figures)
+    entries = [Entry(label, path, report, probe) for label, path, report in items]
+    return export_both(entries, deltas, report_figures(items, probe, trust=trust))
 
 
-def export(path_a: str, path_b: str | None, fmt: str, probe: str | None = None, trust: bool = False) -> str:
-    """The downloadable report ('html' or 'json') of A, or of A vs B."""
+def export(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> tuple[str, str]:
+    """The downloadable report of A, or of A vs B: (offline HTML document, JSON of the same report)."""
+    stamp_b = file_stamp(path_b) if path_b is not None else None
     return _export(
-        path_a, file_stamp(path_a), path_b, resolve_probe(path_a, probe), trust, fmt, state.device()
+        path_a, file_stamp(path_a), path_b, stamp_b, resolve_probe(path_a, probe), trust, state.device()
     )

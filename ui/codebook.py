@@ -130,3 +130,26 @@ def _logged(folder: str, stamp: cache.Stamp) -> tuple[np.ndarray, np.ndarray] | 
 def logged_perplexity(folder: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(epochs, perplexity) from the run's training log (validation series first), or None."""
     return _logged(folder, cache.file_stamp(folder))
+
+
+def usage_table(runs: dict[str, RunUsage]) -> list[dict[str, object]]:
+    """Long-format usage of every checkpoint of every run shown: run, checkpoint, epoch, head, code,
+    count, share of the checkpoint's tokens (for the CSV download)."""
+    rows: list[dict[str, object]] = []
+    for label, run in runs.items():
+        for name, epoch, counts in zip(run.names, run.epochs, run.counts, strict=True):
+            for head, per_code in enumerate(counts):
+                total = float(per_code.sum())
+                rows += [
+                    {
+                        "run": label,
+                        "checkpoint": name,
+                        "epoch": epoch,
+                        "head": head,
+                        "code": code,
+                        "count": float(count),
+                        "share": float(count) / total if total > 0 else 0.0,
+                    }
+                    for code, count in enumerate(per_code)
+                ]
+    return rows

@@ -12,6 +12,7 @@ from core import DEMO_DIR
 from core.checkpoints import WEIGHT_SUFFIXES
 from core.diagnosis.posterior import PosteriorAnalysis, RunTimeline, analyse, latent_traversal, run_timeline
 from core.errors import CollapseExplorerError, ProbeError
+from core.metrics import Undefined
 from ui import cache, state
 
 DEMO_RUNS_DIR = DEMO_DIR / "posterior"
@@ -57,6 +58,8 @@ def choices() -> tuple[list[Choice], list[str]]:
     picked: list[Choice] = []
     notes: list[str] = []
     for slot in ("a", "b"):
+        if state.problem(slot) is not None:  # a rejected choice gets no demo stand-in (the page says why)
+            continue
         path = state.selected_path(slot)
         reason = why_not_posterior(path, trust) if path is not None else None
         if path is not None and reason is None:
@@ -169,3 +172,20 @@ def active_dims(result: PosteriorAnalysis) -> list[int]:
 def traversal_base(result: PosteriorAnalysis, *, from_first_row: bool) -> np.ndarray:
     """Where traversals start: the first probe row's mu, or the prior mean z = 0 (float32 [Z])."""
     return result.mu[0] if from_first_row else np.zeros(result.mu.shape[1], np.float32)
+
+
+def dimension_table(results: dict[str, PosteriorAnalysis]) -> list[dict[str, object]]:
+    """One row per checkpoint and latent dimension: KL_j (nats), Var_x(mu_j), mean sigma_j, active
+    (for the CSV download); undefined statistics are left blank."""
+    rows: list[dict[str, object]] = []
+    for label, result in results.items():
+        z = result.mu.shape[1]
+        columns = {"kl_nats": result.kl, "var_mu": result.mu_var, "mean_sigma": result.sigma}
+        mask = result.active_mask
+        for j in range(z):
+            row: dict[str, object] = {"checkpoint": label, "dimension": j}
+            for name, values in columns.items():
+                row[name] = None if isinstance(values, Undefined) else float(values[j])
+            row["active"] = None if mask is None else bool(mask[j])
+            rows.append(row)
+    return rows

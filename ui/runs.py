@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
@@ -19,11 +20,19 @@ class SweepChoice:
 
     label: str
     path: str
+    when: str
 
 
 def recent_sweeps() -> list[SweepChoice]:
     """Tables of earlier sweeps in the cache (newest first), labelled by the swept root's folder name."""
-    return [SweepChoice(p.parent.name.rsplit("-", 1)[0], str(p)) for p in sweep_tables()]
+    return [
+        SweepChoice(
+            p.parent.name.rsplit("-", 1)[0],
+            str(p),
+            datetime.fromtimestamp(p.stat().st_mtime).strftime("%Y-%m-%d %H:%M"),
+        )
+        for p in sweep_tables()
+    ]
 
 
 def typed_table(text: str) -> str:

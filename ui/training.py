@@ -26,8 +26,7 @@ from core.logs import (
     scan_run_folder,
 )
 from core.metrics.training import is_flag, is_grad_norm, is_loss, pair_train_val
-from core.paths import resolve_user_path
-from ui import cache, state
+from ui import cache, state, uploads
 
 DEFAULT_RUN = DEMO_DIR / "training" / "exploding_run"
 MAX_DEFAULT_SERIES = 6
@@ -82,8 +81,8 @@ def run_choices() -> list[RunChoice]:
 
 
 def user_folder(text: str) -> str:
-    """A typed run folder, checked against the allowed roots (raises CollapseExplorerError)."""
-    return str(resolve_user_path(text))
+    """A typed run folder, checked against this session's roots (raises CollapseExplorerError)."""
+    return str(uploads.resolve(text))
 
 
 def log_stamp(folder: str) -> Stamp:
@@ -133,4 +132,4 @@ def _health(path: str, stamp: tuple[int, int], trust: bool) -> tuple[WeightHealt
 
 def checkpoint_health(path: str) -> tuple[WeightHealth, tuple[Finding, ...]]:
     """Weight health of one checkpoint and its training finding (cached per file version)."""
-    return _health(path, cache.file_stamp(path), state.trusted())
+    return _health(path, cache.file_stamp(path), state.trusted(path))

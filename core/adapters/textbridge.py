@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import AdapterError, ProbeError
+from ..limits import MAX_TEXT_BYTES, contained, read_text_limited
 from ..models.textbridge import (
     T5_CONFIG_FIELDS,
     Bridge,
@@ -71,7 +72,10 @@ def _tokenizer_json(loaded: LoadedCheckpoint) -> str | None:
         return text
     folder = loaded.path if loaded.path.is_dir() else loaded.path.parent
     candidate = folder / "tokenizer.json"
-    return candidate.read_text() if candidate.is_file() else None
+    # a regular file that no symlink leads out to, read within the text limit
+    if contained(candidate, folder) is None:
+        return None
+    return read_text_limited(candidate, MAX_TEXT_BYTES, AdapterError)
 
 
 def base_model_name(config: Mapping) -> str | None:

@@ -56,9 +56,18 @@ class Report:
     def collapsed(self) -> bool:
         return any(f.severity == "collapse" for f in self.findings)
 
+    @property
+    def decided(self) -> bool:
+        """Whether any collapse finding (a family's, not weight health or logs) reached a verdict. Finite
+        weights say nothing about collapse, so they alone never make a report conclusive."""
+        return any(f.kind != "training" and f.severity != "undefined" for f in self.findings)
+
     def exit_code(self) -> int:
-        """CLI contract: 0 no collapse, 1 collapse found (2 is for bad input, raised earlier)."""
-        return 1 if self.collapsed else 0
+        """CLI contract: 1 collapse found, 0 decided and nothing collapsed, 3 inconclusive (every
+        collapse finding undefined, or none). 2, bad input, is raised before a report exists."""
+        if self.collapsed:
+            return 1
+        return 0 if self.decided else 3
 
     def to_json(self) -> dict:
         return {
@@ -90,7 +99,7 @@ def family_rules(family: str) -> Rule | None:
 
 def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: str = "") -> Report:
     """Run the family rules of `adapter` on `probe` and collect a Report."""
-    from ..errors import CollapseExplorerError
+    from ..errors import CollapseExplorerError, ProbeError
 
     rules = family_rules(adapter.spec().family)
     findings: list[Finding] = []
@@ -100,6 +109,10 @@ def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: st
     else:
         try:
             findings = rules(adapter, probe)
+        except ProbeError as exc:
+            if probe is not None:  # probe data given but bad or not this model's: bad input, never "ok"
+                raise
+            errors.append(str(exc))  # none given: the report says what to give (inconclusive)
         except CollapseExplorerError as exc:
             errors.append(str(exc))
     return Report(checkpoint, adapter.name, tuple(findings), tuple(errors))

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ProbeError
 from ..metrics import Undefined, is_defined
-from ..metrics.text import most_common_output, text_metrics
+from ..metrics.text import most_common_output, text_metrics, unique_ratio
 from ..sampling import SUGGESTED_SAMPLING, SamplingConfig
 from . import Finding
 
@@ -84,7 +84,11 @@ def decode_probe(
     config: SamplingConfig,
     size: int = SAMPLE_SIZE,
 ) -> Decoded:
-    """Decode a seeded subsample of `size` probe embeddings with `config` and measure the outputs."""
+    """Decode a seeded subsample of `size` probe embeddings with `config` and measure the outputs.
+
+    With sampling on, the same inputs are also decoded greedily (`greedy_unique_output_ratio`): random
+    draws make outputs differ even when the model ignores its input, and the greedy outputs show how
+    much of the variety comes from the inputs."""
     embeddings = _require_embeddings(probe)
     rows = probe_sample(probe, size)
     hyps = adapter.generate(embeddings[rows], config)
@@ -98,9 +102,39 @@ def decode_probe(
     )
     if ids_only:
         metrics["bleu"] = Undefined(f"BLEU needs a tokenizer ({getattr(adapter, 'tokenizer_note', '')})")
+    if config.sampling:
+        metrics["greedy_unique_output_ratio"] = unique_ratio(
+            adapter.generate(embeddings[rows], SamplingConfig())
+        )
     metrics["inputs"] = len(hyps)
     metrics["most_common_output"] = most_common_output(hyps) or ""
     return Decoded(rows, refs, tuple(hyps), metrics)
+
+
+# Sampled outputs at least this many times more varied than greedy ones owe their variety to chance.
+NOISE_FACTOR = 2.0
+
+
+def sampling_noise(metrics: dict[str, object]) -> str | None:
+    """Why the diversity of sampled outputs comes from sampling noise rather than from the inputs (the
+    greedy outputs of the same inputs are far less varied, or the bridge hands the decoder the same
+    input for every embedding), or None when it does not."""
+    sampled, greedy = metrics.get("unique_output_ratio"), metrics.get("greedy_unique_output_ratio")
+    if not (is_defined(sampled) and is_defined(greedy)):
+        return None
+    n = int(metrics.get("inputs", 0))
+    similarity = metrics.get("bridge_similarity")
+    same_input = is_defined(similarity) and float(similarity) >= BRIDGE_SAME
+    noisy = float(greedy) <= WARN_UNIQUE and float(sampled) >= NOISE_FACTOR * float(greedy)
+    if not (noisy or (same_input and float(sampled) > float(greedy))):
+        return None
+    text = (
+        f"{round(float(sampled) * n)} distinct outputs for {n} inputs under sampling, but greedy decoding "
+        f"writes {round(float(greedy) * n)}: the variety comes from sampling noise, not from the inputs"
+    )
+    if same_input:
+        text += f" (the bridge hands the decoder nearly the same input for every embedding, cosine {float(similarity):.3f})"
+    return text
 
 
 def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
@@ -130,6 +164,10 @@ def _verdict(metrics: dict[str, object], fix: str = FIX) -> Finding:
     if is_defined(similarity) and float(similarity) >= BRIDGE_SAME:
         summary += f"; the bridge hands T5 nearly the same input for every embedding (cosine {float(similarity):.3f})"
     if float(unique) <= COLLAPSE_UNIQUE or float(share) >= COLLAPSE_SHARE:
+        summary += (
+            "; judged with greedy decoding, since sampling would make outputs differ by chance and hide "
+            "that they do not follow the inputs"
+        )
         return Finding("mode", "collapse", "mode collapse: " + summary, metrics, fix)
     if float(unique) < WARN_UNIQUE or float(share) >= WARN_SHARE or near_baseline:
         return Finding("mode", "warning", "low output diversity: " + summary, metrics, fix)

@@ -8,6 +8,7 @@ health)` (logs, optionally with weight health) or `weight_findings(health)` (a c
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..metrics import format_value
 from ..metrics.training import (
+    PhaseSwitch,
     first_nonfinite,
     grad_blowup,
     group_runs,
@@ -24,7 +26,11 @@ from ..metrics.training import (
     is_grad_norm,
     is_loss,
     loss_spikes,
+    model_parts,
     pair_train_val,
+    phase_slices,
+    phase_switches,
+    series_direction,
     split_role,
     train_val_gap,
     val_divergence,
@@ -36,25 +42,72 @@ if TYPE_CHECKING:
     from ..health import WeightHealth
     from ..logs import RunLog
 
-FIX_DIVERGED = (
-    "Stabilise the update: (1) clip gradients (torch.nn.utils.clip_grad_norm_, max_norm about 1.0); with "
-    "AMP call scaler.unscale_(optimizer) first so the clip sees the true gradients; (2) warm the learning "
-    "rate up linearly over the first few hundred to thousand steps; (3) bound encoder outputs (LayerNorm or "
-    "k * tanh before the quantizer) so one batch cannot throw latents far out; (4) give semantic heads a "
-    "lower learning rate (own param group, e.g. 0.1x); (5) train the VQ part (reconstruction + commitment) "
-    "alone for a few epochs before semantic losses join, then ramp their weight up. Resume from the last "
-    "checkpoint saved before the trouble began."
-)
-FIX_VAL = (
-    "Validation rising while training falls: keep the checkpoint from the epoch where validation was best "
-    "(early stopping); lower the semantic head learning rate and add weight decay or dropout on the heads; "
-    "start semantic losses only after a VQ warm-up; check the validation split sees the same preprocessing."
-)
-FIX_WEIGHTS = (
-    "These weights are unusable: every forward pass through a NaN/Inf weight yields NaN. Go back to the last "
-    "checkpoint with finite weights (the Training page shows the step where the logs first went NaN) and "
-    "retrain from there with: " + FIX_DIVERGED.split(": ", 1)[1]
-)
+
+def _numbered(steps: list[str]) -> str:
+    return "; ".join(f"({i}) {step}" for i, step in enumerate(steps, start=1))
+
+
+def _stabilise_steps(parts: frozenset[str]) -> list[str]:
+    steps = [
+        "clip gradients (torch.nn.utils.clip_grad_norm_, max_norm about 1.0); with AMP call "
+        "scaler.unscale_(optimizer) first so the clip sees the true gradients",
+        "warm the learning rate up linearly over the first few hundred to thousand steps",
+    ]
+    if "quantizer" in parts:
+        steps.append(
+            "bound encoder outputs (LayerNorm or k * tanh before the quantizer) so one batch cannot throw "
+            "latents far out"
+        )
+    if "head" in parts:
+        steps.append("give the auxiliary heads a lower learning rate (their own param group, e.g. 0.1x)")
+    if {"quantizer", "head"} <= parts:
+        steps.append(
+            "train the VQ part (reconstruction + commitment) alone for a few epochs before the head losses "
+            "join, then ramp their weight up"
+        )
+    if not parts & {"quantizer", "head"}:
+        steps.append("if it recurs with both, lower the peak learning rate 3-10x")
+    return steps
+
+
+def fix_diverged(parts: frozenset[str] = frozenset()) -> str:
+    """Known fix for a run that blew up, naming only the parts the model has (`model_parts`)."""
+    return (
+        f"Stabilise the update: {_numbered(_stabilise_steps(parts))}. Resume from the last checkpoint saved "
+        "before the trouble began."
+    )
+
+
+def fix_weights(parts: frozenset[str] = frozenset()) -> str:
+    """Known fix for NaN/Inf weights, naming only the parts the model has."""
+    return (
+        "These weights are unusable: every forward pass through a NaN/Inf weight yields NaN. Go back to the "
+        "last checkpoint with finite weights (the Training page shows the step where the logs first went "
+        f"NaN) and retrain from there with: {_numbered(_stabilise_steps(parts))}."
+    )
+
+
+def fix_validation(parts: frozenset[str] = frozenset(), *, paired: bool = True) -> str:
+    """Known fix for validation getting worse while training improves (`paired`; else with no training
+    curve to compare), naming only the parts the model has."""
+    steps = [
+        "keep the checkpoint from the epoch where validation was best (early stopping)",
+        "regularise: weight decay, dropout or data augmentation",
+    ]
+    if "head" in parts:
+        steps.append("lower the auxiliary heads' learning rate and regularise them first")
+    if {"quantizer", "head"} <= parts:
+        steps.append("start the head losses only after a VQ warm-up")
+    steps.append("check that the validation split gets the same preprocessing as training")
+    lead = (
+        "Validation getting worse while training improves is overfitting"
+        if paired
+        else "Validation getting worse with no training curve to compare: if training still improves, this "
+        "is overfitting"
+    )
+    return f"{lead}: {_numbered(steps)}."
+
+
 SPIKE_GAP = 5  # spikes fewer than this many points apart belong to one burst
 HUGE_WEIGHT = 1e4  # |w| above this in a trained net almost always means a blow-up in progress
 RUNNING_VAR_LOW, RUNNING_VAR_HIGH = 1e-8, 1e6
@@ -94,7 +147,7 @@ WATCH_RANGES = (
 class TrainingEvent:
     """Something that went wrong in one series, at one step."""
 
-    kind: str  # nonfinite | grad_blowup | spike | divergence | rising
+    kind: str  # nonfinite | grad_blowup | spike | divergence | rising | falling
     series: str
     step: float
     epoch: float | None
@@ -171,12 +224,20 @@ def detect_events(
     val_window: int = 3,
     min_rise: float = 0.25,
     unpaired_rise: float = 0.5,
+    parts: frozenset[str] | None = None,
 ) -> list[TrainingEvent]:
     """All events in a run, sorted by step. Spikes of one burst are one event (at its first point,
-    with its peak value). A validation loss rising by `min_rise` while its training partner falls is a
-    divergence; one rising by `unpaired_rise` otherwise (no partner, or the partner rises too) is rising."""
+    with its peak value). A validation series getting worse by the factor 1 + `min_rise` while its
+    training partner improves is a divergence; one worse by 1 + `unpaired_rise` otherwise (no partner,
+    or the partner worsens too) is rising (a loss) or falling (a score). Which way is worse comes from
+    `series_direction` (`parts`: the model's parts, default read off the series names).
+
+    A logged flag that switches (e.g. `semantic_losses_on` 0 -> 1) changes the objective: every rule
+    looks within one phase, so the jump at a planned switch is not read as instability."""
     events: list[TrainingEvent] = []
     names = run_log.series_names
+    parts = model_parts(names) if parts is None else parts
+    switches = [s.step for s in run_phase_switches(run_log)]
 
     def add(
         kind: str,
@@ -203,49 +264,97 @@ def detect_events(
                 f"{count} of {len(values)} points non-finite",
                 "collapse",
             )
-        if is_grad_norm(name):
-            blow = grad_blowup(steps, values, window=spike_window, factor=grad_factor)
-            if blow is not None:
-                add(
-                    "grad_blowup",
-                    name,
-                    blow.step,
-                    blow.value,
-                    f"{blow.ratio:.1f}x its trailing median",
-                    "warning",
-                    blow.ratio,
-                )
-        elif is_loss(name) and not is_flag(values):
-            for burst in group_runs(loss_spikes(values, window=spike_window, k=spike_k), gap=SPIKE_GAP):
-                peak = burst[np.argmax(values[burst])]
-                detail = (
-                    f"{len(burst)} point(s) above median + {spike_k:g} MAD-sigma; peak {values[peak]:.4g}"
-                )
-                add("spike", name, float(steps[burst[0]]), float(values[peak]), detail, "warning")
+        for phase in phase_slices(steps, switches):
+            s, v = steps[phase], values[phase]
+            if is_grad_norm(name):
+                blow = grad_blowup(s, v, window=spike_window, factor=grad_factor)
+                if blow is not None:
+                    add(
+                        "grad_blowup",
+                        name,
+                        blow.step,
+                        blow.value,
+                        f"{blow.ratio:.1f}x its trailing median",
+                        "warning",
+                        blow.ratio,
+                    )
+            elif is_loss(name) and not is_flag(values):
+                for burst in group_runs(loss_spikes(v, window=spike_window, k=spike_k), gap=SPIKE_GAP):
+                    peak = burst[np.argmax(v[burst])]
+                    detail = f"{len(burst)} point(s) above median + {spike_k:g} MAD-sigma; peak {v[peak]:.4g}"
+                    add("spike", name, float(s[burst[0]]), float(v[peak]), detail, "warning")
+
+    def judged(name: str) -> str:
+        _, values = run_log.series(name)
+        return "neither" if is_flag(values) else series_direction(name, parts)
 
     diverged = set()
     for train_name, val_name in pair_train_val(names):
-        if not (is_loss(train_name) and is_loss(val_name)):
+        better = judged(val_name)
+        if better == "neither" or judged(train_name) != better:
             continue
         ts, tv = run_log.series(train_name)
         vs, vv = run_log.series(val_name)
-        div = val_divergence(vs, vv, ts, tv, window=val_window, min_rise=min_rise)
-        if div is not None:
-            diverged.add(val_name)
-            detail = (
-                f"{val_name} {div.val_start:.4g} -> {div.val_end:.4g} while {train_name} "
-                f"{div.train_start:.4g} -> {div.train_end:.4g}"
+        for phase, train_phase in zip(phase_slices(vs, switches), _matching(ts, vs, switches), strict=True):
+            div = val_divergence(
+                vs[phase],
+                vv[phase],
+                ts[train_phase],
+                tv[train_phase],
+                window=val_window,
+                min_rise=min_rise,
+                better=better,
             )
-            add("divergence", val_name, div.start_step, div.val_end, detail, "warning")
+            if div is not None:
+                diverged.add(val_name)
+                detail = (
+                    f"{val_name} {div.val_start:.4g} -> {div.val_end:.4g} while {train_name} "
+                    f"{div.train_start:.4g} -> {div.train_end:.4g}"
+                )
+                add("divergence", val_name, div.start_step, div.val_end, detail, "warning")
+                break
     for name in names:
-        if name in diverged or split_role(name)[0] != "val" or not is_loss(name):
+        better = judged(name)
+        if name in diverged or split_role(name)[0] != "val" or better == "neither":
             continue
         vs, vv = run_log.series(name)
-        div = val_divergence(vs, vv, window=val_window, min_rise=unpaired_rise)
-        if div is not None:
-            detail = f"{div.val_start:.4g} -> {div.val_end:.4g}"
-            add("rising", name, div.start_step, div.val_end, detail, "warning")
+        for phase in phase_slices(vs, switches):
+            div = val_divergence(
+                vs[phase], vv[phase], window=val_window, min_rise=unpaired_rise, better=better
+            )
+            if div is not None:
+                kind = "rising" if better == "lower" else "falling"
+                add(
+                    kind,
+                    name,
+                    div.start_step,
+                    div.val_end,
+                    f"{div.val_start:.4g} -> {div.val_end:.4g}",
+                    "warning",
+                )
+                break
     return sorted(events, key=lambda e: (e.step, -SEVERITY_ORDER[e.severity], e.series))
+
+
+def _matching(train_steps: np.ndarray, val_steps: np.ndarray, switches: list[float]) -> list[slice]:
+    """For each phase of the validation series, the training points of the same phase."""
+    bounds = [-math.inf, *sorted(switches), math.inf]
+    phases = []
+    for low, high in itertools.pairwise(bounds):
+        if ((val_steps >= low) & (val_steps < high)).any():
+            a, b = np.searchsorted(train_steps, [low, high], side="left")
+            phases.append(slice(int(a), int(b)))
+    return phases
+
+
+def run_phase_switches(run_log: RunLog) -> list[PhaseSwitch]:
+    """Where the run's logged flags switch (a change of schedule, e.g. extra losses turned on)."""
+    flags = {}
+    for name in run_log.series_names:
+        steps, values = run_log.series(name)
+        if is_flag(values) and len(values) > 1:
+            flags[name] = (steps, values)
+    return phase_switches(flags)
 
 
 def final_gap(run_log: RunLog) -> dict[str, float]:
@@ -268,12 +377,18 @@ def _where(event: TrainingEvent) -> str:
 
 
 def training_findings(
-    run_log: RunLog, health: WeightHealth | None = None, *, events: list[TrainingEvent] | None = None
+    run_log: RunLog,
+    health: WeightHealth | None = None,
+    *,
+    events: list[TrainingEvent] | None = None,
+    parts: frozenset[str] | None = None,
 ) -> list[Finding]:
     """Findings (kind "training") for one run's logs, plus weight findings when `health` is given.
     Each names the step where trouble began; an "ok" finding says what was checked when nothing fired.
-    `events` reuses a `detect_events(run_log)` result already computed."""
-    events = detect_events(run_log) if events is None else events
+    `events` reuses a `detect_events(run_log)` result already computed; `parts` (the model's parts,
+    default read off the series names) decides which fixes apply."""
+    parts = model_parts(run_log.series_names) if parts is None else parts
+    events = detect_events(run_log, parts=parts) if events is None else events
     findings: list[Finding] = []
     began = {"trouble_start_step": events[0].step} if events else {}
     nonfinite = [e for e in events if e.kind == "nonfinite"]
@@ -304,23 +419,32 @@ def training_findings(
             **precursors,
         }
         findings.append(
-            Finding("training", "collapse", summary + "".join(f"; {s}" for s in signs), metrics, FIX_DIVERGED)
+            Finding(
+                "training",
+                "collapse",
+                summary + "".join(f"; {s}" for s in signs),
+                metrics,
+                fix_diverged(parts),
+            )
         )
     elif signs:
         summary = "training unstable: " + "; ".join(signs)
-        findings.append(Finding("training", "warning", summary, {**began, **precursors}, FIX_DIVERGED))
-    for e in (e for e in events if e.kind in ("divergence", "rising")):
+        findings.append(Finding("training", "warning", summary, {**began, **precursors}, fix_diverged(parts)))
+    partners = {val: train for train, val in pair_train_val(run_log.series_names)}
+    for e in (e for e in events if e.kind in ("divergence", "rising", "falling")):
         if e.kind == "divergence":
-            what = "validation loss rises while training loss falls"
+            fix = fix_validation(parts)
+        elif e.series in partners:  # its training partner got worse too: unstable, not overfitting
+            fix = fix_diverged(parts)
         else:
-            what = f"validation loss {e.series} rises"
+            fix = fix_validation(parts, paired=False)
         findings.append(
             Finding(
                 "training",
                 "warning",
-                f"{what}: {e.detail}, from {_where(e)}",
+                f"{_worsening(e, parts)}: {e.detail}, from {_where(e)}",
                 {"divergence_step": e.step, "val_loss_end": e.value, **began},
-                FIX_VAL,
+                fix,
             )
         )
     if not findings:
@@ -331,18 +455,39 @@ def training_findings(
                 "training",
                 "ok",
                 f"no NaN/Inf, spikes, gradient blow-up or validation divergence in "
-                f"{len(run_log.series_names)} series ({span})",
+                f"{len(run_log.series_names)} series ({span}){_phases_note(run_log)}",
                 {f"val_train_gap[{k}]": v for k, v in final_gap(run_log).items()},
             )
         )
     if health is not None:
-        findings.extend(weight_findings(health))
+        findings.extend(weight_findings(health, parts))
     return findings
 
 
-def weight_findings(health: WeightHealth) -> list[Finding]:
+def _worsening(event: TrainingEvent, parts: frozenset[str]) -> str:
+    if series_direction(event.series, parts) == "higher":
+        trend = "falls" if event.kind != "divergence" else "falls while training improves"
+        return f"validation {event.series} {trend} (higher is better)"
+    trend = "rises" if event.kind != "divergence" else "rises while training falls"
+    return f"validation {event.series} {trend} (lower is better)"
+
+
+def _phases_note(run_log: RunLog) -> str:
+    switches = run_phase_switches(run_log)
+    if not switches:
+        return ""
+    listed = ", ".join(
+        f"{s.series} {format_value(s.before)} -> {format_value(s.after)} at step {format_value(s.step)}"
+        for s in switches
+    )
+    return f"; each phase judged on its own, as the logged schedule switches ({listed})"
+
+
+def weight_findings(health: WeightHealth, parts: frozenset[str] | None = None) -> list[Finding]:
     """Training verdict from a checkpoint's weights alone: NaN/Inf weights are collapse; huge weights and
-    degenerate BatchNorm running variances are warnings."""
+    degenerate BatchNorm running variances are warnings. Fixes name only the model's parts (default:
+    read off the tensor names)."""
+    parts = model_parts(t.name for t in health.tensors) if parts is None else parts
     saved = "" if health.epoch is None else f" (saved at epoch {health.epoch})"
     bad = health.nonfinite_tensors
     if bad:
@@ -354,12 +499,12 @@ def weight_findings(health: WeightHealth) -> list[Finding]:
                 f"weights{saved} hold {health.nan:,} NaN and {health.inf:,} Inf values in {len(bad)} "
                 f"tensor(s) ({names}): training diverged before this checkpoint was written",
                 {"nonfinite_weights": health.nan + health.inf, "nonfinite_tensors": len(bad)},
-                FIX_WEIGHTS,
+                fix_weights(parts),
             )
         ]
     found: list[Finding] = []
     if health.max_abs > HUGE_WEIGHT:
-        worst = max(health.tensors, key=lambda t: t.max_abs)
+        worst = max((t for t in health.weights if math.isfinite(t.max_abs)), key=lambda t: t.max_abs)
         found.append(
             Finding(
                 "training",
@@ -367,7 +512,7 @@ def weight_findings(health: WeightHealth) -> list[Finding]:
                 f"weights{saved} are finite but {worst.name} reaches |w| = {worst.max_abs:.3g}: "
                 "a blow-up may be under way",
                 {"max_abs_weight": health.max_abs},
-                FIX_DIVERGED,
+                fix_diverged(parts),
             )
         )
     odd = [r for r in health.running_vars if r.min < RUNNING_VAR_LOW or r.max > RUNNING_VAR_HIGH]
@@ -405,21 +550,23 @@ def checkpoint_training_findings(loaded: LoadedCheckpoint) -> tuple[list[Finding
     from ..logs import find_run_folder, scan_run_folder
 
     health = weight_health(loaded)
-    findings = weight_findings(health)
+    keys = list(loaded.state_dict)
     folder = find_run_folder(loaded.path)
     if folder is None:
-        return findings, []
+        return weight_findings(health, model_parts(keys)), []
     try:
         run_log = scan_run_folder(folder)
     except CollapseExplorerError as exc:
-        return findings, [f"training logs in {folder}: {exc}"]
+        return weight_findings(health, model_parts(keys)), [f"training logs in {folder.name}/: {exc}"]
+    parts = model_parts([*keys, *run_log.series_names])
+    findings = weight_findings(health, parts)
     step = health.step
     if step is None and health.epoch is not None:
         step = run_log.step_of_epoch(health.epoch)
     if step is None:
-        return findings + training_findings(run_log), []
-    logged = training_findings(run_log.until(step))
-    later = [e for e in detect_events(run_log) if e.kind == "nonfinite" and e.step > step]
+        return findings + training_findings(run_log, parts=parts), []
+    logged = training_findings(run_log.until(step), parts=parts)
+    later = [e for e in detect_events(run_log, parts=parts) if e.kind == "nonfinite" and e.step > step]
     if later and all(f.severity == "ok" for f in logged + findings):
         logged.append(
             Finding(
@@ -428,7 +575,7 @@ def checkpoint_training_findings(loaded: LoadedCheckpoint) -> tuple[list[Finding
                 f"this checkpoint (step {format_value(step)}) predates the run's divergence: "
                 f"{later[0].series} went NaN/Inf at {_where(later[0])}; resume from here with the fixes",
                 {"first_nonfinite_step": later[0].step},
-                FIX_DIVERGED,
+                fix_diverged(parts),
             )
         )
     return findings + logged, []

@@ -76,19 +76,48 @@ def format_value(value: object, digits: int = 3) -> str:
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """How to read one metric: its label, unit, which direction is better, and a one-line help."""
+    """How to read one metric: its label, which direction is better, a one-line help, its family, its
+    unit, and (`context`) when the good direction depends on another metric (`context_key`)."""
 
     key: str
     label: str
     better: Better
     help: str
     family: str
+    unit: str = ""
+    context: str = ""
+    context_key: str = ""
+
+    @property
+    def direction(self) -> str:
+        """'higher is better', 'lower is better', 'depends: ...' or 'no good direction'."""
+        if self.context:
+            return "depends on context"
+        return {"higher": "higher is better", "lower": "lower is better"}.get(
+            self.better, "no good direction"
+        )
+
+    @property
+    def titled(self) -> str:
+        """Label with its unit: 'KL total (nats)'; units the label already names are not repeated."""
+        if not self.unit or f"({self.unit})" in self.label:
+            return self.label
+        return f"{self.label} ({self.unit})"
 
 
 METRICS: dict[str, MetricInfo] = {}
 
 # Family modules fill METRICS when imported; all_metrics() imports them so the table is complete.
-FAMILY_MODULES = ("trajectories", "spectrum", "field", "codebook", "posterior", "text", "training")
+FAMILY_MODULES = (
+    "trajectories",
+    "spectrum",
+    "field",
+    "codebook",
+    "posterior",
+    "text",
+    "training",
+    "settings",
+)
 
 
 def register_metrics(*infos: MetricInfo) -> None:
@@ -106,15 +135,30 @@ def all_metrics() -> dict[str, MetricInfo]:
     return METRICS
 
 
-def label(key: str) -> str:
-    """Display label of a metric key (the key itself when unregistered)."""
-    info = all_metrics().get(key)
-    return info.label if info is not None else key
+def info_of(key: str) -> tuple[MetricInfo | None, str]:
+    """The METRICS entry of a key and its parameter: 'val_train_gap[val_kl]' -> (val_train_gap, 'val_kl')."""
+    table = all_metrics()
+    if key in table:
+        return table[key], ""
+    base, bracket, rest = key.partition("[")
+    if bracket and rest.endswith("]") and base in table:
+        return table[base], rest[:-1]
+    return None, ""
+
+
+def label(key: str, *, with_unit: bool = False) -> str:
+    """Display label of a metric key, with its parameter ('... (val_kl)') and optionally its unit; the
+    key itself when unregistered."""
+    info, param = info_of(key)
+    if info is None:
+        return key
+    text = info.titled if with_unit else info.label
+    return f"{text} [{param}]" if param else text
 
 
 def improvement(key: str, before: object, after: object) -> int:
     """+1 if `after` is better than `before` for metric `key`, -1 if worse, 0 if equal or unknown."""
-    info = all_metrics().get(key)
+    info, _ = info_of(key)
     if info is None or info.better == "neither" or not (is_defined(before) and is_defined(after)):
         return 0
     delta = float(after) - float(before)  # type: ignore[arg-type]

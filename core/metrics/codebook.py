@@ -16,10 +16,29 @@ from . import MetricInfo, MetricValue, Undefined, register_metrics
 FAMILY = "codebook"
 
 register_metrics(
-    MetricInfo("codebook_size", "Codebook size K", "neither", "Number of codes in one codebook.", FAMILY),
-    MetricInfo("code_count", "Code assignments counted", "neither", "Tokens counted over the pass.", FAMILY),
     MetricInfo(
-        "used_codes", "Used codes", "higher", "Codes above the dead threshold (count > 0 by default).", FAMILY
+        "codebook_size",
+        "Codebook size K",
+        "neither",
+        "Number of codes in one codebook.",
+        FAMILY,
+        unit="codes",
+    ),
+    MetricInfo(
+        "code_count",
+        "Code assignments counted",
+        "neither",
+        "Tokens counted over the pass.",
+        FAMILY,
+        unit="tokens",
+    ),
+    MetricInfo(
+        "used_codes",
+        "Used codes",
+        "higher",
+        "Codes above the dead threshold (count > 0 by default).",
+        FAMILY,
+        unit="codes",
     ),
     MetricInfo(
         "code_perplexity",
@@ -27,6 +46,7 @@ register_metrics(
         "higher",
         "exp(entropy) of code usage over the whole pass: 1 = one code, K = uniform over all codes.",
         FAMILY,
+        unit="codes (1 to K)",
     ),
     MetricInfo(
         "code_perplexity_ratio",
@@ -34,6 +54,7 @@ register_metrics(
         "higher",
         "Effective fraction of the codebook in use (1 = uniform); undefined for K = 1.",
         FAMILY,
+        unit="share 0-1",
     ),
     MetricInfo(
         "dead_code_fraction",
@@ -41,6 +62,7 @@ register_metrics(
         "lower",
         "Share of codes whose usage share is at most threshold / K (threshold 0: never chosen).",
         FAMILY,
+        unit="share 0-1",
     ),
     MetricInfo(
         "code_usage_entropy",
@@ -48,6 +70,7 @@ register_metrics(
         "higher",
         "Entropy of the code distribution; ln K when uniform.",
         FAMILY,
+        unit="nats",
     ),
     MetricInfo(
         "dead_threshold",
@@ -55,9 +78,24 @@ register_metrics(
         "neither",
         "A code is dead when its usage share is at most this fraction of the uniform share 1/K.",
         FAMILY,
+        unit="share of 1/K",
     ),
-    MetricInfo("codebook_heads", "Codebook heads", "neither", "Number of codebooks (heads).", FAMILY),
-    MetricInfo("worst_head", "Worst head", "neither", "Head with the lowest perplexity / K (shown).", FAMILY),
+    MetricInfo(
+        "codebook_heads",
+        "Codebook heads",
+        "neither",
+        "Number of codebooks (heads).",
+        FAMILY,
+        unit="count",
+    ),
+    MetricInfo(
+        "worst_head",
+        "Worst head",
+        "neither",
+        "Head with the lowest perplexity / K (shown).",
+        FAMILY,
+        unit="index",
+    ),
 )
 
 
@@ -228,6 +266,7 @@ register_metrics(
         "N(0, 1/K^2): norm within 2 sqrt(D) / K): without EMA a code that is never chosen is never "
         "updated, so these codes were (almost surely) never used.",
         FAMILY,
+        unit="codes",
     ),
     MetricInfo(
         "duplicate_codes",
@@ -235,6 +274,7 @@ register_metrics(
         "lower",
         "Codes within 0.001 x the codebook's RMS norm of another code: codes that collapsed onto each other.",
         FAMILY,
+        unit="codes",
     ),
     MetricInfo(
         "distinct_codes_estimate",
@@ -242,6 +282,7 @@ register_metrics(
         "higher",
         "Codes that left their initialisation, counting near-duplicates once: an upper bound on codes in use.",
         FAMILY,
+        unit="codes",
     ),
     MetricInfo(
         "live_fraction_estimate",
@@ -249,6 +290,7 @@ register_metrics(
         "higher",
         "Distinct trained codes over the codebook size: an upper bound on the share of the codebook in use.",
         FAMILY,
+        unit="share 0-1",
     ),
     MetricInfo(
         "codebook_rankme",
@@ -256,6 +298,7 @@ register_metrics(
         "higher",
         "RankMe of the trained code vectors (centred): near 1 means the codes lie on a line.",
         FAMILY,
+        unit="effective dimensions",
     ),
 )
 

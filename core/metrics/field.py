@@ -107,6 +107,7 @@ register_metrics(
         "field locally contracts the sphere, positive = it spreads points; compare checkpoints on the same "
         "probe rather than reading one value.",
         "flow",
+        unit="per unit step",
     ),
     MetricInfo(
         "field_curl",
@@ -114,5 +115,6 @@ register_metrics(
         "neither",
         "Mean ||J - J^T||_F / sqrt(2) on the tangent space (Hutchinson estimate): rotation in the field.",
         "flow",
+        unit="per unit step",
     ),
 )

@@ -27,6 +27,7 @@ register_metrics(
         "higher",
         "Dimensions with Var_x(mu_j) >= 0.01 (ddof=1): the encoder's mean moves with the input.",
         "posterior",
+        unit="units",
     ),
     MetricInfo(
         "active_fraction",
@@ -34,6 +35,7 @@ register_metrics(
         "higher",
         "Active units / latent size.",
         "posterior",
+        unit="share 0-1",
     ),
     MetricInfo(
         "kl_total",
@@ -41,6 +43,9 @@ register_metrics(
         "neither",
         "Sum over dimensions of the data-averaged KL to N(0, 1); near 0 means the latent carries nothing.",
         "posterior",
+        unit="nats",
+        context="Near 0 is posterior collapse; above what the data needs, more KL is not better by itself.",
+        context_key="active_units",
     ),
     MetricInfo(
         "kl_dim_min",
@@ -48,6 +53,7 @@ register_metrics(
         "higher",
         "Data-averaged KL of the least used latent dimension.",
         "posterior",
+        unit="nats",
     ),
     MetricInfo(
         "floor_fraction",
@@ -55,6 +61,7 @@ register_metrics(
         "lower",
         "Share of dimensions with KL_j <= floor + 0.01 nats (floor 0: dimensions at the prior).",
         "posterior",
+        unit="share 0-1",
     ),
     MetricInfo(
         "mean_sigma",
@@ -62,6 +69,7 @@ register_metrics(
         "lower",
         "exp(logvar / 2) averaged over data and dimensions; ~1 means the posterior is the prior.",
         "posterior",
+        unit="ratio to the prior's 1",
     ),
     MetricInfo(
         "diversity_ratio",
@@ -69,6 +77,7 @@ register_metrics(
         "higher",
         "Mean pairwise distance of reconstructions / that of the inputs; ~0: every input decodes alike.",
         "posterior",
+        unit="ratio",
     ),
     MetricInfo(
         "estimated_dead_fraction",
@@ -76,6 +85,7 @@ register_metrics(
         "lower",
         "Estimate without data: the decoder barely moves along z_j, or the heads pin mu ~ 0, sigma ~ 1.",
         "posterior",
+        unit="share 0-1",
     ),
 )
 
@@ -266,6 +276,7 @@ register_metrics(
         "Latent units whose mean-head row is more than 5% of the largest (and of the default init scale), "
         "and whose decoder input column carries weight: an estimate without data.",
         "posterior",
+        unit="units",
     ),
     MetricInfo(
         "units_at_prior_estimate",
@@ -273,6 +284,7 @@ register_metrics(
         "lower",
         "Inactive units whose log-variance row is also near zero and whose bias keeps sigma near 1.",
         "posterior",
+        unit="units",
     ),
     MetricInfo(
         "decoder_ignored_units",
@@ -280,6 +292,7 @@ register_metrics(
         "lower",
         "Columns of the decoder's input layer with under 5% of the largest column norm.",
         "posterior",
+        unit="units",
     ),
 )
 

@@ -75,6 +75,7 @@ register_metrics(
         "neither",
         "Effective rank of the inputs before the flow: the reference for the endpoints' RankMe.",
         "flow",
+        unit="effective dimensions",
     ),
     MetricInfo(
         "rankme_ratio",
@@ -83,5 +84,6 @@ register_metrics(
         "Effective rank of the endpoints over that of the inputs: 1 = every direction kept, near 0 = the "
         "endpoints span a few directions (dimensional collapse).",
         "flow",
+        unit="ratio 0-1",
     ),
 )

@@ -142,7 +142,12 @@ def text_metrics(
 
 register_metrics(
     MetricInfo(
-        "bleu", "BLEU", "higher", "sacrebleu corpus BLEU (0-100) against the reference texts.", "text"
+        "bleu",
+        "BLEU",
+        "higher",
+        "sacrebleu corpus BLEU (0-100) against the reference texts.",
+        "text",
+        unit="0-100",
     ),
     MetricInfo(
         "bleu_constant_baseline",
@@ -150,6 +155,7 @@ register_metrics(
         "neither",
         "BLEU when the most common output is written for every input; a collapsed model scores about this.",
         "text",
+        unit="0-100",
     ),
     MetricInfo(
         "unique_output_ratio",
@@ -157,6 +163,16 @@ register_metrics(
         "higher",
         "Distinct outputs / inputs: 1 = every input gets its own sentence, 1/N = one sentence for all.",
         "text",
+        unit="share 0-1",
+    ),
+    MetricInfo(
+        "greedy_unique_output_ratio",
+        "Unique outputs, greedy",
+        "higher",
+        "Distinct outputs / inputs for the same inputs decoded greedily: with sampling on, the share of "
+        "the variety that comes from the inputs rather than from chance.",
+        "text",
+        unit="share 0-1",
     ),
     MetricInfo(
         "most_common_share",
@@ -164,6 +180,7 @@ register_metrics(
         "lower",
         "Fraction of inputs that get the single most common output.",
         "text",
+        unit="share 0-1",
     ),
     MetricInfo(
         "distinct_1",
@@ -171,6 +188,7 @@ register_metrics(
         "higher",
         "Distinct words / words, pooled over all outputs (not averaged per sentence).",
         "text",
+        unit="share 0-1",
     ),
     MetricInfo(
         "distinct_2",
@@ -178,6 +196,7 @@ register_metrics(
         "higher",
         "Distinct word pairs / word pairs, pooled over all outputs.",
         "text",
+        unit="share 0-1",
     ),
     MetricInfo(
         "self_bleu",
@@ -185,6 +204,7 @@ register_metrics(
         "lower",
         "Mean sentence BLEU of each output against the other outputs: 100 = all outputs alike.",
         "text",
+        unit="0-100",
     ),
     MetricInfo(
         "bridge_similarity",
@@ -192,5 +212,6 @@ register_metrics(
         "lower",
         "Mean pairwise cosine of the bridge outputs across inputs: near 1 = the decoder sees the same input.",
         "text",
+        unit="cosine -1 to 1",
     ),
 )

@@ -8,8 +8,11 @@ silently dropped: the spike and trend rules skip them and `first_nonfinite` repo
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +31,7 @@ register_metrics(
         "neither",
         "Earliest step at which any logged series became NaN or Inf; training is broken from here on.",
         "training",
+        unit="step",
     ),
     MetricInfo(
         "loss_spikes",
@@ -35,6 +39,7 @@ register_metrics(
         "lower",
         "Points above median + k x MAD-sigma of the trailing window of the same series.",
         "training",
+        unit="count",
     ),
     MetricInfo(
         "val_train_gap",
@@ -42,6 +47,7 @@ register_metrics(
         "lower",
         "Last validation value minus the training value at that step (same loss, same units).",
         "training",
+        unit="loss units",
     ),
     MetricInfo(
         "trouble_start_step",
@@ -49,6 +55,7 @@ register_metrics(
         "neither",
         "Step of the earliest event (spike, blow-up, validation rise, NaN): resume from a checkpoint before it.",
         "training",
+        unit="step",
     ),
     MetricInfo(
         "nonfinite_series",
@@ -56,6 +63,7 @@ register_metrics(
         "lower",
         "Logged series that became NaN or Inf.",
         "training",
+        unit="series",
     ),
     MetricInfo(
         "grad_blowup_step",
@@ -63,9 +71,15 @@ register_metrics(
         "neither",
         "First step where a gradient norm exceeded 10x the median of its previous 50 values.",
         "training",
+        unit="step",
     ),
     MetricInfo(
-        "first_spike_step", "First spike step", "neither", "Step of the first loss spike.", "training"
+        "first_spike_step",
+        "First spike step",
+        "neither",
+        "Step of the first loss spike.",
+        "training",
+        unit="step",
     ),
     MetricInfo(
         "divergence_step",
@@ -73,6 +87,7 @@ register_metrics(
         "neither",
         "Step where validation was last at its best before rising (while training fell, for a divergence).",
         "training",
+        unit="step",
     ),
     MetricInfo(
         "val_loss_end",
@@ -80,6 +95,7 @@ register_metrics(
         "lower",
         "Validation value at the end of the rise.",
         "training",
+        unit="as logged",
     ),
     MetricInfo(
         "nonfinite_weights",
@@ -87,9 +103,15 @@ register_metrics(
         "lower",
         "Weight values that are NaN or Inf (any is fatal).",
         "training",
+        unit="values",
     ),
     MetricInfo(
-        "nonfinite_tensors", "Tensors with NaN/Inf", "lower", "Weight tensors holding NaN or Inf.", "training"
+        "nonfinite_tensors",
+        "Tensors with NaN/Inf",
+        "lower",
+        "Weight tensors holding NaN or Inf.",
+        "training",
+        unit="tensors",
     ),
     MetricInfo(
         "max_abs_weight",
@@ -97,12 +119,23 @@ register_metrics(
         "neither",
         "Largest finite weight magnitude in the checkpoint.",
         "training",
+        unit="as stored",
     ),
     MetricInfo(
-        "running_var_min", "Min BN running var", "neither", "Smallest BatchNorm running variance.", "training"
+        "running_var_min",
+        "Min BN running var",
+        "neither",
+        "Smallest BatchNorm running variance.",
+        "training",
+        unit="as stored",
     ),
     MetricInfo(
-        "running_var_max", "Max BN running var", "neither", "Largest BatchNorm running variance.", "training"
+        "running_var_max",
+        "Max BN running var",
+        "neither",
+        "Largest BatchNorm running variance.",
+        "training",
+        unit="as stored",
     ),
     MetricInfo(
         "grad_norm_ratio",
@@ -110,6 +143,7 @@ register_metrics(
         "lower",
         "Largest gradient norm divided by the median of its trailing window; >= 10 is a blow-up.",
         "training",
+        unit="x trailing median",
     ),
 )
 
@@ -305,12 +339,16 @@ def val_divergence(
     *,
     window: int = 3,
     min_rise: float = 0.1,
+    better: Literal["lower", "higher"] = "lower",
 ) -> Divergence | None:
-    """First window of `window` consecutive finite validation points whose least-squares trend rises
-    and whose last value is at least `min_rise` (relative) above its first, while the training series
-    (interpolated at the same steps) trends down over that window. Without a training series only the
-    validation rise is required. Returns None when no window qualifies.
+    """First window of `window` consecutive finite validation points whose least-squares trend gets
+    worse and whose last value is worse than its first by the factor 1 + `min_rise`, while the training
+    series (interpolated at the same steps) improves over that window. Worse is up for a quantity where
+    lower is better (a loss) and down where higher is better (accuracy, BLEU): 0.9 -> 0.6 is as bad for
+    an accuracy as 0.6 -> 0.9 for a loss. Without a training series only the validation change is
+    required. Returns None when no window qualifies.
     """
+    sign = 1.0 if better == "lower" else -1.0
     vs = np.asarray(val_steps, dtype=np.float64)
     vv = np.asarray(val, dtype=np.float64)
     ok = np.flatnonzero(np.isfinite(vv))
@@ -320,20 +358,21 @@ def val_divergence(
     for j in range(ok.size - window + 1):
         idx = ok[j : j + window]
         x, y = vs[idx], vv[idx]
-        if not (_slope(x, y) > 0 and y[-1] >= y[0] * (1.0 + min_rise) and y[-1] > y[0]):
+        first, last = (y[0], y[-1]) if better == "lower" else (y[-1], y[0])
+        if not (_slope(x, sign * y) > 0 and last >= first * (1.0 + min_rise) and last > first):
             continue
         if tv is not None:
             t = tv[idx]
-            if not np.isfinite(t).all() or _slope(x, t) >= 0:
+            if not np.isfinite(t).all() or _slope(x, sign * t) >= 0:
                 continue
-        low = int(np.argmin(y[:-1]))  # trouble starts where validation was last at its best
+        best = int(np.argmin(sign * y[:-1]))  # trouble starts where validation was last at its best
         return Divergence(
-            int(idx[low]),
-            float(x[low]),
+            int(idx[best]),
+            float(x[best]),
             float(x[-1]),
-            float(y[low]),
+            float(y[best]),
             float(y[-1]),
-            None if tv is None else float(tv[idx[low]]),
+            None if tv is None else float(tv[idx[best]]),
             None if tv is None else float(tv[idx[-1]]),
         )
     return None
@@ -389,17 +428,80 @@ def is_grad_norm(name: str) -> bool:
     return bool(GRAD_PATTERN.search(name))
 
 
-NOT_LOSS_WORDS = frozenset(
-    {"acc", "accuracy", "lr", "learning", "rate", "perplexity", "f1", "auc", "precision", "recall", "bleu"}
-    | {"norm", "weight", "weights", "time", "samples", "tokens", "iou", "psnr", "ssim"}
-    | {"score", "usage", "used", "active", "momentum", "scale", "temperature"}
+# Words of logged quantities where higher is better (scores, diversity, codebook or latent use).
+HIGHER_WORDS = frozenset(
+    {"acc", "accuracy", "bleu", "rouge", "meteor", "chrf", "f1", "auc", "precision", "recall", "iou"}
+    | {"miou", "psnr", "ssim", "map", "score", "reward", "unique", "distinct", "diversity", "active"}
+    | {"used", "usage"}
 )
+# Words of quantities with no good direction of their own: settings, counters, norms, and the KL to the
+# prior, which a healthy VAE raises while it learns to use its latents.
+NEUTRAL_WORDS = frozenset(
+    {"lr", "learning", "rate", "norm", "weight", "weights", "time", "samples", "tokens", "momentum"}
+    | {"scale", "temperature", "kl", "epoch", "step", "steps", "batch"}
+)
+NOT_LOSS_WORDS = HIGHER_WORDS | (NEUTRAL_WORDS - {"kl"}) | {"perplexity", "ppl"}
+PERPLEXITY_WORDS = frozenset({"perplexity", "ppl"})
+
+Direction = Literal["lower", "higher", "neither"]
+
+# Parts a model may have, recognised from words in its tensor names and logged series: fix texts name
+# only the parts that are there.
+PART_WORDS: dict[str, frozenset[str]] = {
+    "quantizer": frozenset({"quantizer", "quantize", "vq", "codebook", "commitment", "codes", "code"}),
+    "head": frozenset({"semantic", "classification", "classifier", "cls", "head", "heads"}),
+    "language_model": frozenset({"bleu", "t5", "lm", "decoder_input_ids", "tokens"}),
+}
+FAMILY_PARTS: dict[str, frozenset[str]] = {
+    "codebook": frozenset({"quantizer"}),
+    "text": frozenset({"language_model"}),
+}
+
+
+def model_parts(names: Iterable[str], family: str | None = None) -> frozenset[str]:
+    """Parts ('quantizer', 'head', 'language_model') named by any of `names` (tensor keys or logged
+    series), plus those the model family implies."""
+    found = set(FAMILY_PARTS.get(family or "", ()))
+    for name in names:
+        words = set(_words(name))
+        if "lm" in words:  # `lm_head` is a language model's output layer, not an auxiliary head
+            words -= {"head", "heads"}
+        found |= {part for part, vocabulary in PART_WORDS.items() if words & vocabulary}
+    return frozenset(found)
+
+
+def series_direction(name: str, parts: frozenset[str] = frozenset()) -> Direction:
+    """Which way a logged series should go: 'lower' (losses, errors), 'higher' (accuracy, BLEU, unique
+    outputs, active units, codebook perplexity) or 'neither' (learning rates, norms, counters, KL).
+
+    A metric key of the METRICS table (after the train/val words) gives its own direction. Perplexity
+    is a codebook's usage (higher is better) in a model with a quantizer and a language model's error
+    (lower is better) in one with a decoder; alone it is 'neither'. A name with no known word is a loss
+    component ('recon', 'classification'), so 'lower'.
+    """
+    from . import all_metrics
+
+    if "loss" in name.lower():
+        return "lower"
+    info = all_metrics().get(split_role(name)[1])
+    if info is not None and info.better != "neither":
+        return info.better
+    words = set(_words(name))
+    if words & HIGHER_WORDS:
+        return "higher"
+    if words & PERPLEXITY_WORDS:
+        if "quantizer" in parts:
+            return "higher"
+        return "lower" if "language_model" in parts else "neither"
+    if words & NEUTRAL_WORDS:
+        return "neither"
+    return "lower"
 
 
 def is_loss(name: str) -> bool:
     """Series that are minimised: anything named 'loss', else any name without a word of a quantity
-    that is not a loss (accuracy, lr, perplexity, norms, weights, counters ...). Component names such
-    as 'train/recon' or 'classification' count as losses."""
+    that is not a loss (accuracy, lr, perplexity, diversity, norms, weights, counters ...). Component
+    names such as 'train/recon', 'classification' or 'kl' count as losses."""
     words = _words(name)
     return "loss" in name.lower() or not NOT_LOSS_WORDS.intersection(words)
 
@@ -408,3 +510,41 @@ def is_flag(values: np.ndarray) -> bool:
     """A logged switch (at most two distinct finite values, e.g. 0/1), not a curve."""
     v = np.asarray(values, dtype=np.float64)
     return np.unique(v[np.isfinite(v)]).size <= 2
+
+
+MAX_SWITCHES = 3  # a flag that flips more often is a per-step indicator, not a change of schedule
+
+
+@dataclass(frozen=True)
+class PhaseSwitch:
+    """A logged flag (e.g. `semantic_losses_on`) changing value: the objective changed at `step`."""
+
+    series: str
+    step: float
+    before: float
+    after: float
+
+
+def phase_switches(flags: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[PhaseSwitch]:
+    """Where logged flags (name -> (steps, values)) change value, sorted by step. A flag that changes
+    more than MAX_SWITCHES times is left out: it marks steps, not phases of the schedule."""
+    found = []
+    for name, (steps, values) in flags.items():
+        v = np.asarray(values, dtype=np.float64)
+        ok = np.flatnonzero(np.isfinite(v))
+        changes = ok[1:][np.diff(v[ok]) != 0]
+        if 0 < changes.size <= MAX_SWITCHES:
+            prior = ok[np.searchsorted(ok, changes) - 1]
+            found += [
+                PhaseSwitch(name, float(steps[i]), float(v[j]), float(v[i]))
+                for i, j in zip(changes, prior, strict=True)
+            ]
+    return sorted(found, key=lambda s: (s.step, s.series))
+
+
+def phase_slices(steps: np.ndarray, switches: Iterable[float]) -> list[slice]:
+    """Index ranges of a step-sorted series between phase switches (a switch step opens a new phase);
+    empty phases are dropped."""
+    s = np.asarray(steps, dtype=np.float64)
+    cuts = [0, *(int(np.searchsorted(s, step, side="left")) for step in sorted(switches)), len(s)]
+    return [slice(a, b) for a, b in itertools.pairwise(cuts) if b > a]

@@ -274,6 +274,9 @@ register_metrics(
         "Silhouette (sklearn definition, cosine) of endpoints labelled by their target attributes. Prototype "
         "collapse scores the best possible 1.0, so read it with distinct endpoints and spread ratio.",
         "flow",
+        unit="-1 to 1",
+        context="Higher separates the target groups better only while endpoints stay distinct: near 1 with few distinct endpoints is prototype collapse, so a fixed model often scores lower.",
+        context_key="distinct_endpoints",
     ),
     MetricInfo(
         "silhouette_original",
@@ -282,6 +285,7 @@ register_metrics(
         "Silhouette (cosine) of endpoints labelled by their original attributes: high means the flow kept "
         "the input grouping instead of moving points to their targets.",
         "flow",
+        unit="-1 to 1",
     ),
     MetricInfo(
         "movement_chord",
@@ -289,6 +293,7 @@ register_metrics(
         "neither",
         "Mean straight-line distance ||z_T - z_0|| between input and endpoint.",
         "flow",
+        unit="unit-sphere distance",
     ),
     MetricInfo(
         "movement_geodesic",
@@ -296,9 +301,15 @@ register_metrics(
         "neither",
         "Mean angle arccos(z_0 . z_T) in radians between input and endpoint directions.",
         "flow",
+        unit="rad",
     ),
     MetricInfo(
-        "step_mean", "Step size (mean)", "neither", "Mean distance ||z_{t+1} - z_t|| per step.", "flow"
+        "step_mean",
+        "Step size (mean)",
+        "neither",
+        "Mean distance ||z_{t+1} - z_t|| per step.",
+        "flow",
+        unit="unit-sphere distance",
     ),
     MetricInfo(
         "step_std",
@@ -306,6 +317,7 @@ register_metrics(
         "neither",
         "Spread of the per-step distances over points and steps.",
         "flow",
+        unit="unit-sphere distance",
     ),
     MetricInfo(
         "distinct_endpoints",
@@ -325,6 +337,7 @@ register_metrics(
         "Connected components of the probe inputs at the same radius as distinct endpoints: what the "
         "endpoint count is compared with (every input distinct, unless the probe repeats rows).",
         "flow",
+        unit="count",
     ),
     MetricInfo(
         "spread_ratio",
@@ -333,6 +346,7 @@ register_metrics(
         "Mean distance to the target-group centroid at T divided by the same at step 0 (groups with one "
         "member skipped). Near 0 = every group shrank to a prototype.",
         "flow",
+        unit="ratio",
     ),
     MetricInfo(
         "purity",
@@ -341,6 +355,9 @@ register_metrics(
         "Share of points whose endpoint cluster's majority target is their own; trivially 1 when every "
         "endpoint is its own cluster, so read it with the cluster count.",
         "flow",
+        unit="share 0-1",
+        context="Higher is better only with many distinct endpoints: purity 1 with few endpoints means every target group sits on one prototype (collapse).",
+        context_key="distinct_endpoints",
     ),
     MetricInfo(
         "n_clusters",
@@ -348,6 +365,7 @@ register_metrics(
         "neither",
         "Number of distinct target attribute combinations among the points.",
         "flow",
+        unit="count",
     ),
     MetricInfo(
         "rankme_end",
@@ -356,5 +374,6 @@ register_metrics(
         "Effective rank exp(entropy of normalised singular values) of the endpoints; low = the endpoints "
         "span few directions (dimensional collapse).",
         "flow",
+        unit="effective dimensions",
     ),
 )

@@ -129,6 +129,43 @@ def class_heatmap(per_class: np.ndarray, *, log: bool = False, class_names: Sequ
     return fig
 
 
+# Log axes label decades only, as percentages: plotly's default "2 5" labels between decades read as
+# values of their own.
+LOG_SHARE_AXIS = {"type": "log", "dtick": 1, "tickformat": "~%", "minor": {"showgrid": True}}
+
+
+def usage_rows(curves: Mapping[str, np.ndarray]) -> go.Figure:
+    """One heatmap row of usage shares per entry of counts [K] (e.g. checkpoints A and B), codes ordered
+    by the first entry's usage; log10 colour, unused codes blank (grey)."""
+    if not curves:
+        raise ValueError("no usage to draw")
+    names = list(curves)
+    shares = np.stack([_shares(np.asarray(curves[n], dtype=np.float64)) for n in names])
+    codes = np.argsort(-shares[0], kind="stable")
+    used = ", ".join(
+        f"{n}: {int((shares[i] > 0).sum())} of {shares.shape[1]} used" for i, n in enumerate(names)
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            z=_heat_values(shares[:, codes], True),
+            x=[str(c) for c in codes],
+            y=names,
+            colorscale=HEATMAP_SCALE,
+            colorbar={"title": "log10 share<br>(grey: unused)"},
+            hovertemplate="code %{x}<br>%{y}<br>log10 share %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"Code usage ({used})",
+        xaxis={"title": f"code (sorted by {names[0]}'s usage)", "type": "category", "showticklabels": False},
+        yaxis={"type": "category", "autorange": "reversed"},
+        height=140 + 40 * len(names),
+        plot_bgcolor=UNUSED_COLOR,
+        margin={"t": 50, "b": 40},
+    )
+    return fig
+
+
 def sorted_usage_figure(curves: Mapping[str, np.ndarray], *, log: bool = True) -> go.Figure:
     """Usage shares sorted from most to least used, one line per entry of counts [K] (e.g. A and B).
 
@@ -150,7 +187,7 @@ def sorted_usage_figure(curves: Mapping[str, np.ndarray], *, log: bool = True) -
     fig.update_layout(
         title="Sorted code usage",
         xaxis={"title": "code rank"},
-        yaxis={"title": "usage share", "type": "log" if log else "linear"},
+        yaxis={"title": "usage share", **(LOG_SHARE_AXIS if log else {"type": "linear", "tickformat": "~%"})},
         height=420,
         legend=LEGEND_BELOW,
     )

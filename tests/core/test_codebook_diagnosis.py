@@ -9,6 +9,7 @@ from core.adapters.registry import open_adapter
 from core.cli import main
 from core.diagnosis import diagnose
 from core.diagnosis.codebook import findings, severity_of
+from core.errors import ProbeError
 from core.metrics import Undefined
 from core.probe import ProbeData, load_probe
 from tests.adapters import cases_codebook as cases
@@ -72,10 +73,10 @@ def test_too_few_probe_tokens_cap_the_verdict_at_warning(tmp_path):
     assert finding.severity == "warning" and "fewer tokens than codes" in finding.summary
 
 
-def test_bad_probe_becomes_a_report_error_not_a_crash(tmp_path):
+def test_bad_probe_is_bad_input_not_a_report(tmp_path):
     adapter = open_adapter(str(cases.reference_vqvae(tmp_path)))
-    report = diagnose(adapter, ProbeData(x=np.zeros((3, 5), dtype=np.float32)))
-    assert report.findings == () and "[N, 64]" in report.errors[0]
+    with pytest.raises(ProbeError, match=r"\[N, 64\]"):  # exit 2 in the CLI, never a quiet 0
+        diagnose(adapter, ProbeData(x=np.zeros((3, 5), dtype=np.float32)))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 import core.health as health_module
 from core.checkpoints import load_checkpoint
+from core.diagnosis.training import weight_findings
 from core.health import tensor_health, weight_health
 
 
@@ -37,7 +39,38 @@ def test_chunked_pass_counts_like_one_pass(monkeypatch):
     x[[1, 8]] = math.nan
     whole = tensor_health("x", x)
     monkeypatch.setattr(health_module, "CHUNK", 3)
-    assert tensor_health("x", x) == whole
+    chunked = tensor_health("x", x)
+    assert replace(chunked, norm=0.0) == replace(whole, norm=0.0)  # counts and max are exact
+    assert chunked.norm == pytest.approx(whole.norm, rel=1e-6)  # float32 sums per chunk
+
+
+def test_fast_and_exact_passes_agree_on_every_dtype():
+    x = torch.tensor([3.0, -4.0, 12.0])
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+        t = tensor_health("w", x.to(dtype))
+        assert (t.nan, t.inf, t.max_abs, t.norm) == (0, 0, 12.0, pytest.approx(13.0, rel=1e-3))
+    big = tensor_health("b", torch.tensor([1e30, -1e30]))  # squares overflow float32: norm in float64
+    assert big.norm == pytest.approx(math.sqrt(2) * 1e30)
+    overflow = tensor_health("o", torch.full((4,), 3e38))  # the sum overflows but every entry is finite
+    assert (overflow.nan, overflow.inf, overflow.max_abs) == (0, 0, pytest.approx(3e38))
+    c = tensor_health("c", torch.tensor([3 + 4j, complex(math.nan, 0)]))
+    assert (c.nan, c.max_abs) == (1, 5.0)
+
+
+def test_integer_buffers_are_not_weights(tmp_path):
+    state = {
+        "bn.weight": torch.ones(4),
+        "bn.running_var": torch.ones(4),
+        "bn.num_batches_tracked": torch.tensor(250_000),
+        "step_counter": torch.tensor([10**9]),
+    }
+    torch.save(state, tmp_path / "m.pt")
+    health = weight_health(load_checkpoint(tmp_path / "m.pt"))
+    assert health.max_abs == 1.0 and {t.name for t in health.weights} == {"bn.weight", "bn.running_var"}
+    assert {r.layer: r.max_abs for r in health.layers}["bn"] == 1.0
+    assert math.isnan({r.layer: r.max_abs for r in health.layers}["step_counter"])
+    (finding,) = weight_findings(health)
+    assert finding.severity == "ok" and "blow-up" not in finding.summary
 
 
 def test_weight_health_groups_layers_and_bn(tmp_path):

@@ -178,3 +178,15 @@ def test_checkpoint_epochs_map_to_the_end_of_their_epoch(tmp_path):
     log = scan_run_folder(tmp_path)
     assert checkpoint_epochs(tmp_path, log) == [(2, 29.0), (5, 59.0)]
     assert checkpoint_epochs(tmp_path) == [(2, 2.0), (5, 5.0)]  # no log: the epoch is the step
+
+
+def test_restart_files_are_ordered_by_their_writer_counter_as_a_number(tmp_path):
+    """Writers number their files .<pid>.<n>: the tenth of a process (n = 10) sorts after the ninth."""
+    first = write_events(tmp_path / "a", {"loss": [4, 3, 2]}, steps=[0, 1, 2])
+    later = write_events(tmp_path / "b", {"loss": [2.5, 1.5]}, steps=[2, 3])
+    run = tmp_path / "run"
+    run.mkdir()
+    first.rename(run / "events.out.tfevents.1700000000.host.7.9")
+    later.rename(run / "events.out.tfevents.1700000000.host.7.10")
+    steps, values = scan_run_folder(run).series("loss")
+    assert steps.tolist() == [0, 1, 2, 3] and values.tolist() == [4, 3, 2.5, 1.5]

@@ -4,7 +4,7 @@ import pytest
 from core.adapters.base import AdapterSpec
 from core.adapters.registry import open_adapter
 from core.diagnosis import diagnose
-from core.diagnosis.mode import FIX, findings, probe_sample
+from core.diagnosis.mode import FIX, decode_probe, findings, probe_sample, sampling_noise
 from core.errors import ProbeError
 from core.probe import ProbeData, find_probe, load_probe
 from core.sampling import SamplingConfig
@@ -95,3 +95,29 @@ def test_shipped_demo_runs(run, severity):
     (finding,) = diagnose(open_adapter(str(path)), load_probe(find_probe(path)), str(path)).findings
     assert finding.severity == severity, finding.summary
     assert ("nearly the same input for every embedding" in finding.summary) == (run == "collapsed")
+
+
+class _Noisy(_Fake):
+    """Writes one sentence for every input when greedy; sampling picks a random suffix per row."""
+
+    def generate(self, embeddings: np.ndarray, config: SamplingConfig) -> list[str]:
+        if not config.sampling:
+            return ["the same sentence"] * len(embeddings)
+        rng = np.random.default_rng(config.seed)
+        return [f"the same sentence {rng.integers(10**6)}" for _ in embeddings]
+
+    def bridge_outputs(self, embeddings: np.ndarray) -> np.ndarray:
+        return np.ones((len(embeddings), 4), np.float32)
+
+
+def test_sampling_noise_is_told_apart_from_diversity_that_follows_the_inputs():
+    sampled = SamplingConfig(do_sample=True, temperature=0.7)
+    noisy = decode_probe(_Noisy(None), _probe(), sampled, 32).metrics
+    assert noisy["unique_output_ratio"] == 1.0 and noisy["greedy_unique_output_ratio"] == 1 / 32
+    note = sampling_noise(noisy)
+    assert note.startswith("32 distinct outputs for 32 inputs under sampling, but greedy decoding writes 1")
+    assert "cosine 1.000" in note
+    faithful = decode_probe(_Fake(lambda i: REFS[i]), _probe(), SamplingConfig(), 32).metrics
+    assert "greedy_unique_output_ratio" not in faithful and sampling_noise(faithful) is None
+    (finding,) = findings(_Noisy(None), _probe())
+    assert finding.severity == "collapse" and "judged with greedy decoding" in finding.summary

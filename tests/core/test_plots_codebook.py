@@ -14,6 +14,7 @@ from core.plots.codebook import (
     sorted_usage_figure,
     timeline_figure,
     usage_heatmap,
+    usage_rows,
 )
 
 
@@ -101,3 +102,16 @@ def test_lorenz_figure_draws_the_curve_and_the_uniform_diagonal():
     curve, uniform = fig.data
     np.testing.assert_allclose(curve.y, [0, 0, 0, 0.25, 1])
     assert uniform.name == "uniform" and list(uniform.y) == [0, 1]
+
+
+def test_usage_rows_put_a_and_b_on_one_colour_scale_sorted_by_a():
+    fig = usage_rows({"A": np.array([0.0, 6.0, 2.0, 0.0]), "B": np.array([1.0, 1.0, 1.0, 1.0])})
+    heat = fig.data[0]
+    assert list(heat.y) == ["A", "B"] and list(heat.x) == ["1", "2", "0", "3"]
+    assert heat.z[0][0] == pytest.approx(math.log10(0.75)) and math.isnan(heat.z[0][3])  # unused: blank
+    assert "A: 2 of 4 used, B: 4 of 4 used" in fig.layout.title.text
+
+
+def test_log_usage_axis_labels_decades_only():
+    axis = sorted_usage_figure({"A": np.array([90.0, 9.0, 1.0])}, log=True).layout.yaxis
+    assert axis.type == "log" and axis.dtick == 1 and axis.tickformat == "~%"

@@ -63,9 +63,9 @@ def test_identical_probe_inputs_are_undefined(fixed):
     assert finding.severity == "undefined" and "identical" in finding.summary
 
 
-def test_wrong_probe_width_is_reported_not_raised(fixed):
-    report = diagnose(fixed, ProbeData(x=np.zeros((4, 10), np.float32)), "ckpt")
-    assert report.findings == () and "10 values per row" in report.errors[0]
+def test_wrong_probe_width_is_bad_input(fixed):
+    with pytest.raises(ProbeError, match="10 values per row"):  # exit 2 in the CLI, never a quiet 0
+        diagnose(fixed, ProbeData(x=np.zeros((4, 10), np.float32)), "ckpt")
 
 
 def test_analysis_of_one_row_has_undefined_activity(fixed):

@@ -9,6 +9,7 @@ from core.adapters.registry import open_adapter
 from core.adapters.vectorfield import FlowNetworkAdapter
 from core.diagnosis import diagnose
 from core.diagnosis.prototype import findings, probe_targets, severity_of
+from core.errors import ProbeError
 from core.metrics import Undefined
 from core.models.vectorfield import VectorFieldNetwork
 from core.probe import ProbeData, find_probe, load_probe
@@ -133,10 +134,9 @@ def test_identical_inputs_and_tiny_probes_are_undefined():
     assert finding.severity == "undefined" and "5 rows" in finding.summary
 
 
-def test_dimension_mismatch_is_reported_by_diagnose():
-    report = diagnose(_zero_field(), _probe(d=D + 4), "x.pt")
-    assert report.findings == ()
-    assert report.errors == (f"embedding dim {D + 4} does not match the model's {D}",)
+def test_dimension_mismatch_is_bad_input():
+    with pytest.raises(ProbeError, match=f"embedding dim {D + 4} does not match the model's {D}"):
+        diagnose(_zero_field(), _probe(d=D + 4), "x.pt")  # exit 2 in the CLI, never a quiet 0
 
 
 @pytest.mark.skipif(not DEMO.is_dir(), reason="demo assets not built")

@@ -1,5 +1,8 @@
+import base64
+import gzip
 import json
 
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -7,9 +10,17 @@ from core.adapters.base import AdapterSpec
 from core.cli import main
 from core.diagnosis import Finding, Report
 from core.errors import CollapseExplorerError
-from core.metrics import METRICS, MetricInfo, Undefined, register_metrics
+from core.metrics import METRICS, MetricInfo, Undefined, label, register_metrics
 from core.paths import DEMO_DIR, demo_checkpoints
-from core.report import check_comparable, compare_metrics, export_text, write_atomic
+from core.report import (
+    check_comparable,
+    compare_metrics,
+    export_text,
+    headline,
+    run_relative,
+    verdict_line,
+    write_atomic,
+)
 from core.runs import main_family, metric_series, timeline
 from tests.conftest import folder_snapshot
 
@@ -47,13 +58,20 @@ def test_exports_are_self_contained_and_atomic(tmp_path):
     a, b = _report(0.1, 2.0), _report(0.6, 1.0, "ok")
     deltas = compare_metrics(a, b)
     page = export_text([a, b], deltas, "html")
-    assert "<script src=" not in page and "Plotly" in page and "fix it" in page and "▲" not in page
+    assert "<script src=" not in page and "fix it" in page and "plotly-gz" not in page  # no figure, no plotly
+    figure = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    drawn = export_text([a, b], deltas, "html", [figure])
+    assert "<script src=" not in drawn and drawn.count('id="plotly-gz"') == 1 and 'data-spec="fig-0"' in drawn
+    packed = drawn.split('id="plotly-gz">', 1)[1].split("</script>", 1)[0]
+    assert b"Plotly" in gzip.decompress(base64.b64decode(packed))[:20000]  # plotly.js itself, inline
     data = json.loads(export_text([a, b], deltas, "json"))
     assert data["reports"][0]["findings"][0]["metrics"]["test_alive"] == 0.1
     assert {row["metric"]: row["b_is"] for row in data["comparison"]} == {
         "test_alive": "better",
         "test_loss": "better",
     }
+    embedded = json.loads(page.split('id="report-data">', 1)[1].split("</script>", 1)[0])
+    assert embedded["verdicts"] == data["verdicts"] == {"A": "codebook collapse - s", "B": "ok - s"}
     out = write_atomic(tmp_path / "r.html", page)
     assert out.read_text() == page and [p.name for p in tmp_path.iterdir()] == ["r.html"]
     ckpt_dir = tmp_path / "ckpts"
@@ -62,6 +80,58 @@ def test_exports_are_self_contained_and_atomic(tmp_path):
     with pytest.raises(CollapseExplorerError, match="beside the checkpoint"):
         write_atomic(ckpt_dir / "r.html", page, forbidden=[ckpt_dir / "m.pt"])
     assert [p.name for p in ckpt_dir.iterdir()] == ["m.pt"]
+
+
+def _flow(severity: str, distinct: int, purity: float, silhouette: float) -> Report:
+    metrics = {
+        "distinct_endpoints": distinct,
+        "distinct_inputs": 1000,
+        "purity": purity,
+        "silhouette_target": silhouette,
+        "rows": 1000,
+        "steps": 10,
+    }
+    return Report(
+        f"/srv/x/runs/{severity}/fclf_epoch_020.pt",
+        "fclf",
+        (Finding("prototype", severity, "s", metrics, "detach"),),
+    )
+
+
+def test_headline_verdicts_and_context_dependent_rows():
+    a, b = _flow("collapse", 32, 1.0, 0.996), _flow("ok", 988, 0.82, 0.275)
+    assert verdict_line(a) == "prototype collapse - 32 distinct endpoints of 1,000"
+    assert verdict_line(b) == "ok - 988 distinct endpoints of 1,000"
+    assert headline(a, b) == "B fixes A's prototype collapse: distinct endpoints 32 -> 988"
+    assert headline(b, a).startswith("B shows prototype collapse where A is ok")
+    assert headline(a, a) == "Both show prototype collapse: distinct endpoints 32 -> 32"
+    rows = {d.key: d for d in compare_metrics(a, b)}
+    assert rows["distinct_endpoints"].judgement == "better" and rows["distinct_endpoints"].verdict == 1
+    for key in ("purity", "silhouette_target"):  # their good direction turns on distinct endpoints
+        assert rows[key].judgement == "depends" and rows[key].verdict == 0
+        assert rows[key].note.endswith("(Distinct endpoints: A 32, B 988)")
+    assert "purity 1 with few endpoints" in rows["purity"].note
+    assert rows["rows"].judgement == rows["steps"].judgement == "setting"
+
+
+def test_labels_carry_units_and_parameters():
+    assert label("kl_total", with_unit=True) == "KL total (nats)"  # not "(nats) (nats)"
+    assert label("bleu", with_unit=True) == "BLEU (0-100)"
+    assert label("val_train_gap[val_kl]") == "Validation - training gap [val_kl]"
+    assert METRICS["purity"].direction == "depends on context"
+    assert METRICS["dead_code_fraction"].direction == "lower is better"
+    missing = [k for k, info in METRICS.items() if not info.unit and info.family not in ("test", "setting")]
+    assert missing == [], "every metric names its unit"
+
+
+def test_report_names_files_relative_to_their_run(tmp_path):
+    a, b = _flow("collapse", 32, 1.0, 0.996), _flow("ok", 988, 0.82, 0.275)
+    a = Report(
+        a.checkpoint, a.adapter, a.findings, ("training logs in /srv/x/runs/collapse/logs: unreadable",)
+    )
+    page = export_text([a, b], compare_metrics(a, b), "html")
+    assert "/srv/" not in page and "collapse/fclf_epoch_020.pt" in page and "collapse/logs" in page
+    assert run_relative(DEMO_DIR / "flow" / "fixed" / "fclf_epoch_020.pt") == "flow/fixed/fclf_epoch_020.pt"
 
 
 def test_timeline_lists_unreadable_files_and_keeps_the_rest(tmp_path):
@@ -88,14 +158,32 @@ def test_timeline_lists_unreadable_files_and_keeps_the_rest(tmp_path):
     assert sum(p.report is not None for p in points) == 2
 
 
-def test_report_cli_writes_html_and_refuses_checkpoint_folder(tmp_path, capsys):
+def test_report_cli_writes_a_document_and_its_json_and_refuses_checkpoint_folder(tmp_path, capsys):
     a = [p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "collapsing"][-1]
     b = [p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "fixed"][-1]
     code = main(["report", str(a), "--compare", str(b), "--out", str(tmp_path / "r.html")])
     assert code == 1  # A collapsed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]
     page = (tmp_path / "r.html").read_text()
-    assert "<h1>Collapse Explorer report</h1>" in page and page.count('class="plotly-graph-div"') == 1
-    assert "<script src=" not in page  # plotly.js is inline: the report works offline
+    sections = [h.split("</h2>")[0] for h in page.split("<h2>")[1:]]
+    assert sections == [
+        "Verdict",
+        "Pictures (A and B)",
+        "A vs B, metric by metric",
+        "Findings",
+        "How this was measured",
+    ]
+    assert "<h1>Collapse report: A vs B</h1>" in page
+    assert "B fixes A&#x27;s codebook collapse: used codes 10 -&gt; 64" in page
+    assert "codebook collapse - 10 codes used of 64" in page
+    assert page.count('class="plot"') == 2  # code-usage rows and sorted usage, A and B in each
+    assert "Codebook perplexity (codes (1 to K))" in page and "higher is better" in page
+    assert "Collapse Explorer 0.1.0" in page and "probe data</td><td>codebook/collapsing/probe.npz" in page
+    assert str(DEMO_DIR) not in page and str(tmp_path) not in page  # no absolute server paths
+    assert "<script src=" not in page and len(page.encode()) < 2_300_000  # offline, plotly.js packed once
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["headline"].startswith("B fixes A's codebook collapse")
+    assert data["reports"][0]["checkpoint"] == "codebook/collapsing/vqvae_epoch_040.pt"
     assert main(["report", str(a), "--out", str(a.parent / "r.json")]) == 2
     assert "beside the checkpoint" in capsys.readouterr().err
     assert not (a.parent / "r.json").exists()

@@ -11,3 +11,24 @@ def run_page(page: str, /, *, timeout: float = 120, **state) -> AppTest:
     for key, value in state.items():
         at.session_state[key] = value
     return at.run()
+
+
+def router_app(monkeypatch, *, timeout: float = 180, query: dict | None = None, **state) -> AppTest:
+    """AppTest of app.py (router, sidebar, URL sync) before its first run.
+
+    AppTest starts every run with Streamlit's pages/ mode on, so a rerun would execute the page file
+    alone; the server leaves that mode for good at the first st.navigation call, and so does this."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def routed_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", routed_init)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=timeout)
+    at.query_params = dict(query or {})
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at

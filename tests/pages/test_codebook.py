@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -44,6 +45,8 @@ def test_demo_runs_and_controls(tmp_path):
     assert not at.exception and not at.error
     charts = at.get("plotly_chart")
     assert len(charts) >= 4
+    (csv,) = at.get("download_button")
+    assert csv.proto.label == "Download the code usage (CSV)"
     assert any("demo: fixed (training log)" in chart.proto.spec for chart in charts)
 
 
@@ -84,3 +87,21 @@ def test_non_codebook_selection_falls_back_to_the_demo(slot, tmp_path):
     at = run_page("codebook", timeout=90, **{slot: str(tmp_path / "x.pt")})
     assert not at.exception
     assert at.selectbox(key="cb_run").value.startswith("demo:")
+
+
+def test_usage_table_is_long_format_with_shares():
+    from core.adapters.codebook import RunUsage
+    from ui.codebook import usage_table
+
+    run = RunUsage(("e1.pt",), (1,), np.array([[[3.0, 1.0, 0.0]]]), ("data",))
+    rows = usage_table({"demo: x": run})
+    assert [r["code"] for r in rows] == [0, 1, 2] and [r["share"] for r in rows] == [0.75, 0.25, 0.0]
+    assert rows[0] | {"count": 3.0} == {
+        "run": "demo: x",
+        "checkpoint": "e1.pt",
+        "epoch": 1,
+        "head": 0,
+        "code": 0,
+        "count": 3.0,
+        "share": 0.75,
+    }

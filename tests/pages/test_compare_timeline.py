@@ -21,18 +21,19 @@ def test_compare_collapsed_and_fixed_codebook_runs():
     at.run()
     assert not at.exception
     table = at.dataframe[0].value
-    row = table[table["metric"] == "Perplexity / K"].iloc[0]
+    row = table[table["metric"] == "Perplexity / K (share 0-1)"].iloc[0]
     assert row["B is"] == "▲ better"
     assert float(row["B"]) > float(row["A"])
-    assert [h.value for h in at.subheader][1:3] == ["Findings of A", "Findings of B"]
+    headings = [h.value for h in at.subheader]
+    assert headings[0].startswith("B fixes A's codebook collapse: used codes 10 -> 64")
+    assert headings[2:4] == ["Findings of A", "Findings of B"]
     assert "Trajectories in A's frame" not in [h.value for h in at.subheader]
     n_rows = len(table)
-    at.toggle(key="only_changed").set_value(True).run()
+    at.toggle(key="cmp_only_changed").set_value(True).run()
     assert len(at.dataframe[0].value) <= n_rows
     assert not at.get("download_button")
     at.toggle(key="export_prepare").set_value(True).run()
-    assert len(at.get("download_button")) == 1
-    at.radio(key="export_format").set_value("json").run()
+    assert len(at.get("download_button")) == 2  # the HTML document and its JSON
     assert not at.exception
 
 
@@ -45,29 +46,54 @@ def test_compare_refuses_different_families():
     assert "same family" in at.error[0].value
 
 
-def test_timeline_of_a_demo_run_and_a_mixed_folder(tmp_path, monkeypatch):
+def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeypatch):
     at = AppTest.from_file(TIMELINE, default_timeout=240)
+    at.session_state["checkpoint_a"] = _last("codebook/fixed")
     at.run()
     assert not at.exception
-    at.selectbox(key="timeline_demo").set_value("codebook/collapsing").run()
+    assert at.radio(key="timeline_source").value == "selected"
+    assert "codebook/fixed · checkpoint A's run folder" in [c.value for c in at.caption]
+    n = len([p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "fixed"])
+    assert (
+        at.caption[1].value.startswith(f"{n} of {n} checkpoints diagnosed")
+        and "family: codebook" in at.caption[1].value
+    )
+    charted = at.multiselect(key="timeline_metrics").value
+    assert charted and not {"codebook_size", "code_count", "dead_threshold"} & set(charted)  # constants
+    assert charted[0] == "used_codes"
+    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe[0].value) == n
+
+    at.radio(key="timeline_source").set_value("demo").run()
+    at.selectbox(key="timeline_demo").set_value("flow/collapsed").run()
     assert not at.exception
-    caption = at.caption[0].value
-    n = len([p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "collapsing"])
-    assert caption.startswith(f"{n} of {n} checkpoints diagnosed") and "family: codebook" in caption
-    assert len(at.get("plotly_chart")) == 1
-    assert len(at.dataframe[0].value) == n
+    assert "family: flow" in at.caption[0].value
+    # A new run brings its own default charts.
+    assert "distinct_endpoints" in at.multiselect(key="timeline_metrics").value
 
     mixed = tmp_path / "run"
     mixed.mkdir()
     (mixed / "broken_epoch_3.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8))
     torch.save({"w": torch.zeros(2, 2)}, mixed / "unknown_epoch_2.pt")
     monkeypatch.setenv("COLLAPSE_EXPLORER_ROOTS", str(tmp_path))
-    at.radio(key="timeline_source").set_value("Path").run()
+    at.radio(key="timeline_source").set_value("path").run()
     at.text_input(key="timeline_path").input(str(mixed)).run()
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "broken_epoch_3.pt" in warnings and "PNG image" in warnings and "no adapter recognises" in warnings
     assert at.caption[0].value.startswith("0 of 2 checkpoints diagnosed")
+
+
+def test_timeline_opens_the_run_another_page_chose():
+    at = AppTest.from_file(TIMELINE, default_timeout=240)
+    at.session_state["checkpoint_a"] = _last("codebook/fixed")
+    at.session_state["timeline_run"] = str(DEMO_DIR / "posterior" / "collapsed")
+    at.run()
+    assert not at.exception
+    assert "posterior/collapsed · the run chosen on the Runs page" in [c.value for c in at.caption]
+    assert any("family: posterior" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Use checkpoint A's run instead").click().run()
+    assert "timeline_run" not in at.session_state
+    assert "codebook/fixed · checkpoint A's run folder" in [c.value for c in at.caption]
 
 
 def test_compare_flow_runs_side_by_side_in_one_frame():

@@ -29,9 +29,11 @@ def test_sidebar_models_and_every_control(tmp_path):
     at = run_page("generation", checkpoint_a=str(path_a), checkpoint_b=str(path_b))
     assert not at.exception and not at.error
     metrics = _metrics(at)
-    assert list(metrics["BLEU"]) == ["metric", "better", "A", "B"]
+    assert list(metrics["BLEU (0-100)"]) == ["metric", "reading", "A", "B"]
     assert any(c.value.startswith("A = ") and f"{path_b.name} (sidebar)" in c.value for c in at.caption)
-    assert metrics["Unique outputs"]["better"] == "higher"
+    assert metrics["Unique outputs (share 0-1)"]["reading"] == "higher is better"
+    csv = next(b for b in at.get("download_button") if b.proto.label.startswith("Download the outputs"))
+    assert csv.proto.label == "Download the outputs (CSV)"
     outputs = at.dataframe[1].value
     assert len(outputs) == 8  # the probe has 8 rows, fewer than the 32 asked for
     assert list(outputs.columns[:2]) == ["input", "reference"]
@@ -80,15 +82,23 @@ def test_demo_runs_by_default_show_collapse_against_fix(tmp_path):
         "A = text/collapsed/bridge_epoch_7.pt (demo collapsed run) · B = text/fixed/bridge_epoch_7.pt (demo fixed run)"
         in [c.value for c in at.caption]
     )
-    unique, bleu = metrics["Unique outputs"], metrics["BLEU"]
+    unique, bleu = metrics["Unique outputs (share 0-1)"], metrics["BLEU (0-100)"]
     assert float(unique["A"]) <= 0.1 < 0.9 <= float(unique["B"])
     assert float(bleu["A"]) < 10 < 30 < float(bleu["B"])
+    assert not at.warning  # greedy: no sampling noise to warn about
 
-    at.button(key="gen_suggested").click().run()
+    at.button(key="_gen_suggested").click().run()
     assert at.toggle(key="gen_do_sample").value is True
     assert (at.slider(key="gen_temperature").value, at.slider(key="gen_top_p").value) == (0.7, 0.9)
     assert at.slider(key="gen_repetition_penalty").value == 1.2
     assert not at.exception and not at.error
+    # Sampling makes the collapsed model's outputs differ by chance; the page says so for A only.
+    sampled = _metrics(at)
+    assert float(sampled["Unique outputs (share 0-1)"]["A"]) > 0.5
+    assert float(sampled["Unique outputs, greedy (share 0-1)"]["A"]) <= 0.1
+    (noise,) = at.warning
+    assert noise.value.startswith("A: ") and "sampling noise, not from the inputs" in noise.value
+    assert "bridge hands the decoder nearly the same input" in noise.value
     at = _decode(at, "The teacher loved the excellent book.")
     decoded = [m.value.split(":** ", 1) for m in at.markdown if m.value.startswith("**")]
     assert [name[2:3] for name, _ in decoded] == ["A", "B"]

@@ -28,6 +28,9 @@ def test_demo_defaults_and_controls():
     assert len(at.get("image")) == 4
     assert len(at.get("plotly_chart")) == 5  # KL, activity, sigma, and one run timeline per checkpoint
     assert any("not a VAE" in c.value for c in at.caption)  # the sidebar's default A is another family
+    (csv,) = at.get("download_button")
+    assert csv.proto.label == "Download KL, Var(mu) and sigma per dimension (CSV)"
+    assert vae_table_rows() == 16  # 8 dimensions x (A, B)
 
     at.slider(key="lat_floor").set_value(1.0).run()
     assert not at.exception
@@ -76,3 +79,12 @@ def test_bad_inputs_show_messages(tmp_path):
     at = run_page("latents", checkpoint_b=str(path))
     assert not at.exception
     assert any("x has 10 values per row but vae_fc_mu expects 16" in e.value for e in at.error)
+
+
+def vae_table_rows() -> int:
+    from ui.posterior import analysis, choices, dimension_table
+
+    picked, _ = choices()
+    rows = dimension_table({c.slot: analysis(c, 0.0, False) for c in picked})
+    assert set(rows[0]) == {"checkpoint", "dimension", "kl_nats", "var_mu", "mean_sigma", "active"}
+    return len(rows)

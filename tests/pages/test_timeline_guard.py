@@ -22,7 +22,7 @@ def test_timeline_shows_guard_checks_of_a_run_without_checkpoints(tmp_path, monk
     monkeypatch.setenv("COLLAPSE_EXPLORER_ROOTS", str(tmp_path))
     at = AppTest.from_file(TIMELINE, default_timeout=240)
     at.run()
-    at.radio(key="timeline_source").set_value("Path").run()
+    at.radio(key="timeline_source").set_value("path").run()
     at.text_input(key="timeline_path").input(str(run)).run()
     assert not at.exception and not at.error
     assert "Guard checks during training" in [h.value for h in at.subheader]

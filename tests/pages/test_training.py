@@ -89,7 +89,7 @@ def test_bad_folders_show_clear_errors(tmp_path, monkeypatch):
     assert not at.exception
     assert "events.out.tfevents.*" in at.error[0].value and "training_log.json" in at.error[0].value
     at.text_input(key="tr_path").input("/definitely/not/allowed").run()
-    assert "outside the configured roots" in at.error[0].value
+    assert "outside the folders this server may read" in at.error[0].value
 
 
 def test_truncated_event_file_is_read_and_flagged(tmp_path, monkeypatch):

@@ -1,0 +1,47 @@
+"""How a finding was measured (probe rows, flow steps, latent size ...): not quality metrics, but the
+denominators and settings that make the metrics readable ("32 distinct endpoints of 1,000")."""
+
+from __future__ import annotations
+
+from . import MetricInfo, register_metrics
+
+FAMILY = "setting"
+
+register_metrics(
+    MetricInfo("rows", "Probe rows", "neither", "Probe rows flowed for the diagnosis.", FAMILY, "rows"),
+    MetricInfo(
+        "distinct_inputs",
+        "Distinct inputs",
+        "neither",
+        "Connected components of the inputs at the same epsilon as distinct endpoints: the most the "
+        "endpoints can keep.",
+        FAMILY,
+        "count",
+    ),
+    MetricInfo("steps", "Flow steps", "neither", "Euler steps of the flow.", FAMILY, "steps"),
+    MetricInfo("alpha", "Step size alpha", "neither", "Euler step size of the flow.", FAMILY),
+    MetricInfo("latent_dim", "Latent size", "neither", "Dimensions of the VAE latent z.", FAMILY, "units"),
+    MetricInfo(
+        "probe_rows", "Probe rows", "neither", "Probe inputs encoded for the diagnosis.", FAMILY, "rows"
+    ),
+    MetricInfo(
+        "free_bits_floor",
+        "Free-bits floor",
+        "neither",
+        "KL per dimension below which the training objective stopped pushing (0: none).",
+        FAMILY,
+        "nats",
+    ),
+    MetricInfo("inputs", "Inputs decoded", "neither", "Probe embeddings decoded (greedy).", FAMILY, "inputs"),
+    MetricInfo(
+        "most_common_output", "Most common output", "neither", "The sentence written most often.", FAMILY
+    ),
+)
+
+
+def is_setting(key: str) -> bool:
+    """Whether `key` is a measurement setting rather than a metric."""
+    from . import info_of
+
+    info, _ = info_of(key)
+    return info is not None and info.family == FAMILY
