@@ -331,15 +331,6 @@ register_metrics(
         "flow",
     ),
     MetricInfo(
-        "distinct_inputs",
-        "Distinct inputs",
-        "neither",
-        "Connected components of the probe inputs at the same radius as distinct endpoints: what the "
-        "endpoint count is compared with (every input distinct, unless the probe repeats rows).",
-        "flow",
-        unit="count",
-    ),
-    MetricInfo(
         "spread_ratio",
         "Within-target spread ratio",
         "higher",
