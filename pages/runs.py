@@ -5,7 +5,9 @@ import streamlit as st
 from core.errors import CollapseExplorerError
 from core.paths import ROOTS_ENV
 from core.sweep import SEVERITIES
-from ui import runs, widgets
+from ui import router, runs, widgets
+
+router.require()
 
 st.title("Runs")
 st.caption(
@@ -61,8 +63,14 @@ if shown.empty:
 run = st.selectbox("Run", shown["run"].tolist(), key="runs_pick")
 folder = shown.loc[shown["run"] == run, "folder"].iloc[0]
 if runs.openable(folder):
-    if st.button("Open in Timeline", key="runs_open", icon=":material/show_chart:"):
-        runs.open_in_timeline(folder)
+    st.button(
+        "Open in Timeline",
+        key="_runs_open",
+        icon=":material/show_chart:",
+        on_click=runs.request_timeline,
+        args=(folder,),
+    )
+    runs.follow_request()
 else:
     st.warning(
         f"{run} lies outside the folders this server may read, so Timeline cannot open it; its operator can "

@@ -71,7 +71,18 @@ def openable(folder: str) -> bool:
     return any(resolved.is_relative_to(root) for root in allowed_roots())
 
 
-def open_in_timeline(folder: str) -> None:
-    """Hand the run folder to Timeline and go there."""
+# Set by the button's callback and followed in the page body: a request that outlives a rerun (a click's
+# own value does not), and underscored so the URL sync leaves it out.
+_OPEN_REQUEST = "_runs_open_request"
+
+
+def request_timeline(folder: str) -> None:
+    """Button callback: hand the run folder to Timeline and ask the page to go there."""
     st.session_state[state.TIMELINE_RUN_KEY] = folder
-    st.switch_page("pages/timeline.py")
+    st.session_state[_OPEN_REQUEST] = True
+
+
+def follow_request() -> None:
+    """Go to Timeline when the button asked for it (st.switch_page cannot run inside a callback)."""
+    if st.session_state.pop(_OPEN_REQUEST, False):
+        st.switch_page("pages/timeline.py")

@@ -329,6 +329,7 @@ register_metrics(
         f"each searched against all rows; with 95% confidence the exact median lies between the sample's "
         f"{_LOW:.1f}% and {_HIGH:.1f}% points. Near the number of target groups = prototype collapse.",
         "flow",
+        unit="count",
     ),
     MetricInfo(
         "spread_ratio",

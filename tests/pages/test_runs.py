@@ -42,7 +42,7 @@ def test_leaderboard_filter_and_checkpoints(cache):
     board = at.dataframe[0].value
     assert board["run"].tolist() == ["a/collapsing", "b/fixed"]
     assert board.loc[0, "status"] == "collapse" and board.loc[0, "first_collapsed_epoch"] == 1
-    assert at.caption[1].value.startswith("2 runs, 10 checkpoints, collapsed: 1 ·")
+    assert at.caption[1].value == "2 runs, 10 checkpoints, collapsed: 1"
     at.multiselect(key="runs_severity").set_value(["collapse"]).run()
     assert at.dataframe[0].value["run"].tolist() == ["a/collapsing"]
     assert len(at.dataframe[1].value) == 5  # the chosen run's checkpoints
@@ -53,7 +53,7 @@ def test_leaderboard_filter_and_checkpoints(cache):
 def test_a_run_outside_the_roots_cannot_be_opened(cache, monkeypatch):
     monkeypatch.delenv("COLLAPSE_EXPLORER_ROOTS", raising=False)
     at = run_page("runs")
-    assert not at.get("button") or not [b for b in at.button if b.key == "runs_open"]
+    assert not [b for b in at.button if b.key == "_runs_open"]
     warning = at.warning[0].value
     assert "COLLAPSE_EXPLORER_ROOTS" in warning and str(cache) not in warning  # no server path shown
 
@@ -65,10 +65,11 @@ def test_open_in_timeline_hands_the_run_folder_over(cache, monkeypatch):
     at.switch_page("pages/runs.py").run()
     assert not at.exception and at.title[0].value == "Runs"
     at.selectbox(key="runs_pick").set_value("b/fixed").run()
-    at.button(key="runs_open").click().run()
+    at.button(key="_runs_open").click().run()
     assert not at.exception
-    assert at.session_state["timeline_run"] == str(cache / "b" / "fixed")
     assert at.title[0].value == "Timeline"
+    origin = [c.value for c in at.caption if c.value.endswith("· the run chosen on the Runs page")]
+    assert origin == [f"{cache / 'b' / 'fixed'} · the run chosen on the Runs page"]
 
 
 def test_typed_table_path_is_checked(cache, swept, monkeypatch):
