@@ -19,7 +19,7 @@ from .adapters.base import CheckpointAdapter
 from .errors import AdapterError, ProbeError
 from .flowview import Control, target_attributes
 from .paths import demo_checkpoints
-from .plots.flow import JOINT, colour_groups
+from .plots.flow import joint_labels
 from .sampling import SamplingConfig
 
 # The shipped generator that reads MiniLM embeddings: the fixed (attention bridge) text demo run.
@@ -71,14 +71,13 @@ class DecodedEndpoints:
         attributes (joint names like "positive+past", from `names`), the decoded start and endpoint."""
         if len(sentences) != len(self.rows):
             raise ValueError(f"{len(sentences)} sentences for {len(self.rows)} decoded rows")
-        original_codes, labels = colour_groups(self.original, names, JOINT)
-        target_codes, _ = colour_groups(self.target, names, JOINT)
+        original, target = joint_labels(self.original, names), joint_labels(self.target, names)
         return [
             {
                 "row": int(row),
                 "sentence": sentences[i],
-                "original": labels[original_codes[i]],
-                "target": labels[target_codes[i]],
+                "original": original[i],
+                "target": target[i],
                 "decoded start": self.start[i],
                 "decoded endpoint": self.end[i],
             }
@@ -113,12 +112,33 @@ def decode_endpoints(
     config: SamplingConfig = GREEDY,
 ) -> DecodedEndpoints:
     """Flow `count` seeded rows of embeddings [N, D] (attributes [N, A]) toward the controlled targets and
-    decode each row's start and endpoint with `text_adapter` (greedy unless `config` says otherwise).
+    decode each row's start and endpoint with `text_adapter` (greedy unless `config` says otherwise)."""
+    rows = decode_rows(len(embeddings), count, seed)
+    return decode_selected(
+        flow_adapter, text_adapter, embeddings, attributes, controls, steps, alpha, rows, config=config
+    )
 
-    Only the chosen rows are flowed: the flow of one row does not depend on the others.
+
+def decode_selected(
+    flow_adapter: CheckpointAdapter,
+    text_adapter: CheckpointAdapter,
+    embeddings: np.ndarray,
+    attributes: np.ndarray,
+    controls: Sequence[Control],
+    steps: int,
+    alpha: float,
+    rows: np.ndarray,
+    *,
+    config: SamplingConfig = GREEDY,
+) -> DecodedEndpoints:
+    """`decode_endpoints` for chosen probe rows int64 [n] (such as a selection on the plot).
+
+    Only those rows are flowed: the flow of one row does not depend on the others.
     """
     check_decoder(flow_adapter, text_adapter)
-    rows = decode_rows(len(embeddings), count, seed)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0 or rows.min() < 0 or rows.max() >= len(embeddings):
+        raise ProbeError(f"rows to decode must be 1 or more probe rows in 0..{len(embeddings) - 1}")
     original = np.asarray(attributes, dtype=np.int8)[rows]
     target = target_attributes(original, controls)
     traj = flow_adapter.flow(

@@ -3,11 +3,15 @@
 Each family turns (adapter, probe) into what it measures — code usage counts, KL per latent dimension,
 mean step length per flow step, decoded probe outputs — and one builder draws the values of all
 checkpoints together: a figure, or a list of figures and tables (`core.report.Table`).
+Flow checkpoints also get their trajectories in joint, aligned frames side by side
+(`flow_frames_figure`, the Compare page's figure).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +22,9 @@ from .checkpoints import load_checkpoint
 from .diagnosis import Report
 from .errors import CollapseExplorerError
 from .probe import ProbeData, find_probe, load_probe
+
+if TYPE_CHECKING:
+    from .flowview import FlowView
 
 
 def _codebook_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
@@ -114,6 +121,57 @@ FAMILY_FIGURES: dict[str, tuple[Callable, Callable[[Mapping], go.Figure | list]]
 }
 
 
+def flow_frames_figure(
+    views: Sequence[FlowView], titles: Sequence[str], names: Sequence[str], sentences: Sequence[str]
+) -> go.Figure:
+    """The sampled trajectories of one checkpoint, or of A and B side by side (`compare_flows` views of the
+    same rows), each in its joint frame, coloured by target combination (`names` the attribute names,
+    `sentences` one per sampled row). The Compare page and the HTML report both draw this figure."""
+    from .flowview import path_sample
+    from .plots.flow import compare_flow_figure, flow_figure
+
+    samples = [path_sample(view, names, sentences) for view in views]
+    if len(views) == 1:
+        return flow_figure(samples[0], background=views[0].background, title=titles[0])
+    if len(views) != 2:
+        raise ValueError(f"one or two views side by side, got {len(views)}")
+    return compare_flow_figure(
+        samples[0], samples[1], backgrounds=(views[0].background, views[1].background), titles=tuple(titles)
+    )
+
+
+def flow_frame_titles(labels: Sequence[str], views: Sequence[FlowView]) -> list[str]:
+    """Panel titles: label, distinct endpoints and the frame's trustworthiness per view."""
+    from .metrics import format_value
+
+    return [
+        f"{label}<br>{format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "
+        f"frame trustworthiness {format_value(view.trust)}"
+        for label, view in zip(labels, views, strict=True)
+    ]
+
+
+def _flow_frames(
+    adapters: Mapping[str, CheckpointAdapter], paths: Mapping[str, str], probe: ProbeData | None
+) -> go.Figure | None:
+    """Trajectories of the report's flow checkpoints in their joint frames (see `flow_frames_figure`)."""
+    from .flowview import compare_flows, row_texts
+    from .paths import display_name
+    from .projection import content_digest
+
+    if probe is None or probe.attributes is None or not adapters:
+        return None
+    labels = list(adapters)
+    views = compare_flows(
+        [adapters[label] for label in labels], [content_digest(paths[label]) for label in labels], probe
+    )
+    names = probe.attribute_names or adapters[labels[0]].spec().attribute_names
+    if len(names) != probe.attributes.shape[1]:
+        names = tuple(f"attribute {i}" for i in range(probe.attributes.shape[1]))
+    titles = flow_frame_titles([f"{label}: {display_name(Path(paths[label]))}" for label in labels], views)
+    return flow_frames_figure(views, titles, names, row_texts(probe, views[0].sample))
+
+
 def report_figures(
     items: Sequence[tuple[str, str, Report]], probe: str | None = None, *, trust: bool = False
 ) -> list:
@@ -149,7 +207,20 @@ def report_figures(
             continue
         if values is not None:
             series[label] = values
-    if not series:
-        return []
-    drawn = draw(series)
-    return drawn if isinstance(drawn, list) else [drawn]
+    figures: list = []
+    if series:
+        drawn = draw(series)
+        figures = drawn if isinstance(drawn, list) else [drawn]
+    if family == "flow":
+        # Every checkpoint on the first one's probe, as the Compare page draws them.
+        probe_path = probe or find_probe(items[0][1])
+        try:
+            frames = _flow_frames(
+                adapters,
+                {label: path for label, path, _ in items},
+                load_probe(probe_path) if probe_path else None,
+            )
+        except CollapseExplorerError:
+            frames = None
+        figures += [frames] if frames is not None else []
+    return figures

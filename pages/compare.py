@@ -50,7 +50,7 @@ for column, label, report in ((left, "A", report_a), (right, "B", report_b)):
         widgets.findings_section(report)
 
 if flow.is_flow_checkpoint(path_a) and flow.is_flow_checkpoint(path_b):
-    st.subheader("Trajectories in A's frame")
+    st.subheader("Trajectories, each in its joint frame")
     st.caption(flow.COMPARE_CAPTION)
     try:
         st.plotly_chart(flow.compare_figure(path_a, path_b, probe), key="compare_flow_plot")

@@ -13,9 +13,10 @@ router.require()
 
 st.title("Trajectories")
 st.caption(
-    "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). The 2-D "
-    "frame is UMAP fitted once on the inputs; flowed points are placed into that same frame by their "
-    "nearest inputs. Metrics use every row; the plot shows a stratified sample."
+    "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). The "
+    "picture is a joint frame: UMAP fitted on the inputs and their endpoints together, so endpoints that "
+    "collapsed onto a few points show as a few islands and healthy ones stay spread over the inputs. "
+    "Metrics use every row; the plot shows a stratified sample."
 )
 
 choices = flow.checkpoint_choices()
@@ -34,7 +35,7 @@ except CollapseExplorerError as exc:
 st.subheader("Target attributes")
 columns = st.columns(len(setup.attribute_names))
 controls = tuple(
-    column.selectbox(name, CONTROLS, index=1 if i == 0 else 0, key=f"traj_control_{i}")
+    column.selectbox(name, CONTROLS, index=flow.default_control_index(i), key=f"traj_control_{i}")
     for i, (column, name) in enumerate(zip(columns, setup.attribute_names, strict=True))
 )
 
@@ -58,25 +59,23 @@ colour_source = left.radio("Colour by", ("target", "original"), horizontal=True,
 colour_attr = right.selectbox(
     "Attribute", (plots.JOINT, *setup.attribute_names), index=1, key="traj_colour_attr"
 )
-attributes = (view.target if colour_source == "target" else view.original)[view.sample]
-groups, group_names = plots.colour_groups(attributes, setup.attribute_names, colour_attr)
+sample = flow.path_sample(setup, view, colour_source, colour_attr)
 
 plot_col, metric_col = st.columns([3, 1])
 with plot_col:
     st.caption(f"showing {len(view.sample):,} of {view.total:,} trajectories")
+    st.caption(flow.frame_caption(view))
     if not isinstance(view.far_endpoints, Undefined) and view.far_endpoints > 0:
         st.caption(
             f"{view.far_endpoints:.0%} of endpoints lie farther from every input than inputs lie from each "
-            "other; they are drawn between their nearest inputs, so their position is only indicative."
+            "other: they left the inputs' manifold."
         )
-    figure = plots.flow_figure(
-        view.paths,
-        groups,
-        group_names,
-        flow.texts(setup.probe, view.sample),
-        background=flow.background(setup.probe),
+    event = st.plotly_chart(
+        plots.flow_figure(sample, background=view.background),
+        key="traj_plot",
+        on_select="rerun",
+        selection_mode=("box", "lasso", "points"),
     )
-    st.plotly_chart(figure, key="traj_plot")
 with metric_col:
     st.markdown("**Endpoint metrics** (all rows)")
     for key in ENDPOINT_KEYS:
@@ -86,6 +85,42 @@ with metric_col:
         )
         if isinstance(value, Undefined):
             st.caption(f"{info.label}: {value}")
+    trust = METRICS["frame_trustworthiness"]
+    st.metric(trust.label, format_value(view.trust), help=trust.help)
+
+st.subheader("Play the flow")
+st.caption(
+    "▶ Play moves every shown point step by step from its input to its endpoint; drag the slider to a step."
+)
+st.plotly_chart(plots.flow_animation(sample, background=view.background), key="traj_animation")
+
+st.subheader("Selected rows")
+selected = flow.selected(event)
+if selected:
+    table, note = flow.selection_table(setup, view, selected, controls, steps, alpha)
+    st.caption(f"{len(selected):,} rows selected on the plot. {note}")
+    st.dataframe(table, hide_index=True, width="stretch", key="traj_selection")
+    st.download_button(
+        "Download the selection (CSV)",
+        table.to_csv(index=False),
+        file_name="trajectories_selection.csv",
+        mime="text/csv",
+        key="_traj_download_selection",
+        on_click="ignore",
+    )
+else:
+    st.caption(
+        "Select start points or endpoints on the plot (drag a box, or the lasso in its toolbar, or click a "
+        "point) to list their sentences, attributes and decoded endpoints here."
+    )
+st.download_button(
+    "Download the trajectories table (CSV, every row)",
+    flow.trajectories_csv(setup, view),
+    file_name="trajectories.csv",
+    mime="text/csv",
+    key="_traj_download_table",
+    on_click="ignore",
+)
 
 left, right = st.columns(2)
 with left:

@@ -1,5 +1,8 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Frames fitted by tests go to a folder of this session, never into the user's cache.
+if "COLLAPSE_EXPLORER_FRAME_CACHE" not in os.environ:
+    os.environ["COLLAPSE_EXPLORER_FRAME_CACHE"] = tempfile.mkdtemp(prefix="collapse-explorer-frames-")
+    atexit.register(shutil.rmtree, os.environ["COLLAPSE_EXPLORER_FRAME_CACHE"], True)
 torch.set_num_threads(1)
 
 

@@ -1,12 +1,20 @@
-"""Cached helpers for the Trajectories page (checkpoints to offer, the frame, the flows, decoded endpoints) and
-for the flow block of the Compare page (A and B flowed in A's frame)."""
+"""Cached helpers for the Trajectories page (checkpoints to offer, the frames, the flows, decoded endpoints,
+selection and CSV tables) and for the flow block of the Compare page (A and B, each in its joint frame).
+
+Caching: the probe's frame context (input frame) once per probe file version; a checkpoint's home frame
+once per checkpoint, probe and default settings; each view per controls (st.cache_data, in memory), and
+under all of them the joint frames on disk (shipped with the demo, else the user cache; see
+core/projection.py), so revisiting a setting never refits.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -14,21 +22,38 @@ from core import DEMO_DIR
 from core.adapters.base import CheckpointAdapter
 from core.adapters.vectorfield import flow_settings
 from core.errors import CollapseExplorerError
-from core.flowtext import DecodedEndpoints, decode_endpoints, demo_decoder
-from core.flowview import FlowView, check_flow_inputs, compare_flows, field_at_inputs, flow_view
+from core.flowtext import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
+from core.flowview import (
+    CONTROLS,
+    FlowView,
+    FrameContext,
+    check_flow_inputs,
+    compare_flows,
+    default_controls,
+    field_at_inputs,
+    flow_view,
+    home_anchor,
+    row_texts,
+    trajectory_columns,
+)
+from core.flowview import path_sample as core_path_sample
 from core.metrics import Undefined, format_value
 from core.metrics.clustering import median_nn_distance
 from core.metrics.field import FieldStats
 from core.paths import default_demo, demo_checkpoints, display_name
-from core.plots.flow import JOINT, colour_groups, compare_flow_figure
-from core.projection import PROJECTION_NAME, Projection, cached_projection
+from core.plots.flow import PathSample, selected_rows
+from core.projection import Projection, content_digest
+from core.report_figures import flow_frame_titles, flow_frames_figure
 from ui import cache, state
 
 DEMO_FLOW_DIR = DEMO_DIR / "flow"
+# Decoding is ~2 ms a row on the CPU; a selection beyond this many rows lists the rest undecoded.
+DECODE_LIMIT = 500
 COMPARE_CAPTION = (
     "A's probe flowed by A and by B toward the same targets (row i flips attribute i mod A, as in the "
-    "diagnosis) with A's steps and step size. One frame for both: UMAP fitted on A's inputs, every step "
-    "placed into it, same sampled rows and axes in both panels."
+    "diagnosis) with A's steps and step size, the same sampled rows in both. Each panel is its checkpoint's "
+    "joint frame (UMAP on inputs and endpoints), both aligned on the probe's input frame, so an input sits "
+    "at the same place in both; each panel is scaled to its own points."
 )
 
 
@@ -85,6 +110,11 @@ def setup(checkpoint: str) -> FlowSetup:
     return FlowSetup(checkpoint, str(probe), names, steps, alpha, len(embeddings))
 
 
+def default_control_index(column: int) -> int:
+    """Index into CONTROLS of the control column `column` opens with (see `default_controls`)."""
+    return CONTROLS.index(default_controls(column + 1)[column])
+
+
 def _attribute_names(probe: str, adapter: CheckpointAdapter) -> tuple[str, ...]:
     """The probe's attribute names, else the model's, else numbered ones (one per probe column)."""
     names = cache.probe_data(probe).attribute_names or adapter.spec().attribute_names
@@ -92,16 +122,26 @@ def _attribute_names(probe: str, adapter: CheckpointAdapter) -> tuple[str, ...]:
     return tuple(names) if len(names) == columns else tuple(f"attribute {i}" for i in range(columns))
 
 
-@st.cache_resource(show_spinner="Fitting the UMAP frame on the inputs (first time only, about a minute)…")
-def _frame(probe: str, stamp: cache.Stamp) -> tuple[Projection, float | Undefined]:
-    embeddings = cache.probe_data(probe).embeddings
-    shipped = Path(probe).with_name(PROJECTION_NAME)
-    return cached_projection(embeddings, shipped), median_nn_distance(embeddings)
+@st.cache_resource(show_spinner="Fitting the UMAP frame of the probe inputs (first time only)…")
+def _context(probe: str, stamp: cache.Stamp) -> tuple[FrameContext, float | Undefined]:
+    data = cache.probe_data(probe)
+    context = FrameContext.for_probe(data.embeddings, data.attributes, Path(probe).parent)
+    return context, median_nn_distance(data.embeddings)
 
 
-def frame(probe: str) -> tuple[Projection, float | Undefined]:
-    """(projection fitted on the probe inputs, their median nearest-neighbour distance), once per probe."""
-    return _frame(probe, cache.file_stamp(probe))
+def frame(probe: str) -> tuple[FrameContext, float | Undefined]:
+    """(the probe's frame context, the inputs' median nearest-neighbour distance), once per probe."""
+    return _context(probe, cache.file_stamp(probe))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _digest(path: str, stamp: cache.Stamp) -> str:
+    return content_digest(path)
+
+
+def digest(path: str) -> str:
+    """Content digest of a checkpoint (keys its frames), once per file version."""
+    return _digest(path, cache.file_stamp(path))
 
 
 def _flow_inputs(
@@ -112,22 +152,55 @@ def _flow_inputs(
     return (adapter, *check_flow_inputs(adapter, cache.probe_data(probe)))
 
 
-@st.cache_data(show_spinner="Flowing…", max_entries=64)
+@st.cache_resource(
+    show_spinner="Fitting this checkpoint's home frame: UMAP on inputs and endpoints at the default controls…",
+    max_entries=16,
+)
+def _home(
+    checkpoint: str,
+    stamp: cache.Stamp,
+    probe: str,
+    probe_stamp: cache.Stamp,
+    trust: bool,
+    steps: int,
+    alpha: float,
+) -> Projection:
+    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
+    context, _ = _context(probe, probe_stamp)
+    return home_anchor(adapter, _digest(checkpoint, stamp), context, embeddings, attributes, steps, alpha)
+
+
+@st.cache_data(
+    show_spinner="Flowing every probe row and fitting the joint frame (inputs + endpoints)…", max_entries=64
+)
 def _view(
     checkpoint: str,
     stamp: cache.Stamp,
     probe: str,
     probe_stamp: cache.Stamp,
     trust: bool,
+    home: tuple[int, float],
     controls: tuple[str, ...],
     steps: int,
     alpha: float,
     sample_size: int,
 ) -> FlowView:
     adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
-    projection, scale = _frame(probe, probe_stamp)
+    context, scale = _context(probe, probe_stamp)
+    at_home = controls == default_controls(len(controls)) and (steps, alpha) == home
+    anchor = None if at_home else _home(checkpoint, stamp, probe, probe_stamp, trust, *home)
     return flow_view(
-        adapter, embeddings, attributes, projection, controls, steps, alpha, sample_size, scale=scale
+        adapter,
+        _digest(checkpoint, stamp),
+        context,
+        embeddings,
+        attributes,
+        controls,
+        steps,
+        alpha,
+        sample_size,
+        anchor=anchor,
+        scale=scale,
     )
 
 
@@ -138,8 +211,37 @@ def _files(setup: FlowSetup) -> tuple[str, cache.Stamp, str, cache.Stamp, bool]:
 
 
 def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, sample_size: int) -> FlowView:
-    """Flow, metrics and projected sample for one set of controls (cached per checkpoint/probe version)."""
-    return _view(*_files(setup), controls, steps, alpha, sample_size)
+    """Flow, metrics and the sample in the joint frame for one set of controls (cached per file version);
+    a frame away from the default controls starts from the checkpoint's home frame."""
+    return _view(*_files(setup), (setup.steps, setup.alpha), controls, steps, alpha, sample_size)
+
+
+def frame_caption(view: FlowView) -> str:
+    """What the frame is, how faithful, and (for large probes) what was fitted and what placed."""
+    n, total = len(view.rows), view.total
+    if view.frame_note:
+        text = f"Frame: {view.frame_note}."
+    else:
+        text = (
+            f"Joint frame: UMAP fitted on {n:,} inputs and their {n:,} endpoints together, so endpoints that "
+            "left the inputs stand where they are; aligned on the probe's input frame, so a change of "
+            f"controls moves only what the flow moved. Trustworthiness {format_value(view.trust)} "
+            "(k=10, cosine)."
+        )
+    if n < total:
+        text += (
+            f" The frame is fitted on a stratified sample of {n:,} of {total:,} rows; the other rows are "
+            f"placed by their nearest fitted points. Metrics use all {total:,} rows."
+        )
+    return text
+
+
+def path_sample(setup: FlowSetup, view: FlowView, colour_source: str, colour_attr: str) -> PathSample:
+    """The view's sampled paths with colours (target or original attributes, joint or one attribute),
+    sentences and target / original labels, for the figures."""
+    return core_path_sample(
+        view, setup.attribute_names, texts(setup.probe, view.sample), colour_source, colour_attr
+    )
 
 
 @st.cache_data(show_spinner="Estimating divergence and curl…", max_entries=32)
@@ -160,15 +262,18 @@ def field(setup: FlowSetup, controls: tuple[str, ...]) -> FieldStats:
     return _field(*_files(setup), controls)
 
 
-def background(probe: str) -> np.ndarray:
-    """2-D coordinates float32 [N, 2] of every probe input in the frame."""
-    return frame(probe)[0].coords
-
-
 def texts(probe: str, rows: np.ndarray) -> list[str]:
     """Hover text per row: the probe sentence, else the row number."""
-    sentences = cache.probe_data(probe).texts
-    return [sentences[i] if i < len(sentences) else f"row {i}" for i in rows]
+    return row_texts(cache.probe_data(probe), rows)
+
+
+def _decoder() -> str:
+    decoder = demo_decoder()
+    if decoder is None:
+        raise CollapseExplorerError(
+            "no text generator to decode with: the text demo is not built (run `python -m core.demo build`)"
+        )
+    return str(decoder)
 
 
 @st.cache_data(show_spinner="Decoding endpoints…", max_entries=64)
@@ -183,11 +288,23 @@ def _decoded(
     controls: tuple[str, ...],
     steps: int,
     alpha: float,
-    count: int,
+    count: int | None,
+    rows: tuple[int, ...] = (),
 ) -> DecodedEndpoints:
     adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
     # The decoder is the shipped demo generator, never a user file, so it loads without trust.
     text_adapter = cache.adapter(decoder)
+    if count is None:
+        return decode_selected(
+            adapter,
+            text_adapter,
+            embeddings,
+            attributes,
+            controls,
+            steps,
+            alpha,
+            np.array(rows, dtype=np.int64),
+        )
     return decode_endpoints(adapter, text_adapter, embeddings, attributes, controls, steps, alpha, count)
 
 
@@ -195,15 +312,61 @@ def decoded(
     setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, count: int
 ) -> DecodedEndpoints:
     """Start and endpoint of `count` seeded probe rows decoded by the shipped fixed text demo (cached)."""
-    decoder = demo_decoder()
-    if decoder is None:
-        raise CollapseExplorerError(
-            "no text generator to decode with: the text demo is not built (run `python -m core.demo build`)"
+    decoder = _decoder()
+    return _decoded(*_files(setup), decoder, cache.file_stamp(decoder), controls, steps, alpha, count)
+
+
+def selected(event: object) -> list[int]:
+    """Probe rows of the start / endpoint markers selected on the trajectory plot (box, lasso or
+    clicks), from the chart's selection event; [] when nothing is selected."""
+    selection = getattr(event, "selection", None) or {}
+    points = selection.get("points", []) if hasattr(selection, "get") else []
+    return selected_rows(points).tolist()
+
+
+def selection_table(
+    setup: FlowSetup, view: FlowView, rows: list[int], controls: tuple[str, ...], steps: int, alpha: float
+) -> tuple[pd.DataFrame, str]:
+    """(table of the selected rows, as the trajectories table plus the decoded start and endpoint; a note
+    on what was not decoded). Decoding needs the shipped text demo and a model on its embedding space;
+    without them the table has no decoded columns and the note says why."""
+    chosen = np.asarray(rows, dtype=np.int64)
+    table = pd.DataFrame(trajectory_columns(view, setup.attribute_names, texts(setup.probe, chosen), chosen))
+    decode = chosen[:DECODE_LIMIT]
+    note = f"Decoded the first {DECODE_LIMIT:,} of {len(chosen):,}." if len(chosen) > DECODE_LIMIT else ""
+    try:
+        decoder = _decoder()
+        out = _decoded(
+            *_files(setup),
+            decoder,
+            cache.file_stamp(decoder),
+            controls,
+            steps,
+            alpha,
+            None,
+            tuple(decode.tolist()),
         )
-    return _decoded(*_files(setup), str(decoder), cache.file_stamp(decoder), controls, steps, alpha, count)
+    except CollapseExplorerError as exc:
+        return table, f"Endpoints not decoded: {exc}"
+    padding = [""] * (len(chosen) - len(decode))
+    table["decoded start"] = list(out.start) + padding
+    table["decoded endpoint"] = list(out.end) + padding
+    return table, note
 
 
-@st.cache_data(show_spinner="Flowing A and B…", max_entries=16)
+def trajectories_csv(setup: FlowSetup, view: FlowView) -> Callable[[], str]:
+    """The trajectories table of every probe row as CSV, built only when the download is clicked (it
+    runs outside the script thread, so it reads the probe captured here, not the caches)."""
+    probe = cache.probe_data(setup.probe)
+
+    def build() -> str:
+        sentences = row_texts(probe, np.arange(view.total))
+        return pd.DataFrame(trajectory_columns(view, setup.attribute_names, sentences)).to_csv(index=False)
+
+    return build
+
+
+@st.cache_data(show_spinner="Flowing A and B and fitting their joint frames…", max_entries=16)
 def _compared(
     path_a: str,
     stamp_a: cache.Stamp,
@@ -212,20 +375,20 @@ def _compared(
     probe: str,
     probe_stamp: cache.Stamp,
     trust: bool,
-) -> tuple[FlowView, FlowView]:
-    projection, scale = _frame(probe, probe_stamp)
+) -> tuple[FlowView, ...]:
+    context, scale = _context(probe, probe_stamp)
     return compare_flows(
-        cache.adapter(path_a, trust),
-        cache.adapter(path_b, trust),
+        (cache.adapter(path_a, trust), cache.adapter(path_b, trust)),
+        (_digest(path_a, stamp_a), _digest(path_b, stamp_b)),
         cache.probe_data(probe),
-        projection,
+        context,
         scale=scale,
     )
 
 
 def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Figure:
-    """Both flow checkpoints on A's probe (prototype-diagnosis targets, A's steps and alpha), side by side
-    in A's projection frame, coloured by target combination. CollapseExplorerError when they cannot be."""
+    """Both flow checkpoints on A's probe (prototype-diagnosis targets, A's steps and alpha), side by side,
+    each in its joint frame, coloured by target combination. CollapseExplorerError when they cannot be."""
     probe = cache.resolve_probe(path_a, probe)
     if probe is None:
         raise CollapseExplorerError(
@@ -241,18 +404,6 @@ def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Fig
         state.trusted(),
     )
     names = _attribute_names(probe, cache.adapter(path_a, state.trusted()))
-    groups, group_names = colour_groups(view_a.target[view_a.sample], names, JOINT)
-    titles = tuple(
-        f"{slot}: {display_name(Path(path))} · {format_value(view.metrics['distinct_endpoints'])} distinct "
-        "endpoints"
-        for slot, path, view in (("A", path_a, view_a), ("B", path_b, view_b))
-    )
-    return compare_flow_figure(
-        view_a.paths,
-        view_b.paths,
-        groups,
-        group_names,
-        texts(probe, view_a.sample),
-        background=background(probe),
-        titles=titles,
-    )
+    views = (view_a, view_b)
+    labels = [f"{slot}: {display_name(Path(path))}" for slot, path in (("A", path_a), ("B", path_b))]
+    return flow_frames_figure(views, flow_frame_titles(labels, views), names, texts(probe, view_a.sample))

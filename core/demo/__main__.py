@@ -1,7 +1,7 @@
 """`python -m core.demo build [--only FAMILY ...] [--quick] [--out DIR]`: rebuild the shipped demo assets.
 
-Order matters: the corpus comes first (flow and text train on it), projections last (they place the
-flow runs' trajectories into the frame fitted on the corpus).
+Order matters: the corpus comes first (flow and text train on it), projections last (the flow runs'
+input frames and the joint frames of their checkpoints' default settings, see projections.py).
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ def _build(family: str, out: Path, quick: bool) -> None:
         from .corpus import build_corpus
 
         build_corpus(out / "corpus.npz")
-    elif family == "projections":
-        from ..projection import build_demo_projections
-
-        build_demo_projections(out)
     else:
         importlib.import_module(f".{family}", __package__).build(out, quick=quick)
 

@@ -112,6 +112,7 @@ FAMILY_MODULES = (
     "trajectories",
     "spectrum",
     "field",
+    "frame",
     "codebook",
     "posterior",
     "text",

@@ -5,10 +5,23 @@ import torch
 from core.adapters.base import AdapterSpec
 from core.diagnosis.prototype import probe_targets
 from core.errors import AdapterError, ProbeError
-from core.flowtext import GREEDY, check_decoder, decode_endpoints, decode_rows
-from core.flowview import check_flow_inputs, compare_flows, field_at_inputs, flow_view, target_attributes
+from core.flowtext import GREEDY, check_decoder, decode_endpoints, decode_rows, decode_selected
+from core.flowview import (
+    FrameContext,
+    check_flow_inputs,
+    compare_flows,
+    default_controls,
+    field_at_inputs,
+    flow_view,
+    home_anchor,
+    path_sample,
+    row_texts,
+    target_attributes,
+    trajectory_columns,
+)
+from core.metrics import Undefined
 from core.probe import ProbeData
-from core.projection import Projection, unit_rows
+from core.projection import FRAME_ROWS, FrameStore, Projection, frame_rows, unit_rows
 from core.sampling import SamplingConfig
 from tests.fakes import Unregistered
 
@@ -63,29 +76,126 @@ def test_check_flow_inputs_messages():
         check_flow_inputs(NoFlow(), good)
 
 
-def test_flow_view_metrics_and_sample():
+def _context(embeddings, attributes, cache, seed=0, limit=FRAME_ROWS) -> FrameContext:
+    """A frame context whose input frame is random coordinates (no UMAP fit), frames kept in `cache`."""
+    rows = frame_rows(attributes, limit)
+    coords = np.random.default_rng(seed).normal(size=(len(rows), 2)).astype(np.float32)
+    return FrameContext(Projection(unit_rows(embeddings[rows]), coords), rows, FrameStore(None, cache))
+
+
+def test_flow_view_metrics_sample_and_joint_frame(tmp_path):
     rng = np.random.default_rng(0)
     embeddings = unit_rows(rng.normal(size=(200, 8)))
     attributes = rng.integers(0, 2, size=(200, 2)).astype(np.int8)
-    frame = Projection(embeddings, rng.normal(size=(200, 2)).astype(np.float32))
-    view = flow_view(PrototypeAdapter(), embeddings, attributes, frame, ("flip", "keep"), 5, 0.1, 50)
+    context = _context(embeddings, attributes, tmp_path)
+    args = (PrototypeAdapter(), "ckpt", context, embeddings, attributes)
+    view = flow_view(*args, ("flip", "keep"), 5, 0.1, 50)
     assert view.total == 200 and len(view.sample) == 50
     assert view.paths.shape == (6, 50, 2)
-    assert np.allclose(view.paths[0], frame.coords[view.sample])
+    # The frame is fitted on all 200 rows: inputs then endpoints; the paths start and end on them.
+    assert np.array_equal(view.rows, np.arange(200)) and view.coords.shape == (400, 2)
+    assert np.array_equal(view.paths[0], view.background[view.sample])
+    assert np.array_equal(view.paths[-1], view.coords[200 + view.sample])
+    assert view.trust > 0.9 and view.frame_note == ""
     assert np.array_equal(view.target[:, 0], 1 - attributes[:, 0])
     assert view.metrics["distinct_endpoints"] == 4
     assert view.metrics["spread_ratio"] == pytest.approx(0.0, abs=1e-4)
     assert view.far_endpoints == 1.0  # every endpoint sits on a prototype far from all inputs
     assert view.per_step.shape == (5,) and view.per_step.min() > 0
-    still = flow_view(PrototypeAdapter(), embeddings, attributes, frame, ("flip", "keep"), 0, 0.1, 50)
+    assert view.movement.shape == (200,) and view.movement.min() > 0
+    # Four prototypes: four dots in the frame, each far smaller than the picture.
+    span = np.ptp(view.coords, axis=0).max()
+    groups = view.target[:, 0] + 2 * view.target[:, 1]
+    for g in range(4):
+        island = view.coords[200:][groups == g]
+        assert np.linalg.norm(island - island.mean(axis=0), axis=1).max() < 0.03 * span
+    # Kept in the store: the same setting again reads the frame instead of fitting it.
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    again = flow_view(*args, ("flip", "keep"), 5, 0.1, 50)
+    assert np.array_equal(again.coords, view.coords) and len(list(tmp_path.glob("*.npz"))) == 1
+
+    still = flow_view(*args, ("flip", "keep"), 0, 0.1, 50)
     assert still.far_endpoints == 0.0 and still.per_step.shape == (0,)
     # Flipping one attribute for everyone relabels groups one-to-one: endpoints still group by original.
     assert view.metrics["silhouette_original"] == pytest.approx(1.0, abs=1e-5)
-    merged = flow_view(PrototypeAdapter(), embeddings, attributes, frame, ("set 1", "keep"), 5, 0.1, 500)
+    merged = flow_view(*args, ("set 1", "keep"), 5, 0.1, 500)
     assert len(merged.sample) == 200
     assert merged.metrics["distinct_endpoints"] == 2
     assert merged.metrics["n_clusters"] == 2
     assert merged.metrics["silhouette_target"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_home_frame_anchors_the_other_settings(tmp_path):
+    rng = np.random.default_rng(1)
+    embeddings = unit_rows(rng.normal(size=(150, 8)))
+    attributes = rng.integers(0, 2, size=(150, 2)).astype(np.int8)
+    context = _context(embeddings, attributes, tmp_path)
+    adapter = PrototypeAdapter()
+    anchor = home_anchor(adapter, "ckpt", context, embeddings, attributes, 4, 0.2)
+    assert anchor.coords.shape == (300, 2) and len(list(tmp_path.glob("*.npz"))) == 1
+    # At the default controls the view is the home frame itself (read back, not refitted).
+    home = flow_view(adapter, "ckpt", context, embeddings, attributes, default_controls(2), 4, 0.2, 20)
+    assert np.array_equal(home.coords, anchor.coords) and len(list(tmp_path.glob("*.npz"))) == 1
+    # Another setting starts from it: every input stays where the home frame put it.
+    other = flow_view(
+        adapter, "ckpt", context, embeddings, attributes, ("keep", "flip"), 4, 0.2, 20, anchor=anchor
+    )
+    assert np.array_equal(other.background, home.background)
+    assert not np.array_equal(other.coords[150:], home.coords[150:])
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_large_probes_fit_the_frame_on_a_sample(tmp_path):
+    rng = np.random.default_rng(2)
+    embeddings = unit_rows(rng.normal(size=(300, 8)))
+    attributes = rng.integers(0, 2, size=(300, 2)).astype(np.int8)
+    context = _context(embeddings, attributes, tmp_path, limit=60)
+    assert len(context.rows) == 60
+    view = flow_view(
+        PrototypeAdapter(), "ckpt", context, embeddings, attributes, ("flip", "keep"), 3, 0.1, 100
+    )
+    assert view.total == 300 and len(view.rows) == 60 and view.coords.shape == (120, 2)
+    assert view.paths.shape == (4, 100, 2) and np.isfinite(view.paths).all()
+    # Metrics still use all 300 rows; rows outside the frame are placed, fitted ones sit on their fit.
+    assert view.movement.shape == (300,)
+    fitted = np.isin(view.sample, view.rows)
+    assert 0 < fitted.sum() < 100
+    position = {int(r): i for i, r in enumerate(view.rows)}
+    for column, row in enumerate(view.sample):
+        if int(row) in position:
+            assert np.array_equal(view.paths[0, column], view.coords[position[int(row)]])
+    table = trajectory_columns(view, ("p", "q"), [f"s{i}" for i in range(300)])
+    assert len(table["row"]) == 300 and table["shown"].sum() == 100
+    assert np.isnan(table["start x"]).sum() == 240  # only the frame's rows have frame coordinates
+    assert (
+        table["target"][0] == {(0, 0): "none", (1, 0): "p", (0, 1): "q", (1, 1): "p+q"}[tuple(view.target[0])]
+    )
+
+
+def test_nan_flows_fall_back_to_the_input_frame(tmp_path):
+    class Exploding(PrototypeAdapter):
+        def flow(self, z, y_target, steps, alpha):
+            traj = super().flow(z, y_target, steps, alpha)
+            traj[-1, :3] = np.nan
+            return traj
+
+    rng = np.random.default_rng(3)
+    embeddings = unit_rows(rng.normal(size=(40, 8)))
+    attributes = rng.integers(0, 2, size=(40, 2)).astype(np.int8)
+    context = _context(embeddings, attributes, tmp_path)
+    view = flow_view(Exploding(), "ckpt", context, embeddings, attributes, ("flip", "keep"), 3, 0.1, 10)
+    assert "NaN" in view.frame_note and isinstance(view.trust, Undefined)
+    assert np.array_equal(view.background, context.input_frame.coords)
+    assert np.isfinite(view.paths).all() and list(tmp_path.iterdir()) == []
+
+
+def test_path_sample_labels_and_texts():
+    rng = np.random.default_rng(4)
+    embeddings = unit_rows(rng.normal(size=(30, 8)))
+    attributes = rng.integers(0, 2, size=(30, 2)).astype(np.int8)
+    probe = ProbeData(embeddings=embeddings, attributes=attributes, texts=tuple(f"t{i}" for i in range(30)))
+    assert row_texts(probe, np.array([2, 5])) == ["t2", "t5"]
+    assert row_texts(ProbeData(embeddings=embeddings), np.array([7])) == ["row 7"]
 
 
 def test_field_at_inputs_surface_divergence():
@@ -193,23 +303,52 @@ class Drifting(PrototypeAdapter):
         return unit_rows((0.8 * traj[0] + 0.2 * traj).reshape(-1, self.d)).reshape(traj.shape)
 
 
-def test_compare_flows_share_one_frame():
+def test_compare_flows_align_both_frames_on_the_inputs(tmp_path):
     probe = _probe(n=80)
-    frame = Projection(probe.embeddings, np.random.default_rng(1).normal(size=(80, 2)).astype(np.float32))
-    view_a, view_b = compare_flows(Drifting(), PrototypeAdapter(), probe, frame, sample_size=30)
+    context = _context(probe.embeddings, probe.attributes, tmp_path, seed=1)
+    view_a, view_b = compare_flows(
+        (Drifting(), PrototypeAdapter()), ("a", "b"), probe, context, sample_size=30
+    )
     assert np.array_equal(view_a.target, probe_targets(probe.attributes))
     assert np.array_equal(view_b.target, view_a.target)
     assert np.array_equal(view_a.sample, view_b.sample) and len(view_a.sample) == 30
-    # A's steps (3) are used for both; the starts are the same inputs at the frame's own coordinates.
+    # A's steps (3) are used for both; each has its own joint frame, both aligned on the input frame.
     assert view_a.paths.shape == view_b.paths.shape == (4, 30, 2)
-    assert np.array_equal(view_a.paths[0], frame.coords[view_a.sample])
-    assert np.array_equal(view_b.paths[0], view_a.paths[0])
+    span = np.ptp(context.input_frame.coords, axis=0).max()
+    for view in (view_a, view_b):
+        assert np.linalg.norm(view.background - context.input_frame.coords, axis=1).mean() < 0.5 * span
     assert view_b.metrics["distinct_endpoints"] == 4
     assert view_a.metrics["distinct_endpoints"] == 80
+    # Two home frames and two comparison frames were fitted and kept.
+    assert len(list(tmp_path.glob("*.npz"))) == 4
+    sample = path_sample(view_b, ("p", "q"), [f"s{i}" for i in view_b.sample])
+    assert list(sample.rows) == list(view_b.sample) and sample.group_names[3] == "p+q"
     flipped = compare_flows(
-        Drifting(), Drifting(), probe, frame, target=1 - probe.attributes, steps=2, alpha=0.1
+        (Drifting(), Drifting()), ("a", "a"), probe, context, target=1 - probe.attributes, steps=2, alpha=0.1
     )
     assert flipped[0].paths.shape[0] == 3
     assert np.array_equal(flipped[0].target, 1 - probe.attributes)
     with pytest.raises(ProbeError, match="dimension 8 but the model expects 5"):
-        compare_flows(Drifting(), PrototypeAdapter(d=5), probe, frame)
+        compare_flows((Drifting(), PrototypeAdapter(d=5)), ("a", "b"), probe, context)
+    with pytest.raises(ValueError, match="2 adapters for 1"):
+        compare_flows((Drifting(), Drifting()), ("a",), probe, context)
+
+
+def test_decode_selected_rows():
+    probe, text = _probe(n=20), RoundingText()
+    out = decode_selected(
+        PrototypeAdapter(),
+        text,
+        probe.embeddings,
+        probe.attributes,
+        ("flip", "keep"),
+        3,
+        0.1,
+        np.array([4, 9]),
+    )
+    assert out.rows.tolist() == [4, 9] and len(out.end) == 2
+    assert out.start == tuple(text.generate(probe.embeddings[[4, 9]], GREEDY))
+    with pytest.raises(ProbeError, match="rows to decode"):
+        decode_selected(
+            PrototypeAdapter(), text, probe.embeddings, probe.attributes, ("keep", "keep"), 1, 0.1, [20]
+        )

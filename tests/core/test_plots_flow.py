@@ -3,7 +3,16 @@ import plotly.graph_objects as go
 import pytest
 
 from core.plots import stratified_sample
-from core.plots.flow import colour_groups, compare_flow_figure, flow_figure, polyline_xy
+from core.plots.flow import (
+    PathSample,
+    colour_groups,
+    compare_flow_figure,
+    flow_animation,
+    flow_figure,
+    joint_labels,
+    polyline_xy,
+    selected_rows,
+)
 
 
 def test_polyline_breaks_between_trajectories():
@@ -15,32 +24,86 @@ def test_polyline_breaks_between_trajectories():
     assert y[4:7].tolist() == [3.0, 7.0, 11.0]
 
 
+def _sample(paths, groups, names=("no", "yes")) -> PathSample:
+    n = np.shape(paths)[1]
+    return PathSample(
+        paths,
+        groups,
+        list(names),
+        np.arange(10, 10 + n),
+        [f"s{i}" for i in range(n)],
+        [f"t{i}" for i in range(n)],
+        [f"o{i}" for i in range(n)],
+    )
+
+
 def test_flow_figure_traces():
     rng = np.random.default_rng(0)
     paths = rng.normal(size=(4, 6, 2))
     groups = np.array([0, 1, 1, 0, 1, 1])
-    fig = flow_figure(
-        paths, groups, ["no", "yes"], [f"s{i}" for i in range(6)], background=rng.normal(size=(9, 2))
-    )
+    fig = flow_figure(_sample(paths, groups), background=rng.normal(size=(9, 2)))
     assert isinstance(fig, go.Figure)
     assert all(isinstance(t, go.Scattergl) for t in fig.data)
-    names = [(t.name, t.showlegend is not False) for t in fig.data]
+    names = [(t.name, t.legendgroup) for t in fig.data]
     assert names == [
-        ("all inputs", True),
-        ("trajectories", True),
-        ("no", False),
-        ("no", True),
-        ("yes", False),
-        ("yes", True),
+        ("inputs", "inputs"),
+        ("paths", "paths"),
+        ("start points", "start points"),
+        ("endpoint · no", "endpoint · no"),
+        ("endpoint · yes", "endpoint · yes"),
     ]
-    yes_end = fig.data[5]
+    starts = fig.data[2]
+    assert np.allclose(starts.x, paths[0, :, 0]) and list(starts.text) == [f"s{i}" for i in range(6)]
+    assert starts.marker.color[1] == fig.data[4].marker.color != fig.data[3].marker.color
+    yes_end = fig.data[4]
     assert list(yes_end.text) == ["s1", "s2", "s4", "s5"]
     assert np.allclose(yes_end.x, paths[-1, [1, 2, 4, 5], 0])
+    # Hover on an endpoint reads its sentence and target; customdata = (row, target, original).
+    assert "%{text}" in yes_end.hovertemplate and "target: %{customdata[1]}" in yes_end.hovertemplate
+    assert yes_end.customdata[0].tolist() == [11, "t1", "o1"]
+    x, _ = polyline_xy(paths)
+    assert np.allclose(fig.data[1].x, x, equal_nan=True)
 
 
-def test_flow_figure_rejects_mismatched_hover():
-    with pytest.raises(ValueError, match="hover"):
-        flow_figure(np.zeros((2, 3, 2)), [0, 0, 0], ["a"], ["x"])
+def test_path_sample_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="3 paths"):
+        PathSample(np.zeros((2, 3, 2)), [0, 0, 0], ["a"], [0, 1, 2], ["x"], ["t"] * 3, ["o"] * 3)
+    with pytest.raises(ValueError, match="T\\+1, n, 2"):
+        PathSample(np.zeros((2, 3)), [0, 0, 0], ["a"], [0, 1, 2], ["x"] * 3, ["t"] * 3, ["o"] * 3)
+
+
+def test_flow_animation_frames_buttons_and_slider():
+    rng = np.random.default_rng(1)
+    paths = rng.normal(size=(5, 6, 2))
+    groups = np.array([0, 1, 1, 0, 1, 1])
+    fig = flow_animation(_sample(paths, groups), background=rng.normal(size=(9, 2)))
+    moving = [i for i, t in enumerate(fig.data) if t.name.startswith("moving")]
+    assert moving == [2, 3] and all(isinstance(fig.data[i], go.Scatter) for i in moving)
+    assert [f.name for f in fig.frames] == ["0", "1", "2", "3", "4"]
+    # Frame t moves each group's points to step t; the figure opens at step 0.
+    assert list(fig.frames[3].traces) == moving
+    assert np.allclose(fig.frames[3].data[1].x, paths[3, [1, 2, 4, 5], 0])
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["▶ Play", "❚❚ Pause"] and buttons[0].method == "animate"
+    slider = fig.layout.sliders[0]
+    assert [s.label for s in slider.steps] == ["0", "1", "2", "3", "4"]
+    assert list(slider.steps[2].args[0]) == ["2"]
+    # Fixed axes that hold every step, so the picture does not rescale while it plays.
+    low, high = fig.layout.xaxis.range
+    assert fig.layout.xaxis.autorange is False and low < paths[..., 0].min() and high > paths[..., 0].max()
+
+
+def test_selected_rows_read_customdata():
+    points = [
+        {"curve_number": 4, "customdata": [12, "t", "o"]},
+        {"curve_number": 2, "customdata": [3, "t", "o"]},
+        {"curve_number": 5, "customdata": [12, "t", "o"]},
+        {"curve_number": 0},  # a background input: no row
+        {"customdata": "x"},
+        {"customdata": ["not a row"]},
+    ]
+    assert selected_rows(points).tolist() == [3, 12]
+    assert selected_rows([]).tolist() == []
 
 
 def test_stratified_sample_proportional_and_keeps_small_groups():
@@ -69,32 +132,34 @@ def test_colour_groups_joint_and_single():
     assert groups.tolist() == [0, 0, 1] and names == ["not plural", "plural"]
 
 
-def test_compare_flow_figure_two_panels_in_one_frame():
+def test_joint_labels():
+    assert joint_labels(np.array([[0, 0], [1, 1]]), ["past", "plural"]) == ["none", "past+plural"]
+
+
+def test_compare_flow_figure_two_panels_aligned():
     rng = np.random.default_rng(0)
-    paths_a, paths_b = rng.normal(size=(3, 5, 2)), 4 + rng.normal(size=(3, 5, 2))
-    background = rng.normal(size=(7, 2))
+    paths_a, paths_b = rng.normal(size=(3, 5, 2)), 40 + 9 * rng.normal(size=(3, 5, 2))
+    backgrounds = rng.normal(size=(7, 2)), rng.normal(size=(7, 2))
     groups = np.array([0, 1, 0, 1, 1])
     fig = compare_flow_figure(
-        paths_a,
-        paths_b,
-        groups,
-        ["no", "yes"],
-        [f"s{i}" for i in range(5)],
-        background=background,
+        _sample(paths_a, groups),
+        _sample(paths_b, groups),
+        backgrounds=backgrounds,
         titles=("A: one", "B: two"),
     )
-    # Same traces in each panel: background, lines, start + end per group.
-    assert [t.xaxis for t in fig.data] == ["x"] * 6 + ["x2"] * 6
-    left, right = fig.data[:6], fig.data[6:]
-    assert np.array_equal(left[0].x, right[0].x) and np.allclose(left[0].y, background[:, 1])
-    assert np.allclose(right[5].x, paths_b[-1, [1, 3, 4], 0])
-    assert [t.showlegend for t in left] == [True, True, False, True, False, True]
+    # Same traces in each panel: background, lines, start points, endpoints per group.
+    assert [t.xaxis for t in fig.data] == ["x"] * 5 + ["x2"] * 5
+    left, right = fig.data[:5], fig.data[5:]
+    assert np.allclose(left[0].y, backgrounds[0][:, 1]) and np.allclose(right[0].x, backgrounds[1][:, 0])
+    assert np.allclose(right[4].x, paths_b[-1, [1, 3, 4], 0])
+    assert "endpoint" in right[4].name
+    assert [t.showlegend for t in left] == [True] * 5
     assert not any(t.showlegend for t in right)
-    assert fig.layout.xaxis.range == fig.layout.xaxis2.range
-    assert fig.layout.yaxis.range == fig.layout.yaxis2.range
-    everything = np.concatenate([paths_a.reshape(-1, 2), paths_b.reshape(-1, 2), background])
-    low, high = fig.layout.xaxis.range
-    assert low < everything[:, 0].min() and high > everything[:, 0].max()
+    # A's legend item toggles B's matching trace: one legend group per kind and colour.
+    assert [t.legendgroup for t in left] == [t.legendgroup for t in right]
+    # Each panel keeps its own range (a collapsed panel's islands must not shrink the other one).
+    assert fig.layout.xaxis.matches is None and fig.layout.xaxis2.matches is None
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
     assert [a.text for a in fig.layout.annotations] == ["A: one", "B: two"]
     with pytest.raises(ValueError, match="different rows"):
-        compare_flow_figure(paths_a, paths_b[:, :4], groups, ["no", "yes"], ["s"] * 5)
+        compare_flow_figure(_sample(paths_a, groups), _sample(paths_b[:, :4], groups[:4]))

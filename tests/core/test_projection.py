@@ -1,9 +1,24 @@
 import numpy as np
 import pytest
+from sklearn.neighbors import NearestNeighbors
 
 from core.errors import ProbeError
-from core.probe import ProbeData, save_probe
-from core.projection import Projection, build_demo_projections, cached_projection, unit_rows
+from core.metrics import Undefined
+from core.projection import (
+    FrameStore,
+    JointFrame,
+    LayoutSettings,
+    Projection,
+    align_onto,
+    cached_projection,
+    content_digest,
+    fit_joint_frame,
+    fit_projection,
+    frame_key,
+    frame_rows,
+    knn_graph,
+    unit_rows,
+)
 
 
 def _frame(n=40, d=6, seed=0) -> Projection:
@@ -50,26 +65,6 @@ def test_cached_projection_prefers_the_shipped_file(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-def test_build_demo_projections_fits_once_per_probe(tmp_path):
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(3, 8)) * 4
-    embeddings = (centres[np.arange(60) % 3] + rng.normal(size=(60, 8))).astype(np.float32)
-    probe = ProbeData(embeddings=embeddings, attributes=(np.arange(60)[:, None] % 2).astype(np.int8))
-    for run in ("collapsed", "fixed"):
-        (tmp_path / "flow" / run).mkdir(parents=True)
-        save_probe(tmp_path / "flow" / run / "probe.npz", probe)
-    written = build_demo_projections(tmp_path)
-    assert [p.parent.name for p in written] == ["collapsed", "fixed"]
-    first = Projection.load(written[0], embeddings)
-    second = Projection.load(written[1], embeddings)
-    assert np.array_equal(first.coords, second.coords)
-    assert np.isfinite(first.coords).all() and first.coords.std(axis=0).min() > 0
-    # Seeded UMAP on three separated blobs: each point's nearest 2-D neighbour is in its own blob.
-    d2 = ((first.coords[:, None] - first.coords[None]) ** 2).sum(-1)
-    np.fill_diagonal(d2, np.inf)
-    assert (d2.argmin(axis=1) % 3 == np.arange(60) % 3).mean() > 0.95
-
-
 def test_nearest_distance():
     frame = _frame()
     assert np.allclose(frame.nearest_distance(frame.reference[:5]), 0.0, atol=2e-3)
@@ -79,3 +74,143 @@ def test_nearest_distance():
     assert frame.nearest_distance(np.array([[1.0, 1.0, 0.0]]))[0] == pytest.approx(
         2 * np.sin(np.pi / 8), abs=1e-6
     )
+
+
+def test_knn_graph_matches_sklearn_cosine_neighbours():
+    points = unit_rows(np.random.default_rng(3).normal(size=(300, 12)))
+    indices, dists = knn_graph(points, 8)
+    assert indices.shape == dists.shape == (300, 8) and indices.dtype == np.int32
+    assert np.array_equal(indices[:, 0], np.arange(300)) and np.all(dists[:, 0] == 0)
+    assert np.all(np.diff(dists, axis=1) >= 0)
+    ref_dist, ref_idx = NearestNeighbors(n_neighbors=8, metric="cosine").fit(points).kneighbors(points)
+    assert np.array_equal(np.sort(indices, axis=1), np.sort(ref_idx, axis=1))
+    assert np.allclose(dists, ref_dist, atol=1e-5)
+
+
+def test_frame_rows_keep_every_row_or_a_stratified_sample():
+    attributes = np.zeros((5000, 2), np.int8)
+    attributes[:50, 0] = 1  # a rare combination
+    assert np.array_equal(frame_rows(attributes[:800]), np.arange(800))
+    rows = frame_rows(attributes, limit=1000)
+    assert len(rows) == 1000 and np.all(np.diff(rows) > 0)
+    assert 9 <= (rows < 50).sum() <= 11  # 1% of the rows, 1% of the sample
+    assert np.array_equal(rows, frame_rows(attributes, limit=1000))
+
+
+def test_align_onto_recovers_a_similarity_transform():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(30, 2))
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    # coords = target rotated, reflected, scaled by 3 and shifted, plus 5 extra points moved the same way.
+    extra = rng.normal(size=(5, 2))
+    moved = np.concatenate([target, extra]) @ rotation * np.array([1.0, -1.0]) * 3.0 + np.array([4.0, -2.0])
+    back = align_onto(moved.astype(np.float32), np.arange(30), target)
+    assert np.allclose(back[:30], target, atol=1e-4)
+    assert np.allclose(back[30:], extra, atol=1e-4)
+    still = align_onto(np.zeros((3, 2), np.float32), np.arange(3), np.ones((3, 2)))
+    assert np.allclose(still, 1.0)
+
+
+def test_joint_frame_save_load_and_store(tmp_path):
+    rows = np.arange(4, dtype=np.int64)
+    frame = JointFrame(rows, np.arange(16, dtype=np.float32).reshape(8, 2), 0.95, "k1")
+    assert np.array_equal(frame.inputs, frame.coords[:4]) and np.array_equal(
+        frame.endpoints, frame.coords[4:]
+    )
+    store = FrameStore(tmp_path / "shipped", tmp_path / "cache")
+    assert store.get("k1", rows) is None
+    store.put(frame)
+    again = store.get("k1", rows)
+    assert again.trust == 0.95 and np.array_equal(again.coords, frame.coords) and again.key == "k1"
+    assert store.get("k1", rows + 1) is None  # fitted on other rows
+    (tmp_path / "shipped").mkdir()
+    shipped = JointFrame(rows, np.zeros((8, 2), np.float32), Undefined("too few points"), "k1")
+    shipped.save(tmp_path / "shipped" / "k1.npz")
+    found = store.get("k1", rows)
+    assert np.array_equal(found.coords, shipped.coords) and found.trust == Undefined("too few points")
+    # A damaged or disguised frame file is skipped (read as untrusted), not raised.
+    (tmp_path / "cache" / "k2.npz").write_bytes(b"PK\x03\x04 not a zip")
+    (tmp_path / "cache" / "k3.npz").mkdir()
+    assert store.get("k2", rows) is None and store.get("k3", rows) is None
+    # An unwritable cache is skipped silently; no cache folder means nothing is kept.
+    (tmp_path / "file").write_text("")
+    FrameStore(None, tmp_path / "file" / "sub").put(frame)
+    FrameStore(None, None).put(frame)
+    assert FrameStore(None, None).get("k1", rows) is None
+
+
+def test_frame_key_follows_every_part():
+    target = np.zeros((3, 2), np.int8)
+    base = frame_key("ckpt", "probe", "input frame", target, 10, 0.1)
+    assert base == frame_key("ckpt", "probe", "input frame", target.copy(), 10, 0.1)
+    changed = [
+        frame_key("ckpt2", "probe", "input frame", target, 10, 0.1),
+        frame_key("ckpt", "probe", "home", target, 10, 0.1),
+        frame_key("ckpt", "probe", "input frame", 1 - target, 10, 0.1),
+        frame_key("ckpt", "probe", "input frame", target, 11, 0.1),
+        frame_key("ckpt", "probe", "input frame", target, 10, 0.2),
+        frame_key("ckpt", "probe", "input frame", target, 10, 0.1, layout=LayoutSettings(warm_epochs=5)),
+    ]
+    assert len({base, *changed}) == 7
+
+
+def test_content_digest_follows_bytes_not_place(tmp_path):
+    (tmp_path / "a.pt").write_bytes(b"weights")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.pt").write_bytes(b"weights")
+    assert content_digest(tmp_path / "a.pt") == content_digest(tmp_path / "sub" / "b.pt")
+    (tmp_path / "sub" / "b.pt").write_bytes(b"weights2")
+    assert content_digest(tmp_path / "a.pt") != content_digest(tmp_path / "sub" / "b.pt")
+    assert len(content_digest(tmp_path / "sub")) == 16
+
+
+def _collapsing_blobs(n: int = 120, d: int = 10):
+    """Inputs in three blobs; endpoints: rows of target group g all on prototype g (total collapse) or,
+    for the `healthy` variant, each input nudged a little."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, d)) * 3
+    inputs = unit_rows(centres[np.arange(n) % 3] + rng.normal(size=(n, d)))
+    prototypes = unit_rows(rng.normal(size=(4, d)))
+    groups = np.arange(n) % 4
+    collapsed = prototypes[groups] + 1e-4 * rng.normal(size=(n, d))
+    healthy = unit_rows(inputs + 0.05 * rng.normal(size=(n, d)))
+    return inputs, collapsed.astype(np.float32), healthy, groups
+
+
+def test_joint_frame_shows_the_collapse_and_stays_aligned():
+    inputs, collapsed, healthy, groups = _collapsing_blobs()
+    rows = np.arange(len(inputs))
+    input_frame = fit_projection(inputs)
+    home = fit_joint_frame(inputs, collapsed, rows, input_frame, key="home")
+    assert home.coords.shape == (240, 2) and home.trust > 0.9
+    span = np.ptp(home.coords, axis=0).max()
+    # Each collapsed target group is a dot, far from every input; distinct groups are apart.
+    centres = np.stack([home.endpoints[groups == g].mean(axis=0) for g in range(4)])
+    for g in range(4):
+        assert np.linalg.norm(home.endpoints[groups == g] - centres[g], axis=1).max() < 0.02 * span
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(4, 1)]
+    assert gaps.min() > 0.05 * span
+    to_inputs = np.linalg.norm(home.endpoints[:, None] - home.inputs[None], axis=-1).min(axis=1)
+    assert to_inputs.min() > 0.02 * span
+    # The home frame is aligned on the input frame: inputs keep their neighbours' layout and place.
+    assert np.linalg.norm(home.inputs - input_frame.coords, axis=1).mean() < 0.25 * np.ptp(input_frame.coords)
+
+    # Started from the home frame, inputs stay exactly where they were and the same collapse (reached
+    # by other rows) lands on the same islands.
+    anchor = home.projection(inputs, collapsed)
+    again = fit_joint_frame(inputs, collapsed[::-1].copy(), rows, input_frame, key="warm", anchor=anchor)
+    assert np.array_equal(again.inputs, home.inputs)
+    reversed_groups = groups[::-1]
+    moved = [
+        np.linalg.norm(again.endpoints[reversed_groups == g].mean(axis=0) - centres[g]) for g in range(4)
+    ]
+    assert max(moved) < 0.08 * span
+    spread = fit_joint_frame(inputs, healthy, rows, input_frame, key="healthy", anchor=anchor)
+    near = np.linalg.norm(spread.endpoints - spread.inputs, axis=1)
+    assert np.median(near) < 0.1 * np.ptp(spread.coords, axis=0).max()
+    assert spread.trust > 0.9
+    with pytest.raises(ProbeError, match="NaN"):
+        fit_joint_frame(inputs, np.full_like(collapsed, np.nan), rows, input_frame, key="nan")
+    with pytest.raises(ProbeError, match="needs 120"):
+        fit_joint_frame(inputs[:10], collapsed, rows, input_frame, key="short")

@@ -1,6 +1,9 @@
 """Trajectories page: flows checkpoint A's probe, reacts to the flip, steps, alpha and sample controls."""
 
+import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -119,11 +122,53 @@ def test_controls_change_the_flow(checkpoint):
     at.radio(key="traj_colour_source").set_value("original").run()
     at.selectbox(key="traj_colour_attr").select("y").run()
     assert not at.exception and not at.error
-    spec = at.get("plotly_chart")[0].proto.spec
-    assert "sentence" in spec and "not y, end" in spec
+    picture, animation = (json.loads(c.proto.spec) for c in at.get("plotly_chart")[:2])
+    names = [t["name"] for t in picture["data"]]
+    assert names[:2] == ["inputs", "paths"]
+    assert {"start points", "endpoint · y", "endpoint · not y"} <= set(names)
+    assert "sentence" in json.dumps(picture["data"])
+    assert [f["name"] for f in animation["frames"]] == [str(t) for t in range(41)]  # steps set to 40
+    assert at.get("plotly_chart")[0].proto.selection_mode
     at.toggle(key="traj_field").set_value(True).run()
     assert not at.exception
     assert "does not expose its field" in at.error[0].value
+
+
+def test_joint_frame_caption_trust_and_downloads(checkpoint):
+    at = _page(checkpoint_a=str(checkpoint))
+    caption = next(c.value for c in at.caption if c.value.startswith("Joint frame"))
+    assert "300 inputs and their 300 endpoints" in caption
+    trust = _number(_metrics(at)["Frame trustworthiness"])
+    assert 0.5 < trust <= 1.0 and f"Trustworthiness {trust:.3f}" in caption
+    downloads = at.get("download_button")
+    assert [d.proto.label for d in downloads] == ["Download the trajectories table (CSV, every row)"]
+    assert "Select start points or endpoints" in " ".join(c.value for c in at.caption)
+    # Back at a setting seen before: the same frame (memory cache, then the on-disk frame cache).
+    at.selectbox(key="traj_control_2").select("set 0").run()
+    at.selectbox(key="traj_control_2").select("keep").run()
+    assert _number(_metrics(at)["Frame trustworthiness"]) == trust
+
+
+def test_every_control_key_is_prefixed():
+    # Controls are `traj_` (mirrored to the URL); download buttons are private (`_traj_`): a button's
+    # state cannot be restored from a link.
+    source = (REPO_ROOT / "pages" / "trajectories.py").read_text()
+    keys = re.findall(r"key=f?\"([^\"]+)\"", source)
+    assert len(keys) >= 15 and all(key.startswith(("traj_", "_traj_download_")) for key in keys), keys
+    assert sum(key.startswith("_traj_") for key in keys) == 2
+
+
+def test_first_paint_reads_the_shipped_frames_without_umap():
+    script = (
+        "import sys; from streamlit.testing.v1 import AppTest; "
+        f"at = AppTest.from_file({str(REPO_ROOT / 'pages' / 'trajectories.py')!r}, default_timeout=300).run(); "
+        "assert not at.exception and not at.error, (at.exception, at.error); "
+        "print('umap' in sys.modules, 'numba' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert out.stdout.split()[-2:] == ["False", "False"]
 
 
 def test_bad_probe_shows_an_error(checkpoint):

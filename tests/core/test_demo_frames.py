@@ -1,0 +1,108 @@
+"""The shipped flow demo carries the frames of its default settings, so no page fits UMAP on first paint."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import DEMO_DIR
+from core.adapters.registry import open_adapter
+from core.demo import projections
+from core.diagnosis.prototype import probe_targets
+from core.flowview import (
+    FrameContext,
+    check_flow_inputs,
+    default_controls,
+    flow_defaults,
+    flow_view,
+    home_anchor,
+    joint_frame,
+    target_attributes,
+)
+from core.paths import demo_checkpoints
+from core.probe import ProbeData, load_probe, save_probe
+from core.projection import FRAMES_DIR, FrameStore, content_digest
+from tests.core.test_flow_demo import _tiny_run
+
+FLOW_DEMO = DEMO_DIR / "flow"
+
+
+def _frames(checkpoint: Path, cache: Path | None):
+    """(home frame at the default controls, comparison frame at the diagnosis targets, the context) of a
+    checkpoint, looked up as the pages do with a store whose cache is `cache` (shipped frames/ first)."""
+    adapter = open_adapter(str(checkpoint))
+    probe = load_probe(checkpoint.parent / "probe.npz")
+    embeddings, attributes = check_flow_inputs(adapter, probe)
+    store = FrameStore(checkpoint.parent / FRAMES_DIR, cache)
+    context = FrameContext.for_probe(embeddings, attributes, checkpoint.parent, store)
+    digest, (steps, alpha) = content_digest(checkpoint), flow_defaults(adapter)
+    rows, inputs = context.rows, embeddings[context.rows]
+    frames = []
+    for target, anchor in (
+        (target_attributes(attributes, default_controls(attributes.shape[1])), None),
+        (
+            probe_targets(attributes),
+            home_anchor(adapter, digest, context, embeddings, attributes, steps, alpha),
+        ),
+    ):
+        endpoints = adapter.flow(inputs, target[rows].astype(np.float32), steps, alpha)[-1]
+        frames.append(joint_frame(context, digest, inputs, endpoints, target[rows], steps, alpha, anchor))
+    return frames[0], frames[1], context
+
+
+def _home_view(checkpoint: Path):
+    adapter = open_adapter(str(checkpoint))
+    embeddings, attributes = check_flow_inputs(adapter, load_probe(checkpoint.parent / "probe.npz"))
+    store = FrameStore(checkpoint.parent / FRAMES_DIR, None)
+    context = FrameContext.for_probe(embeddings, attributes, checkpoint.parent, store)
+    controls = default_controls(attributes.shape[1])
+    digest = content_digest(checkpoint)
+    return flow_view(adapter, digest, context, embeddings, attributes, controls, *flow_defaults(adapter), 500)
+
+
+@pytest.mark.skipif(not (FLOW_DEMO / "collapsed" / FRAMES_DIR).is_dir(), reason="flow demo not built")
+@pytest.mark.parametrize(
+    "checkpoint",
+    [p for p in demo_checkpoints() if p.is_relative_to(FLOW_DEMO)],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_every_flow_demo_checkpoint_ships_its_default_frames(checkpoint, tmp_path):
+    home, compare, _ = _frames(checkpoint, tmp_path / "cache")
+    # Nothing was fitted: both frames came from the shipped folder, none was written to the cache.
+    assert not (tmp_path / "cache").exists()
+    if checkpoint.name == "fclf_epoch_020.pt":
+        assert home.trust >= 0.93 and compare.trust >= 0.93
+
+
+@pytest.mark.skipif(not (FLOW_DEMO / "collapsed" / FRAMES_DIR).is_dir(), reason="flow demo not built")
+def test_shipped_frames_show_the_collapse():
+    """At the default controls the collapsed run's endpoints sit on a few spots, the fixed run's spread."""
+
+    def spots(view) -> int:
+        points = np.concatenate([view.background, view.paths.reshape(-1, 2)])
+        low, span = points.min(axis=0), np.ptp(points, axis=0)
+        return len({tuple(c) for c in np.floor((view.paths[-1] - low) / (0.01 * span)).astype(int).tolist()})
+
+    collapsed = _home_view(FLOW_DEMO / "collapsed" / "fclf_epoch_020.pt")
+    fixed = _home_view(FLOW_DEMO / "fixed" / "fclf_epoch_020.pt")
+    assert spots(collapsed) <= 3 * collapsed.metrics["distinct_endpoints"]
+    assert spots(fixed) >= 3 * spots(collapsed)
+
+
+def test_build_writes_reproducible_frames_that_the_pages_find(tmp_path):
+    _, run_dir = _tiny_run(tmp_path / "flow", "collapsed")
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(60, 16)).astype(np.float32)
+    probe = ProbeData(
+        embeddings=z / np.linalg.norm(z, axis=1, keepdims=True), attributes=rng.integers(0, 2, (60, 3))
+    )
+    save_probe(run_dir / "probe.npz", probe)
+    written = projections.build(tmp_path)
+    names = sorted(p.relative_to(run_dir).as_posix() for p in written)
+    assert names[-1] == "projection.npz" and len(names) == 5  # input frame + 2 checkpoints x 2 frames
+    first = {p: p.read_bytes() for p in written}
+    projections.build(tmp_path)
+    assert {p: p.read_bytes() for p in run_dir.rglob("*.npz") if p.name != "probe.npz"} == first
+    for checkpoint in sorted(run_dir.glob("*.pt")):
+        _frames(checkpoint, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
