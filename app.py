@@ -20,6 +20,7 @@ PAGES = {
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/timeline.py", title="Timeline", icon=":material/show_chart:"),
         st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/leaderboard:"),
     ],
 }
 
@@ -29,9 +30,10 @@ with st.sidebar:
     st.header("Checkpoints")
     widgets.checkpoint_picker("a", "A")
     widgets.checkpoint_picker("b", "B (compare)")
-    with st.expander("Probe data and trust"):
+    with st.expander("Probe data, trust and device"):
         widgets.probe_picker()
         widgets.trust_switch()
+        widgets.device_picker()
 
 page = st.navigation(PAGES)
 # The default page's url_path is empty; its controls are registered under its name.

@@ -1,4 +1,4 @@
-"""`python -m core inspect|diagnose|report ...`.
+"""`python -m core inspect|diagnose|report|sweep ...`.
 
 Exit codes: 0 nothing collapsed, 1 collapse found, 2 bad input (one line on stderr, never a
 traceback), 3 inconclusive (no collapse finding could be decided).
@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     diagnose.add_argument(
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
+    _add_device(diagnose)
 
     report = sub.add_parser("report", help="export findings and metrics as HTML or JSON", **verdict)
     report.add_argument("path")
@@ -72,7 +73,35 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
     )
+    _add_device(report)
+
+    sweep = sub.add_parser("sweep", help="diagnose every checkpoint of every run folder under ROOT")
+    sweep.add_argument("root", help="folder whose subfolders (at any depth) hold checkpoints")
+    sweep.add_argument("--jobs", type=int, default=1, help="parallel workers on this machine (default 1)")
+    sweep.add_argument(
+        "--backend", choices=["loky", "dask", "ray"], default="loky", help="joblib backend (default loky)"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        help="address of an existing cluster: a Dask scheduler (tcp://host:8786) or a Ray head (ray://host:10001)",
+    )
+    sweep.add_argument(
+        "--out", help="table path (.parquet; the leaderboard goes beside it as .html); default: the cache"
+    )
+    sweep.add_argument("--data", help="probe data for every checkpoint (default: probe.npz beside each)")
+    sweep.add_argument(
+        "--trust", action="store_true", help="allow full unpickling (may run code in the files)"
+    )
+    _add_device(sweep)
     return parser
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where models run: cpu (default), cuda, cuda:N, or auto (CUDA when torch sees a GPU)",
+    )
 
 
 def load_builder(spec: str) -> Callable:
@@ -137,14 +166,16 @@ def _roles(loaded) -> dict:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from .checkpoints import load_checkpoint
+    from .device import resolve_device
     from .diagnosis import diagnose_checkpoint
     from .probe import find_probe, load_probe
 
+    device = resolve_device(args.device)
     loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
     probe_path = Path(args.data) if args.data else find_probe(args.path)
     probe = load_probe(probe_path) if probe_path is not None else None
     builder = load_builder(args.builder) if args.builder else None
-    report = diagnose_checkpoint(loaded, probe, adapter_name=args.adapter, builder=builder)
+    report = diagnose_checkpoint(loaded, probe, adapter_name=args.adapter, builder=builder, device=device)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -174,10 +205,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     # A comparison measures both checkpoints on the same inputs: A's probe unless --data names one.
     probe = args.data or (find_probe(args.path) if args.compare else None)
-    _, spec_a, _, report_a = report_for(args.path, probe, trust=args.trust)
+    _, spec_a, _, report_a = report_for(args.path, probe, trust=args.trust, device=args.device)
     items, deltas = [("A", args.path, report_a)], None
     if args.compare:
-        _, spec_b, _, report_b = report_for(args.compare, probe, trust=args.trust)
+        _, spec_b, _, report_b = report_for(args.compare, probe, trust=args.trust, device=args.device)
         check_comparable(spec_a, spec_b)
         items.append(("B", args.compare, report_b))
         deltas = compare_metrics(report_a, report_b)
@@ -207,10 +238,46 @@ def combined_exit(codes: Iterable[int]) -> int:
     return next((c for c in (EXIT_COLLAPSE, EXIT_INCONCLUSIVE) if c in codes), EXIT_OK)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import sweep
+
+    if args.jobs < 1:
+        raise CollapseExplorerError(f"--jobs must be at least 1, got {args.jobs}")
+
+    def progress(done: int, total: int) -> None:
+        print(f"  diagnosed {done:,} of {total:,} new or changed checkpoints", file=sys.stderr, flush=True)
+
+    result = sweep(
+        args.root,
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        out=args.out,
+        probe=args.data,
+        trust=args.trust,
+        device=args.device,
+        progress=progress,
+    )
+    table = result.table
+    collapsed = sorted(table.loc[table["severity"] == "collapse", "run"].unique())
+    print(
+        f"{result.runs:,} runs, {len(table):,} checkpoints: {result.diagnosed:,} diagnosed, "
+        f"{result.cached:,} from the cache; {len(collapsed):,} runs collapsed"
+    )
+    for run in collapsed[:20]:
+        first = table.loc[table["run"] == run, "first_collapsed_epoch"].iloc[0]
+        print(f"  COLLAPSE  {run} (first at epoch {first})")
+    print(f"table:       {result.table_path}\nleaderboard: {result.leaderboard_path}")
+    if collapsed:
+        return EXIT_COLLAPSE
+    return EXIT_INCONCLUSIVE if (table["severity"] == "undefined").all() else EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": cmd_inspect,
     "diagnose": cmd_diagnose,
     "report": cmd_report,
+    "sweep": cmd_sweep,
 }
 
 

@@ -453,4 +453,4 @@ def field_at_inputs(
     field = field_fn()
     y = torch.from_numpy(target_attributes(attributes, controls).astype(np.float32))
     z = torch.from_numpy(unit_rows(embeddings))
-    return field_stats(lambda points: field(points, y), z, probes=probes, seed=seed)
+    return field_stats(field, z, condition=y, probes=probes, seed=seed)

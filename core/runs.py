@@ -12,6 +12,7 @@ from typing import get_args
 from .adapters.base import AdapterSpec
 from .adapters.registry import REGISTRY, build_adapter, detect
 from .checkpoints import epoch_from_name, load_checkpoint, weight_files
+from .device import resolve_device
 from .diagnosis import SEVERITY_ORDER, Finding, Kind, Report, diagnose_checkpoint
 from .errors import CollapseExplorerError
 from .metrics import MetricValue, Undefined
@@ -38,9 +39,9 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def report_for(
-    path: str | Path, probe: str | Path | None = None, *, trust: bool = False
-) -> tuple[str, Report]:
-    """(family, report) for one checkpoint; the probe defaults to probe.npz beside it or its run.
+    path: str | Path, probe: str | Path | None = None, *, trust: bool = False, device: str = "cpu"
+) -> tuple[str | None, AdapterSpec | None, int | None, Report]:
+    """(family, spec, epoch, report) for one checkpoint; the probe defaults to probe.npz beside it or its run.
 
     Memoised per file version (mtime, size) in this process, so a timeline re-diagnoses only new files.
     """
@@ -48,21 +49,26 @@ def report_for(
     probe_path = Path(probe) if probe else find_probe(path)
     probe_stamp = _stamp(probe_path) if probe_path is not None else None
     return _cached_report(
-        str(path), _stamp(path), str(probe_path) if probe_path else None, probe_stamp, trust
+        str(path),
+        _stamp(path),
+        str(probe_path) if probe_path else None,
+        probe_stamp,
+        trust,
+        resolve_device(device),
     )
 
 
 @functools.lru_cache(maxsize=512)
 def _cached_report(
-    path: str, stamp: tuple[int, int], probe: str | None, probe_stamp: tuple | None, trust: bool
+    path: str, stamp: tuple[int, int], probe: str | None, probe_stamp: tuple | None, trust: bool, device: str
 ) -> tuple[str | None, AdapterSpec | None, int | None, Report]:
     loaded = load_checkpoint(path, trust=trust)
     try:
-        adapter = build_adapter(loaded)
+        adapter = build_adapter(loaded, device=device)
     except CollapseExplorerError:
         adapter = None  # diagnose_checkpoint still reports broken weights (or re-raises the reason)
     builder = None if adapter is None else (lambda _: adapter)
-    report = diagnose_checkpoint(loaded, load_probe(probe) if probe else None, builder=builder)
+    report = diagnose_checkpoint(loaded, load_probe(probe) if probe else None, builder=builder, device=device)
     family = adapter.spec().family if adapter is not None else _detected_family(loaded)
     return family, adapter.spec() if adapter is not None else None, loaded.epoch, report
 
@@ -73,12 +79,17 @@ def _detected_family(loaded) -> str | None:
 
 
 def timeline(
-    folder: str | Path, probe: str | Path | None = None, *, trust: bool | frozenset[str] = False
+    folder: str | Path,
+    probe: str | Path | None = None,
+    *,
+    trust: bool | frozenset[str] = False,
+    device: str = "cpu",
 ) -> list[TimelinePoint]:
     """Diagnose every checkpoint in `folder`, sorted by epoch; unreadable files keep their error.
     `trust`: True allows full unpickling of every file, a set only of the files whose resolved paths
     it holds (the app trusts the files the user ticked the switch for, not their whole folder)."""
     folder = Path(folder)
+    device = resolve_device(device)  # a missing GPU is one bad-input error, not one per checkpoint
     if not folder.is_dir():
         raise CollapseExplorerError(f"{folder} is not a folder; a timeline needs a run folder of checkpoints")
     files = weight_files(folder)
@@ -90,7 +101,7 @@ def timeline(
     for path in files:
         try:
             allowed = trust if isinstance(trust, bool) else str(path.resolve()) in trust
-            family, _, epoch, report = report_for(path, probe, trust=allowed)
+            family, _, epoch, report = report_for(path, probe, trust=allowed, device=device)
             points.append(TimelinePoint(str(path), epoch, family, report))
         except CollapseExplorerError as exc:
             epoch = epoch_from_name(path.name)

@@ -13,6 +13,7 @@ from core.adapters.registry import build_adapter
 from core.checkpoints import WEIGHT_SUFFIXES, LoadedCheckpoint, load_checkpoint
 from core.diagnosis import Report, diagnose_checkpoint
 from core.probe import ProbeData, find_probe, load_probe
+from ui import state
 
 Stamp = tuple[int, int]
 
@@ -38,15 +39,15 @@ def loaded_checkpoint(path: str, trust: bool = False) -> LoadedCheckpoint:
 
 
 @st.cache_resource(show_spinner="Rebuilding model…", max_entries=16)
-def _adapter(path: str, stamp: Stamp, trust: bool) -> CheckpointAdapter:
+def _adapter(path: str, stamp: Stamp, trust: bool, device: str) -> CheckpointAdapter:
     builder = builder_from_env(trust)
     loaded = _loaded(path, stamp, trust)
-    return builder(loaded) if builder is not None else build_adapter(loaded)
+    return builder(loaded) if builder is not None else build_adapter(loaded, device=device)
 
 
 def adapter(path: str, trust: bool = False) -> CheckpointAdapter:
-    """The detected adapter with its rebuilt model (cached, shared read-only)."""
-    return _adapter(path, file_stamp(path), trust)
+    """The detected adapter with its rebuilt model on the sidebar's device (cached, shared read-only)."""
+    return _adapter(path, file_stamp(path), trust, state.device())
 
 
 def resolve_probe(checkpoint: str, probe: str | None) -> str | None:
@@ -68,22 +69,22 @@ def probe_data(path: str | None) -> ProbeData | None:
 
 
 @st.cache_data(show_spinner="Diagnosing…", max_entries=64)
-def _report(path: str, stamp: Stamp, probe: str | None, trust: bool) -> Report:
+def _report(path: str, stamp: Stamp, probe: str | None, trust: bool, device: str) -> Report:
     return diagnose_checkpoint(
-        _loaded(path, stamp, trust), probe_data(probe), builder=builder_from_env(trust)
+        _loaded(path, stamp, trust), probe_data(probe), builder=builder_from_env(trust), device=device
     )
 
 
 def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
     """Findings for a checkpoint with its probe data (cached)."""
-    return _report(path, file_stamp(path), resolve_probe(path, probe), trust)
+    return _report(path, file_stamp(path), resolve_probe(path, probe), trust, state.device())
 
 
 @st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
-def _timeline(folder: str, stamp: Stamp, probe: str | None, trusted: frozenset[str]) -> list:
+def _timeline(folder: str, stamp: Stamp, probe: str | None, trusted: frozenset[str], device: str) -> list:
     from core.runs import timeline
 
-    return timeline(folder, probe, trust=trusted)
+    return timeline(folder, probe, trust=trusted, device=device)
 
 
 def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> list:
@@ -91,7 +92,9 @@ def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> 
     files the user trusted are unpickled fully, never the rest of their folder."""
     from ui.state import trusted_files
 
-    return _timeline(folder, file_stamp(folder), probe, trusted_files() if trust else frozenset())
+    return _timeline(
+        folder, file_stamp(folder), probe, trusted_files() if trust else frozenset(), state.device()
+    )
 
 
 @st.cache_data(show_spinner="Reading the training guard's checks…", max_entries=16)
@@ -109,12 +112,14 @@ def guard_checks(folder: str) -> tuple[list, list[str]]:
 
 
 @st.cache_data(show_spinner="Comparing…", max_entries=32)
-def _comparison(path_a: str, stamp_a: Stamp, path_b: str, stamp_b: Stamp, probe: str | None, trust: bool):
+def _comparison(
+    path_a: str, stamp_a: Stamp, path_b: str, stamp_b: Stamp, probe: str | None, trust: bool, device: str
+):
     from core.report import check_comparable, compare_metrics
     from core.runs import report_for
 
-    _, spec_a, _, report_a = report_for(path_a, probe, trust=trust)
-    _, spec_b, _, report_b = report_for(path_b, probe, trust=trust)
+    _, spec_a, _, report_a = report_for(path_a, probe, trust=trust, device=device)
+    _, spec_b, _, report_b = report_for(path_b, probe, trust=trust, device=device)
     check_comparable(spec_a, spec_b)
     return report_a, report_b, compare_metrics(report_a, report_b)
 
@@ -122,20 +127,26 @@ def _comparison(path_a: str, stamp_a: Stamp, path_b: str, stamp_b: Stamp, probe:
 def comparison(path_a: str, path_b: str, probe: str | None = None, trust: bool = False):
     """(report A, report B, metric deltas) for two checkpoints of one family, both measured on A's probe."""
     probe = resolve_probe(path_a, probe)
-    return _comparison(path_a, file_stamp(path_a), path_b, file_stamp(path_b), probe, trust)
+    return _comparison(path_a, file_stamp(path_a), path_b, file_stamp(path_b), probe, trust, state.device())
 
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
 def _export(
-    path_a: str, stamp_a: Stamp, path_b: str | None, stamp_b: Stamp | None, probe: str | None, trust: bool
+    path_a: str,
+    stamp_a: Stamp,
+    path_b: str | None,
+    stamp_b: Stamp | None,
+    probe: str | None,
+    trust: bool,
+    device: str,
 ) -> tuple[str, str]:
     from core.report import Entry, export_both
     from core.report_figures import report_figures
 
     if path_b is None:
-        items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust))], None
+        items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust, device))], None
     else:
-        report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, stamp_b, probe, trust)
+        report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, stamp_b, probe, trust, device)
         items = [("A", path_a, report_a), ("B", path_b, report_b)]
     entries = [Entry(label, path, report, probe) for label, path, report in items]
     return export_both(entries, deltas, report_figures(items, probe, trust=trust))
@@ -144,4 +155,6 @@ def _export(
 def export(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> tuple[str, str]:
     """The downloadable report of A, or of A vs B: (offline HTML document, JSON of the same report)."""
     stamp_b = file_stamp(path_b) if path_b is not None else None
-    return _export(path_a, file_stamp(path_a), path_b, stamp_b, resolve_probe(path_a, probe), trust)
+    return _export(
+        path_a, file_stamp(path_a), path_b, stamp_b, resolve_probe(path_a, probe), trust, state.device()
+    )

@@ -21,6 +21,7 @@ PROBE_KEY = "probe_path"
 FileIdentity = tuple[str, int, int]
 PROBE_PROBLEM_KEY = "probe_problem"
 TIMELINE_RUN_KEY = "timeline_run"  # a run folder chosen elsewhere (the Runs page) for the Timeline
+DEVICE_KEY = "device"
 
 
 def _key(slot: Slot) -> str:
@@ -247,3 +248,8 @@ def forget(keys: Iterable[str]) -> None:
     for key in keys:
         st.session_state.pop(key, None)
     st.query_params.clear()
+
+
+def device() -> str:
+    """Where models run, from the sidebar's device setting ("cpu" until changed)."""
+    return str(st.session_state.get(DEVICE_KEY) or "cpu")

@@ -290,3 +290,19 @@ def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bo
     right.download_button(
         "Download its data (JSON)", data, file_name=f"{stem}.json", mime="application/json", key="export_json"
     )
+
+
+def device_picker() -> str:
+    """Sidebar setting: where models run (the CPU, or a CUDA GPU that torch can see on the server)."""
+    from core.device import available_devices
+
+    devices = available_devices()
+    if st.session_state.get(state.DEVICE_KEY) not in devices:
+        st.session_state[state.DEVICE_KEY] = "cpu"
+    st.selectbox(
+        "Device",
+        devices,
+        key=state.DEVICE_KEY,
+        help="Where flows, generation and other model calls run. CUDA appears when torch sees a GPU.",
+    )
+    return state.device()

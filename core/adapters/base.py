@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:
     from ..checkpoints import LoadedCheckpoint
@@ -50,6 +51,8 @@ class CheckpointAdapter(ABC):
 
     name: ClassVar[str]
     family: ClassVar[Family]
+    # Where the model runs; `to_device` sets it on the instance before the adapter is shared.
+    device: str = "cpu"
 
     @classmethod
     @abstractmethod
@@ -65,12 +68,29 @@ class CheckpointAdapter(ABC):
     def from_checkpoint(
         cls, path: str | Path, *, device: str = "cpu", trust: bool = False
     ) -> CheckpointAdapter:
-        """Load `path` safely and rebuild the model on `device` (only "cpu" is supported here)."""
+        """Load `path` safely and rebuild the model on `device` ("cpu", "cuda", "cuda:N" or "auto")."""
         from ..checkpoints import load_checkpoint
+        from ..device import resolve_device
 
-        if device != "cpu":
-            raise ValueError(f"{cls.name}: only device='cpu' is supported, got {device!r}")
-        return cls.from_loaded(load_checkpoint(path, trust=trust))
+        device = resolve_device(device)
+        return cls.from_loaded(load_checkpoint(path, trust=trust)).to_device(device)
+
+    def to_device(self, device: str) -> CheckpointAdapter:
+        """Move the model's torch modules to a resolved `device` (see core.device); returns self.
+
+        Call it once, right after building: adapters are shared read-only afterwards. Family methods move
+        their inputs to `self.device` and return numpy arrays on the CPU. An adapter that holds no torch
+        module (weight statistics in numpy) has nothing to move and keeps computing on the CPU.
+        """
+        for value in vars(self).values():
+            if isinstance(value, torch.nn.Module):
+                value.to(device)
+        self.device = device
+        return self
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        """A float or integer numpy array as a tensor on this adapter's device."""
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     @abstractmethod
     def spec(self) -> AdapterSpec:

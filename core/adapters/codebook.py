@@ -235,19 +235,21 @@ class ReferenceVQVAEAdapter(CheckpointAdapter):
             )
         if not np.issubdtype(arr.dtype, np.number):
             raise ProbeError(f"probe x must be numeric, got dtype {arr.dtype}")
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32).reshape(len(arr), want))
+        return self._tensor(np.asarray(arr, dtype=np.float32).reshape(len(arr), want))
 
     def code_indices(self, x: np.ndarray) -> np.ndarray:
         """Code per token: x [N, input_dim] -> int64 [N, T]."""
         with torch.inference_mode():
-            return self._model.code_indices(self._inputs(x)).numpy().astype(np.int64)
+            return self._model.code_indices(self._inputs(x)).cpu().numpy().astype(np.int64)
 
     def code_usage(self) -> np.ndarray:
-        return self._model.quantizer._ema_cluster_size.detach().to(torch.float64).numpy()[None, :].copy()
+        return (
+            self._model.quantizer._ema_cluster_size.detach().to("cpu", torch.float64).numpy()[None, :].copy()
+        )
 
     def codebook(self) -> np.ndarray:
         """Code vectors, float32 [1, K, D]."""
-        return self._model.quantizer._embedding.weight.detach().numpy()[None].copy()
+        return self._model.quantizer._embedding.weight.detach().cpu().numpy()[None].copy()
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Quantized latents z [N, T*D] -> reconstructions float32 [N, input_dim]."""
@@ -256,12 +258,12 @@ class ReferenceVQVAEAdapter(CheckpointAdapter):
         if arr.ndim != 2 or arr.shape[1] != c.num_tokens * c.embedding_dim:
             raise ProbeError(f"latents must be [N, {c.num_tokens * c.embedding_dim}], got {arr.shape}")
         with torch.inference_mode():
-            return self._model.decoder(torch.from_numpy(arr)).numpy()
+            return self._model.decoder(self._tensor(arr)).cpu().numpy()
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         """Encode, quantize and decode: x [N, input_dim] -> float32 [N, input_dim]."""
         with torch.inference_mode():
-            return self._model.reconstruct(self._inputs(x)).numpy()
+            return self._model.reconstruct(self._inputs(x)).cpu().numpy()
 
 
 # --- usage from an adapter plus probe data --------------------------------------------------------------

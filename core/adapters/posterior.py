@@ -301,9 +301,9 @@ class _VAEAdapter(CheckpointAdapter):
         outs: list[list[np.ndarray]] = []
         with torch.inference_mode():
             for start in range(0, len(a), _CHUNK):
-                result = fn(torch.from_numpy(np.ascontiguousarray(a[start : start + _CHUNK])))
+                result = fn(self._tensor(a[start : start + _CHUNK]))
                 result = result if isinstance(result, tuple) else (result,)
-                outs.append([r.float().numpy() for r in result])
+                outs.append([r.float().cpu().numpy() for r in result])
         if not outs:
             return []
         return [np.concatenate(parts) for parts in zip(*outs, strict=True)]
@@ -340,7 +340,7 @@ class _VAEAdapter(CheckpointAdapter):
         mu, logvar = self.model.mu_head, self.model.logvar_head
 
         def arr(t: torch.Tensor) -> np.ndarray:
-            return t.detach().float().numpy().copy()
+            return t.detach().float().cpu().numpy().copy()
 
         def bias(head: nn.Linear) -> np.ndarray:
             return np.zeros(head.out_features, np.float32) if head.bias is None else arr(head.bias)

@@ -46,8 +46,13 @@ def detect(shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> str | None
     return None
 
 
-def build_adapter(loaded: LoadedCheckpoint, name: str | None = None) -> CheckpointAdapter:
-    """Adapter `name` (or the detected one) rebuilt from `loaded`; AdapterError says why not."""
+def build_adapter(
+    loaded: LoadedCheckpoint, name: str | None = None, *, device: str = "cpu"
+) -> CheckpointAdapter:
+    """Adapter `name` (or the detected one) rebuilt from `loaded` on `device`; AdapterError says why not."""
+    from ..device import resolve_device
+
+    device = resolve_device(device)
     load_all()
     if not loaded.state_dict and loaded.data_tensors:
         raise AdapterError(data_message(loaded))
@@ -57,7 +62,7 @@ def build_adapter(loaded: LoadedCheckpoint, name: str | None = None) -> Checkpoi
             raise AdapterError(unrecognised_message(loaded))
     if name not in REGISTRY:
         raise AdapterError(f"unknown adapter {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name].from_loaded(loaded)
+    return REGISTRY[name].from_loaded(loaded).to_device(device)
 
 
 def unrecognised_message(loaded: LoadedCheckpoint) -> str:
@@ -81,8 +86,10 @@ def data_message(loaded: LoadedCheckpoint) -> str:
     return describe(loaded.path.name, tensors)
 
 
-def open_adapter(path: str, name: str | None = None, *, trust: bool = False) -> CheckpointAdapter:
-    """Load the checkpoint at `path` safely and build its adapter."""
+def open_adapter(
+    path: str, name: str | None = None, *, trust: bool = False, device: str = "cpu"
+) -> CheckpointAdapter:
+    """Load the checkpoint at `path` safely and build its adapter on `device`."""
     from ..checkpoints import load_checkpoint
 
-    return build_adapter(load_checkpoint(path, trust=trust), name)
+    return build_adapter(load_checkpoint(path, trust=trust), name, device=device)

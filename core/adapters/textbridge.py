@@ -236,12 +236,12 @@ class _TextBridgeAdapter(CheckpointAdapter):
             )
         if not np.isfinite(array).all():
             raise ProbeError("embeddings contain NaN or infinite values")
-        return torch.from_numpy(array)
+        return self._tensor(array)
 
     @torch.no_grad()
     def bridge_outputs(self, embeddings: np.ndarray) -> np.ndarray:
         """What T5 receives for each embedding [N, E]: float32 [N, Q, d_model]."""
-        return self.model.bridge_tokens(self._as_tensor(embeddings)).numpy()
+        return self.model.bridge_tokens(self._as_tensor(embeddings)).cpu().numpy()
 
     @torch.no_grad()
     def generate_ids(self, embeddings: np.ndarray, config: SamplingConfig) -> list[tuple[int, ...]]:
@@ -257,7 +257,9 @@ class _TextBridgeAdapter(CheckpointAdapter):
         if self.tokenizer is not None:
             special |= set(self.tokenizer.all_special_ids)
         out: list[tuple[int, ...]] = []
-        with _RNG_LOCK, torch.random.fork_rng(devices=[]):
+        # Sampling draws from the generator of the device the model is on: fork and seed that one.
+        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        with _RNG_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(config.seed)
             for start in range(0, len(x), BATCH_SIZE):
                 ids = self.model.t5.generate(

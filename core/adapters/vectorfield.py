@@ -38,6 +38,8 @@ ATTR_MLP_KEYS = frozenset(
 )
 NETWORK_KEYS = frozenset(f"network.{i}.{s}" for i in NETWORK_LAYERS for s in ("weight", "bias"))
 MAX_STEPS = 10_000
+# Rows per flowed chunk are chosen so one chunk's path [T+1, rows, D] holds about this many floats (64 MB).
+FLOW_CHUNK_ELEMENTS = 16 * 1024 * 1024
 DEFAULT_STEPS = 10
 DEFAULT_ALPHA = 0.1
 
@@ -201,14 +203,26 @@ class _FlowAdapter(CheckpointAdapter):
         )
 
     def flow(self, z: np.ndarray, y_target: np.ndarray, steps: int, alpha: float) -> np.ndarray:
-        """Euler flow of z [N, D] (re-normalised) toward y_target [N, A]: float32 [T+1, N, D]."""
+        """Euler flow of z [N, D] (re-normalised) toward y_target [N, A]: float32 [T+1, N, D].
+
+        Rows are flowed in chunks on the adapter's device and written into the one output array, so
+        memory is the output plus one chunk's path.
+        """
         if not 0 <= int(steps) <= MAX_STEPS or int(steps) != steps:
             raise ProbeError(f"steps must be an integer in 0..{MAX_STEPS}, got {steps}")
         if not np.isfinite(alpha):
             raise ProbeError(f"alpha must be finite, got {alpha}")
         zt, yt = check_flow_inputs(z, y_target, self._dim, self._names)
+        out = np.empty((int(steps) + 1, *zt.shape), dtype=np.float32)
+        rows = max(1, FLOW_CHUNK_ELEMENTS // ((int(steps) + 1) * self._dim))
         with torch.inference_mode():
-            return flow(self._module, zt, yt, int(steps), float(alpha)).numpy().astype(np.float32)
+            for start in range(0, len(zt), rows):
+                part = slice(start, start + rows)
+                path = flow(
+                    self._module, zt[part].to(self.device), yt[part].to(self.device), int(steps), alpha
+                )
+                out[:, part] = path.cpu().numpy()
+        return out
 
     def flow_defaults(self) -> tuple[int, float]:
         """(steps, alpha) recorded in the checkpoint config, else (10, 0.1)."""
@@ -218,9 +232,13 @@ class _FlowAdapter(CheckpointAdapter):
         """The raw field v(z [N, D], y [N, A]) -> [N, D] as a torch function (weights frozen).
 
         For divergence / curl with torch.func: fix y and pass `lambda z: field(z, y)`. It is not
-        wrapped in no_grad so jvp / vjp can differentiate through z; callers must not train it.
+        wrapped in no_grad so jvp / vjp can differentiate through z; callers must not train it. On a GPU
+        the function takes and returns CPU tensors (the moves are differentiable too).
         """
-        return self._module
+        if self.device == "cpu":
+            return self._module
+        module, device = self._module, self.device
+        return lambda z, y: module(z.to(device), y.to(device)).to(z.device)
 
 
 @register

@@ -119,7 +119,12 @@ def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: st
 
 
 def diagnose_checkpoint(
-    loaded: LoadedCheckpoint, probe: ProbeData | None, *, adapter_name: str | None = None, builder=None
+    loaded: LoadedCheckpoint,
+    probe: ProbeData | None,
+    *,
+    adapter_name: str | None = None,
+    builder=None,
+    device: str = "cpu",
 ) -> Report:
     """Family findings plus training findings (weight health, the run's logs up to this checkpoint).
 
@@ -133,7 +138,9 @@ def diagnose_checkpoint(
     training, notes = checkpoint_training_findings(loaded)
     checkpoint = str(loaded.path)
     try:
-        adapter = builder(loaded) if builder is not None else build_adapter(loaded, adapter_name)
+        adapter = (
+            builder(loaded) if builder is not None else build_adapter(loaded, adapter_name, device=device)
+        )
     except CollapseExplorerError as exc:
         if not any(f.severity == "collapse" for f in training):
             raise

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..metrics import Undefined, format_value, is_defined
+from ..metrics import MetricValue, Undefined, format_value, is_defined
 from ..metrics.clustering import distinct_endpoints, median_nn_distance, pack_bits
 from ..metrics.spectrum import rank_ratio
-from ..metrics.trajectories import endpoint_metrics
+from ..metrics.trajectories import endpoint_metrics, flow_summary
 from . import Finding, Severity
 
 if TYPE_CHECKING:
@@ -133,8 +133,10 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         return _undefined(f"cannot set the distinct-endpoint scale: {reason}; give distinct embeddings")
     defaults = getattr(adapter, "flow_defaults", None)
     steps, alpha = defaults() if callable(defaults) else (DEFAULT_STEPS, DEFAULT_ALPHA)
-    traj = adapter.flow(z, targets.astype(np.float32), steps, alpha)
-    metrics: dict[str, object] = dict(endpoint_metrics(traj, target_labels, original_labels, scale=scale))
+    # Rows are flowed in chunks and only inputs, endpoints and step lengths kept: the whole path of a
+    # 100k-row probe would take gigabytes.
+    flows = flow_summary(lambda rows, y: adapter.flow(rows, y, steps, alpha), z, targets.astype(np.float32))
+    metrics: dict[str, object] = dict(endpoint_metrics(flows, target_labels, original_labels, scale=scale))
     found = distinct_endpoints(np.asarray(z, dtype=np.float32), scale)
     metrics["distinct_inputs"] = found if isinstance(found, Undefined) else found[0]
     metrics.update({"rows": n, "steps": steps, "alpha": alpha})
@@ -146,13 +148,18 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         Finding(
             "prototype", severity, _summary(severity, metrics, n), metrics, FIX if severity != "ok" else ""
         ),
-        dimensional_finding(traj[0], traj[-1]),
+        dimensional_finding(flows.start, flows.end, end_rank=metrics["rankme_end"]),  # type: ignore[arg-type]
     ]
 
 
-def dimensional_finding(start: np.ndarray, end: np.ndarray) -> Finding:
-    """`dimensional` finding from the RankMe of the inputs [N, D] and of the endpoints [N, D]."""
-    metrics = rank_ratio(start, end)
+def dimensional_finding(
+    start: np.ndarray, end: np.ndarray, *, end_rank: MetricValue | None = None
+) -> Finding:
+    """`dimensional` finding from the RankMe of the inputs [N, D] and of the endpoints [N, D].
+
+    `end_rank` reuses the endpoints' RankMe when it is already known.
+    """
+    metrics = rank_ratio(start, end, after_rank=end_rank)
     ratio = metrics["rankme_ratio"]
     if isinstance(ratio, Undefined):
         return Finding(

@@ -22,6 +22,8 @@ from torch.func import jvp, vjp
 from . import MetricInfo, Undefined, register_metrics
 
 Field = Callable[[torch.Tensor], torch.Tensor]
+# Points per chunk when the field's conditioning is passed alongside them (see `field_stats`).
+ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,26 @@ def _project(u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return u - (u * unit).sum(dim=1, keepdim=True) * unit
 
 
+def _conditioned(v: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], condition: torch.Tensor) -> Field:
+    return lambda points: v(points, condition)
+
+
 def field_stats(
-    v: Field, z: np.ndarray | torch.Tensor, *, probes: int = 8, sphere: bool = True, seed: int = 0
+    v: Field | Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    z: np.ndarray | torch.Tensor,
+    *,
+    condition: torch.Tensor | None = None,
+    probes: int = 8,
+    sphere: bool = True,
+    seed: int = 0,
+    rows: int | None = None,
 ) -> FieldStats:
     """Hutchinson estimates of mean divergence and mean curl magnitude of v at points z [N, D].
 
-    `probes` Rademacher vectors per point, drawn from a generator seeded with `seed`.
+    `probes` Rademacher vectors per point, drawn from a generator seeded with `seed`. With `condition`
+    [N, ...] (target attributes, say) the field is called as v(points, condition rows), which lets points
+    be taken `rows` at a time (default ROWS) so memory stays O(rows D) at any N; without it v(z) sees all
+    rows at once unless `rows` is given (then v must accept any number of rows).
     """
     z = torch.as_tensor(np.asarray(z, dtype=np.float32) if isinstance(z, np.ndarray) else z).float()
     if z.ndim != 2 or len(z) == 0:
@@ -54,19 +70,26 @@ def field_stats(
     gen = torch.Generator().manual_seed(seed)
     div = torch.zeros(len(z), dtype=torch.float64)
     curl_sq = torch.zeros(len(z), dtype=torch.float64)
-    out, pullback = vjp(v, z)
-    if out.shape != z.shape:
-        raise ValueError(f"field returned shape {tuple(out.shape)} for points of shape {tuple(z.shape)}")
-    for _ in range(probes):
-        e = torch.randint(0, 2, z.shape, generator=gen).float() * 2 - 1
-        if sphere:
-            e = _project(e, z)
-        _, forward = jvp(v, (z,), (e,))
-        (backward,) = pullback(e)
-        if sphere:
-            forward, backward = _project(forward, z), _project(backward, z)
-        div += (e * forward).sum(dim=1).double()
-        curl_sq += ((forward - backward) ** 2).sum(dim=1).double()
+    step = rows or (ROWS if condition is not None else len(z))
+    for start in range(0, len(z), step):
+        points = z[start : start + step]
+        field = v if condition is None else _conditioned(v, condition[start : start + step])
+        out, pullback = vjp(field, points)
+        if out.shape != points.shape:
+            raise ValueError(
+                f"field returned shape {tuple(out.shape)} for points of shape {tuple(points.shape)}"
+            )
+        here = slice(start, start + len(points))
+        for _ in range(probes):
+            e = torch.randint(0, 2, points.shape, generator=gen).float() * 2 - 1
+            if sphere:
+                e = _project(e, points)
+            _, forward = jvp(field, (points,), (e,))
+            (backward,) = pullback(e)
+            if sphere:
+                forward, backward = _project(forward, points), _project(backward, points)
+            div[here] += (e * forward).sum(dim=1).double()
+            curl_sq[here] += ((forward - backward) ** 2).sum(dim=1).double()
     div /= probes
     curl = (curl_sq / probes / 2).sqrt()
     if not (torch.isfinite(div).all() and torch.isfinite(curl).all()):

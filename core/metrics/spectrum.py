@@ -12,20 +12,30 @@ import numpy as np
 from . import MetricInfo, MetricValue, Undefined, is_defined, register_metrics
 
 _EPS = 1e-12
+_ROWS = 8192
 
 
 def singular_values(x: np.ndarray, *, center: bool = False) -> np.ndarray | Undefined:
-    """Singular values of x [N, D] in descending order, float64 [min(N, D)]; optionally column-centred."""
-    x = np.asarray(x, dtype=np.float64)
+    """Singular values of x [N, D] in descending order, float64 [min(N, D)]; optionally column-centred.
+
+    The float64 Gram matrix is accumulated over row chunks, so no float64 copy of x is made.
+    """
+    x = np.asarray(x)
     if x.ndim != 2 or x.size == 0:
         return Undefined(f"needs a non-empty [N, D] matrix, got shape {x.shape}")
     if not np.isfinite(x).all():
         return Undefined("values contain NaN or inf")
-    if center:
-        x = x - x.mean(axis=0)
+    mean = x.mean(axis=0, dtype=np.float64) if center else np.zeros(x.shape[1])
     # Eigenvalues of the smaller Gram matrix: ~10x faster than an SVD of [N, D] for N >> D; the squaring
     # only costs accuracy on singular values below ~1e-8 of the largest, which RankMe weighs by ~0.
-    gram = x.T @ x if x.shape[0] >= x.shape[1] else x @ x.T
+    if x.shape[0] < x.shape[1]:
+        rows = x.astype(np.float64) - mean
+        gram = rows @ rows.T
+    else:
+        gram = np.zeros((x.shape[1], x.shape[1]))
+        for start in range(0, len(x), _ROWS):
+            rows = x[start : start + _ROWS].astype(np.float64) - mean
+            gram += rows.T @ rows
     return np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))[::-1]
 
 
@@ -41,9 +51,15 @@ def rankme(x: np.ndarray) -> float | Undefined:
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-def rank_ratio(before: np.ndarray, after: np.ndarray) -> dict[str, MetricValue]:
-    """RankMe of `before` [N, D] and `after` [N, D] and their ratio (after / before; 1 = rank kept)."""
-    start, end = rankme(before), rankme(after)
+def rank_ratio(
+    before: np.ndarray, after: np.ndarray, *, after_rank: MetricValue | None = None
+) -> dict[str, MetricValue]:
+    """RankMe of `before` [N, D] and `after` [N, D] and their ratio (after / before; 1 = rank kept).
+
+    `after_rank` reuses an already computed RankMe of `after`.
+    """
+    start = rankme(before)
+    end = rankme(after) if after_rank is None else after_rank
     ratio: MetricValue = (
         float(end) / float(start)
         if is_defined(start) and is_defined(end)

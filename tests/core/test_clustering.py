@@ -72,7 +72,7 @@ def test_pack_bits():
 def test_radius_components_match_dbscan():
     x = np.random.default_rng(3).normal(size=(500, 3))
     for eps in (0.15, 0.3, 0.6):
-        ours = radius_components(x, eps, chunk=64)
+        ours = radius_components(x, eps, cells=8)
         theirs = DBSCAN(eps=eps, min_samples=1).fit(x).labels_
         assert ours.max() == theirs.max()
         assert adjusted_rand_score(ours, theirs) == 1.0
