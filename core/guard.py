@@ -223,9 +223,10 @@ class CollapseGuard:
     callbacks default it to their trainer's log folder).
     adapter: your own function model -> CheckpointAdapter, for a model no adapter reads.
     max_rows: probe rows per check for the posterior, flow and text families (a fixed seeded subset;
-    None: all). A check runs the model forward on them and some metrics grow with their square, so
-    they set its cost (benchmarks/bench_guard.py). Codebook checks always use the whole probe: usage
-    needs more tokens than codes, and counting codes is cheap.
+    None: all). A check runs the model forward on them, so they set its cost: 128 rows keep a check
+    of every demo model under 5% of one of its training epochs and give the verdicts all rows give
+    (benchmarks/bench_guard.py). Codebook checks always use the whole probe: usage needs more tokens
+    than codes, and counting codes is cheap.
     """
 
     probe: Any
@@ -236,7 +237,7 @@ class CollapseGuard:
     adapter: AdapterFactory | None = None
     config: Mapping | None = None
     tensorboard: bool = True
-    max_rows: int | None = 256
+    max_rows: int | None = 128
     checks: list[GuardCheck] = field(default_factory=list, init=False)
     stopped_at: int | None = field(default=None, init=False)
     _cut: ProbeData = field(default=None, init=False, repr=False)  # type: ignore[assignment]

@@ -13,19 +13,25 @@ same epsilon) together with the spread ratio; the silhouette is evidence only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from ..metrics import MetricValue, Undefined, format_value, is_defined
 from ..metrics.clustering import distinct_endpoints, median_nn_distance, pack_bits
-from ..metrics.spectrum import rank_ratio
+from ..metrics.spectrum import rank_ratio, rankme
 from ..metrics.trajectories import endpoint_metrics, flow_summary
 from . import Finding, Severity
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
     from ..probe import ProbeData
+
+T = TypeVar("T")
 
 DEFAULT_STEPS = 10
 DEFAULT_ALPHA = 0.1
@@ -105,6 +111,34 @@ def _summary(severity: Severity, m: dict[str, object], n: int) -> str:
     return f"no prototype collapse: endpoints keep their diversity; {evidence}"
 
 
+# Statistics of the probe's inputs alone are the same for every checkpoint measured on that probe (a
+# guard every few hundred steps, a timeline, a sweep): kept by content so each pays once.
+_INPUT_STATS: OrderedDict[tuple, object] = OrderedDict()
+_INPUT_STATS_SIZE = 32
+_INPUT_STATS_LOCK = threading.Lock()
+
+
+def _of_inputs(name: str, x: np.ndarray, compute: Callable[[], T]) -> T:
+    """compute(), a float or Undefined of the array x alone, memoised under (name, content of x)."""
+    x = np.ascontiguousarray(x)
+    key = (name, x.shape, x.dtype.str, hashlib.blake2b(x.data, digest_size=16).digest())
+    with _INPUT_STATS_LOCK:
+        if key in _INPUT_STATS:
+            _INPUT_STATS.move_to_end(key)
+            return _INPUT_STATS[key]  # type: ignore[return-value]
+    value = compute()
+    with _INPUT_STATS_LOCK:
+        _INPUT_STATS[key] = value
+        while len(_INPUT_STATS) > _INPUT_STATS_SIZE:
+            _INPUT_STATS.popitem(last=False)
+    return value
+
+
+def _distinct_inputs(z: np.ndarray, scale: float) -> MetricValue:
+    found = distinct_endpoints(z, scale)
+    return found if isinstance(found, Undefined) else found[0]
+
+
 def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
     """One `prototype` finding from flowing the probe toward one-attribute-flipped targets."""
     if not adapter.spec().supports_flow:
@@ -127,7 +161,8 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
             "every row has the same target combination; collapse onto prototypes needs at least two "
             "target groups (give a probe whose rows differ in their attributes)"
         )
-    scale = median_nn_distance(z)
+    z = np.asarray(z, dtype=np.float32)
+    scale = _of_inputs("median_nn", z, lambda: median_nn_distance(z))
     if isinstance(scale, Undefined) or scale <= 0:
         reason = scale.reason if isinstance(scale, Undefined) else "most probe embeddings are identical"
         return _undefined(f"cannot set the distinct-endpoint scale: {reason}; give distinct embeddings")
@@ -135,10 +170,11 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
     steps, alpha = defaults() if callable(defaults) else (DEFAULT_STEPS, DEFAULT_ALPHA)
     # Rows are flowed in chunks and only inputs, endpoints and step lengths kept: the whole path of a
     # 100k-row probe would take gigabytes.
-    flows = flow_summary(lambda rows, y: adapter.flow(rows, y, steps, alpha), z, targets.astype(np.float32))
+    flows = flow_summary(
+        lambda rows, y: adapter.flow(rows, y, steps, alpha), z, targets.astype(np.float32), steps
+    )
     metrics: dict[str, object] = dict(endpoint_metrics(flows, target_labels, original_labels, scale=scale))
-    found = distinct_endpoints(np.asarray(z, dtype=np.float32), scale)
-    metrics["distinct_inputs"] = found if isinstance(found, Undefined) else found[0]
+    metrics["distinct_inputs"] = _of_inputs(f"distinct@{scale!r}", z, lambda: _distinct_inputs(z, scale))
     metrics.update({"rows": n, "steps": steps, "alpha": alpha})
     severity = severity_of(metrics)
     if severity == "undefined":
@@ -148,18 +184,27 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         Finding(
             "prototype", severity, _summary(severity, metrics, n), metrics, FIX if severity != "ok" else ""
         ),
-        dimensional_finding(flows.start, flows.end, end_rank=metrics["rankme_end"]),  # type: ignore[arg-type]
+        dimensional_finding(
+            flows.start,
+            flows.end,
+            start_rank=_of_inputs("rankme", flows.start, lambda: rankme(flows.start)),
+            end_rank=metrics["rankme_end"],  # type: ignore[arg-type]
+        ),
     ]
 
 
 def dimensional_finding(
-    start: np.ndarray, end: np.ndarray, *, end_rank: MetricValue | None = None
+    start: np.ndarray,
+    end: np.ndarray,
+    *,
+    start_rank: MetricValue | None = None,
+    end_rank: MetricValue | None = None,
 ) -> Finding:
     """`dimensional` finding from the RankMe of the inputs [N, D] and of the endpoints [N, D].
 
-    `end_rank` reuses the endpoints' RankMe when it is already known.
+    `start_rank` / `end_rank` reuse RankMe values that are already known.
     """
-    metrics = rank_ratio(start, end, after_rank=end_rank)
+    metrics = rank_ratio(start, end, before_rank=start_rank, after_rank=end_rank)
     ratio = metrics["rankme_ratio"]
     if isinstance(ratio, Undefined):
         return Finding(

@@ -52,13 +52,17 @@ def rankme(x: np.ndarray) -> float | Undefined:
 
 
 def rank_ratio(
-    before: np.ndarray, after: np.ndarray, *, after_rank: MetricValue | None = None
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    before_rank: MetricValue | None = None,
+    after_rank: MetricValue | None = None,
 ) -> dict[str, MetricValue]:
     """RankMe of `before` [N, D] and `after` [N, D] and their ratio (after / before; 1 = rank kept).
 
-    `after_rank` reuses an already computed RankMe of `after`.
+    `before_rank` / `after_rank` reuse an already computed RankMe of `before` / `after`.
     """
-    start = rankme(before)
+    start = rankme(before) if before_rank is None else before_rank
     end = rankme(after) if after_rank is None else after_rank
     ratio: MetricValue = (
         float(end) / float(start)

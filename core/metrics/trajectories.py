@@ -95,32 +95,35 @@ def flow_summary(
     flow: Callable[[np.ndarray, np.ndarray], np.ndarray],
     z: np.ndarray,
     y: np.ndarray,
+    steps: int,
     *,
     kept: np.ndarray | None = None,
     max_bytes: int = FLOW_CHUNK_BYTES,
 ) -> FlowSummary:
     """Flow z [N, D] toward y [N, A] in row chunks and keep only what the metrics need.
 
-    `flow(z_rows, y_rows)` returns float32 [T+1, n, D] for a chunk of rows; flows act row by row, so the
-    chunks give the same values as one call. A chunk's path takes at most `max_bytes`; the full paths of
-    the rows `kept` are kept too. Memory: O(N D + N T) instead of O(N T D).
+    `flow(z_rows, y_rows)` returns float32 [steps+1, n, D] for a chunk of rows; flows act row by row, so
+    the chunks give the same values as one call. A chunk's path takes at most `max_bytes`; the full paths
+    of the rows `kept` are kept too. Memory: O(N D + N T) instead of O(N T D).
     """
     z, y = np.asarray(z), np.asarray(y)
-    n = len(z)
+    n, dim = z.shape
     kept = np.zeros(0, dtype=np.intp) if kept is None else np.asarray(kept, dtype=np.intp)
-    first = _check_traj(np.asarray(flow(z[:1], y[:1]), dtype=np.float32))
-    steps_plus_one, dim = first.shape[0], first.shape[2]
-    rows = max(1, max_bytes // (steps_plus_one * dim * 4))
+    rows = max(1, max_bytes // ((steps + 1) * dim * 4))
     start = np.empty((n, dim), dtype=np.float32)
     end = np.empty((n, dim), dtype=np.float32)
-    steps = np.empty((steps_plus_one - 1, n), dtype=np.float32)
+    lengths = np.empty((steps, n), dtype=np.float32)
     finite = np.empty(n, dtype=bool)
-    paths = np.empty((steps_plus_one, len(kept), dim), dtype=np.float32)
+    paths = np.empty((steps + 1, len(kept), dim), dtype=np.float32)
     for lo in range(0, n, rows):
         part = np.asarray(flow(z[lo : lo + rows], y[lo : lo + rows]), dtype=np.float32)
+        hi = min(lo + rows, n)
+        if part.shape != (steps + 1, hi - lo, dim):
+            raise ValueError(
+                f"flow gave shape {part.shape} for {hi - lo} rows, expected {(steps + 1, hi - lo, dim)}"
+            )
         chunk = summarize(part)
-        hi = lo + len(chunk.start)
-        start[lo:hi], end[lo:hi], steps[:, lo:hi], finite[lo:hi] = (
+        start[lo:hi], end[lo:hi], lengths[:, lo:hi], finite[lo:hi] = (
             chunk.start,
             chunk.end,
             chunk.steps,
@@ -128,7 +131,7 @@ def flow_summary(
         )
         inside = (kept >= lo) & (kept < hi)
         paths[:, inside] = part[:, kept[inside] - lo]
-    return FlowSummary(start, end, steps, finite, kept, paths)
+    return FlowSummary(start, end, lengths, finite, kept, paths)
 
 
 def _check_traj(traj: np.ndarray) -> np.ndarray:

@@ -165,3 +165,20 @@ def test_dimensional_finding_from_rank_kept():
     assert collapsed.summary.startswith("dimensional collapse: endpoints keep 13% ")  # 1/8 rounds to 13%
     nan = dimensional_finding(start, np.full_like(start, np.nan))
     assert nan.severity == "undefined" and "cannot judge" in nan.summary
+
+
+def test_input_statistics_are_measured_once_per_probe_content(monkeypatch):
+    """A guard or a timeline measures many checkpoints on one probe: the inputs' scale, distinct count
+    and RankMe are computed once per probe content, and again for other content."""
+    import core.diagnosis.prototype as prototype
+
+    calls = []
+    real = prototype.median_nn_distance
+    monkeypatch.setattr(prototype, "median_nn_distance", lambda z: calls.append(len(z)) or real(z))
+    adapter, probe = _zero_field(), _probe(seed=11)
+    first = findings(adapter, probe)
+    again = findings(adapter, _probe(seed=11))  # same content, another array
+    assert calls == [200]
+    assert [f.metrics for f in first] == [f.metrics for f in again]
+    findings(adapter, _probe(seed=12))
+    assert calls == [200, 200]

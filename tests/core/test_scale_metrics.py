@@ -135,8 +135,8 @@ def test_flow_summary_in_chunks_equals_the_whole_path():
         calls.append(len(zc))
         return _toy_flow(zc, yc)
 
-    summary = flow_summary(flow, z, y, kept=kept, max_bytes=5 * 6 * 4 * 64)  # 64 rows per chunk
-    assert max(calls) == 64 and sum(calls) == 1000 + 1  # +1: the one-row call that learns T and D
+    summary = flow_summary(flow, z, y, 4, kept=kept, max_bytes=5 * 6 * 4 * 64)  # 64 rows per chunk
+    assert max(calls) == 64 and sum(calls) == 1000  # each row flowed once
     np.testing.assert_array_equal(summary.start, whole[0])
     np.testing.assert_array_equal(summary.end, whole[-1])
     np.testing.assert_array_equal(summary.paths, whole[:, kept])
@@ -149,11 +149,17 @@ def test_flow_summary_marks_diverged_rows():
     z = np.ones((10, 3), dtype=np.float32)
     y = z.copy()
     y[3] = np.inf
-    summary = flow_summary(_toy_flow, z, y, max_bytes=1)
+    summary = flow_summary(_toy_flow, z, y, 4, max_bytes=1)
     assert summary.finite.tolist() == [True] * 3 + [False] + [True] * 6
     assert summarize(_toy_flow(z, y)).finite.tolist() == summary.finite.tolist()
     reason = endpoint_metrics(summary, np.arange(10) % 2, np.arange(10) % 2)["distinct_endpoints"]
     assert "1 of 10 trajectories" in reason.reason
+
+
+def test_flow_summary_refuses_a_flow_of_another_shape():
+    z = np.ones((10, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="expected"):
+        flow_summary(_toy_flow, z, z, 5)  # the flow takes 4 steps
 
 
 def test_field_stats_in_conditioned_chunks_keep_each_rows_condition():
