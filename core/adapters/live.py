@@ -190,6 +190,14 @@ def hooked(module: nn.Module, paths: list[str], record: Callable[[str, tuple, An
 class _LiveAdapter(CheckpointAdapter):
     """Shared running of probe inputs through the live module, chunk by chunk."""
 
+    @classmethod
+    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
+        return False  # a file never selects a live adapter: it needs the module
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
+        raise AdapterError("live adapters are built from an nn.Module (adapter_from_module), not from a file")
+
     def __init__(self, module: nn.Module, roles: Roles, config: dict) -> None:
         self._module = module
         self._roles = roles
@@ -276,14 +284,6 @@ class LiveCodebookAdapter(_LiveAdapter):
 
     name: ClassVar[str] = "live_codebook"
     family: ClassVar = "codebook"
-
-    @classmethod
-    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
-        return False  # built from modules, never detected from files
-
-    @classmethod
-    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
-        raise AdapterError("live adapters are built from an nn.Module (adapter_from_module), not from a file")
 
     @classmethod
     def build(cls, module: nn.Module, roles: Roles, config: dict) -> LiveCodebookAdapter:
@@ -490,14 +490,6 @@ class LivePosteriorAdapter(_LiveAdapter):
     family: ClassVar = "posterior"
 
     @classmethod
-    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
-        return False
-
-    @classmethod
-    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
-        raise AdapterError("live adapters are built from an nn.Module (adapter_from_module), not from a file")
-
-    @classmethod
     def build(cls, module: nn.Module, roles: Roles, config: dict) -> LivePosteriorAdapter:
         if not roles.heads:
             raise AdapterError(f"{type(module).__name__} has no posterior heads; {roles.report()}")
@@ -627,14 +619,6 @@ class LiveFlowAdapter(_LiveAdapter):
 
     name: ClassVar[str] = "live_flow"
     family: ClassVar = "flow"
-
-    @classmethod
-    def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
-        return False
-
-    @classmethod
-    def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
-        raise AdapterError("live adapters are built from an nn.Module (adapter_from_module), not from a file")
 
     @classmethod
     def build(cls, module: nn.Module, roles: Roles, config: dict) -> LiveFlowAdapter:
