@@ -49,9 +49,8 @@ from .limits import (
     read_text_limited,
     regular_file,
 )
-from .paths import found_file
+from .paths import WEIGHT_SUFFIXES, found_file
 
-WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 CONFIG_KEYS = ("config", "args", "hyper_parameters", "hparams")
 STATE_KEYS = ("state_dict", "model_state_dict", "model")
 NON_MODEL_KEYS = re.compile(r"optim|scheduler|scaler|lr_sched|callbacks|loops", re.IGNORECASE)

@@ -37,6 +37,7 @@ from . import ASSETS_DIR, DEMO_DIR
 from .errors import CollapseExplorerError
 from .limits import GIB, env_int
 
+WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")  # files that can hold a model
 ROOTS_ENV = "COLLAPSE_EXPLORER_ROOTS"
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / f"collapse-explorer-uploads-{os.getuid()}"
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", GIB)  # one file; Streamlit's maxUploadSize is 1024 MB
@@ -129,10 +130,22 @@ def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
     return path
 
 
+Stamp = tuple[int, int]
+
+
+def file_stamp(path: str | Path) -> Stamp:
+    """(mtime_ns, size) of a file, or of a folder's weight and JSON files (newest mtime, total size): a
+    cache key part that changes when a file is rewritten."""
+    path = Path(path)
+    if path.is_dir():
+        stats = [p.stat() for p in path.iterdir() if p.is_file() and p.suffix in (*WEIGHT_SUFFIXES, ".json")]
+        return (max((s.st_mtime_ns for s in stats), default=0), sum(s.st_size for s in stats))
+    stat = path.stat()
+    return (stat.st_mtime_ns, stat.st_size)
+
+
 def demo_checkpoints(demo_dir: Path = DEMO_DIR) -> list[Path]:
     """Every shipped demo checkpoint, in run order (family, run, epoch)."""
-    from .checkpoints import WEIGHT_SUFFIXES  # checkpoints reads its sibling files through this module
-
     if not demo_dir.is_dir():
         return []
     files = [p for p in demo_dir.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES]

@@ -3,29 +3,16 @@ so a checkpoint rewritten on disk is read again; adapters are shared read-only a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.adapters.base import CheckpointAdapter
 from core.adapters.live import builder_from_env
 from core.adapters.registry import build_adapter
-from core.checkpoints import WEIGHT_SUFFIXES, LoadedCheckpoint, load_checkpoint
+from core.checkpoints import LoadedCheckpoint, load_checkpoint
 from core.diagnosis import Report, diagnose_checkpoint
+from core.paths import Stamp, file_stamp
 from core.probe import ProbeData, find_probe, load_probe
 from ui import state
-
-Stamp = tuple[int, int]
-
-
-def file_stamp(path: str | Path) -> Stamp:
-    """(mtime_ns, size) of a file, or the newest weight file of a folder."""
-    path = Path(path)
-    if path.is_dir():
-        stats = [p.stat() for p in path.iterdir() if p.is_file() and p.suffix in (*WEIGHT_SUFFIXES, ".json")]
-        return (max((s.st_mtime_ns for s in stats), default=0), sum(s.st_size for s in stats))
-    stat = path.stat()
-    return (stat.st_mtime_ns, stat.st_size)
 
 
 @st.cache_resource(show_spinner="Reading checkpoint…", max_entries=32)

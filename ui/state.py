@@ -12,7 +12,7 @@ from typing import Literal
 
 import streamlit as st
 
-from core.paths import default_demo
+from core.paths import default_demo, file_stamp
 
 Slot = Literal["a", "b"]
 TRUST_KEY = "trust_files"
@@ -104,8 +104,6 @@ def clear_timeline_run() -> None:
 
 def file_identity(path: str | Path) -> FileIdentity | None:
     """(resolved path, mtime_ns, size) of a file or folder; None when it is gone."""
-    from ui.cache import file_stamp
-
     try:
         return (str(Path(path).resolve()), *file_stamp(path))
     except OSError:

@@ -7,13 +7,45 @@ caller names). Used by the VAE adapters and the generic vector-field adapter.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from torch import nn
 
 from ..errors import AdapterError
-from .vae import Step, make_activation
 
 Group = tuple[str, dict[str, tuple[int, ...]]]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "leakyrelu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "selu": nn.SELU,
+}
+
+
+def make_activation(name: str | None) -> nn.Module:
+    """Activation module by (case-insensitive) name; None or "none"/"identity"/"linear" is the identity."""
+    key = (name or "none").lower().replace("-", "_")
+    if key in ("none", "identity", "linear"):
+        return nn.Identity()
+    if key not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[key]()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a forward chain: a layer stored at `path` (None for parameter-free steps)."""
+
+    path: str | None
+    module: nn.Module
 
 
 def layer_groups(shapes: Mapping[str, tuple[int, ...]], prefix: str) -> list[Group]:

@@ -8,42 +8,11 @@ user checkpoints whose layer sizes are read off weight shapes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "leakyrelu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "swish": nn.SiLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "softplus": nn.Softplus,
-    "selu": nn.SELU,
-}
-
-
-def make_activation(name: str | None) -> nn.Module:
-    """Activation module by (case-insensitive) name; None or "none"/"identity"/"linear" is the identity."""
-    key = (name or "none").lower().replace("-", "_")
-    if key in ("none", "identity", "linear"):
-        return nn.Identity()
-    if key not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}")
-    return ACTIVATIONS[key]()
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of a forward chain: a layer stored at `path` (None for parameter-free steps)."""
-
-    path: str | None
-    module: nn.Module
+from .mlp import Step, attach, make_activation
 
 
 class FeatureVAE(nn.Module):
@@ -70,8 +39,6 @@ class FeatureVAE(nn.Module):
         self.in_features = _first_linear(encoder, mu).in_features
 
     def _attach(self, path: str, module: nn.Module) -> None:
-        from .mlp import attach
-
         attach(self, path, module)
 
     def _attach_step(self, step: Step) -> nn.Module:
