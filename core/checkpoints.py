@@ -659,12 +659,12 @@ def view_problem(name: str, t: torch.Tensor) -> str | None:
     on disk and 4 TB to reduce. Checked on shapes and storage sizes only, nothing is materialised."""
     numel = t.numel()
     if numel > MAX_ELEMENTS:
-        return f"tensor {name} has {numel:,} elements, over the limit of {MAX_ELEMENTS:,}"
+        return f"tensor {name!r} has {numel:,} elements, over the limit of {MAX_ELEMENTS:,}"
     wanted = numel * t.element_size()
     storage = t.untyped_storage().nbytes()
     if wanted > storage + MAX_VIEW_SLACK_BYTES:
         return (
-            f"tensor {name} {list(t.shape)} (strides {list(t.stride())}) repeats a {storage:,}-byte storage "
+            f"tensor {name!r} {list(t.shape)} (strides {list(t.stride())}) repeats a {storage:,}-byte storage "
             f"as {wanted:,} bytes of elements"
         )
     return None
