@@ -88,7 +88,7 @@ st.markdown("**Endpoint metrics** (all rows)")
 cards, helps, notes = flow.metric_cards(
     {**{key: view.metrics[key] for key in ENDPOINT_KEYS}, "frame_trustworthiness": view.trust}
 )
-widgets.metric_grid(cards, per_row=3, helps=helps)
+widgets.metric_grid(cards, helps=helps)
 for note in notes:
     st.caption(note)
 
@@ -167,14 +167,13 @@ if st.toggle(
             {
                 "Distinct endpoint sentences": f"{decoded.distinct_end:,} of {n:,}",
                 "Distinct start sentences": f"{decoded.distinct_start:,} of {n:,}",
-                "Target combinations": f"{decoded.target_groups:,}",
-            },
-            per_row=3,
+            }
         )
         st.caption(
-            "A collapsed flow reads as about one sentence per target combination however many rows are "
-            "decoded; a healthy one keeps most rows distinct, like their starts. The decoded start shows "
-            "the generator's own error: compare the endpoint with it, not with the original sentence."
+            f"{n:,} rows decoded, {decoded.target_groups:,} target combinations among them. A collapsed flow "
+            "reads as about one sentence per target combination however many rows are decoded; a healthy "
+            "one keeps most rows distinct, like their starts. The decoded start shows the generator's own "
+            "error: compare the endpoint with it, not with the original sentence."
         )
         st.dataframe(
             decoded.table(setup.attribute_names, flow.texts(setup.probe, decoded.rows)),

@@ -240,11 +240,15 @@ def test_missing_probe_shows_an_error(checkpoint):
 
 
 def _decoded_counts(at: AppTest) -> tuple[int, int, int, int]:
-    """(distinct decoded endpoints, rows, distinct decoded starts, target combinations) from the cards."""
+    """(distinct decoded endpoints, rows, distinct decoded starts, target combinations) from the cards
+    and the caption."""
     cards = _metrics(at)
     end, rows = (int(n) for n in cards["Distinct endpoint sentences"].replace(",", "").split(" of "))
     start = int(cards["Distinct start sentences"].replace(",", "").split(" of ")[0])
-    return end, rows, start, int(cards["Target combinations"])
+    caption = next(c.value for c in at.caption if "rows decoded" in c.value)
+    decoded, groups = re.match(r"([\d,]+) rows decoded, ([\d,]+) target combinations", caption).groups()
+    assert int(decoded.replace(",", "")) == rows
+    return end, rows, start, int(groups.replace(",", ""))
 
 
 def test_read_the_endpoints_of_the_demo_runs():
