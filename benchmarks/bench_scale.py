@@ -120,7 +120,9 @@ def child(checkpoint: str) -> None:
         traj = clock("flow", lambda: adapter.flow(z, y, 10, 0.1))
         start, end = traj[0], traj[-1]
     else:
-        traj = clock("flow", lambda: summarise(lambda zc, yc: adapter.flow(zc, yc, 10, 0.1), z, y))
+        # Older commits learnt the step count from a one-row call; newer ones are told it.
+        steps = {"steps": 10} if "steps" in inspect.signature(summarise).parameters else {}
+        traj = clock("flow", lambda: summarise(lambda zc, yc: adapter.flow(zc, yc, 10, 0.1), z, y, **steps))
         start, end = traj.start, traj.end
     scale = clock("median_nn", lambda: median_nn_distance(z))
     clock("distinct_inputs", lambda: distinct_endpoints(z, scale))
@@ -133,7 +135,12 @@ def child(checkpoint: str) -> None:
     clock("rankme", lambda: rankme(end))
     field = adapter.field_fn()
     yt = torch.from_numpy(y)
-    if "condition" in inspect.signature(field_stats).parameters:  # rows in chunks, each with its targets
+    parameters = inspect.signature(field_stats).parameters
+    if "max_rows" in parameters:  # as the page estimates them: a seeded sample of the inputs
+        from core.metrics.field import SAMPLE_ROWS
+
+        clock("divergence_curl", lambda: field_stats(field, start, condition=yt, max_rows=SAMPLE_ROWS))
+    elif "condition" in parameters:  # rows in chunks, each with its targets
         clock("divergence_curl", lambda: field_stats(field, start, condition=yt))
     else:
         clock("divergence_curl", lambda: field_stats(lambda points: field(points, yt), start))

@@ -20,7 +20,7 @@ from .diagnosis.prototype import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
 from .errors import AdapterError, ProbeError
 from .metrics import Undefined
 from .metrics.clustering import median_nn_distance, pack_bits
-from .metrics.field import FieldStats, field_stats
+from .metrics.field import PROBES, SAMPLE_ROWS, FieldStats, field_stats
 from .metrics.trajectories import endpoint_metrics, mean_per_step
 from .plots import stratified_sample
 from .plots.flow import JOINT, PathSample, colour_groups, joint_labels
@@ -41,6 +41,9 @@ from .projection import (
 
 Control = Literal["keep", "flip", "set 0", "set 1"]
 CONTROLS: tuple[Control, ...] = ("keep", "flip", "set 0", "set 1")
+# Trajectories drawn at most, whatever the probe's size: the picture and the animation of 2,000 paths
+# send ~1.6 MB to the browser at 10 steps, ~5 MB at 50 (100k paths: ~80 MB). Metrics use every row.
+MAX_DRAWN = 2000
 
 
 def target_attributes(original: np.ndarray, controls: Sequence[Control]) -> np.ndarray:
@@ -240,8 +243,8 @@ def flow_toward(
     all rows, and draw a stratified sample in the joint frame (`joint_frame`, started from `anchor`).
 
     `checkpoint` is the checkpoint's content digest (it keys the frame). `scale` is the inputs' median
-    nearest-neighbour distance (pass it to avoid recomputing it per flip). The sample is stratified by
-    target so every target group stays visible.
+    nearest-neighbour distance (pass it to avoid recomputing it per flip). The sample (at most
+    MAX_DRAWN rows) is stratified by target so every target group stays visible.
     """
     target = np.asarray(target, dtype=np.int8)
     traj = adapter.flow(embeddings, target.astype(np.float32), steps, alpha)
@@ -249,7 +252,7 @@ def flow_toward(
     if scale is None:
         scale = median_nn_distance(embeddings)
     metrics = endpoint_metrics(traj, target_labels, original_labels, scale=scale)
-    sample = stratified_sample(target_labels, sample_size, seed)
+    sample = stratified_sample(target_labels, min(sample_size, MAX_DRAWN), seed)
     rows, finite = context.rows, bool(np.isfinite(traj).all())
     inputs, endpoints = np.asarray(embeddings, dtype=np.float32)[rows], traj[-1][rows]
     if finite:
@@ -440,10 +443,13 @@ def field_at_inputs(
     attributes: np.ndarray,
     controls: Sequence[Control],
     *,
-    probes: int = 8,
+    probes: int = PROBES,
     seed: int = 0,
+    max_rows: int | None = SAMPLE_ROWS,
 ) -> FieldStats:
-    """Surface divergence and curl of the adapter's field at the inputs [N, D], targets from `controls`.
+    """Surface divergence and curl of the adapter's field at the inputs [N, D], targets from `controls`,
+    with their standard errors; estimated at a seeded uniform sample of `max_rows` inputs when N is
+    larger (None: at every input).
 
     Needs an adapter exposing `field_fn() -> v(z, y)` (the vector-field adapters do).
     """
@@ -453,4 +459,4 @@ def field_at_inputs(
     field = field_fn()
     y = torch.from_numpy(target_attributes(attributes, controls).astype(np.float32))
     z = torch.from_numpy(unit_rows(embeddings))
-    return field_stats(field, z, condition=y, probes=probes, seed=seed)
+    return field_stats(field, z, condition=y, probes=probes, seed=seed, max_rows=max_rows)

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from core.errors import CollapseExplorerError
-from core.flowview import CONTROLS
-from core.metrics import METRICS, Undefined, format_value
+from core.flowtext import DECODE_ROWS
+from core.flowview import CONTROLS, MAX_DRAWN
 from core.metrics.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
 from ui import flow, router, widgets
@@ -44,8 +44,16 @@ steps = left.slider("Steps", 1, max(50, setup.steps), setup.steps, key="traj_ste
 alpha = middle.slider(
     "Step size alpha", 0.01, max(1.0, setup.alpha), float(setup.alpha), step=0.01, key="traj_alpha"
 )
+drawable = min(MAX_DRAWN, setup.rows)
+if st.session_state.get("traj_sample", 0) > drawable:  # from a link, or a larger probe picked before
+    st.session_state["traj_sample"] = drawable
 sample_size = right.slider(
-    "Trajectories shown", 1, setup.rows, min(500, setup.rows), key="traj_sample", help="Stratified by target."
+    "Trajectories shown",
+    1,
+    drawable,
+    min(500, drawable),
+    key="traj_sample",
+    help=f"A sample stratified by target, at most {MAX_DRAWN:,} of any probe; the metrics use every row.",
 )
 
 try:
@@ -61,32 +69,28 @@ colour_attr = right.selectbox(
 )
 sample = flow.path_sample(setup, view, colour_source, colour_attr)
 
-plot_col, metric_col = st.columns([3, 1])
-with plot_col:
-    st.caption(f"showing {len(view.sample):,} of {view.total:,} trajectories")
-    st.caption(flow.frame_caption(view))
-    if not isinstance(view.far_endpoints, Undefined) and view.far_endpoints > 0:
-        st.caption(
-            f"{view.far_endpoints:.0%} of endpoints lie farther from every input than inputs lie from each "
-            "other: they left the inputs' manifold."
-        )
-    event = st.plotly_chart(
-        plots.flow_figure(sample, background=view.background),
-        key="traj_plot",
-        on_select="rerun",
-        selection_mode=("box", "lasso", "points"),
+# The plot takes the page's width and the metric cards follow below it: beside it, at 800 px the plot
+# would shrink to ~340 px.
+st.caption(f"showing {len(view.sample):,} of {view.total:,} trajectories; metrics use all {view.total:,}")
+st.caption(flow.frame_caption(view))
+if isinstance(view.far_endpoints, float) and view.far_endpoints > 0:
+    st.caption(
+        f"{view.far_endpoints:.0%} of endpoints lie farther from every input than inputs lie from each "
+        "other: they left the inputs' manifold."
     )
-with metric_col:
-    st.markdown("**Endpoint metrics** (all rows)")
-    for key in ENDPOINT_KEYS:
-        info, value = METRICS[key], view.metrics[key]
-        st.metric(
-            info.label, "undefined" if isinstance(value, Undefined) else format_value(value), help=info.help
-        )
-        if isinstance(value, Undefined):
-            st.caption(f"{info.label}: {value}")
-    trust = METRICS["frame_trustworthiness"]
-    st.metric(trust.label, format_value(view.trust), help=trust.help)
+event = st.plotly_chart(
+    plots.flow_figure(sample, background=view.background),
+    key="traj_plot",
+    on_select="rerun",
+    selection_mode=("box", "lasso", "points"),
+)
+st.markdown("**Endpoint metrics** (all rows)")
+cards, helps, notes = flow.metric_cards(
+    {**{key: view.metrics[key] for key in ENDPOINT_KEYS}, "frame_trustworthiness": view.trust}
+)
+widgets.metric_grid(cards, helps=helps)
+for note in notes:
+    st.caption(note)
 
 st.subheader("Play the flow")
 st.caption(
@@ -122,19 +126,20 @@ st.download_button(
     on_click="ignore",
 )
 
-left, right = st.columns(2)
-with left:
-    st.markdown("**Mean step length per step** (all rows)")
-    st.plotly_chart(plots.step_figure(view.per_step), key="traj_steps_plot")
-with right:
-    if st.toggle("Divergence and curl of the field at the inputs", key="traj_field"):
-        try:
-            stats = flow.field(setup, controls)
-        except CollapseExplorerError as exc:
-            widgets.show_error(exc)
-        else:
-            for key, value in (("field_divergence", stats.divergence), ("field_curl", stats.curl)):
-                st.metric(METRICS[key].label, format_value(value), help=METRICS[key].help)
+st.markdown("**Mean step length per step** (all rows)")
+st.plotly_chart(plots.step_figure(view.per_step), key="traj_steps_plot")
+if st.toggle("Divergence and curl of the field at the inputs", key="traj_field"):
+    try:
+        stats = flow.field(setup, controls)
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
+    else:
+        cards, helps, notes = flow.metric_cards(
+            {"field_divergence": stats.divergence, "field_curl": stats.curl}, flow.field_errors(stats)
+        )
+        widgets.metric_grid(cards, helps=helps)
+        for note in [flow.field_caption(stats), *notes]:
+            st.caption(note)
 
 st.subheader("Read the endpoints")
 if st.toggle(
@@ -142,17 +147,33 @@ if st.toggle(
     key="traj_decode",
     help="With the shipped text generator (fixed text demo run, greedy), which reads MiniLM embeddings.",
 ):
-    count = st.number_input("Rows to decode", 1, setup.rows, min(8, setup.rows), key="traj_decode_rows")
+    if st.session_state.get("traj_decode_rows", 0) > setup.rows:  # from a link, or a larger probe
+        st.session_state["traj_decode_rows"] = setup.rows
+    count = st.number_input(
+        "Rows to decode",
+        1,
+        setup.rows,
+        min(DECODE_ROWS, setup.rows),
+        key="traj_decode_rows",
+        help="A seeded uniform sample of the probe's rows; starts and endpoints are decoded in one batch.",
+    )
     try:
         decoded = flow.decoded(setup, controls, steps, alpha, int(count))
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
     else:
+        n = len(decoded.rows)
+        widgets.metric_grid(
+            {
+                "Distinct endpoint sentences": f"{decoded.distinct_end:,} of {n:,}",
+                "Distinct start sentences": f"{decoded.distinct_start:,} of {n:,}",
+            }
+        )
         st.caption(
-            f"{decoded.distinct_end} distinct sentences decoded from {len(decoded.rows)} endpoints "
-            f"({decoded.target_groups} target combinations); {decoded.distinct_start} from their starts. "
-            "The decoded start shows the generator's own error: compare the endpoint with it, not with the "
-            "original sentence."
+            f"{n:,} rows decoded, {decoded.target_groups:,} target combinations among them. A collapsed flow "
+            "reads as about one sentence per target combination however many rows are decoded; a healthy "
+            "one keeps most rows distinct, like their starts. The decoded start shows the generator's own "
+            "error: compare the endpoint with it, not with the original sentence."
         )
         st.dataframe(
             decoded.table(setup.attribute_names, flow.texts(setup.probe, decoded.rows)),

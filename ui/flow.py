@@ -9,7 +9,7 @@ core/projection.py), so revisiting a setting never refits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +37,9 @@ from core.flowview import (
     trajectory_columns,
 )
 from core.flowview import path_sample as core_path_sample
-from core.metrics import Undefined, format_value
+from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error
 from core.metrics.clustering import median_nn_distance
-from core.metrics.field import FieldStats
+from core.metrics.field import PROBES, FieldStats
 from core.paths import default_demo, demo_checkpoints, display_name
 from core.plots.flow import PathSample, selected_rows
 from core.projection import Projection, content_digest
@@ -258,8 +258,58 @@ def _field(
 
 
 def field(setup: FlowSetup, controls: tuple[str, ...]) -> FieldStats:
-    """Surface divergence and curl of the field at the inputs for these controls (cached)."""
+    """Surface divergence and curl of the field at the inputs for these controls, on a seeded sample of
+    at most SAMPLE_ROWS inputs, with their standard errors (cached)."""
     return _field(*_files(setup), controls)
+
+
+def field_errors(stats: FieldStats) -> dict[str, float | Undefined]:
+    """Standard errors of the field stats by METRICS key (for `metric_cards`)."""
+    return {"field_divergence": stats.divergence_se, "field_curl": stats.curl_se}
+
+
+def field_caption(stats: FieldStats) -> str:
+    """Where the field was estimated and what its ± means, with the 95% intervals."""
+    spread = "the spread of the per-input estimates / sqrt(inputs)"
+    if stats.sampled:
+        where = (
+            f"Estimated at a seeded uniform sample of {stats.rows:,} of the {stats.total:,} inputs, {PROBES} "
+            f"Hutchinson probes each. ± is the standard error of the mean over those inputs ({spread}): it "
+            "covers both which inputs were drawn and the random probes."
+        )
+    else:
+        where = (
+            f"Estimated at all {stats.total:,} inputs, {PROBES} Hutchinson probes each. ± is the standard "
+            f"error of the mean over them ({spread}); with every input used it bounds the probes' noise."
+        )
+    intervals = [
+        f"{METRICS[key].label.lower()} {shown}"
+        for key, value, se in (
+            ("field_divergence", stats.divergence, stats.divergence_se),
+            ("field_curl", stats.curl, stats.curl_se),
+        )
+        if (shown := format_interval(value, se))
+    ]
+    return where + (f" 95% intervals: {'; '.join(intervals)}." if intervals else "")
+
+
+def metric_cards(
+    values: Mapping[str, object], errors: Mapping[str, object] | None = None
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Metric cards of METRICS keys -> values, "value ± standard error" where `errors` (by key) gives a
+    defined one: (label -> shown value, label -> help, one note per undefined value saying why)."""
+    cards: dict[str, str] = {}
+    helps: dict[str, str] = {}
+    notes: list[str] = []
+    for key, value in values.items():
+        info = METRICS[key]
+        helps[info.label] = info.help
+        if isinstance(value, Undefined):
+            cards[info.label] = "undefined"
+            notes.append(f"{info.label}: {value}")
+            continue
+        cards[info.label] = format_with_error(value, (errors or {}).get(key))
+    return cards, helps, notes
 
 
 def texts(probe: str, rows: np.ndarray) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import streamlit as st
@@ -180,13 +180,15 @@ def nothing_to_show(title: str, problems: list[str]) -> None:
     )
 
 
-def metric_grid(cards: dict[str, object], per_row: int = 2) -> None:
-    """Metric cards in rows of `per_row`: four in a row cut their numbers off on a laptop screen."""
+def metric_grid(cards: dict[str, object], per_row: int = 2, helps: Mapping[str, str] | None = None) -> None:
+    """Metric cards in rows of `per_row` (four in a row cut their numbers off on a laptop screen), each
+    with its tooltip from `helps` (by card name) where one is given."""
     items = list(cards.items())
+    helps = helps or {}
     for start in range(0, len(items), per_row):
         row = items[start : start + per_row]
         for column, (name, value) in zip(st.columns(per_row), row, strict=False):
-            column.metric(name, value)
+            column.metric(name, value, help=helps.get(name))
 
 
 def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:

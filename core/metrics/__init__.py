@@ -74,6 +74,33 @@ def format_value(value: object, digits: int = 3) -> str:
     return f"{f:.{digits}g}" if abs(f) < 1e-3 or abs(f) >= 1e4 else f"{f:.{digits}f}"
 
 
+def _error_decimals(value: object, error: object) -> int | None:
+    """Decimals that show two significant digits of a positive finite standard error of a defined value,
+    else None (nothing to show beside the value)."""
+    if not is_defined(value) or not is_defined(error) or not 0 < float(error) < math.inf:  # type: ignore[arg-type]
+        return None
+    return min(max(1 - math.floor(math.log10(float(error))), 0), 8)  # type: ignore[arg-type]
+
+
+def format_with_error(value: object, error: object = None) -> str:
+    """ "value ± error", both to two significant digits of the error; `format_value(value)` when the
+    error is None, undefined, zero or not finite."""
+    decimals = _error_decimals(value, error)
+    if decimals is None:
+        return format_value(value)
+    return f"{float(value):.{decimals}f} ± {float(error):.{decimals}f}"  # type: ignore[arg-type]
+
+
+def format_interval(value: object, error: object, z: float = 1.96) -> str:
+    """The interval value ± z x error as "[low, high]" (95% for z = 1.96, to the precision of
+    `format_with_error`), or "" when there is no error to show."""
+    decimals = _error_decimals(value, error)
+    if decimals is None:
+        return ""
+    low, high = float(value) - z * float(error), float(value) + z * float(error)  # type: ignore[arg-type]
+    return f"[{low:.{decimals}f}, {high:.{decimals}f}]"
+
+
 @dataclass(frozen=True)
 class MetricInfo:
     """How to read one metric: its label, which direction is better, a one-line help, its family, its

@@ -145,7 +145,7 @@ def test_home_frame_anchors_the_other_settings(tmp_path):
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
-def test_large_probes_fit_the_frame_on_a_sample(tmp_path):
+def test_large_probes_fit_the_frame_on_a_sample(tmp_path, monkeypatch):
     rng = np.random.default_rng(2)
     embeddings = unit_rows(rng.normal(size=(300, 8)))
     attributes = rng.integers(0, 2, size=(300, 2)).astype(np.int8)
@@ -170,6 +170,14 @@ def test_large_probes_fit_the_frame_on_a_sample(tmp_path):
     assert (
         table["target"][0] == {(0, 0): "none", (1, 0): "p", (0, 1): "q", (1, 1): "p+q"}[tuple(view.target[0])]
     )
+    # However many are asked for, at most MAX_DRAWN paths are drawn, still stratified by target.
+    monkeypatch.setattr("core.flowview.MAX_DRAWN", 40)
+    capped = flow_view(
+        PrototypeAdapter(), "ckpt", context, embeddings, attributes, ("flip", "keep"), 3, 0.1, 300
+    )
+    assert len(capped.sample) == 40 and capped.paths.shape == (4, 40, 2) and capped.movement.shape == (300,)
+    groups = capped.target[:, 0] + 2 * capped.target[:, 1]
+    assert set(groups[capped.sample]) == set(groups)
 
 
 def test_nan_flows_fall_back_to_the_input_frame(tmp_path):
@@ -245,6 +253,7 @@ def test_decode_endpoints_reads_the_collapse():
     probe, text = _probe(), RoundingText()
     flow = PrototypeAdapter()
     out = decode_endpoints(flow, text, probe.embeddings, probe.attributes, ("flip", "keep"), 4, 0.1, 10)
+    assert len(text.configs) == 1  # one batched call decodes the starts and the endpoints
     assert len(out.rows) == 10 and np.all(np.diff(out.rows) > 0)
     assert np.array_equal(out.original, probe.attributes[out.rows])
     assert np.array_equal(out.target[:, 0], 1 - out.original[:, 0])

@@ -102,22 +102,36 @@ def test_an_unlisted_url_goes_through_the_router(app_url, chromium_browser):
 @pytest.mark.e2e
 def test_pages_stay_usable_800_px_wide(app_url, chromium_browser):
     page = chromium_browser.new_page(viewport={"width": 800, "height": 1000})
-    for name in ("codebook", "latents", "overview"):
+    main = page.locator('[data-testid="stMain"]')
+    for name in ("codebook", "latents", "overview", "trajectories"):
         page.goto(f"{app_url}/{name}", wait_until="domcontentloaded")
         _settle(page)
-        main_width = page.locator('[data-testid="stMain"]').bounding_box()["width"]
+        if name == "trajectories":
+            # Its optional parts too: the field's "value ± error" cards and the decoded-sentence cards.
+            for toggle in (
+                "Divergence and curl of the field at the inputs",
+                "Decode start and endpoint of a few rows into sentences",
+            ):
+                main.get_by_text(toggle).click()
+                _settle(page)
+            main.get_by_text("Distinct endpoint sentences", exact=True).wait_for(timeout=120_000)
+            main.get_by_text("Curl magnitude", exact=True).wait_for(timeout=60_000)
+        main_width = main.bounding_box()["width"]
         widths = [
             box["width"]
             for box in map(lambda e: e.bounding_box(), page.locator('[data-testid="stPlotlyChart"]').all())
             if box
         ]
         assert all(w >= 0.8 * (main_width - 40) for w in widths), (name, main_width, widths)
+        # A card with a tooltip cuts its label in the label's markdown container (its text is inline).
         cut = page.evaluate(
             """() => [...document.querySelectorAll(
-                '[data-testid="stWidgetLabel"] p, [data-testid="stMetricLabel"] p, [data-testid="stMetricValue"] div')]
+                '[data-testid="stWidgetLabel"] p, [data-testid="stMetricLabel"] p, [data-testid="stMetricValue"] div, '
+                + '[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"]')]
                 .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
         )
         assert cut == [], (name, cut)
+    assert len(widths) == 3  # Trajectories: the picture, the animation and the step lengths
 
 
 @pytest.mark.e2e

@@ -13,6 +13,9 @@ from streamlit.testing.v1 import AppTest
 from core import REPO_ROOT
 from core.adapters.base import AdapterSpec, CheckpointAdapter
 from core.adapters.registry import REGISTRY
+from core.flowtext import DECODE_ROWS
+from core.metrics import Undefined
+from core.metrics.field import FieldStats
 from core.paths import default_demo, demo_checkpoints, display_name
 from core.probe import ProbeData, save_probe
 from core.projection import Projection, fingerprint, unit_rows
@@ -94,6 +97,10 @@ def _showing(at: AppTest) -> str:
     return next(c.value for c in at.caption if c.value.startswith("showing"))
 
 
+def _shown(n: int, total: int = N) -> str:
+    return f"showing {n:,} of {total:,} trajectories; metrics use all {total:,}"
+
+
 def test_controls_change_the_flow(checkpoint):
     at = _page(checkpoint_a=str(checkpoint))
     assert not at.exception and not at.error
@@ -101,7 +108,8 @@ def test_controls_change_the_flow(checkpoint):
     assert at.slider(key="traj_steps").value == 6
     assert at.slider(key="traj_alpha").value == pytest.approx(0.2)
     assert at.selectbox(key="traj_control_0").value == "flip"
-    assert _showing(at) == f"showing 300 of {N:,} trajectories"
+    assert _showing(at) == _shown(300)
+    assert at.slider(key="traj_sample").max == N
     first = _metrics(at)
     assert first["Target groups"] == "8"
     assert _number(first["Within-target spread ratio"]) < 1.0
@@ -118,7 +126,7 @@ def test_controls_change_the_flow(checkpoint):
     assert _metrics(at)["Target groups"] == "4"
 
     at.slider(key="traj_sample").set_value(50).run()
-    assert _showing(at) == f"showing 50 of {N:,} trajectories"
+    assert _showing(at) == _shown(50)
     at.radio(key="traj_colour_source").set_value("original").run()
     at.selectbox(key="traj_colour_attr").select("y").run()
     assert not at.exception and not at.error
@@ -132,6 +140,21 @@ def test_controls_change_the_flow(checkpoint):
     at.toggle(key="traj_field").set_value(True).run()
     assert not at.exception
     assert "does not expose its field" in at.error[0].value
+
+
+def test_trajectories_drawn_are_capped(checkpoint, monkeypatch):
+    # A bound below the probe's 300 rows stands in for a 100k-row probe: the slider stops at the bound, a
+    # link asking for more is brought down to it, and the metrics still use every row.
+    monkeypatch.setattr("core.flowview.MAX_DRAWN", 120)
+    at = _page(checkpoint_a=str(checkpoint), traj_sample=250)
+    assert not at.exception and not at.error
+    slider = at.slider(key="traj_sample")
+    assert slider.max == 120 and slider.value == 120 and "at most 120" in slider.help
+    assert _showing(at) == _shown(120)
+    assert _metrics(at)["Target groups"] == "8"
+    picture = json.loads(at.get("plotly_chart")[0].proto.spec)
+    starts = next(t for t in picture["data"] if t["name"] == "start points")
+    assert len(starts["customdata"]) == 120
 
 
 def test_joint_frame_caption_trust_and_downloads(checkpoint):
@@ -200,7 +223,13 @@ def test_default_is_the_shipped_collapsed_run():
     assert _number(fixed["Within-target spread ratio"]) > _number(collapsed["Within-target spread ratio"])
     at.toggle(key="traj_field").set_value(True).run()
     assert not at.exception and not at.error
-    assert _number(_metrics(at)["Curl magnitude"]) > 0
+    curl, error = (_number(part) for part in _metrics(at)["Curl magnitude"].split(" ± "))
+    assert curl > 0 and 0 < error < 0.1 * curl
+    caption = next(c.value for c in at.caption if c.value.startswith("Estimated at"))
+    assert caption.startswith(
+        f"Estimated at all {_number(_showing(at).split(' of ')[1].split()[0]):,.0f} inputs"
+    )
+    assert "95% intervals: surface divergence [" in caption
 
 
 def test_missing_probe_shows_an_error(checkpoint):
@@ -211,21 +240,24 @@ def test_missing_probe_shows_an_error(checkpoint):
 
 
 def _decoded_counts(at: AppTest) -> tuple[int, int, int, int]:
-    """(distinct decoded endpoints, rows, target combinations, distinct decoded starts) from the caption."""
-    caption = next(c.value for c in at.caption if "distinct sentences decoded" in c.value)
-    found = re.match(
-        r"(\d+) distinct sentences decoded from (\d+) endpoints \((\d+) target .*; (\d+) from", caption
-    )
-    return tuple(int(g) for g in found.groups())
+    """(distinct decoded endpoints, rows, distinct decoded starts, target combinations) from the cards
+    and the caption."""
+    cards = _metrics(at)
+    end, rows = (int(n) for n in cards["Distinct endpoint sentences"].replace(",", "").split(" of "))
+    start = int(cards["Distinct start sentences"].replace(",", "").split(" of ")[0])
+    caption = next(c.value for c in at.caption if "rows decoded" in c.value)
+    decoded, groups = re.match(r"([\d,]+) rows decoded, ([\d,]+) target combinations", caption).groups()
+    assert int(decoded.replace(",", "")) == rows
+    return end, rows, start, int(groups.replace(",", ""))
 
 
 def test_read_the_endpoints_of_the_demo_runs():
     at = _page()
     at.toggle(key="traj_decode").set_value(True).run()
     assert not at.exception and not at.error
-    assert at.number_input(key="traj_decode_rows").value == 8
+    assert at.number_input(key="traj_decode_rows").value == DECODE_ROWS == 256
     table = at.dataframe[0].value
-    assert len(table) == 8
+    assert len(table) == DECODE_ROWS
     assert list(table.columns) == [
         "row",
         "sentence",
@@ -238,24 +270,24 @@ def test_read_the_endpoints_of_the_demo_runs():
     for original, target in zip(table["original"], table["target"], strict=True):
         assert ("positive" in original.split("+")) != ("positive" in target.split("+"))
     assert all(s.endswith((".", "?")) for s in table["decoded endpoint"])
-
-    at.number_input(key="traj_decode_rows").set_value(5).run()
-    assert len(at.dataframe[0].value) == 5
-
-    rows = _number(_showing(at).split(" of ")[1].split()[0])
-    at.number_input(key="traj_decode_rows").set_value(int(rows)).run()
     collapsed = _decoded_counts(at)
+    assert collapsed[0] == table["decoded endpoint"].nunique()
+
     fixed_last = [
         p for p in demo_checkpoints() if p.parent.name == "fixed" and p.parent.parent.name == "flow"
     ][-1]
     at.selectbox(key="traj_checkpoint").select(f"demo: {display_name(fixed_last)}").run()
     assert not at.exception and not at.error
     fixed = _decoded_counts(at)
-    assert collapsed[1] == fixed[1] == rows and collapsed[2] == fixed[2]
-    # Collapsed: the endpoints read as a few sentences per target combination; fixed: most stay distinct.
-    # The decoded starts are the same inputs, so they are equally diverse in both runs.
-    assert collapsed[0] <= 0.1 * rows < 0.5 * rows <= fixed[0]
-    assert collapsed[3] == fixed[3] > 0.9 * rows
+    assert collapsed[1] == fixed[1] == DECODE_ROWS and collapsed[3] == fixed[3]
+    # At the default row count the contrast is plain: the collapsed endpoints read as about two
+    # sentences per target combination, the fixed ones stay about as distinct as their starts (the same
+    # inputs in both runs).
+    assert collapsed[0] <= 2 * collapsed[3] < 0.3 * DECODE_ROWS and fixed[0] >= 0.8 * DECODE_ROWS
+    assert collapsed[2] == fixed[2] > 0.9 * DECODE_ROWS
+
+    at.number_input(key="traj_decode_rows").set_value(5).run()
+    assert len(at.dataframe[0].value) == 5 and _decoded_counts(at)[1] == 5
 
 
 def test_decoding_needs_the_text_models_dimension(checkpoint):
@@ -263,3 +295,26 @@ def test_decoding_needs_the_text_models_dimension(checkpoint):
     at.toggle(key="traj_decode").set_value(True).run()
     assert not at.exception
     assert "16-d embeddings but the text model reads 384-d" in at.error[0].value
+
+
+def test_field_cards_and_caption_say_how_the_field_was_sampled():
+    from ui import flow
+
+    sampled = FieldStats(-0.012341, 0.4, 0.00041, 0.012, 5_000, 100_000)
+    cards, helps, notes = flow.metric_cards(
+        {"field_divergence": sampled.divergence, "field_curl": sampled.curl}, flow.field_errors(sampled)
+    )
+    assert cards == {"Surface divergence": "-0.01234 ± 0.00041", "Curl magnitude": "0.400 ± 0.012"}
+    assert "5,000 rows" in helps["Surface divergence"] and notes == []
+    caption = flow.field_caption(sampled)
+    assert caption.startswith("Estimated at a seeded uniform sample of 5,000 of the 100,000 inputs, 8 ")
+    assert "which inputs were drawn" in caption
+    assert "surface divergence [-0.01314, -0.01154]; curl magnitude [0.376, 0.424]" in caption
+    everything = FieldStats(0.5, 0.2, 0.01, 0.02, 300, 300)
+    assert flow.field_caption(everything).startswith("Estimated at all 300 inputs")
+    broken = Undefined("the field is NaN or inf at some points")
+    cards, _, notes = flow.metric_cards(
+        {"field_divergence": broken}, flow.field_errors(FieldStats(broken, broken, broken, broken, 9, 9))
+    )
+    assert cards == {"Surface divergence": "undefined"} and "NaN or inf" in notes[0]
+    assert "95% intervals" not in flow.field_caption(FieldStats(broken, broken, broken, broken, 9, 9))
