@@ -112,6 +112,8 @@ ROLE_PATTERNS: tuple[RolePattern, ...] = (
     RolePattern("text bridge", r"^expander$", "[Q, E] plus t5.* weights", "a whole T5 under t5.*"),
 )
 PATTERNS: dict[str, re.Pattern[str]] = {p.role: re.compile(p.names) for p in ROLE_PATTERNS}
+# Variance-head names that only a posterior uses (a bare `scale` or `std` may belong to an affine layer).
+LOG_VARIANCE = re.compile(r"log_?(?:var|variance|sigma|std)|lnvar")
 
 
 def matches(role: str, name: str) -> bool:
@@ -472,42 +474,86 @@ def _stem(name: str, role: str) -> str:
 
 
 def find_heads(shapes: Shapes, layers: list[Layer] | None = None) -> list[HeadsRole]:
-    """Posterior heads anywhere in the key tree: mean / variance pairs, twin numbered heads, 2 x Z heads."""
+    """Posterior heads anywhere in the key tree: mean / variance pairs, twin numbered heads, 2 x Z heads.
+
+    A hierarchical VAE gives one pair per level. Pairs under the decoder (the top-down priors of a ladder
+    VAE) are left out when the encoder has pairs of its own: they do not read the input.
+    """
     layers = _head_layers(layers_of(shapes) if layers is None else layers)
     pairs = _named_pairs(layers) or _twin_pairs(layers)
     if pairs:
-        return pairs
+        posterior = [p for p in pairs if not under_root(p.mean, DECODER_ROOTS)]
+        return posterior or pairs
     return _moments_heads(layers)
 
 
+def _slot(layer: Layer) -> tuple[str, str]:
+    """(sibling group, role name) of a layer: its parent and its name, except for a layer of a module
+    list (`mu_s.0`, `log_var_s.0`), whose name is the list's and whose siblings share its index."""
+    if layer.name.isdigit() and "." in layer.parent:
+        grand, _, listed = layer.parent.rpartition(".")
+        return f"{grand}[{layer.name}]", listed
+    return layer.parent, layer.name
+
+
 def _named_pairs(layers: list[Layer]) -> list[HeadsRole]:
-    by_parent: dict[str, list[Layer]] = {}
+    groups: dict[str, list[tuple[str, Layer]]] = {}
     for layer in layers:
-        by_parent.setdefault(layer.parent, []).append(layer)
+        group, name = _slot(layer)
+        groups.setdefault(group, []).append((name, layer))
     found: list[HeadsRole] = []
-    for group in by_parent.values():
-        means = [m for m in group if matches("mean head", m.name) and not matches("variance head", m.name)]
-        variances = [
-            v for v in group if matches("variance head", v.name) and not matches("mean head", v.name)
-        ]
-        for mean in means:
-            same = [v for v in variances if v.weight == mean.weight]
+    for group in groups.values():
+        means = [(n, m) for n, m in group if matches("mean head", n) and not matches("variance head", n)]
+        variances = [(n, v) for n, v in group if matches("variance head", n) and not matches("mean head", n)]
+        for mean_name, mean in means:
+            same = [(n, v) for n, v in variances if v.weight == mean.weight]
             stem = [
-                v
-                for v in (same or variances)
-                if _stem(v.name, "variance head") == _stem(mean.name, "mean head")
+                (n, v)
+                for n, v in (same or variances)
+                if _stem(n, "variance head") == _stem(mean_name, "mean head")
             ]
             pick = (stem or same or (variances if len(means) == 1 and len(variances) == 1 else []))[:1]
             if not pick:
                 continue
-            var = pick[0]
-            variances.remove(var)
-            found.append(_heads_role(layers, mean, var))
+            variances.remove(pick[0])
+            found.append(_heads_role(layers, mean, pick[0][1], variance_name=pick[0][0]))
+        if not means:
+            found.extend(_unnamed_mean(layers, group, variances))
     return found
 
 
-def _heads_role(layers: list[Layer], mean: Layer, var: Layer, assumption: str | None = None) -> HeadsRole:
-    param, how = _parameterisation(var.name)
+def _unnamed_mean(
+    layers: list[Layer], group: list[tuple[str, Layer]], variances: list[tuple[str, Layer]]
+) -> list[HeadsRole]:
+    """A log-variance head whose mean goes by another name (`embedding` / `log_var`): the one sibling of
+    its shape, when a later layer takes Z inputs. Only log-variance names count (a lone `scale` or
+    `std` beside a `shift` is more often an affine layer than a VAE)."""
+    if len(variances) != 1 or not LOG_VARIANCE.search(variances[0][0].lower()):
+        return []
+    var_name, var = variances[0]
+    twins = [layer for _, layer in group if layer is not var and layer.weight == var.weight]
+    if len(twins) != 1:
+        return []
+    mean = twins[0]
+    if _decoder_input(layers, var.out_width, {mean.path, var.path}, max(mean.order, var.order)) is None:
+        return []
+    assumption = f"{mean.path} read as the mean: the one sibling of {var.path}'s shape"
+    return [_heads_role(layers, mean, var, variance_name=var_name, note=assumption)]
+
+
+def _heads_role(
+    layers: list[Layer],
+    mean: Layer,
+    var: Layer,
+    assumption: str | None = None,
+    *,
+    variance_name: str | None = None,
+    note: str | None = None,
+) -> HeadsRole:
+    """Heads `mean` / `var`; `assumption` replaces the parameterisation read from the variance head's
+    name (`variance_name`, default its own), `note` is said beside it."""
+    param, how = _parameterisation(variance_name or var.name)
+    how = f"{note}; {how}" if note else how
     z = mean.out_width
     mismatch = None
     if var.weight[0] != z:

@@ -511,7 +511,13 @@ class LivePosteriorAdapter(_LiveAdapter):
             latent_dim=self.heads.latent,
             supports_posterior=True,
             supports_decode=self._can_decode,
-            description=f"live {type(self._module).__name__}: {self.heads.describe()}",
+            description=f"live {type(self._module).__name__}: {self.heads.describe()}"
+            + (
+                f"; {len(self._roles.heads)} levels of heads, the first measured in full, the others' "
+                "active units beside it"
+                if len(self._roles.heads) > 1
+                else ""
+            ),
             parts=self._roles.parts(),
         )
 
@@ -521,9 +527,16 @@ class LivePosteriorAdapter(_LiveAdapter):
 
     def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mu, logvar) float32 [N, Z] from the heads' outputs; conv heads give one row per position."""
+        return self.level_posteriors(x, levels=1)[0][1:]
+
+    def level_posteriors(
+        self, x: np.ndarray, levels: int | None = None
+    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(mean head path, mu [N, Z_l], logvar [N, Z_l]) of the first `levels` levels of heads (all when
+        None), first level first, from one forward of x per chunk."""
         x = self._inputs(x)
-        heads = self.heads
-        paths = [heads.mean] if heads.variance is None else [heads.mean, heads.variance]
+        chosen = self._roles.heads[:levels]
+        paths = [p for heads in chosen for p in (heads.mean, heads.variance) if p is not None]
         seen: dict[str, list[torch.Tensor]] = {p: [] for p in paths}
 
         def record(path: str, args: tuple, output: Any) -> None:
@@ -531,24 +544,30 @@ class LivePosteriorAdapter(_LiveAdapter):
             if first is not None:
                 seen[path].append(first)
 
-        mus, raws = [], []
+        mus: list[list[np.ndarray]] = [[] for _ in chosen]
+        raws: list[list[np.ndarray]] = [[] for _ in chosen]
         with evaluating(self._module), hooked(self._module, paths, record):
             for _n, _, _ in self._forward(x):
-                if not seen[heads.mean]:
-                    raise ProbeError(f"the forward of probe x never called the head {heads.mean}")
-                out = seen[heads.mean][-1]
-                if heads.variance is None:
-                    mu, raw = out.chunk(2, dim=1)
-                else:
-                    if not seen[heads.variance]:
-                        raise ProbeError(f"the forward of probe x never called the head {heads.variance}")
-                    mu, raw = out, seen[heads.variance][-1]
-                mus.append(_rows(mu))
-                raws.append(_rows(raw))
+                for path in paths:
+                    if not seen[path]:
+                        raise ProbeError(f"the forward of probe x never called the head {path}")
+                for i, heads in enumerate(chosen):
+                    out = seen[heads.mean][-1]
+                    mu, raw = (
+                        out.chunk(2, dim=1) if heads.variance is None else (out, seen[heads.variance][-1])
+                    )
+                    mus[i].append(_rows(mu))
+                    raws[i].append(_rows(raw))
                 for store in seen.values():
                     store.clear()
-        mu = np.concatenate(mus)
-        return mu, as_logvar(np.concatenate(raws), heads.parameterisation).astype(np.float32)
+        return [
+            (
+                heads.mean,
+                np.concatenate(mus[i]),
+                as_logvar(np.concatenate(raws[i]), heads.parameterisation).astype(np.float32),
+            )
+            for i, heads in enumerate(chosen)
+        ]
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The module's own decode(z [N, Z]), flattened to float32 [N, F]."""

@@ -6,8 +6,9 @@ Heads are found by role (core.roles): `fc_mu` / `fc_var`, `z_mean` / `z_log_var`
 rebuilt: layer sizes from weight shapes (encoder.* or the layers before the heads, then decoder_input /
 decoder.* / final_layer or the layers after them); what shapes cannot say (activation, output
 activation) from the checkpoint's config, found in the file or beside it. Anything else (convolutions,
-2 x Z heads) opens as `vae_heads`: the heads and the decoder's input layer read from the weights, for a
-weight-only estimate; `--builder` runs the user's own class on probe x.
+2 x Z heads, a hierarchical VAE's several levels of heads) opens as `vae_heads`: each level's heads and the
+decoder input layer that takes its z read from the weights, for a weight-only estimate; `--builder` runs
+the user's own class on probe x.
 """
 
 from __future__ import annotations
@@ -72,8 +73,24 @@ def config_value(config: Mapping, keys: tuple[str, ...]) -> object | None:
 
 def first_heads(shapes: Mapping[str, tuple[int, ...]]) -> HeadsRole | None:
     """The first posterior heads found by role, or None (also when the file is of another family)."""
+    heads = all_heads(shapes)
+    return heads[0] if heads else None
+
+
+def all_heads(shapes: Mapping[str, tuple[int, ...]]) -> tuple[HeadsRole, ...]:
+    """Every pair of posterior heads found by role (one per level of a hierarchical VAE), or ()."""
     roles = roles_of(shapes)
-    return roles.heads[0] if roles.family == "posterior" and roles.heads else None
+    return roles.heads if roles.family == "posterior" else ()
+
+
+@dataclass(frozen=True)
+class HeadLevel:
+    """One pair of posterior heads read from the weights: where they are, their weights, and the norms
+    of the decoder input columns that take their z (float64 [Z] and the default-init scale) if found."""
+
+    heads: HeadsRole
+    weights: HeadWeights
+    decoder: tuple[np.ndarray, float] | None
 
 
 @dataclass(frozen=True)
@@ -230,7 +247,8 @@ class _VAEAdapter(CheckpointAdapter):
 
     @classmethod
     def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
-        heads = first_heads(shapes)
+        found = all_heads(shapes)
+        heads = found[0] if len(found) == 1 else None  # a hierarchical VAE is not one MLP
         return (
             heads is not None
             and heads.kind == "linear"
@@ -394,69 +412,84 @@ def read_head_weights(state: Mapping[str, torch.Tensor], heads: HeadsRole) -> He
 
 @register
 class HeadsOnlyVAEAdapter(CheckpointAdapter):
-    """Any VAE whose heads are found by role but which cannot be rebuilt from shapes (conv, 2 x Z heads).
+    """Any VAE whose heads are found by role but which cannot be rebuilt from shapes (conv, 2 x Z heads,
+    several levels of heads).
 
-    Reads the heads and the decoder's input layer for a weight-only estimate; probe x needs the user's
-    own model class (`--builder`).
+    Reads each level's heads and the decoder input layer that takes its z for a weight-only estimate;
+    probe x needs the user's own model class (`--builder`).
     """
 
     name: ClassVar[str] = "vae_heads"
     family: ClassVar = "posterior"
 
-    def __init__(
-        self,
-        heads: HeadsRole,
-        weights: HeadWeights,
-        decoder: tuple[np.ndarray, float] | None,
-        parts: tuple[str, ...] = (),
-    ) -> None:
-        self.heads = heads
-        self._weights = weights
-        self._decoder = decoder
+    def __init__(self, levels: tuple[HeadLevel, ...], parts: tuple[str, ...] = ()) -> None:
+        if not levels:
+            raise AdapterError("no posterior heads given")
+        self.levels = levels
+        self.heads = levels[0].heads
         self._parts = parts
 
     @classmethod
     def detect(cls, shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> bool:
-        heads = first_heads(shapes)
-        return heads is not None and not mlp_plan(shapes, heads).is_mlp
+        found = all_heads(shapes)
+        return len(found) > 1 or (len(found) == 1 and not mlp_plan(shapes, found[0]).is_mlp)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> HeadsOnlyVAEAdapter:
         shapes = loaded.shapes()
-        heads = first_heads(shapes)
-        if heads is None:
+        found = all_heads(shapes)
+        if not found:
             raise AdapterError(f"{loaded.path.name}: no posterior heads found; {roles_of(shapes).report()}")
-        if heads.mismatch:
-            raise AdapterError(heads.mismatch)
-        weights = read_head_weights(loaded.state_dict, heads)
-        for name, array in vars(weights).items():
-            if not np.isfinite(array).all():
-                raise AdapterError(f"{loaded.path.name}: the posterior heads contain NaN or inf ({name})")
-        decoder = None
-        if heads.decoder_input is not None:
-            w = loaded.state_dict[f"{heads.decoder_input}.weight"].detach().float().numpy()
-            decoder = input_column_norms(w, heads.latent)
-        return cls(heads, weights, decoder, roles_of(shapes).parts())
+        levels = []
+        for heads in found:
+            if heads.mismatch:
+                raise AdapterError(heads.mismatch)
+            weights = read_head_weights(loaded.state_dict, heads)
+            for name, array in vars(weights).items():
+                if not np.isfinite(array).all():
+                    raise AdapterError(
+                        f"{loaded.path.name}: the posterior heads {heads.mean} contain NaN or inf ({name})"
+                    )
+            decoder = None
+            if heads.decoder_input is not None:
+                w = loaded.state_dict[f"{heads.decoder_input}.weight"].detach().float().numpy()
+                decoder = input_column_norms(w, heads.latent)
+            levels.append(HeadLevel(heads, weights, decoder))
+        return cls(tuple(levels), roles_of(shapes).parts())
 
     def spec(self) -> AdapterSpec:
+        described = (
+            self.heads.describe()
+            if len(self.levels) == 1
+            else f"{len(self.levels)} levels of posterior heads: "
+            + "; ".join(level.heads.describe() for level in self.levels)
+        )
         return AdapterSpec(
             family="posterior",
             latent_dim=self.heads.latent,
             description=(
-                f"{self.heads.describe()}; weights only: the model cannot be rebuilt from its shapes, so "
+                f"{described}; weights only: the model cannot be rebuilt from its shapes, so "
                 "probe x needs your own model class (--builder module:function)"
             ),
             parts=self._parts,
         )
 
+    def head_levels(self) -> tuple[HeadLevel, ...]:
+        """Every level's heads, weights and decoder columns (copies), first level first."""
+        return tuple(
+            HeadLevel(
+                level.heads,
+                HeadWeights(**{name: a.copy() for name, a in vars(level.weights).items()}),
+                None if level.decoder is None else (level.decoder[0].copy(), level.decoder[1]),
+            )
+            for level in self.levels
+        )
+
     def head_weights(self) -> HeadWeights:
-        """Copies of the mean / variance head weights (rows flattened) and biases."""
-        w = self._weights
-        return HeadWeights(w.mu_weight.copy(), w.mu_bias.copy(), w.logvar_weight.copy(), w.logvar_bias.copy())
+        """Copies of the first level's mean / variance head weights (rows flattened) and biases."""
+        return self.head_levels()[0].weights
 
     def decoder_columns(self) -> tuple[np.ndarray, float] | None:
-        """(norm per latent input of the decoder's input layer float64 [Z], its default-init scale), or None."""
-        if self._decoder is None:
-            return None
-        columns, scale = self._decoder
-        return columns.copy(), scale
+        """(norm per latent input of the first level's decoder input layer float64 [Z], its default-init
+        scale), or None."""
+        return self.head_levels()[0].decoder

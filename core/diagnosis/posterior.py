@@ -35,10 +35,11 @@ from ..metrics.posterior import (
     sigma_per_dim,
     weight_only_units,
 )
-from . import Finding, Severity
+from . import SEVERITY_ORDER, Finding, Severity
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
+    from ..adapters.posterior import HeadWeights
     from ..probe import ProbeData
 
 COLLAPSE_ACTIVE = 0.125  # (nearly) every unit inactive: at most 1 in 8 active
@@ -232,14 +233,32 @@ def _estimate_severity(dead: np.ndarray, *, blind: bool) -> Severity:
     return "undefined" if blind else "ok"
 
 
-def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
-    """Estimate from head rows and decoder input columns alone (the model cannot run)."""
+def _levels(adapter: CheckpointAdapter) -> list[tuple[str, HeadWeights, tuple[np.ndarray, float] | None]]:
+    """(mean head path, head weights, decoder columns) of each level of heads the adapter reads."""
+    levels = getattr(adapter, "head_levels", None)
+    if levels is not None:
+        return [(level.heads.mean, level.weights, level.decoder) for level in levels()]
     heads = getattr(adapter, "head_weights", None)
     if heads is None:
-        return Finding("posterior", "undefined", f"{why}; and the adapter exposes no head weights")
-    w = heads()
+        return []
     columns = getattr(adapter, "decoder_columns", lambda: None)()
-    masks = weight_only_units(w.mu_weight, w.logvar_weight, w.logvar_bias, columns)
+    return [(getattr(getattr(adapter, "heads", None), "mean", "heads"), heads(), columns)]
+
+
+def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
+    """Estimate from head rows and decoder input columns alone (the model cannot run); with several
+    levels of heads (a hierarchical VAE), the level that looks most collapsed speaks for the model."""
+    levels = _levels(adapter)
+    if not levels:
+        return Finding("posterior", "undefined", f"{why}; and the adapter exposes no head weights")
+    read = [
+        (path, weight_only_units(w.mu_weight, w.logvar_weight, w.logvar_bias, cols))
+        for path, w, cols in levels
+    ]
+    order = {"collapse": 0, "warning": 1, "undefined": 2}
+    path, masks = min(
+        read, key=lambda r: (order[_estimate_severity(r[1]["dead"], blind=True)], -float(r[1]["dead"].mean()))
+    )
     dead = masks["dead"]
     z = len(dead)
     active = z - int(dead.sum())
@@ -266,6 +285,13 @@ def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
         f"{active} of {z} latent units look active from the weights ({int(masks['inactive'].sum())} with "
         f"near-zero mean rows, {metrics['units_at_prior_estimate']} pinned to the prior; {decoder})"
     )
+    if len(read) > 1:
+        others = ", ".join(
+            f"{other} {len(m['dead']) - int(m['dead'].sum())} of {len(m['dead'])}"
+            for other, m in read
+            if other != path
+        )
+        evidence = f"worst of {len(read)} levels of heads, {path}: {evidence}; active units at the other levels: {others}"
     need = "give probe x with --builder module:function (your own model class) for measured activity and KL"
     if severity == "undefined":
         summary = (
@@ -308,9 +334,18 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         "warning": "partly collapsed posterior",
         "ok": "latents in use",
     }
+    lead = verdict[severity]
+    others = _other_levels(adapter, x)
+    if others:
+        # The level with the fewest active units in proportion speaks for the model when it is worse.
+        path, active, z = min(others, key=lambda level: level[1] / level[2])
+        level = "collapse" if active <= COLLAPSE_ACTIVE * z else "warning" if active < z else "ok"
+        if SEVERITY_ORDER[level] > SEVERITY_ORDER[severity]:
+            lead = f"{verdict[level]} at {path} ({active} of {z} units active); at the first level of heads"
+            severity = level
     floor_text = f"{format_value(floor, 2)} nats" if floor else "0 (at the prior)"
     summary = (
-        f"{verdict[severity]}: {m['active_units']} of {m['latent_dim']} latent units active "
+        f"{lead}: {m['active_units']} of {m['latent_dim']} latent units active "
         f"(Var_x(mu) >= 0.01), KL {format_value(m['kl_total'], 3)} nats in total, "
         f"smallest per dimension {format_value(m['kl_dim_min'], 3)}; {_percent(m['floor_fraction'])} of "
         f"dimensions on the free-bits floor {floor_text}; reconstruction diversity "
@@ -318,7 +353,24 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
     )
     if is_defined(m["active_units"]):
         summary += _inactive_note(int(m["active_units"]), int(m["latent_dim"]))
+    if others:
+        levels = ", ".join(f"{path} {active} of {z}" for path, active, z in others)
+        summary += f"; active units at the other levels of heads: {levels}"
     return [Finding("posterior", severity, summary, m, FIX if severity != "ok" else "")]
+
+
+def _other_levels(adapter: CheckpointAdapter, x: np.ndarray) -> list[tuple[str, int, int]]:
+    """(mean head path, active units, Z) of every level of heads after the first that a live model
+    shows on probe x (a hierarchical VAE), else []."""
+    measure = getattr(adapter, "level_posteriors", None)
+    if measure is None:
+        return []
+    found = []
+    for path, mu, _ in measure(x)[1:]:
+        active = active_units(mu)
+        if not isinstance(active, Undefined):
+            found.append((path, int(active), mu.shape[1]))
+    return found
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,45 @@ def test_posterior_heads_in_every_form():
     assert mismatch[0].mismatch == "fc_mu outputs 4 latents but fc_var outputs 3"
 
 
+def test_heads_in_module_lists_and_heads_whose_mean_has_another_name():
+    ladder = find_heads(
+        {
+            "encoder.layers.0.0.weight": (32, 64),
+            "encoder.mu_s.0.weight": (8, 32),
+            "encoder.log_var_s.0.weight": (8, 32),
+            "encoder.layers.1.0.weight": (16, 8),
+            "encoder.mu_s.1.weight": (4, 16),
+            "encoder.log_var_s.1.weight": (4, 16),
+            "decoder.layers.0.0.weight": (16, 4),
+            "decoder.mu_s.0.weight": (8, 16),
+            "decoder.log_var_s.0.weight": (8, 16),
+            "decoder.layers.1.0.weight": (64, 8),
+        }
+    )
+    # One pair per level, paired by index across the lists; the decoder's top-down priors left out.
+    assert [(h.mean, h.variance, h.latent) for h in ladder] == [
+        ("encoder.mu_s.0", "encoder.log_var_s.0", 8),
+        ("encoder.mu_s.1", "encoder.log_var_s.1", 4),
+    ]
+    assert ladder[0].parameterisation == "logvar" and ladder[1].decoder_input == "decoder.layers.0.0"
+    pythae = find_heads(
+        {
+            "encoder.layers.0.0.weight": (32, 64),
+            "encoder.embedding.weight": (4, 32),
+            "encoder.log_var.weight": (4, 32),
+            "decoder.layers.0.0.weight": (32, 4),
+        }
+    )
+    assert (pythae[0].mean, pythae[0].variance) == ("encoder.embedding", "encoder.log_var")
+    assert "the one sibling of encoder.log_var's shape" in pythae[0].assumption
+    # A lone `scale` beside a `shift` is an affine layer, and a log-variance with two same-shape
+    # siblings or nothing that takes Z names no mean.
+    assert find_heads({"scale.weight": (4, 8), "shift.weight": (4, 8), "out.weight": (8, 4)}) == []
+    two = {"a.weight": (4, 8), "b.weight": (4, 8), "log_var.weight": (4, 8), "out.weight": (8, 4)}
+    assert find_heads(two) == []
+    assert find_heads({"embedding.weight": (4, 8), "log_var.weight": (4, 8)}) == []
+
+
 def test_vector_fields_need_in_d_plus_a_and_out_d():
     (field,) = find_fields({"net.0.weight": (16, 15), "net.2.weight": (16, 16), "net.4.weight": (12, 16)})
     assert (field.prefix, field.dim, field.condition) == ("net", 12, 3)

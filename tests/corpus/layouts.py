@@ -826,6 +826,102 @@ def ecg_vae(collapsed: bool) -> nn.Module:
     return m
 
 
+# 22 clementchadebec/benchmark_VAE (pythae) Encoder_VAE_MLP / Decoder_AE_MLP: encoder.layers.0.0,
+# encoder.embedding (the mean) beside encoder.log_var, decoder.layers.N.0; saved as model.pt with
+# model_state_dict, model_config.json beside
+class PythaeVAE(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        h = 2 * FACTORS
+        self.encoder = nn.Module()
+        self.encoder.layers = nn.ModuleList([nn.Sequential(nn.Linear(FEATURES, h), nn.ReLU())])
+        self.encoder.embedding, self.encoder.log_var = nn.Linear(h, FACTORS), nn.Linear(h, FACTORS)
+        self.decoder = nn.Module()
+        # The project ends with a Sigmoid for pixels; these factor data are not pixels.
+        self.decoder.layers = nn.ModuleList(
+            [
+                nn.Sequential(nn.Linear(FACTORS, h), nn.ReLU()),
+                nn.Sequential(nn.Linear(h, FEATURES)),
+            ]
+        )
+
+
+def pythae_vae(collapsed: bool) -> nn.Module:
+    _seed(22)
+    m = PythaeVAE()
+    _, a = factor_data()
+    _set(m.encoder.layers[0][0], _pairs(np.linalg.pinv(a)))
+    _set(m.encoder.embedding, _unpair(FACTORS))
+    _set(m.encoder.log_var, np.zeros((FACTORS, 2 * FACTORS)), -4.0)
+    _set(m.decoder.layers[0][0], _pairs(np.eye(FACTORS)))
+    _set(m.decoder.layers[1][0], a @ _unpair(FACTORS))
+    if collapsed:
+        pin_heads(m.encoder.embedding, m.encoder.log_var)
+    return m
+
+
+LADDER_TOP = 3
+
+
+# 23 pythae Encoder_LadderVAE_MLP / Decoder_LadderVAE_MLP: per level `layers.i`, `mu_s.i`, `log_var_s.i`
+# module lists (each level reads the mean of the one below); the decoder's own `mu_s` / `log_var_s` are the
+# top-down priors, merged with the encoder's by precision
+class PythaeLadder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        h = 2 * FACTORS
+        self.encoder = nn.Module()
+        self.encoder.layers = nn.ModuleList(
+            [
+                nn.Sequential(nn.Linear(FEATURES, h), nn.ReLU()),
+                nn.Sequential(nn.Linear(FACTORS, h), nn.ReLU()),
+            ]
+        )
+        self.encoder.mu_s = nn.ModuleList([nn.Linear(h, FACTORS), nn.Linear(h, LADDER_TOP)])
+        self.encoder.log_var_s = nn.ModuleList([nn.Linear(h, FACTORS), nn.Linear(h, LADDER_TOP)])
+        self.decoder = nn.Module()
+        self.decoder.layers = nn.ModuleList(
+            # The project ends with a Sigmoid for pixels; these factor data are not pixels.
+            [nn.Sequential(nn.Linear(LADDER_TOP, h), nn.ReLU()), nn.Sequential(nn.Linear(FACTORS, FEATURES))]
+        )
+        self.decoder.mu_s = nn.ModuleList([nn.Linear(h, FACTORS)])
+        self.decoder.log_var_s = nn.ModuleList([nn.Linear(h, FACTORS)])
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        out, levels = x.reshape(len(x), -1), []
+        for layer, mu_head, log_var_head in zip(
+            self.encoder.layers, self.encoder.mu_s, self.encoder.log_var_s, strict=True
+        ):
+            hidden = layer(out)
+            out = mu_head(hidden)
+            levels.append((out, log_var_head(hidden)))
+        (mu_q, lv_q), (top, _) = levels
+        h = self.decoder.layers[0](top)
+        mu_p, lv_p = self.decoder.mu_s[0](h), self.decoder.log_var_s[0](h)
+        precision_q, precision_p = (-lv_q).exp(), (-lv_p).exp()
+        z0 = (mu_q * precision_q + mu_p * precision_p) / (precision_q + precision_p)
+        return self.decoder.layers[1](z0), top
+
+
+def pythae_ladder(collapsed: bool) -> nn.Module:
+    """Healthy: level 0 recovers the data's factors, the top level reads the first LADDER_TOP of them; the
+    encoder's level-0 posterior is sharp, so the merge keeps it. Collapsed: the top level's heads pinned."""
+    _seed(23)
+    m = PythaeLadder()
+    _, a = factor_data()
+    _set(m.encoder.layers[0][0], _pairs(np.linalg.pinv(a)))
+    _set(m.encoder.mu_s[0], _unpair(FACTORS))
+    _set(m.encoder.log_var_s[0], np.zeros((FACTORS, 2 * FACTORS)), -8.0)
+    _set(m.encoder.layers[1][0], _pairs(np.eye(FACTORS)))
+    _set(m.encoder.mu_s[1], _unpair(FACTORS)[:LADDER_TOP])
+    _set(m.encoder.log_var_s[1], np.zeros((LADDER_TOP, 2 * FACTORS)), -4.0)
+    _set(m.decoder.log_var_s[0], np.zeros((FACTORS, 2 * FACTORS)), 4.0)
+    _set(m.decoder.layers[1][0], a)
+    if collapsed:
+        pin_heads(m.encoder.mu_s[1], m.encoder.log_var_s[1])
+    return m
+
+
 # --- vector fields --------------------------------------------------------------------------------------
 
 FIELD_D, FIELD_A = 12, 3
@@ -907,6 +1003,10 @@ def build_rosinality(loaded: object) -> nn.Module:
     return _loaded_into(RosVQVAE2(), loaded)
 
 
+def build_pythae_ladder(loaded: object) -> nn.Module:
+    return _loaded_into(PythaeLadder(), loaded)
+
+
 # --- how each project saves ------------------------------------------------------------------------------
 
 Saver = Callable[[nn.Module, Path], Path]
@@ -950,6 +1050,15 @@ def beta_vae_save(m: nn.Module, folder: Path) -> Path:
     }
     torch.save(states, path.with_suffix(".pt"))
     return path.with_suffix(".pt")
+
+
+def pythae_save(m: nn.Module, folder: Path) -> Path:
+    path = folder / "model.pt"
+    torch.save({"model_state_dict": m.state_dict()}, path)
+    (folder / "model_config.json").write_text(
+        f'{{"name": "VAEConfig", "input_dim": [{FEATURES}], "latent_dim": {FACTORS}}}'
+    )
+    return path
 
 
 def yann_save(m: nn.Module, folder: Path) -> Path:
@@ -1061,6 +1170,14 @@ CORPUS: tuple[Entry, ...] = (
           "log_scale; Lightning with a vae. prefix; probe x beside", ecg_vae,
           as_lightning("ecg.ckpt", "vae.", config={"input_dim": FEATURES, "latent_dim": FACTORS}), "vae_fc_mu",
           ("collapse", "ok"), probe=_factors),
+    Entry("clementchadebec/benchmark_VAE", "src/pythae/models/nn/default_architectures.py", "pythae VAE: "
+          "encoder.embedding (the mean) / encoder.log_var, encoder.layers.0.0, decoder.layers.N.0; model.pt with "
+          "model_state_dict + model_config.json; probe x beside", pythae_vae, pythae_save, "vae_mu_logvar",
+          ("collapse", "ok"), probe=_factors),
+    Entry("clementchadebec/benchmark_VAE", "src/pythae/models/nn/default_architectures.py", "pythae LadderVAE: "
+          "encoder.mu_s.i / encoder.log_var_s.i per level (module lists), decoder.mu_s / log_var_s top-down priors; "
+          "the top level collapsed", pythae_ladder, pythae_save, "vae_heads", ("collapse", "undefined"),
+          builder="build_pythae_ladder", builder_probe=_factors, data_verdicts=("collapse", "ok")),
     Entry("atong01/conditional-flow-matching", "torchcfm/models/models.py", "MLP net.0 Linear(D + A, w) ... net.6 "
           "Linear(w, D), SELU; dict with model and config; probe embeddings + attributes beside", cfm,
           under("cfm.pt", "model", config={"activation": "selu"}), "fclf_mlp", ("collapse", "ok"),

@@ -34,6 +34,10 @@ Module definitions read (shapes and names only; the modules in layouts.py are wr
   VAE_trainer(LightningModule) holds it as `vae`)
 - lucidrains/DALLE-pytorch: DiscreteVAE `codebook = nn.Embedding(num_tokens, codebook_dim)` with Gumbel logits;
   train_vae.py saves `{'hparams', 'weights'}`
+- clementchadebec/benchmark_VAE (pythae): src/pythae/models/nn/default_architectures.py (Encoder_VAE_MLP
+  `layers`, `embedding` as the mean, `log_var`; Encoder_LadderVAE_MLP / Decoder_LadderVAE_MLP module lists
+  `layers`, `mu_s`, `log_var_s`, the decoder's being top-down priors) and
+  src/pythae/models/base/base_model.py (saves `model.pt` with `model_state_dict`, `model_config.json` beside)
 - atong01/conditional-flow-matching: torchcfm/models/models.py (MLP `net` Linear(dim + 1, w) ... Linear(w, dim),
   SELU)
 
@@ -147,6 +151,30 @@ def test_builder_returning_a_module_gives_data_driven_findings(case, tmp_path):
     expected = entry.data_verdicts[0 if collapsed else 1]
     if expected is not None:
         assert finding["severity"] == expected, finding["summary"]
+
+
+def test_a_ladder_vae_is_judged_by_its_most_collapsed_level(tmp_path):
+    entry = next(e for e in CORPUS if e.builder == "build_pythae_ladder")
+    for collapsed in (True, False):
+        folder = tmp_path / ("collapsed" if collapsed else "healthy")
+        path = _write(entry, collapsed, folder)
+        _, severity, summary = _verdict(path)
+        if collapsed:
+            assert severity == "collapse"
+            assert "worst of 2 levels of heads, encoder.mu_s.1: 0 of 3" in summary
+            assert "other levels: encoder.mu_s.0 6 of 6" in summary
+        np.savez(folder / "x.npz", **entry.builder_probe())
+        code, out, _ = _cli(
+            "diagnose", str(path), "--builder", "tests.corpus.layouts:build_pythae_ladder",
+            "--data", str(folder / "x.npz"), "--json",
+        )  # fmt: skip
+        finding = json.loads(out)["findings"][0]
+        top = "0 of 3" if collapsed else "3 of 3"
+        assert f"active units at the other levels of heads: encoder.mu_s.1 {top}" in finding["summary"]
+        assert finding["metrics"]["active_units"] == 6  # the first level, measured in full
+        assert code == (1 if collapsed else 0)
+        if collapsed:
+            assert finding["summary"].startswith("posterior collapse at encoder.mu_s.1 (0 of 3 units active)")
 
 
 # --- the same file under other names ------------------------------------------------------------------
