@@ -617,7 +617,10 @@ def _moments_heads(layers: list[Layer]) -> list[HeadsRole]:
                 latent=z,
                 inputs=layer.weight[1],
                 parameterisation="logvar",
-                assumption=f"{why}; 2 x Z outputs split as mean then log-variance (torch.chunk)",
+                assumption=(
+                    f"{why}; 2 x Z outputs split as mean then log-variance (torch.chunk) unless a live "
+                    "model's forward returns them interleaved"
+                ),
                 decoder_input=decoder,
                 split="chunk",
             )

@@ -500,6 +500,8 @@ class LivePosteriorAdapter(_LiveAdapter):
     def __init__(self, module: nn.Module, roles: Roles, config: dict) -> None:
         super().__init__(module, roles, config)
         self.heads: HeadsRole = roles.heads[0]
+        # How each 2 x Z head splits into mean and log-variance, as its first forward showed.
+        self._splits: dict[str, str] = {}
         floor = config.get("free_bits")
         self.free_bits = (
             float(floor) if isinstance(floor, int | float) and not isinstance(floor, bool) else None
@@ -547,15 +549,19 @@ class LivePosteriorAdapter(_LiveAdapter):
         mus: list[list[np.ndarray]] = [[] for _ in chosen]
         raws: list[list[np.ndarray]] = [[] for _ in chosen]
         with evaluating(self._module), hooked(self._module, paths, record):
-            for _n, _, _ in self._forward(x):
+            for _n, _, output in self._forward(x):
                 for path in paths:
                     if not seen[path]:
                         raise ProbeError(f"the forward of probe x never called the head {path}")
                 for i, heads in enumerate(chosen):
                     out = seen[heads.mean][-1]
-                    mu, raw = (
-                        out.chunk(2, dim=1) if heads.variance is None else (out, seen[heads.variance][-1])
-                    )
+                    if heads.variance is None:
+                        split = self._splits.setdefault(heads.mean, observed_split(out, output))
+                        mu, raw = (
+                            (out[:, 0::2], out[:, 1::2]) if split == "interleaved" else out.chunk(2, dim=1)
+                        )
+                    else:
+                        mu, raw = out, seen[heads.variance][-1]
                     mus[i].append(_rows(mu))
                     raws[i].append(_rows(raw))
                 for store in seen.values():
@@ -611,6 +617,22 @@ class LivePosteriorAdapter(_LiveAdapter):
             return None
         w = self._module.state_dict()[f"{self.heads.decoder_input}.weight"]
         return input_column_norms(_numpy(w), self.heads.latent)
+
+
+def observed_split(head: torch.Tensor, output: Any) -> str:
+    """How the module split a 2 x Z head's output [N, 2Z, ...] into mean and log-variance: "interleaved"
+    when its forward returns the even outputs (`view(-1, Z, 2).unbind(-1)`), else "chunk" (the halves,
+    also when the forward returns neither)."""
+    even = head[:, 0::2]
+    halves = head.chunk(2, dim=1)[0]
+    for tensor in _tensors_in(output):
+        if tensor.shape != even.shape:
+            continue
+        if torch.equal(tensor, halves):
+            return "chunk"
+        if torch.equal(tensor, even):
+            return "interleaved"
+    return "chunk"
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:

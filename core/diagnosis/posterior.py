@@ -233,16 +233,35 @@ def _estimate_severity(dead: np.ndarray, *, blind: bool) -> Severity:
     return "undefined" if blind else "ok"
 
 
-def _levels(adapter: CheckpointAdapter) -> list[tuple[str, HeadWeights, tuple[np.ndarray, float] | None]]:
-    """(mean head path, head weights, decoder columns) of each level of heads the adapter reads."""
+def _levels(
+    adapter: CheckpointAdapter,
+) -> list[tuple[str, HeadWeights, tuple[np.ndarray, float] | None, bool]]:
+    """(mean head path, head weights, decoder columns, whether one 2 x Z layer gives both) of each level
+    of heads the adapter reads."""
     levels = getattr(adapter, "head_levels", None)
     if levels is not None:
-        return [(level.heads.mean, level.weights, level.decoder) for level in levels()]
+        return [(lv.heads.mean, lv.weights, lv.decoder, lv.heads.variance is None) for lv in levels()]
     heads = getattr(adapter, "head_weights", None)
     if heads is None:
         return []
     columns = getattr(adapter, "decoder_columns", lambda: None)()
-    return [(getattr(getattr(adapter, "heads", None), "mean", "heads"), heads(), columns)]
+    role = getattr(adapter, "heads", None)
+    return [(getattr(role, "mean", "heads"), heads(), columns, getattr(role, "variance", "") is None)]
+
+
+def _interleaved_reading(w: HeadWeights, columns: tuple[np.ndarray, float] | None, z: int) -> str:
+    """What the weights show when a 2 x Z head read as halves is split as interleaved pairs instead,
+    or "" when both readings agree on the active units."""
+    weight = np.concatenate([w.mu_weight, w.logvar_weight])
+    bias = np.concatenate([w.mu_bias, w.logvar_bias])
+    halves = weight_only_units(w.mu_weight, w.logvar_weight, w.logvar_bias, columns)["dead"]
+    pairs = weight_only_units(weight[0::2], weight[1::2], bias[1::2], columns)["dead"]
+    if int(halves.sum()) == int(pairs.sum()):
+        return ""
+    return (
+        f"; read as interleaved pairs instead (mu, logvar = out.view(-1, {z}, 2).unbind(-1), as some projects "
+        f"split a 2 x Z head), {z - int(pairs.sum())} of {z} units look active: the weights cannot say which"
+    )
 
 
 def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
@@ -253,12 +272,17 @@ def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
         return Finding("posterior", "undefined", f"{why}; and the adapter exposes no head weights")
     read = [
         (path, weight_only_units(w.mu_weight, w.logvar_weight, w.logvar_bias, cols))
-        for path, w, cols in levels
+        for path, w, cols, _ in levels
     ]
     order = {"collapse": 0, "warning": 1, "undefined": 2}
-    path, masks = min(
-        read, key=lambda r: (order[_estimate_severity(r[1]["dead"], blind=True)], -float(r[1]["dead"].mean()))
+    worst = min(
+        range(len(read)),
+        key=lambda i: (
+            order[_estimate_severity(read[i][1]["dead"], blind=True)],
+            -float(read[i][1]["dead"].mean()),
+        ),
     )
+    path, masks = read[worst]
     dead = masks["dead"]
     z = len(dead)
     active = z - int(dead.sum())
@@ -285,6 +309,9 @@ def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
         f"{active} of {z} latent units look active from the weights ({int(masks['inactive'].sum())} with "
         f"near-zero mean rows, {metrics['units_at_prior_estimate']} pinned to the prior; {decoder})"
     )
+    _, weights, columns, moments = levels[worst]
+    if moments:
+        evidence += _interleaved_reading(weights, columns, z)
     if len(read) > 1:
         others = ", ".join(
             f"{other} {len(m['dead']) - int(m['dead'].sum())} of {len(m['dead'])}"

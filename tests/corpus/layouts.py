@@ -683,7 +683,8 @@ class YannEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple:
         h = torch.relu(self.lin1(torch.relu(self.conv1(x)).flatten(1)))
-        return self.mu_logvar_gen(h).chunk(2, dim=-1)
+        # The project interleaves mean and log-variance in the 2 x Z outputs.
+        return self.mu_logvar_gen(h).view(len(h), -1, 2).unbind(-1)
 
 
 class YannVAE(nn.Module):

@@ -177,6 +177,35 @@ def test_a_ladder_vae_is_judged_by_its_most_collapsed_level(tmp_path):
             assert finding["summary"].startswith("posterior collapse at encoder.mu_s.1 (0 of 3 units active)")
 
 
+def test_an_interleaved_2z_head_is_split_as_the_model_splits_it(tmp_path):
+    """YannDubs' encoder returns mu_logvar.view(-1, Z, 2).unbind(-1): even outputs are the means. With
+    units 3-5 pinned to the prior and input-dependent log-variances for units 0-2, reading the head as
+    halves would see 6 moving rows; the forward shows the split, and the weights say both readings."""
+    from tests.corpus.layouts import YannVAE
+
+    torch.manual_seed(0)
+    model = YannVAE()
+    with torch.no_grad():
+        model.encoder.mu_logvar_gen.weight[6:] = 0.0  # rows 6-11: mean and log-variance of units 3-5
+        model.encoder.mu_logvar_gen.bias[6:] = 0.0
+        model.encoder.mu_logvar_gen.weight[:6] *= 4.0
+    path = tmp_path / "run" / "model.pt"
+    path.parent.mkdir()
+    torch.save(model.state_dict(), path)
+    _, severity, summary = _verdict(path)
+    assert severity == "undefined" and "6 of 6 latent units look active" in summary
+    assert "read as interleaved pairs instead" in summary and "3 of 6 units look active" in summary
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "x.npz", x=rng.normal(size=(200, 1, 8, 8)).astype(np.float32))
+    code, out, _ = _cli(
+        "diagnose", str(path), "--builder", "tests.corpus.layouts:build_yann", "--data", str(tmp_path / "x.npz"),
+        "--json",
+    )  # fmt: skip
+    finding = json.loads(out)["findings"][0]
+    assert finding["metrics"]["active_units"] == 3, finding["summary"]
+    assert "3 of 6 latent units active" in finding["summary"] and code == 1  # (its decoder is untrained)
+
+
 # --- the same file under other names ------------------------------------------------------------------
 
 SAFE_PREFIXES = ("net", "model_a", "wrapper", "core", "backbone", "pl_module", "inner", "my_model")
