@@ -54,6 +54,9 @@ from .paths import WEIGHT_SUFFIXES, found_file
 CONFIG_KEYS = ("config", "args", "hyper_parameters", "hparams")
 STATE_KEYS = ("state_dict", "model_state_dict", "model")
 NON_MODEL_KEYS = re.compile(r"optim|scheduler|scaler|lr_sched|callbacks|loops", re.IGNORECASE)
+# An exponential-moving-average copy of the weights, saved beside them (`ema`, `model_ema`, `ema_model`,
+# `ema_state_dict`) or inside the state dict under a prefix (Lightning's LitEma: `model_ema.`).
+EMA_NAME = re.compile(r"(?:^|_)ema(?:_|$)", re.IGNORECASE)
 ALWAYS_STRIPPED = ("module.", "_orig_mod.")
 HF_WEIGHT_FILES = (
     "model.safetensors",
@@ -705,6 +708,25 @@ def _dedupe_tied(sd: Mapping[str, torch.Tensor]) -> dict[str, str]:
     return tied
 
 
+def _ema_copies(obj: Mapping, components: Mapping[str, Mapping], state: Mapping[str, torch.Tensor]) -> str:
+    """Where the file keeps an EMA copy of its weights that is not what was read, described, or ""."""
+    read = {id(t) for t in state.values()}
+    found = [
+        f"{key} ({len(value)} tensors)"
+        for key, value in obj.items()
+        if EMA_NAME.search(str(key))
+        and _is_tensor_mapping(value)
+        and not any(id(t) in read for t in value.values())
+    ]
+    prefixes: dict[str, int] = {}
+    for key in state:
+        head = key.split(".", 1)[0]
+        if "." in key and EMA_NAME.search(head) and head not in components:
+            prefixes[head] = prefixes.get(head, 0) + 1
+    found += [f"{head}.* ({count} tensors)" for head, count in prefixes.items()]
+    return ", ".join(found)
+
+
 def _scalars(obj: Mapping) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for k, v in obj.items():
@@ -749,6 +771,12 @@ def _from_state(
             "no weights to inspect; it looks like saved metrics, not a model"
         )
     config, source = _config_in(obj)
+    metadata = _scalars(obj)
+    ema = _ema_copies(obj, components, state)
+    if ema:
+        metadata["ema_copy"] = (
+            f"{ema}: an EMA copy of the weights, not read (the weights read are the trained ones)"
+        )
     return LoadedCheckpoint(
         path=path,
         format=fmt,
@@ -756,7 +784,7 @@ def _from_state(
         components=cleaned,
         config=config,
         config_source=source,
-        metadata=_scalars(obj),
+        metadata=metadata,
         tied=_dedupe_tied(state),
         has_optimizer=any(
             NON_MODEL_KEYS.search(str(k)) and "optim" in str(k).lower() and bool(v) for k, v in obj.items()

@@ -69,6 +69,25 @@ def test_state_dict_discovery_order_and_components(tmp_path, small_mlp):
     assert loaded.config == {"k": 8} and loaded.config_source == "in-file 'config'"
 
 
+def test_an_ema_copy_beside_the_weights_is_named_not_read(tmp_path, small_mlp):
+    sd = small_mlp.state_dict()
+    ema = {k: v + 1 for k, v in sd.items()}
+    torch.save({"model": sd, "model_ema": ema, "step": 10}, tmp_path / "beside.pt")
+    loaded = load_checkpoint(tmp_path / "beside.pt")
+    assert all(torch.equal(loaded.state_dict[k], v) for k, v in sd.items())
+    assert loaded.metadata["ema_copy"].startswith(f"model_ema ({len(sd)} tensors): an EMA copy")
+    lit_ema = {**sd, **{"model_ema." + k.replace(".", ""): v for k, v in ema.items()}}
+    torch.save({"state_dict": lit_ema, "global_step": 5}, tmp_path / "inside.ckpt")
+    assert (
+        load_checkpoint(tmp_path / "inside.ckpt").metadata["ema_copy"].startswith(f"model_ema.* ({len(sd)}")
+    )
+    # An EMA dict that is all the file holds, or one read as a component, is what was read: no note.
+    torch.save({"ema": sd}, tmp_path / "only.pt")
+    torch.save({"net": sd, "ema": ema}, tmp_path / "both.pt")
+    for name in ("only.pt", "both.pt"):
+        assert "ema_copy" not in load_checkpoint(tmp_path / name).metadata
+
+
 def test_lightning_with_omegaconf_hparams_uses_allow_list(tmp_path):
     hparams = OmegaConf.create({"latent_dim": 8, "layers": [64, 32]})
     sd = {"vae.encoder.0.weight": torch.zeros(4, 4), "vae.fc_mu.weight": torch.zeros(2, 4)}
