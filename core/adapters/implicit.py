@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import AdapterError, ProbeError
+from ..errors import ProbeError
 from ..roles import Roles
 from .base import AdapterSpec
 from .live import _LiveAdapter, _tensors_in, evaluating, hooked
@@ -131,17 +131,15 @@ class LiveImplicitCodebookAdapter(_LiveAdapter):
         found = adapter._search(x)
         if not found:
             return None
-        if len({q.size for q in found}) > 1:
-            shown = "; ".join(q.describe() for q in found)
-            raise AdapterError(
-                f"{type(module).__name__}: quantizers of different sizes cannot be read as heads: {shown}"
-            )
-        adapter.quantizers = tuple(found)
+        adapter.quantizers = tuple(q for q in found if q.size == found[0].size)
+        adapter.others = tuple(q for q in found if q.size != found[0].size)
         return adapter
 
     def __init__(self, module: nn.Module, roles: Roles, config: dict) -> None:
         super().__init__(module, roles, config)
+        # Quantizers of the first one's K are read as heads; others (another K) are named, not measured.
         self.quantizers: tuple[ImplicitQuantizer, ...] = ()
+        self.others: tuple[ImplicitQuantizer, ...] = ()
 
     def _search(self, x: np.ndarray) -> list[ImplicitQuantizer]:
         """The deepest submodules (the model itself included: a bare FSQ / LFQ) whose forward, run once on
@@ -173,7 +171,8 @@ class LiveImplicitCodebookAdapter(_LiveAdapter):
             codebook_count=len(self.quantizers),
             supports_code_indices=True,
             description=f"live {type(self._module).__name__}: "
-            + "; ".join(q.describe() for q in self.quantizers),
+            + "; ".join(q.describe() for q in self.quantizers)
+            + "".join(f"; not measured (another K): {q.describe()}" for q in self.others),
             parts=(*parts, "implicit codebook"),
         )
 

@@ -21,8 +21,10 @@ from torch import nn
 
 from core.adapters.live import adapter_from_module
 from core.cli import main
+from core.diagnosis import diagnose
 from core.errors import AdapterError
 from core.guard import CollapseGuard
+from core.probe import ProbeData
 
 LEVELS = [5, 5, 5]
 K_FSQ = 125
@@ -237,3 +239,33 @@ def test_the_guard_finds_the_collapsed_fsq_model():
     assert check.adapters == ("live_implicit_codebook",) and guard.should_stop
     healthy = CollapseGuard(fsq_probe(), every_n_steps=1, families=("codebook",)).check(Model("fsq"), 1)
     assert healthy.findings[0].severity == "ok" and healthy.findings[0].metrics["used_codes"] == 100
+
+
+class TwoLevels(nn.Module):
+    """Two FSQs of one K read as heads (the first fed zeros: collapsed), an LFQ of another K named only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.coarse, self.fine, self.bits = FSQ(LEVELS), FSQ(LEVELS), LFQ(BITS)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        coarse, coarse_idx = self.coarse(torch.zeros_like(x[..., :3]))
+        fine, fine_idx = self.fine(x[..., :3])
+        bits = self.bits(x)
+        return coarse + fine, coarse_idx, fine_idx, bits.indices
+
+
+def test_quantizers_of_one_size_are_heads_and_the_worst_speaks():
+    x = fsq_probe()
+    adapter = adapter_from_module(TwoLevels(), probe_x=x)
+    spec = adapter.spec()
+    assert spec.codebook_count == 2 and spec.codebook_size == K_FSQ
+    assert (
+        "not measured (another K): implicit codebook (no codebook tensor) of the quantizer bits"
+        in spec.description
+    )
+    coarse, fine = adapter.code_indices_per_head(x)
+    assert np.unique(coarse).tolist() == [62] and len(np.unique(fine)) == 100
+    (finding,) = diagnose(adapter, ProbeData(x=x)).findings
+    assert finding.severity == "collapse" and finding.metrics["worst_head"] == 0
+    assert finding.metrics["used_codes"] == 1 and finding.metrics["codebook_heads"] == 2
