@@ -203,7 +203,7 @@ def live_adapters(
     adapters, missing = [], []
     for family in families if families is not None else (None,):
         try:
-            adapters.append(adapter_from_module(target, family=family, config=config))
+            adapters.append(adapter_from_module(target, family=family, config=config, probe_x=probe.x))
         except AdapterError as exc:
             missing.append(str(exc))
     if not adapters:

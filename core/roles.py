@@ -750,7 +750,8 @@ class Roles:
         if family is None:
             return [
                 "a codebook ([K, D], [D, K] or [H, K, D] named like embedding / embed / codebook / dictionary, "
-                "in a quantizer-like module or beside EMA buffers)",
+                "in a quantizer-like module or beside EMA buffers; FSQ / LFQ-style quantizers keep no codebook "
+                "tensor: give --builder and probe x so their code indices are read from the forward)",
                 "posterior heads (sibling mean and log-variance / sigma layers, linear or conv, or one layer "
                 "with 2 x Z outputs feeding a decoder that takes Z)",
                 "a vector field (an MLP whose first layer takes D + A inputs and whose last gives D)",

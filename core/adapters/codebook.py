@@ -274,13 +274,16 @@ class CodeUsage:
     """Usage counts of one checkpoint and where they came from.
 
     counts: float64 [H, K]; source: "data" (model run on probe x), "probe codes" or "ema" (weights only);
-    indices: int64 [N, T] when data-driven, with the probe labels [N] if any.
+    indices: int64 [N, T] when data-driven, with the probe labels [N] if any. `unknown_size` says why K is
+    unknown (a quantizer without a codebook tensor that does not state it); counts then run to the
+    highest code seen, so used codes and perplexity hold but nothing relative to K does.
     """
 
     counts: np.ndarray
     source: str
     indices: np.ndarray | None = None
     labels: np.ndarray | None = None
+    unknown_size: str | None = None
 
 
 def probe_codes(probe: ProbeData | None) -> np.ndarray | None:
@@ -304,8 +307,12 @@ def measure_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> CodeUs
     if spec.supports_code_indices and probe is not None and probe.x is not None:
         per_head = getattr(adapter, "code_indices_per_head", None)
         heads = per_head(probe.x) if per_head is not None else (adapter.code_indices(probe.x),)
+        unknown = None
+        if not k:
+            unknown = getattr(adapter, "unknown_size_reason", None) or "the codebook size K is unknown"
+            k = max((int(idx.max()) + 1 for idx in heads if idx.size), default=1)
         counts = np.stack([code_counts(idx, k) for idx in heads]).astype(np.float64)
-        return CodeUsage(counts, "data", heads[0] if len(heads) == 1 else None, labels)
+        return CodeUsage(counts, "data", heads[0] if len(heads) == 1 else None, labels, unknown)
     codes = probe_codes(probe)
     if codes is not None:
         if h > 1:

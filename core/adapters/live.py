@@ -52,13 +52,19 @@ _NEAREST_ROWS = 65_536
 
 
 def adapter_from_module(
-    module: nn.Module, *, family: str | None = None, config: Mapping | None = None
+    module: nn.Module,
+    *,
+    family: str | None = None,
+    config: Mapping | None = None,
+    probe_x: np.ndarray | None = None,
 ) -> CheckpointAdapter:
     """A read-only adapter over `module` (weights loaded), its parts found by role in its state dict.
 
     `family` ("codebook", "posterior" or "flow") overrides the family the roles suggest; `config` holds
-    optional settings (see the module docstring). Raises AdapterError naming the roles found and lacking
-    when the module has no part of the family.
+    optional settings (see the module docstring). When the state dict holds no codebook and a codebook
+    (or any part) is wanted, `probe_x` [N, ...] is run through the forward once to find a quantizer that
+    keeps no codebook tensor (FSQ, LFQ: core.adapters.implicit). Raises AdapterError naming the roles
+    found and lacking when the module has no part of the family.
     """
     if not isinstance(module, nn.Module):
         raise AdapterError(f"expected an nn.Module, got {type(module).__name__}")
@@ -66,6 +72,17 @@ def adapter_from_module(
     shapes = {k: tuple(v.shape) for k, v in module.state_dict(keep_vars=True).items()}
     roles = roles_of(shapes)
     chosen = family or roles.family
+    note = ""
+    if chosen is None or (chosen == "codebook" and not roles.codebooks):
+        from .implicit import LiveImplicitCodebookAdapter
+
+        try:
+            implicit = LiveImplicitCodebookAdapter.build(module, roles, config, probe_x)
+        except ProbeError as exc:
+            note = f"; looking for a quantizer without a codebook tensor: {exc}"
+        else:
+            if implicit is not None:
+                return implicit
     builders: dict[str, Callable[[nn.Module, Roles, dict], CheckpointAdapter]] = {
         "codebook": LiveCodebookAdapter.build,
         "posterior": LivePosteriorAdapter.build,
@@ -73,14 +90,18 @@ def adapter_from_module(
     }
     if chosen not in builders:
         what = f"family {chosen!r} is not supported for live modules" if chosen else "no known part"
-        raise AdapterError(f"{type(module).__name__}: {what}; {roles.report()}")
-    return builders[chosen](module, roles, config)
+        raise AdapterError(f"{type(module).__name__}: {what}; {roles.report()}{note}")
+    try:
+        return builders[chosen](module, roles, config)
+    except AdapterError as exc:
+        raise AdapterError(f"{exc}{note}") from None
 
 
 def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builder") -> Callable:
-    """Wrap a user builder: its result may be a CheckpointAdapter or an nn.Module (adapted by role)."""
+    """Wrap a user builder: its result may be a CheckpointAdapter or an nn.Module (adapted by role; the
+    wrapper's `probe_x` lets a quantizer without a codebook tensor be found by its forward)."""
 
-    def build(loaded: LoadedCheckpoint) -> CheckpointAdapter:
+    def build(loaded: LoadedCheckpoint, probe_x: np.ndarray | None = None) -> CheckpointAdapter:
         try:
             result = func(loaded)
         except CollapseExplorerError:
@@ -90,7 +111,7 @@ def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builde
         if isinstance(result, CheckpointAdapter):
             return result
         if isinstance(result, nn.Module):
-            return adapter_from_module(result, config=loaded.config)
+            return adapter_from_module(result, config=loaded.config, probe_x=probe_x)
         raise AdapterError(
             f"{spec} returned a {type(result).__name__}; it must return an nn.Module with the weights "
             "loaded (or a CheckpointAdapter)"

@@ -7,6 +7,7 @@ metrics into findings. `diagnose` runs the rules that fit an adapter and collect
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -139,7 +140,9 @@ def diagnose_checkpoint(
     checkpoint = str(loaded.path)
     try:
         adapter = (
-            builder(loaded) if builder is not None else build_adapter(loaded, adapter_name, device=device)
+            _built(builder, loaded, probe)
+            if builder is not None
+            else build_adapter(loaded, adapter_name, device=device)
         )
     except CollapseExplorerError as exc:
         if not any(f.severity == "collapse" for f in training):
@@ -147,3 +150,15 @@ def diagnose_checkpoint(
         return Report(checkpoint, None, tuple(training), (" ".join(str(exc).split()), *notes))
     report = diagnose(adapter, probe, checkpoint)
     return Report(checkpoint, report.adapter, report.findings + tuple(training), report.errors + tuple(notes))
+
+
+def _built(builder, loaded: LoadedCheckpoint, probe: ProbeData | None):
+    """The builder's adapter; a builder that takes `probe_x` (core.adapters.live.builder_adapter) gets the
+    probe's x, so a quantizer without a codebook tensor can be found by running it."""
+    try:
+        takes_probe = "probe_x" in inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        takes_probe = False
+    if takes_probe:
+        return builder(loaded, probe_x=probe.x if probe is not None else None)
+    return builder(loaded)

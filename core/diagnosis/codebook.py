@@ -10,6 +10,7 @@ levels, residual layers) gets its own finding.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..adapters.codebook import CODES_FIELD, CodebookGroup, CodeUsage, measure_usage
@@ -33,8 +34,21 @@ INIT_ASSUMPTION = (
 )
 
 
+IMPLICIT_FIX = (
+    "Collapse of a quantizer without a codebook (FSQ, LFQ): no code can be reseeded, the encoder's outputs "
+    "all fall on the same level vector or sign pattern. Fixes: (1) keep the quantizer's inputs spread over "
+    "its range: a LayerNorm or a learned scale before it, so values neither saturate the FSQ bound nor sit "
+    "at one side of every LFQ sign; (2) for LFQ, weight the entropy penalty up (entropy_loss_weight, "
+    "diversity_gamma: batch code entropy pushed up, per-token entropy down); (3) check that gradients reach "
+    "the encoder through the straight-through rounding (a detached or frozen last encoder layer stays "
+    "where it started); (4) fewer levels or bits when K is far above the tokens per batch."
+)
+
+
 def codebook_fix(parts: tuple[str, ...]) -> str:
     """The known fixes, naming only parts the model has (warm-up and staging need semantic heads)."""
+    if "implicit codebook" in parts:
+        return IMPLICIT_FIX
     semantic = "semantic heads" in parts
     steps = []
     if semantic:
@@ -100,6 +114,8 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
     usage = measure_usage(adapter, probe)
     if usage is not None:
         out = [_usage_finding(usage, names, fix, groups[0] if groups else None)]
+        if "implicit codebook" in spec.parts:
+            out[0] = replace(out[0], summary=f"{out[0].summary}; {spec.description}")
     elif groups:
         out = [_weight_finding(groups[0], fix)]
     else:
@@ -134,6 +150,9 @@ def _usage_finding(
     threshold = EMA_DEAD_THRESHOLD if usage.source == "ema" else 0.0
     metrics = usage_summary(usage.counts, threshold)
     metrics["dead_threshold"] = threshold
+    if usage.unknown_size is not None:
+        for key in ("codebook_size", "code_perplexity_ratio", "dead_code_fraction"):
+            metrics[key] = Undefined(usage.unknown_size)
     severity = severity_of(metrics["code_perplexity_ratio"], metrics["dead_code_fraction"])
     k = metrics["codebook_size"]
     if usage.source == "ema":
@@ -147,11 +166,17 @@ def _usage_finding(
         where = f"{n_tokens:,} tokens" + (
             " from probe codes" if usage.source == "probe codes" else " of probe x"
         )
-        if n_tokens < k and severity in ("collapse", "warning"):
+        if is_defined(k) and n_tokens < k and severity in ("collapse", "warning"):
             severity = "warning"
             where += "; fewer tokens than codes, so some codes are unused by chance: give more probe data"
     heads = _heads_text(metrics, names)
-    if severity == "undefined":
+    if usage.unknown_size is not None:
+        summary = (
+            f"codebook usage cannot be judged{heads}: {format_value(metrics['used_codes'])} codes used, "
+            f"perplexity {format_value(metrics['code_perplexity'], 2)}, but {usage.unknown_size}, so neither "
+            f"perplexity / K nor dead codes can be told; {where}"
+        )
+    elif severity == "undefined":
         reason = metrics["code_perplexity_ratio"]
         summary = f"codebook usage cannot be judged{heads}: {reason}; {where}"
     else:
