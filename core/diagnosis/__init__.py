@@ -152,7 +152,9 @@ def diagnose_checkpoint(
     return Report(checkpoint, report.adapter, report.findings + tuple(training), report.errors + tuple(notes))
 
 
-def _built(builder, loaded: LoadedCheckpoint, probe: ProbeData | None):
+def _built(
+    builder: Callable[..., CheckpointAdapter], loaded: LoadedCheckpoint, probe: ProbeData | None
+) -> CheckpointAdapter:
     """The builder's adapter; a builder that takes `probe_x` (core.adapters.live.builder_adapter) gets the
     probe's x, so a quantizer without a codebook tensor can be found by running it."""
     try:
