@@ -26,15 +26,37 @@ def loaded_checkpoint(path: str, trust: bool = False) -> LoadedCheckpoint:
 
 
 @st.cache_resource(show_spinner="Rebuilding model…", max_entries=16)
-def _adapter(path: str, stamp: Stamp, trust: bool, device: str) -> CheckpointAdapter:
-    builder = builder_from_env(trust)
+def _adapter(
+    path: str,
+    stamp: Stamp,
+    trust: bool,
+    built: bool,
+    device: str,
+    probe: str | None,
+    probe_stamp: Stamp | None,
+) -> CheckpointAdapter:
+    builder = builder_from_env(built)
     loaded = _loaded(path, stamp, trust)
-    return builder(loaded) if builder is not None else build_adapter(loaded, device=device)
+    if builder is None:
+        return build_adapter(loaded, device=device)
+    data = probe_data(probe)
+    # A quantizer that keeps no codebook tensor (FSQ, LFQ) is found by running probe x through the model.
+    return builder(loaded, probe_x=None if data is None else data.x)
+
+
+def _built(path: str, trust: bool) -> bool:
+    """Whether the user's builder makes this file's model: only for a file the user trusted (never for
+    the shipped demo or other files a page opens beside it)."""
+    return trust and builder_from_env(True) is not None and state.trusted(path)
 
 
 def adapter(path: str, trust: bool = False) -> CheckpointAdapter:
-    """The detected adapter with its rebuilt model on the sidebar's device (cached, shared read-only)."""
-    return _adapter(path, file_stamp(path), trust, state.device())
+    """The detected adapter with its rebuilt model on the sidebar's device (cached, shared read-only);
+    a user builder's model also sees the checkpoint's probe x."""
+    built = _built(path, trust)
+    probe = resolve_probe(path, state.probe_path()) if built else None
+    probe_stamp = file_stamp(probe) if probe else None
+    return _adapter(path, file_stamp(path), trust, built, state.device(), probe, probe_stamp)
 
 
 def resolve_probe(checkpoint: str, probe: str | None) -> str | None:
@@ -56,15 +78,16 @@ def probe_data(path: str | None) -> ProbeData | None:
 
 
 @st.cache_data(show_spinner="Diagnosing…", max_entries=64)
-def _report(path: str, stamp: Stamp, probe: str | None, trust: bool, device: str) -> Report:
+def _report(path: str, stamp: Stamp, probe: str | None, trust: bool, built: bool, device: str) -> Report:
     return diagnose_checkpoint(
-        _loaded(path, stamp, trust), probe_data(probe), builder=builder_from_env(trust), device=device
+        _loaded(path, stamp, trust), probe_data(probe), builder=builder_from_env(built), device=device
     )
 
 
 def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
     """Findings for a checkpoint with its probe data (cached)."""
-    return _report(path, file_stamp(path), resolve_probe(path, probe), trust, state.device())
+    probe = resolve_probe(path, probe)
+    return _report(path, file_stamp(path), probe, trust, _built(path, trust), state.device())
 
 
 @st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
@@ -125,13 +148,14 @@ def _export(
     stamp_b: Stamp | None,
     probe: str | None,
     trust: bool,
+    built: bool,
     device: str,
 ) -> tuple[str, str]:
     from core.report import Entry, export_both
     from core.report_figures import report_figures
 
     if path_b is None:
-        items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust, device))], None
+        items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust, built, device))], None
     else:
         report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, stamp_b, probe, trust, device)
         items = [("A", path_a, report_a), ("B", path_b, report_b)]
@@ -142,6 +166,6 @@ def _export(
 def export(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> tuple[str, str]:
     """The downloadable report of A, or of A vs B: (offline HTML document, JSON of the same report)."""
     stamp_b = file_stamp(path_b) if path_b is not None else None
-    return _export(
-        path_a, file_stamp(path_a), path_b, stamp_b, resolve_probe(path_a, probe), trust, state.device()
-    )
+    probe = resolve_probe(path_a, probe)
+    built = _built(path_a, trust)
+    return _export(path_a, file_stamp(path_a), path_b, stamp_b, probe, trust, built, state.device())

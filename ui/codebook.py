@@ -17,6 +17,7 @@ from core.adapters.codebook import (
     run_checkpoints,
     run_usage,
 )
+from core.adapters.live import builder_from_env
 from core.errors import CollapseExplorerError
 from core.logs import LogError, scan_run_folder
 from core.metrics import MetricValue
@@ -69,15 +70,18 @@ def probe_for(folder: str) -> str | None:
 
 @st.cache_data(show_spinner="Measuring code usage over the run…", max_entries=32)
 def _run_usage(
-    folder: str, stamp: cache.Stamp, probe: str | None, probe_stamp: cache.Stamp | None
+    folder: str, stamp: cache.Stamp, probe: str | None, probe_stamp: cache.Stamp | None, trust: bool
 ) -> RunUsage:
-    return run_usage(folder, cache.probe_data(probe))
+    return run_usage(folder, cache.probe_data(probe), builder_from_env(trust))
 
 
 def usage_of_run(folder: str) -> RunUsage:
-    """Usage of every checkpoint in `folder` (cached per folder and probe version)."""
+    """Usage of every checkpoint in `folder` (cached per folder and probe version); through the user's
+    builder when the user trusted a file of this run (never for the shipped runs beside it)."""
     probe = probe_for(folder)
-    return _run_usage(folder, cache.file_stamp(folder), probe, cache.file_stamp(probe) if probe else None)
+    stamp = cache.file_stamp(probe) if probe else None
+    trust = any(state.trusted(str(path)) for path in run_checkpoints(folder))
+    return _run_usage(folder, cache.file_stamp(folder), probe, stamp, trust)
 
 
 def checkpoint_path(folder: str, name: str) -> str:

@@ -17,7 +17,7 @@ Codebooks of one shape are stacked as heads; codebooks of other shapes form furt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -358,14 +358,20 @@ def run_checkpoints(folder: str | Path) -> list[Path]:
     return files
 
 
-def run_usage(folder: str | Path, probe: ProbeData | None) -> RunUsage:
-    """Usage per checkpoint of a run folder (each file loaded safely and its adapter detected)."""
+def run_usage(
+    folder: str | Path,
+    probe: ProbeData | None,
+    builder: Callable[..., CheckpointAdapter] | None = None,
+) -> RunUsage:
+    """Usage per checkpoint of a run folder (each file loaded safely and its adapter detected, or made by
+    `builder(loaded, probe_x=...)`, a user builder from core.adapters.live, which sees the probe's x)."""
     from ..checkpoints import load_checkpoint
 
     rows = []
+    x = None if probe is None else probe.x
     for i, path in enumerate(run_checkpoints(folder)):
         loaded = load_checkpoint(path)
-        adapter = build_adapter(loaded)
+        adapter = build_adapter(loaded) if builder is None else builder(loaded, probe_x=x)
         if adapter.family != "codebook":
             raise AdapterError(f"{path.name} is a {adapter.family} checkpoint, not a codebook model")
         usage = measure_usage(adapter, probe)

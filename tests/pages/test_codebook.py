@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
@@ -105,3 +106,40 @@ def test_usage_table_is_long_format_with_shares():
         "count": 3.0,
         "share": 0.75,
     }
+
+
+def test_a_builder_model_whose_quantizer_keeps_no_codebook_is_measured(tmp_path, monkeypatch):
+    """An FSQ model (tests/core/test_implicit_codebook.py) opened through the app's builder, files
+    trusted: the page finds its implicit codebook by running the probe beside it, in both epochs."""
+    from tests.core.test_implicit_codebook import Model, collapse, fsq_probe
+    from ui.state import TRUST_KEY, TRUSTED_FILES_KEY, file_identity
+
+    run = tmp_path / "fsq_run"
+    run.mkdir()
+    for epoch, model in ((1, Model("fsq")), (2, collapse(Model("fsq")))):
+        torch.save(
+            {"state_dict": model.state_dict(), "config": {"quantizer": "fsq"}}, run / f"fsq_epoch_{epoch}.pt"
+        )
+    np.savez(run / "probe.npz", x=fsq_probe())
+    monkeypatch.setenv("COLLAPSE_EXPLORER_BUILDER", "tests.core.test_implicit_codebook:build")
+    last = run / "fsq_epoch_2.pt"
+    at = run_page(
+        "codebook",
+        timeout=90,
+        checkpoint_a=str(last),
+        **{TRUST_KEY: True, TRUSTED_FILES_KEY: {file_identity(last)}},
+    )
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "The two runs have different codebook shapes; showing their timelines only."
+    ]
+    at.selectbox(key="cb_compare").select("(none)").run()  # the shipped runs have K = 64
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="cb_run").value == "A: fsq_run/"
+    assert _metrics(at)["Used codes"] == "1 of 125"
+    at.select_slider(key="cb_epoch").set_value("fsq_epoch_1.pt").run()
+    assert _metrics(at)["Used codes"] == "100 of 125"
+
+    monkeypatch.delenv("COLLAPSE_EXPLORER_BUILDER")  # without the builder the file is no codebook model
+    at = run_page("codebook", timeout=90, checkpoint_a=str(last))
+    assert "A: fsq_run/" not in at.selectbox(key="cb_run").options
