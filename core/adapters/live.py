@@ -536,9 +536,9 @@ class LivePosteriorAdapter(_LiveAdapter):
             supports_decode=self._can_decode,
             description=f"live {type(self._module).__name__}: {self.heads.describe()}"
             + (
-                f"; {len(self._roles.heads)} levels of heads, the first measured in full, the others' "
+                f"; {self.level_count} levels of heads, the first measured in full, the others' "
                 "active units beside it"
-                if len(self._roles.heads) > 1
+                if self.level_count > 1
                 else ""
             ),
             parts=self._roles.parts(),
@@ -547,6 +547,11 @@ class LivePosteriorAdapter(_LiveAdapter):
     @property
     def _can_decode(self) -> bool:
         return callable(getattr(self._module, "decode", None)) and self.heads.kind == "linear"
+
+    @property
+    def level_count(self) -> int:
+        """Levels of posterior heads found (more than one in a hierarchical VAE)."""
+        return len(self._roles.heads)
 
     def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mu, logvar) float32 [N, Z] from the heads' outputs; conv heads give one row per position."""

@@ -390,7 +390,7 @@ def _other_levels(adapter: CheckpointAdapter, x: np.ndarray) -> list[tuple[str, 
     """(mean head path, active units, Z) of every level of heads after the first that a live model
     shows on probe x (a hierarchical VAE), else []."""
     measure = getattr(adapter, "level_posteriors", None)
-    if measure is None:
+    if measure is None or getattr(adapter, "level_count", 1) < 2:  # one level: no second forward
         return []
     found = []
     for path, mu, _ in measure(x)[1:]:
