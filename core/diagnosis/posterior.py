@@ -30,12 +30,14 @@ from ..metrics.posterior import (
     decoder_sensitivity,
     diversity_ratio,
     floor_fraction,
+    input_spread,
     kl_per_dim,
     mu_variance,
     sigma_per_dim,
     weight_only_units,
 )
 from . import SEVERITY_ORDER, Finding, Severity
+from .memo import of_inputs
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
@@ -120,12 +122,20 @@ def analyse(adapter: CheckpointAdapter, x: np.ndarray, floor: float = 0.0) -> Po
         "floor_fraction": floor_fraction(kl, floor),
         "mean_sigma": _summary_stats(sigma, "mean"),
         "diversity_ratio": (
-            diversity_ratio(recon, x.reshape(len(x), -1))
+            _diversity(recon, x.reshape(len(x), -1))
             if recon is not None
             else Undefined("the model can neither decode mu nor reconstruct its inputs")
         ),
     }
     return PosteriorAnalysis(mu, logvar, recon, kl, var, sigma, metrics)
+
+
+def _diversity(recon: np.ndarray, flat: np.ndarray) -> MetricValue:
+    """diversity_ratio with the inputs' spread paid once per probe (finite inputs only: NaN rows make
+    the ratio undefined before the spread is read)."""
+    if len(flat) < 2 or not np.isfinite(flat).all():
+        return diversity_ratio(recon, flat)
+    return diversity_ratio(recon, flat, spread=of_inputs("input_spread", flat, lambda: input_spread(flat)))
 
 
 def _reconstructions(adapter: CheckpointAdapter, x: np.ndarray, mu: np.ndarray) -> np.ndarray | None:

@@ -13,11 +13,7 @@ same epsilon) together with the spread ratio; the silhouette is evidence only.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,12 +22,11 @@ from ..metrics.clustering import distinct_endpoints, median_nn_distance, pack_bi
 from ..metrics.spectrum import rank_ratio, rankme
 from ..metrics.trajectories import endpoint_metrics, flow_summary
 from . import Finding, Severity
+from .memo import of_inputs
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
     from ..probe import ProbeData
-
-T = TypeVar("T")
 
 DEFAULT_STEPS = 10
 DEFAULT_ALPHA = 0.1
@@ -111,29 +106,6 @@ def _summary(severity: Severity, m: dict[str, object], n: int) -> str:
     return f"no prototype collapse: endpoints keep their diversity; {evidence}"
 
 
-# Statistics of the probe's inputs alone are the same for every checkpoint measured on that probe (a
-# guard every few hundred steps, a timeline, a sweep): kept by content so each pays once.
-_INPUT_STATS: OrderedDict[tuple, object] = OrderedDict()
-_INPUT_STATS_SIZE = 32
-_INPUT_STATS_LOCK = threading.Lock()
-
-
-def _of_inputs(name: str, x: np.ndarray, compute: Callable[[], T]) -> T:
-    """compute(), a float or Undefined of the array x alone, memoised under (name, content of x)."""
-    x = np.ascontiguousarray(x)
-    key = (name, x.shape, x.dtype.str, hashlib.blake2b(x.data, digest_size=16).digest())
-    with _INPUT_STATS_LOCK:
-        if key in _INPUT_STATS:
-            _INPUT_STATS.move_to_end(key)
-            return _INPUT_STATS[key]  # type: ignore[return-value]
-    value = compute()
-    with _INPUT_STATS_LOCK:
-        _INPUT_STATS[key] = value
-        while len(_INPUT_STATS) > _INPUT_STATS_SIZE:
-            _INPUT_STATS.popitem(last=False)
-    return value
-
-
 def _distinct_inputs(z: np.ndarray, scale: float) -> MetricValue:
     found = distinct_endpoints(z, scale)
     return found if isinstance(found, Undefined) else found[0]
@@ -162,7 +134,7 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
             "target groups (give a probe whose rows differ in their attributes)"
         )
     z = np.asarray(z, dtype=np.float32)
-    scale = _of_inputs("median_nn", z, lambda: median_nn_distance(z))
+    scale = of_inputs("median_nn", z, lambda: median_nn_distance(z))
     if isinstance(scale, Undefined) or scale <= 0:
         reason = scale.reason if isinstance(scale, Undefined) else "most probe embeddings are identical"
         return _undefined(f"cannot set the distinct-endpoint scale: {reason}; give distinct embeddings")
@@ -174,7 +146,7 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         lambda rows, y: adapter.flow(rows, y, steps, alpha), z, targets.astype(np.float32), steps
     )
     metrics: dict[str, object] = dict(endpoint_metrics(flows, target_labels, original_labels, scale=scale))
-    metrics["distinct_inputs"] = _of_inputs(f"distinct@{scale!r}", z, lambda: _distinct_inputs(z, scale))
+    metrics["distinct_inputs"] = of_inputs(f"distinct@{scale!r}", z, lambda: _distinct_inputs(z, scale))
     metrics.update({"rows": n, "steps": steps, "alpha": alpha})
     severity = severity_of(metrics)
     if severity == "undefined":
@@ -187,7 +159,7 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         dimensional_finding(
             flows.start,
             flows.end,
-            start_rank=_of_inputs("rankme", flows.start, lambda: rankme(flows.start)),
+            start_rank=of_inputs("rankme", flows.start, lambda: rankme(flows.start)),
             end_rank=metrics["rankme_end"],  # type: ignore[arg-type]
         ),
     ]

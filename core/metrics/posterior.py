@@ -186,12 +186,30 @@ def _mean_pairwise(a: np.ndarray) -> float:
     return float(np.sqrt(d2)[np.triu_indices(n, k=1)].mean())
 
 
+def _diversity_rows(n: int, max_rows: int, seed: int) -> np.ndarray | None:
+    """The seeded subset of row indices diversity is measured on (None: all n rows)."""
+    return np.random.default_rng(seed).choice(n, max_rows, replace=False) if n > max_rows else None
+
+
+def input_spread(x: np.ndarray, *, max_rows: int = DIVERSITY_MAX_ROWS, seed: int = 0) -> float:
+    """Mean pairwise distance of the inputs [N, F] that `diversity_ratio` divides by (same rows)."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    rows = _diversity_rows(len(x), max_rows, seed)
+    return _mean_pairwise(x if rows is None else x[rows])
+
+
 def diversity_ratio(
-    recon: np.ndarray, x: np.ndarray, *, max_rows: int = DIVERSITY_MAX_ROWS, seed: int = 0
+    recon: np.ndarray,
+    x: np.ndarray,
+    *,
+    max_rows: int = DIVERSITY_MAX_ROWS,
+    seed: int = 0,
+    spread: float | None = None,
 ) -> float | Undefined:
     """Mean pairwise distance of reconstructions [N, F] over that of their inputs [N, F].
 
-    Above `max_rows` rows a seeded random subset (same rows for both) keeps it O(max_rows^2).
+    Above `max_rows` rows a seeded random subset (same rows for both) keeps it O(max_rows^2). `spread`
+    is `input_spread(x)` when the caller already has it (the inputs of a probe do not change).
     """
     recon = np.asarray(recon, dtype=np.float64).reshape(len(recon), -1)
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
@@ -201,10 +219,10 @@ def diversity_ratio(
         return Undefined(f"diversity needs at least 2 rows (got {len(x)})")
     if not (np.isfinite(x).all() and np.isfinite(recon).all()):
         return Undefined("inputs or reconstructions have non-finite values")
-    if len(x) > max_rows:
-        rows = np.random.default_rng(seed).choice(len(x), max_rows, replace=False)
+    rows = _diversity_rows(len(x), max_rows, seed)
+    if rows is not None:
         recon, x = recon[rows], x[rows]
-    spread = _mean_pairwise(x)
+    spread = _mean_pairwise(x) if spread is None else spread
     if spread <= 1e-12 * max(1.0, float(np.abs(x).max())):
         return Undefined("all inputs are identical: there is no diversity to keep")
     return _mean_pairwise(recon) / spread

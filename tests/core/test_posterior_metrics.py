@@ -11,6 +11,7 @@ from core.metrics.posterior import (
     decoder_sensitivity,
     diversity_ratio,
     floor_fraction,
+    input_spread,
     kl_per_dim,
     mu_variance,
     sigma_per_dim,
@@ -103,6 +104,19 @@ def test_diversity_ratio_hand_cases():
 def test_diversity_ratio_subsamples_the_same_rows():
     x = np.random.default_rng(2).normal(size=(600, 4))
     assert diversity_ratio(2 * x, x, max_rows=100) == pytest.approx(2.0)
+
+
+def test_input_spread_is_the_ratios_denominator_on_the_same_rows():
+    from scipy.spatial.distance import pdist
+
+    x = np.random.default_rng(3).normal(size=(40, 6))
+    assert input_spread(x) == pytest.approx(pdist(x).mean())
+    big = np.random.default_rng(4).normal(size=(700, 3))
+    spread = input_spread(big, max_rows=100, seed=5)
+    recon = 0.25 * big
+    assert spread != pytest.approx(pdist(big).mean(), rel=1e-9)  # a subset, not every row
+    given = diversity_ratio(recon, big, max_rows=100, seed=5, spread=spread)
+    assert given == diversity_ratio(recon, big, max_rows=100, seed=5) == pytest.approx(0.25)
 
 
 def test_diversity_ratio_degenerate_inputs():
