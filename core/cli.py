@@ -41,9 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("path")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.add_argument("--config", help="config file to use when the checkpoint carries none")
-    inspect.add_argument(
-        "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
-    )
+    _add_trust(inspect)
 
     diagnose = sub.add_parser("diagnose", help="report collapse findings (exit 0/1/2/3)", **verdict)
     diagnose.add_argument("path")
@@ -58,9 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     diagnose.add_argument("--config", help="config file to use when the checkpoint carries none")
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
-    diagnose.add_argument(
-        "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
-    )
+    _add_trust(diagnose)
     _add_device(diagnose)
 
     report = sub.add_parser("report", help="export findings and metrics as HTML or JSON", **verdict)
@@ -70,9 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", help="output .html (writes the .json beside it too) or .json (default: JSON on stdout)"
     )
     report.add_argument("--data", help="probe data for both (default: probe.npz beside each file)")
-    report.add_argument(
-        "--trust", action="store_true", help="allow full unpickling (may run code in the file)"
-    )
+    _add_trust(report)
     _add_device(report)
 
     sweep = sub.add_parser("sweep", help="diagnose every checkpoint of every run folder under ROOT")
@@ -89,11 +83,16 @@ def _parser() -> argparse.ArgumentParser:
         "--out", help="table path (.parquet; the leaderboard goes beside it as .html); default: the cache"
     )
     sweep.add_argument("--data", help="probe data for every checkpoint (default: probe.npz beside each)")
-    sweep.add_argument(
-        "--trust", action="store_true", help="allow full unpickling (may run code in the files)"
-    )
+    _add_trust(sweep, plural=True)
     _add_device(sweep)
     return parser
+
+
+def _add_trust(parser: argparse.ArgumentParser, *, plural: bool = False) -> None:
+    what = "the files" if plural else "the file"
+    parser.add_argument(
+        "--trust", action="store_true", help=f"allow full unpickling (may run code in {what})"
+    )
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
