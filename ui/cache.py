@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.adapters.base import CheckpointAdapter
-from core.adapters.live import builder_from_env
+from core.adapters.live import builder_configured, builder_from_env
 from core.adapters.registry import build_adapter
 from core.checkpoints import LoadedCheckpoint, load_checkpoint
 from core.diagnosis import Report, diagnose_checkpoint
@@ -47,7 +47,7 @@ def _adapter(
 def _built(path: str, trust: bool) -> bool:
     """Whether the user's builder makes this file's model: only for a file the user trusted (never for
     the shipped demo or other files a page opens beside it)."""
-    return trust and builder_from_env(True) is not None and state.trusted(path)
+    return trust and builder_configured() and state.trusted(path)
 
 
 def adapter(path: str, trust: bool = False) -> CheckpointAdapter:

@@ -80,7 +80,8 @@ def usage_of_run(folder: str) -> RunUsage:
     builder when the user trusted a file of this run (never for the shipped runs beside it)."""
     probe = probe_for(folder)
     stamp = cache.file_stamp(probe) if probe else None
-    trust = any(state.trusted(str(path)) for path in run_checkpoints(folder))
+    run = Path(folder).resolve()
+    trust = any(Path(path).parent == run for path in state.trusted_files())
     return _run_usage(folder, cache.file_stamp(folder), probe, stamp, trust)
 
 

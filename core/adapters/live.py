@@ -149,12 +149,18 @@ def load_builder(spec: str) -> Callable[[LoadedCheckpoint], CheckpointAdapter]:
     return builder_adapter(func, f"builder {spec}")
 
 
+def builder_configured() -> bool:
+    """Whether the app is given a builder (`COLLAPSE_EXPLORER_BUILDER`), without importing it."""
+    import os
+
+    return bool(os.environ.get(BUILDER_ENV, "").strip())
+
+
 def builder_from_env(trust: bool) -> Callable[[LoadedCheckpoint], CheckpointAdapter] | None:
     """The app's `--builder`: `COLLAPSE_EXPLORER_BUILDER=module:function`, honoured only when trusted."""
     import os
 
-    spec = os.environ.get(BUILDER_ENV, "").strip()
-    return load_builder(spec) if spec and trust else None
+    return load_builder(os.environ[BUILDER_ENV].strip()) if trust and builder_configured() else None
 
 
 # --- running the module ------------------------------------------------------------------------------
