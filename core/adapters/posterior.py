@@ -476,20 +476,20 @@ class HeadsOnlyVAEAdapter(CheckpointAdapter):
 
     def head_levels(self) -> tuple[HeadLevel, ...]:
         """Every level's heads, weights and decoder columns (copies), first level first."""
-        return tuple(
-            HeadLevel(
-                level.heads,
-                HeadWeights(**{name: a.copy() for name, a in vars(level.weights).items()}),
-                None if level.decoder is None else (level.decoder[0].copy(), level.decoder[1]),
-            )
-            for level in self.levels
-        )
+        return tuple(_copied(level) for level in self.levels)
 
     def head_weights(self) -> HeadWeights:
         """Copies of the first level's mean / variance head weights (rows flattened) and biases."""
-        return self.head_levels()[0].weights
+        return _copied(self.levels[0]).weights
 
     def decoder_columns(self) -> tuple[np.ndarray, float] | None:
         """(norm per latent input of the first level's decoder input layer float64 [Z], its default-init
         scale), or None."""
-        return self.head_levels()[0].decoder
+        return _copied(self.levels[0]).decoder
+
+
+def _copied(level: HeadLevel) -> HeadLevel:
+    """`level` with copies of its arrays (adapters are shared read-only)."""
+    weights = HeadWeights(**{name: a.copy() for name, a in vars(level.weights).items()})
+    decoder = None if level.decoder is None else (level.decoder[0].copy(), level.decoder[1])
+    return HeadLevel(level.heads, weights, decoder)
