@@ -28,6 +28,9 @@ from .base import AdapterSpec
 from .live import _LiveAdapter, _tensors_in, evaluating, hooked
 
 SEARCH_ROWS = 8  # rows of probe x for the one search forward: enough to see the outputs' layout
+# Longest levels list or sign mask read for K: 64 dimensions already give K beyond any real codebook, and a
+# larger integer buffer is something else (read only after this length check).
+MAX_QUANTISED_DIMS = 64
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,11 @@ def _levels(value: Any) -> list[int] | None:
     if isinstance(value, torch.Tensor):
         if value.is_floating_point() or value.dtype == torch.bool or value.ndim != 1:
             return None
+        if len(value) > MAX_QUANTISED_DIMS:  # checked before tolist() copies it
+            return None
         value = value.tolist()
-    if isinstance(value, list | tuple) and value and all(_int_tensor(v) is not None for v in value):
+    fits = isinstance(value, list | tuple) and 0 < len(value) <= MAX_QUANTISED_DIMS
+    if fits and all(_int_tensor(v) is not None for v in value):
         return [int(v) for v in value]
     return None
 
@@ -70,7 +76,9 @@ def _levels(value: Any) -> list[int] | None:
 def _bit_mask(module: nn.Module) -> int | None:
     """Bits of an LFQ-style mask buffer: a 1-D integer buffer holding exactly 2**0 .. 2**(b-1)."""
     for buffer in module.buffers(recurse=False):
-        if buffer.ndim != 1 or buffer.is_floating_point() or buffer.dtype == torch.bool or not len(buffer):
+        if buffer.ndim != 1 or buffer.is_floating_point() or buffer.dtype == torch.bool:
+            continue
+        if not 0 < len(buffer) <= MAX_QUANTISED_DIMS:
             continue
         values = sorted(int(v) for v in buffer.tolist())
         if values == [2**i for i in range(len(values))]:

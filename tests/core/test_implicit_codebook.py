@@ -269,3 +269,16 @@ def test_quantizers_of_one_size_are_heads_and_the_worst_speaks():
     (finding,) = diagnose(adapter, ProbeData(x=x)).findings
     assert finding.severity == "collapse" and finding.metrics["worst_head"] == 0
     assert finding.metrics["used_codes"] == 1 and finding.metrics["codebook_heads"] == 2
+
+
+def test_k_is_not_read_from_an_integer_buffer_longer_than_any_quantiser():
+    from core.adapters.implicit import MAX_QUANTISED_DIMS, implicit_size
+
+    long = nn.Module()
+    long.register_buffer("mask", 2 ** torch.arange(MAX_QUANTISED_DIMS + 1))
+    long.levels = torch.full((MAX_QUANTISED_DIMS + 1,), 2)
+    size, why = implicit_size(long)
+    assert size is None and "K is unknown" in why
+    short = nn.Module()
+    short.register_buffer("mask", 2 ** torch.arange(4))
+    assert implicit_size(short) == (16, "its 4-bit sign mask (2**4)")
