@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from .encode import terminal
 from .errors import CollapseExplorerError, NeedsTrustError
 
 EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
@@ -119,7 +120,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
     except NeedsTrustError as exc:
         for row in exc.listing:
-            print(f"{row.name}\t{list(row.shape)}\t{row.dtype}")
+            print(f"{terminal(row.name)}\t{list(row.shape)}\t{terminal(row.dtype)}")
         raise
     summary = loaded.summary()
     summary["adapter"] = detect(loaded.shapes(), loaded.config) if loaded.state_dict else None
@@ -129,27 +130,30 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return EXIT_OK
-    print(f"{loaded.path}  [{loaded.format}]")
+    # Every name below comes from the file: written out so no control character reaches the terminal.
+    print(f"{terminal(loaded.path)}  [{loaded.format}]")
     print(f"  parameters: {loaded.parameter_count:,} in {len(loaded.state_dict)} tensors")
-    print(f"  components: {', '.join(f'{k} ({v})' for k, v in summary['components'].items()) or '-'}")
-    print(f"  adapter:    {summary['adapter'] or 'none detected'}")
+    components = ", ".join(f"{terminal(k)} ({v})" for k, v in summary["components"].items())
+    print(f"  components: {components or '-'}")
+    print(f"  adapter:    {terminal(summary['adapter'] or 'none detected')}")
     for line in summary["roles"]["found"] or ["none of a known kind"]:
-        print(f"  role:       {line}")
+        print(f"  role:       {terminal(line)}")
     for line in summary["roles"]["lacking"]:
-        print(f"  lacking:    {line}")
+        print(f"  lacking:    {terminal(line)}")
     if "data" in summary["roles"]:
-        print(f"  data:       {summary['roles']['data']}")
-    print(f"  config:     {loaded.config_source or 'none found'}")
+        print(f"  data:       {terminal(summary['roles']['data'])}")
+    print(f"  config:     {terminal(loaded.config_source or 'none found')}")
     if loaded.metadata:
-        print("  metadata:   " + ", ".join(f"{k}={v}" for k, v in list(loaded.metadata.items())[:12]))
-    print("  health:     " + " · ".join(f"{k} {v}" for k, v in health.cards().items()))
+        pairs = ", ".join(f"{k}={v}" for k, v in list(loaded.metadata.items())[:12])
+        print(f"  metadata:   {terminal(pairs)}")
+    print("  health:     " + terminal(" · ".join(f"{k} {v}" for k, v in health.cards().items())))
     for name in health.nonfinite_tensors[:3]:
-        print(f"      non-finite values in {name}")
+        print(f"      non-finite values in {terminal(name)}")
     if loaded.stripped_prefixes:
-        print(f"  stripped:   {', '.join(loaded.stripped_prefixes)}")
+        print(f"  stripped:   {terminal(', '.join(loaded.stripped_prefixes))}")
     for row in loaded.tensors():
-        tied = f"  (tied to {row.tied_to})" if row.tied_to else ""
-        print(f"    {row.name}\t{list(row.shape)}\t{row.dtype}{tied}")
+        tied = f"  (tied to {terminal(row.tied_to)})" if row.tied_to else ""
+        print(f"    {terminal(row.name)}\t{list(row.shape)}\t{terminal(row.dtype)}{tied}")
     return EXIT_OK
 
 
@@ -178,15 +182,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(f"{args.path}  [adapter {report.adapter}; probe {probe_path or 'none'}]")
+        print(terminal(f"{args.path}  [adapter {report.adapter}; probe {probe_path or 'none'}]"))
         for finding in report.findings:
-            print(f"  {finding.severity.upper():9s} {finding.kind}: {finding.summary}")
+            print(f"  {finding.severity.upper():9s} {finding.kind}: {terminal(finding.summary)}")
             for key, value in finding.metrics.items():
-                print(f"      {key} = {_fmt(value)}")
+                print(f"      {terminal(key)} = {terminal(_fmt(value))}")
             if finding.fix and finding.severity in ("collapse", "warning"):
-                print(f"      fix: {finding.fix}")
+                print(f"      fix: {terminal(finding.fix)}")
         for error in report.errors:
-            print(f"  ERROR {error}")
+            print(f"  ERROR {terminal(error)}")
     return report.exit_code()
 
 
@@ -221,11 +225,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         # The document and its data side by side: report.html and report.json.
         document, data = export_both(entries, deltas, report_figures(items, probe, trust=args.trust))
         json_out = Path(args.out).with_suffix(".json")
-        for target, text in ((args.out, document), (json_out, data)):
-            print(f"wrote {write_atomic(target, text, forbidden=forbidden)}")
+        # The .json is a name the user did not type: a symlink planted there is refused, not followed.
+        for target, text, named in ((args.out, document, True), (json_out, data, False)):
+            print(f"wrote {terminal(write_atomic(target, text, forbidden=forbidden, named=named))}")
     elif args.out:
         written = write_atomic(args.out, export_text(entries, deltas, fmt), forbidden=forbidden)
-        print(f"wrote {written}")
+        print(f"wrote {terminal(written)}")
     else:
         print(export_text(entries, deltas, "json"))
     return combined_exit(r.exit_code() for _, _, r in items)
@@ -265,8 +270,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     for run in collapsed[:20]:
         first = table.loc[table["run"] == run, "first_collapsed_epoch"].iloc[0]
-        print(f"  COLLAPSE  {run} (first at epoch {first})")
-    print(f"table:       {result.table_path}\nleaderboard: {result.leaderboard_path}")
+        print(f"  COLLAPSE  {terminal(run)} (first at epoch {first})")
+    print(f"table:       {terminal(result.table_path)}\nleaderboard: {terminal(result.leaderboard_path)}")
     if collapsed:
         return EXIT_COLLAPSE
     return EXIT_INCONCLUSIVE if (table["severity"] == "undefined").all() else EXIT_OK
@@ -281,7 +286,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def _fail(message: str) -> int:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"error: {terminal(' '.join(message.split()))}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -301,5 +306,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Last resort only: every known bad input raises CollapseExplorerError above. A bug must never
         # read as "no collapse" (0) or "collapse" (1), so it is exit 2 with what happened.
         return _fail(
-            f"internal error ({type(exc).__name__}: {exc}); please report it with the file that caused it"
+            f"internal error ({type(exc).__name__}: {str(exc)[:300]}); please report it with the file that "
+            "caused it"
         )

@@ -92,7 +92,7 @@ def within_roots(path: str | Path) -> bool:
         return any(
             resolved.is_relative_to(Path(root).resolve()) for root in (roots() if callable(roots) else roots)
         )
-    except (OSError, RuntimeError):  # RuntimeError: symlink loop (Python < 3.13)
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: symlink loop; ValueError: a NUL byte
         return False
 
 
@@ -106,7 +106,7 @@ def found_file(path: str | Path, folder: str | Path) -> Path | None:
         resolved = Path(path).resolve()
         inside = resolved.is_relative_to(Path(folder).resolve())
         mode = os.stat(resolved).st_mode
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte in a name from a file
         return None
     return resolved if inside and stat.S_ISREG(mode) and within_roots(resolved) else None
 
@@ -117,6 +117,8 @@ def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
         raise CollapseExplorerError("enter a path to a checkpoint file or folder")
     roots = allowed_roots() if roots is None else roots
     typed = text.strip()
+    if "\0" in typed:
+        raise CollapseExplorerError("a path cannot hold a NUL byte")
     try:
         path = Path(typed).expanduser().resolve()
     except (OSError, RuntimeError):
@@ -128,6 +130,49 @@ def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
     if not path.exists():
         raise CollapseExplorerError(f"no such file or folder: {typed!r}")
     return path
+
+
+def write_atomic(target: str | Path, data: bytes, *, mode: int = 0o666, named: bool = True) -> Path:
+    """Write `data` to `target` as a new file and return its path: created under a random name in the
+    same folder with O_CREAT | O_EXCL | O_NOFOLLOW (a file planted there, or a symlink, is never
+    opened), then renamed over `target` (a rename replaces a symlink at that name, never writes
+    through it). `named=False` is a file the user did not name (r.json beside r.html): a symlink at
+    that name is refused, as is anything there but a regular file. `mode` is masked by the umask.
+
+    Raises CollapseExplorerError with one clear line; the temporary file never outlives a failure."""
+    target = Path(target)
+    try:
+        existing = os.lstat(target)
+    except FileNotFoundError:
+        existing = None
+    except (OSError, ValueError) as exc:
+        raise CollapseExplorerError(
+            f"cannot write {target.name}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    if existing is not None and stat.S_ISLNK(existing.st_mode) and not named:
+        raise CollapseExplorerError(
+            f"refusing to write {target.name}: it is a symbolic link (someone may have planted it); "
+            "remove it or choose another output name"
+        )
+    if existing is not None and not stat.S_ISREG(existing.st_mode) and not stat.S_ISLNK(existing.st_mode):
+        raise CollapseExplorerError(f"cannot write {target}: it exists and is not a regular file")
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.part"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, mode)
+    except OSError as exc:
+        raise CollapseExplorerError(f"cannot write into {target.parent}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CollapseExplorerError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
 
 
 Stamp = tuple[int, int]
@@ -233,15 +278,7 @@ class UploadArea:
         if _tree_bytes(self.folder.parent) + len(data) > UPLOAD_TOTAL_BYTES:
             raise CollapseExplorerError("the server's upload space is full; try again later")
         folder.mkdir(mode=0o700, exist_ok=True)
-        tmp = folder / f".{secrets.token_hex(8)}.part"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(target, data, mode=0o600)
         os.utime(self.folder)  # the time to live counts from the last use
         return target
 

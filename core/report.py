@@ -14,12 +14,10 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
-import html
 import json
 import os
 import platform
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ import plotly.graph_objects as go
 from . import DEMO_DIR, REPO_ROOT
 from .adapters.base import AdapterSpec
 from .diagnosis import SEVERITY_ORDER, Finding, Report
+from .encode import html_text, inert_figure, script_json
 from .errors import CollapseExplorerError
 from .metrics import (
     MetricValue,
@@ -43,6 +42,7 @@ from .metrics import (
     to_jsonable,
 )
 from .metrics.settings import is_setting
+from .paths import write_atomic as write_file
 from .runs import report_metrics
 
 # Families whose models read an input space of `latent_dim`: A and B must share it to be compared.
@@ -432,8 +432,7 @@ def _packed_plotly() -> str:
     return base64.b64encode(gzip.compress(get_plotlyjs().encode(), compresslevel=9, mtime=0)).decode()
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text))
+_e = html_text
 
 
 def _metric_rows(metrics: dict[str, object]) -> str:
@@ -503,9 +502,9 @@ def _picture_html(picture: Picture, index: int) -> str:
         body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in picture.rows)
         caption = f'<p class="caption">{_e(picture.caption)}</p>' if picture.caption else ""
         return f"<h3>{_e(picture.title)}</h3><table><tr>{head}</tr>{body}</table>{caption}"
-    spec = picture.to_json(engine="json")
-    # The spec sits in a JSON script block: "</" must not end it early.
-    spec = spec.replace("</", "<\\/")
+    # Names in a figure are shown as text (no Plotly markup), and its spec sits in a JSON script block
+    # that no name may end or turn into a comment.
+    spec = script_json(inert_figure(picture).to_json(engine="json"))
     return (
         f'<script type="application/json" id="fig-{index}">{spec}</script>'
         f'<div class="plot" data-spec="fig-{index}">Figure loading…</div>'
@@ -553,7 +552,7 @@ def report_html(
         body.append(f"<section>{_delta_html(deltas)}</section>")
     body.append("<section><h2>Findings</h2>" + "".join(_entry_html(e, paths) for e in entries) + "</section>")
     body.append(_measured_html(entries, generated))
-    data = json.dumps(report_json(entries, deltas, generated=generated)).replace("</", "<\\/")
+    data = script_json(report_json(entries, deltas, generated=generated))
     plots = any(isinstance(p, go.Figure) for p in figures or ())
     scripts = (
         f'<script type="application/octet-stream" id="plotly-gz">{_packed_plotly()}</script><script>{_LOADER}</script>'
@@ -587,43 +586,35 @@ def _measured_html(entries: Sequence[Entry], generated: str) -> str:
     )
 
 
-def write_atomic(target: str | Path, text: str, *, forbidden: Sequence[Path] = ()) -> Path:
-    """Write `text` to `target` through a temp file and rename. Refused: any place inside the folder
+def write_atomic(
+    target: str | Path, text: str, *, forbidden: Sequence[Path] = (), named: bool = True
+) -> Path:
+    """Write `text` to `target` (core.paths.write_atomic: a new file, then a rename; `named=False` for a
+    file the user did not name, where a symlink is refused). Refused too: any place inside the folder
     tree of a checkpoint in `forbidden` (nothing is ever written beside a user's files), a target that
-    exists and is not a regular file (a folder, /proc, a device), and a folder that cannot be written."""
-    target = Path(target).expanduser().resolve()
-    for folder in forbidden:
-        folder = Path(folder).resolve()
-        folder = folder if folder.is_dir() else folder.parent
-        if target.is_relative_to(folder):
+    exists and is not a regular file (a folder, /proc, a device), and a folder that cannot be written.
+    The folder is resolved; the file name itself is never followed."""
+    given = Path(target).expanduser()
+    try:
+        folder = given.parent.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise CollapseExplorerError(f"cannot resolve the output folder of {given.name}: {exc}") from None
+    target = folder / given.name
+    for place in forbidden:
+        place = Path(place).resolve()
+        place = place if place.is_dir() else place.parent
+        if target.is_relative_to(place):
             raise CollapseExplorerError(
-                f"refusing to write {target.name} beside the checkpoint (inside its folder {folder.name}/ "
+                f"refusing to write {target.name} beside the checkpoint (inside its folder {place.name}/ "
                 "or below); choose a folder outside it"
             )
-    if target.exists() and not target.is_file():
+    if target.is_dir() and not target.is_symlink():
         raise CollapseExplorerError(
             f"cannot write the report to {target}: it exists and is not a regular file"
         )
-    if not target.parent.is_dir():
-        raise CollapseExplorerError(f"output folder {target.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise CollapseExplorerError(f"cannot write into {target.parent}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CollapseExplorerError(f"cannot write the report to {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    if not folder.is_dir():
+        raise CollapseExplorerError(f"output folder {folder} does not exist")
+    return write_file(target, text.encode("utf-8"), named=named)
 
 
 def export_text(

@@ -142,10 +142,11 @@ def flow_frames_figure(
 
 def flow_frame_titles(labels: Sequence[str], views: Sequence[FlowView]) -> list[str]:
     """Panel titles: label, distinct endpoints and the frame's trustworthiness per view."""
+    from .encode import plotly_text
     from .metrics import format_value
 
     return [
-        f"{label}<br>{format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "
+        f"{plotly_text(label)}<br>{format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "
         f"frame trustworthiness {format_value(view.trust)}"
         for label, view in zip(labels, views, strict=True)
     ]

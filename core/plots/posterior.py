@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from ..encode import plotly_text
 from ..metrics import Undefined
 from ..metrics.posterior import ACTIVE_THRESHOLD
 
@@ -44,11 +45,11 @@ def _sorted_bars(series: Series, *, title: str, y_title: str, log: bool = False)
                 y=v.astype(np.float32),
                 name=label,
                 marker_color=_COLORS[i % len(_COLORS)],
-                hovertemplate=f"{label} rank %{{x}}: %{{y:.4g}}<extra></extra>",
+                hovertemplate=f"{plotly_text(label)} rank %{{x}}: %{{y:.4g}}<extra></extra>",
             )
         )
     fig.update_layout(
-        title=title + ("<br><sup>" + "; ".join(notes) + "</sup>" if notes else ""),
+        title=title + ("<br><sup>" + plotly_text("; ".join(notes)) + "</sup>" if notes else ""),
         barmode="group",
         xaxis_title="latent dimension (sorted, largest first)",
         yaxis_title=y_title,
@@ -173,7 +174,7 @@ def kl_timeline(timeline: RunTimeline, label: str) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"KL per dimension over the run: {label}<br><sup>active units {active}</sup>",
+        title=f"KL per dimension over the run: {plotly_text(label)}<br><sup>active units {active}</sup>",
         xaxis_title="checkpoint",
         yaxis_title="latent dimension (sorted by last KL)",
         yaxis_autorange="reversed",

@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from ..encode import plotly_text
 from ..metrics.training import ema_smooth, train_val_gap
 
 if TYPE_CHECKING:
@@ -99,9 +100,13 @@ def loss_figure(
                         "line": {"width": 1, "color": "black"},
                     },
                     name=f"{event.kind.replace('_', ' ')}: {event.series}",
-                    hovertext=f"{label}: {event.kind.replace('_', ' ')} in {event.series} at step "
-                    f"{event.step:g}<br>{event.detail}",
-                    hoverinfo="text",
+                    # Hover text from the log's own names: escaped here, joined by the template's <br>.
+                    hovertemplate=plotly_text(
+                        f"{label}: {event.kind.replace('_', ' ')} in {event.series} at step {event.step:g}"
+                    )
+                    + "<br>"
+                    + plotly_text(event.detail)
+                    + "<extra></extra>",
                     showlegend=False,
                 )
             )
