@@ -42,6 +42,7 @@ from .limits import (
     MAX_INFLATED_BYTES,
     MAX_NODES,
     MAX_PICKLE_BYTES,
+    MAX_TENSORS,
     MAX_TEXT_BYTES,
     MAX_VIEW_SLACK_BYTES,
     open_regular,
@@ -101,6 +102,7 @@ class LoadedCheckpoint:
     stripped_prefixes: tuple[str, ...] = ()
     allow_listed: tuple[str, ...] = ()
     trusted: bool = False
+    notes: tuple[str, ...] = ()  # what was skipped while reading (a sibling JSON that is no config)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Key -> shape of every state-dict tensor (what adapters detect layouts from)."""
@@ -149,6 +151,7 @@ class LoadedCheckpoint:
             "stripped_prefixes": list(self.stripped_prefixes),
             "allow_listed": list(self.allow_listed),
             "trusted_load": self.trusted,
+            "notes": list(self.notes),
         }
 
 
@@ -175,9 +178,10 @@ def load_checkpoint(
             if path.is_dir()
             else _load_file(regular_file(path, CheckpointError), trust)
         )
-        found, source = _discover_config(path, config_path)
+        found, source, notes = _discover_config(path, config_path)
     except MemoryError:
         raise CheckpointError(f"{path.name} needs more memory than this machine allows to read") from None
+    loaded.notes += notes
     if found:
         # In-file values win; a sibling or Hydra config fills what the file left out (Lightning
         # checkpoints often keep the architecture only in .hydra/config.yaml).
@@ -251,6 +255,9 @@ def sniff(path: Path) -> str:
 
 
 def _check_zip(path: Path, infos: list[zipfile.ZipInfo], size: int) -> None:
+    storages = sum("/data/" in info.filename for info in infos)
+    if storages > MAX_TENSORS:
+        raise CheckpointError(_too_many(path.name, storages, "tensor storages"))
     inflated = 0
     for info in infos:
         if info.filename.endswith("data.pkl") and info.file_size > MAX_PICKLE_BYTES:
@@ -579,6 +586,7 @@ def _from_object(path: Path, obj: Any) -> LoadedCheckpoint:
 
 def _data_checkpoint(path: Path, data: dict[str, torch.Tensor]) -> LoadedCheckpoint:
     """A file that holds data, not a model; its tensors bounded like weights."""
+    data = plain_tensors(data, path.name)
     check_tensors(data, path.name)
     return LoadedCheckpoint(path, "tensor-data", {}, data_tensors=data)
 
@@ -673,9 +681,66 @@ def view_problem(name: str, t: torch.Tensor) -> str | None:
     return None
 
 
+def _too_many(source: str, count: int, what: str) -> str:
+    return (
+        f"{source} holds {count:,} {what}, over the limit of {MAX_TENSORS:,} tensors "
+        "(raise COLLAPSE_EXPLORER_MAX_TENSORS to open it)"
+    )
+
+
+def plain_tensors(tensors: Mapping[Any, Any], source: str) -> dict[str, torch.Tensor]:
+    """The tensors of a state dict as dense, non-quantized tensors the scans can read, keyed by name.
+
+    Sparse (COO / CSR / ...) tensors are densified when their dense size is within the element limit;
+    quantized (quint8, qint8, ...) ones dequantized and float8 ones widened to float32, for the health
+    scan. A key that is not a string, or a tensor that cannot be converted, is refused with one line
+    naming it and why; so is a dense size over the limit, before anything is allocated."""
+    if len(tensors) > MAX_TENSORS:
+        raise CheckpointError(_too_many(source, len(tensors), "tensors"))
+    out: dict[str, torch.Tensor] = {}
+    densified = 0
+    for name, t in tensors.items():
+        if not isinstance(name, str):
+            raise CheckpointError(
+                f"{source}: a state-dict key is the {type(name).__name__} {str(name)[:40]!r}, not a parameter "
+                "name (state dicts are keyed by strings): refused"
+            )
+        if not isinstance(t, torch.Tensor):
+            continue
+        try:
+            if t.layout != torch.strided:
+                numel = math.prod(t.shape)
+                densified += numel
+                if numel > MAX_ELEMENTS or densified > MAX_ELEMENTS:
+                    raise CheckpointError(
+                        f"{source}: sparse tensor {name!r} {list(t.shape)} would densify to {numel:,} "
+                        f"elements, over the limit of {MAX_ELEMENTS:,}: refused"
+                    )
+                t = t.to_dense()
+            elif (t.is_quantized or _is_float8(t.dtype)) and (problem := view_problem(name, t)):
+                raise CheckpointError(f"{source}: {problem}: refused")
+            if t.is_quantized:
+                t = t.dequantize()
+            elif _is_float8(t.dtype):
+                t = t.float()
+        except (RuntimeError, NotImplementedError, TypeError) as exc:
+            raise CheckpointError(
+                f"{source}: tensor {name!r} ({str(t.dtype).removeprefix('torch.')}, {t.layout}) cannot be "
+                f"read as a dense tensor: {_first_line(exc)}"
+            ) from None
+        out[name] = t
+    return out
+
+
+def _is_float8(dtype: torch.dtype) -> bool:
+    return dtype.is_floating_point and dtype.itemsize == 1
+
+
 def check_tensors(tensors: Mapping[str, torch.Tensor], source: str) -> None:
     """Refuse (CheckpointError) expanded views and more elements than MAX_ELEMENTS in all, before any
     reduction reads them; tied aliases of one storage count once."""
+    if len(tensors) > MAX_TENSORS:
+        raise CheckpointError(_too_many(source, len(tensors), "tensors"))
     total = 0
     seen: set[tuple] = set()
     for name, t in tensors.items():
@@ -755,8 +820,7 @@ def _from_state(
     cleaned: dict[str, dict[str, torch.Tensor]] = {}
     stripped: set[str] = set()
     for name, sd in components.items():
-        sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
-        cleaned[name], s = _strip_prefixes(sd, lightning)
+        cleaned[name], s = _strip_prefixes(plain_tensors(sd, path.name), lightning)
         stripped |= s
     if (
         len(cleaned) == 1
@@ -821,6 +885,8 @@ def _json_or_none(text: str | None, what: str) -> Any:
         return None
     except RecursionError:
         raise CheckpointError(f"{what} nests deeper than {MAX_DEPTH} levels: refused") from None
+    except ValueError as exc:  # an integer longer than Python's int-to-str limit (4,300 digits)
+        raise CheckpointError(f"{what} cannot be read: {_first_line(exc)}") from None
     return plain_tree(value, what, CheckpointError)
 
 
@@ -846,15 +912,18 @@ def read_config_file(path: Path) -> dict:
     return value
 
 
-def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | None]:
+def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | None, tuple[str, ...]]:
+    """(config found, where, notes): a config the user named, else one found beside the checkpoint."""
     if given is not None:  # a file the user named beats anything found by looking around
-        return read_config_file(regular_file(given, CheckpointError)), str(given)
+        return read_config_file(regular_file(given, CheckpointError)), str(given), ()
     folder = path if path.is_dir() else path.parent
+    notes: tuple[str, ...] = ()
     # Each candidate must stay inside the folder it is looked for in: a symlinked config.json leading
     # to a file elsewhere (or to a FIFO) is no candidate.
     candidates = [(folder / "config.json", folder)]
+    sidecar = folder / f"{path.stem}.json"
     if path.is_file():
-        candidates.append((folder / f"{path.stem}.json", folder))
+        candidates.append((sidecar, folder))
     candidates += [
         (folder / ".hydra" / "config.yaml", folder),
         (folder.parent / ".hydra" / "config.yaml", folder.parent),
@@ -863,11 +932,18 @@ def _discover_config(path: Path, given: str | Path | None) -> tuple[dict, str | 
         if found_file(candidate, root) is None:
             continue
         # A JSON list or a YAML scalar is some other file, not a config; one that cannot be parsed
-        # (a Python tag, nesting thousands deep, an alias bomb) is hostile and stops the load.
-        value = _parse_config(candidate)
+        # (a Python tag, nesting thousands deep, an alias bomb) is hostile and stops the load. A
+        # `{stem}.json` is often something else (metrics, a file still being written): a note only.
+        try:
+            value = _parse_config(candidate)
+        except CheckpointError as exc:
+            if candidate != sidecar:
+                raise
+            notes = (f"{sidecar.name} beside the checkpoint was not read as its config: {exc}",)
+            continue
         if isinstance(value, dict):
-            return value, str(candidate)
-    return {}, None
+            return value, str(candidate), notes
+    return {}, None, notes
 
 
 # --- safetensors and directories -------------------------------------------------------------------
@@ -883,6 +959,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
             keys = list(fh.keys())
+            if len(keys) > MAX_TENSORS:
+                raise CheckpointError(_too_many(path.name, len(keys), "tensors"))
             total = sum(math.prod(fh.get_slice(k).get_shape()) for k in keys)
             if total > MAX_ELEMENTS:
                 raise CheckpointError(
@@ -922,7 +1000,12 @@ def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
         weight_map = read_config_file(folder / name).get("weight_map", {})
         if not isinstance(weight_map, Mapping):
             raise CheckpointError(f"{name} has no weight_map mapping tensor names to shard files")
-        shards = [folder / str(s) for s in sorted({str(v) for v in weight_map.values()})]
+        names = sorted({str(v) for v in weight_map.values()})
+        if any("\0" in n for n in names):
+            raise CheckpointError(
+                f"{name} names a shard file with a NUL byte in it: not a file name, refused"
+            )
+        shards = [folder / n for n in names]
     else:
         shards = [folder / name]
     tensors: dict[str, torch.Tensor] = {}

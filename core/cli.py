@@ -143,6 +143,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if "data" in summary["roles"]:
         print(f"  data:       {terminal(summary['roles']['data'])}")
     print(f"  config:     {terminal(loaded.config_source or 'none found')}")
+    for note in loaded.notes:
+        print(f"  note:       {terminal(note)}")
     if loaded.metadata:
         pairs = ", ".join(f"{k}={v}" for k, v in list(loaded.metadata.items())[:12])
         print(f"  metadata:   {terminal(pairs)}")

@@ -39,6 +39,9 @@ def env_int(name: str, default: int) -> int:
 
 # Elements over all tensors of one checkpoint: 2^31 is 8 GiB of float32, 4 GiB of float16.
 MAX_ELEMENTS = env_int("MAX_ELEMENTS", 1 << 31)
+# Tensors in one checkpoint, counted on the archive's storage records or the safetensors header before
+# any is built: each costs time however small (300,000 one-element tensors took over a minute).
+MAX_TENSORS = env_int("MAX_TENSORS", 50_000)
 # A view may address more elements than its storage holds (stride 0, overlapping strides) only by
 # this many bytes: a 1-element storage expanded to 10^12 elements is refused, `position_ids`-style
 # buffers (arange(n).expand(1, -1)) are not.

@@ -139,12 +139,29 @@ def _frame(rows: Iterable[tuple[str, float, float, float]], source: str) -> pd.D
     return df
 
 
-def _to_float(cell: object) -> float | None:
-    """A logged cell as float; None for blanks and non-numbers. 'nan'/'inf' text stays a float."""
+class _Unfit(str):
+    """A logged number too large for a float (10**400) or for Python to read (over 4,300 digits)."""
+
+
+def _json_int(digits: str) -> int | _Unfit:
+    """json.loads' parse_int: an integer, or _Unfit when it is too long to read or to be a float."""
+    if len(digits.lstrip("-")) > 308:
+        return _Unfit(digits)
+    return int(digits)
+
+
+def _to_float(cell: object) -> float | _Unfit | None:
+    """A logged cell as float; None for blanks and non-numbers, _Unfit for integers no float holds.
+    'nan'/'inf' text stays a float."""
     if cell is None or isinstance(cell, bool):
         return None if cell is None else float(cell)
+    if isinstance(cell, _Unfit):
+        return cell
     if isinstance(cell, int | float):
-        return float(cell)
+        try:
+            return float(cell)
+        except OverflowError:
+            return _Unfit()
     text = str(cell).strip()
     if not text:
         return None
@@ -171,9 +188,16 @@ def _columns_to_frame(
     epoch_col = _pick(columns, EPOCH_COLUMNS)
     n = max((len(v) for v in columns.values()), default=0)
 
+    unfit: dict[str, int] = {}
+
     def numeric(col: str) -> list[float | None]:
+        """The column's cells as floats; a value no float can hold is skipped (None) and counted."""
         cells = list(columns[col]) + [None] * (n - len(columns[col]))
-        return [_to_float(c) for c in cells]
+        values = [_to_float(c) for c in cells]
+        skipped = sum(isinstance(v, _Unfit) for v in values)
+        if skipped:
+            unfit[col] = skipped
+        return [None if isinstance(v, _Unfit) else v for v in values]
 
     steps = numeric(step_col) if step_col else None
     epochs = numeric(epoch_col) if epoch_col else None
@@ -193,7 +217,7 @@ def _columns_to_frame(
             continue
         values = numeric(col)
         present = [c for c in cells if c is not None and str(c).strip() != ""]
-        if not present or sum(v is not None for v in values) < len(present):
+        if not present or sum(v is not None for v in values) + unfit.get(col, 0) < len(present):
             ignored.append(col)
             continue
         for i, v in enumerate(values):
@@ -202,6 +226,8 @@ def _columns_to_frame(
             rows.append((col, steps[i], v, math.nan if epochs is None or epochs[i] is None else epochs[i]))
     if ignored:
         notes.append(f"ignored non-numeric columns: {', '.join(map(str, ignored))}")
+    for col, count in unfit.items():
+        notes.append(f"skipped {count:,} value{'s' * (count != 1)} of {col} too large for a float")
     return _frame(rows, source), tuple(notes)
 
 
@@ -313,7 +339,7 @@ def read_json_log(path: Path) -> tuple[pd.DataFrame, LogSource]:
     text = _read_text(path)
     try:
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_json_int)
             notes: tuple[str, ...] = ()
         except json.JSONDecodeError as exc:
             data, notes = _json_lines(text, path, exc)
@@ -339,7 +365,7 @@ def _json_lines(text: str, path: Path, error: json.JSONDecodeError) -> tuple[lis
         if not line:
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_int=_json_int)
         except json.JSONDecodeError:
             continue
         if isinstance(row, Mapping):

@@ -3,8 +3,8 @@
 A run folder is a folder that holds checkpoint files (the folder Timeline opens). Each checkpoint is
 diagnosed once per content: results are cached by a hash of the file's bytes, its probe's bytes, the trust
 setting and the diagnosis code, in `~/.cache/collapse-explorer/sweep` (never beside the user's files). A
-stat index (size, mtime, inode) keeps a re-run from reading unchanged files again: only new or changed
-files are hashed and diagnosed.
+stat index (size, mtime, inode and ctime, which no user can set back) keeps a re-run from reading unchanged
+big files again; small files are hashed on every run. Only new or changed files are diagnosed.
 
 Work is spread with joblib: processes on this machine (`loky`), or a Dask or Ray cluster through joblib's
 backends (`dask`, `ray`) with no other change; `scheduler` is the address of an existing cluster (a Dask
@@ -19,18 +19,18 @@ per numeric metric (NaN where undefined), first_collapsed_epoch (per run) and co
 from __future__ import annotations
 
 import hashlib
-import html
+import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .checkpoints import WEIGHT_SUFFIXES, epoch_from_name
+from .encode import csv_cell, html_text
 from .errors import CollapseExplorerError
+from .paths import write_atomic
 from .projection import CACHE_DIR
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ BACKENDS: tuple[str, ...] = ("loky", "dask", "ray")
 SWEEP_CACHE = CACHE_DIR / "sweep"
 TABLE_NAME, LEADERBOARD_NAME = "table.parquet", "leaderboard.html"
 # Bumped when a cached result's layout changes; code changes are caught by the source fingerprint.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MAX_DEPTH = 16
 MAX_CHECKPOINTS = 200_000
 MAX_TABLE_BYTES = 512 * 1024 * 1024
@@ -60,6 +60,8 @@ BASE_COLUMNS: tuple[str, ...] = (
     "error",
 )
 _HASH_BLOCK = 1 << 20
+# Files this small are hashed on every sweep whatever their stat says: reading them costs next to nothing.
+ALWAYS_HASH_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,8 @@ def checkpoints_of(run: Path, root: Path) -> list[Path]:
 
 
 class _Index:
-    """path -> (size, mtime_ns, inode, sha256) of files already hashed, so unchanged files are not read."""
+    """path -> (size, mtime_ns, inode, ctime_ns, sha256) of files already hashed, so unchanged files are not
+    read again. A file rewritten in place keeping its size, mtime and inode still gets a new ctime."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -137,10 +140,10 @@ class _Index:
 
     def digest(self, file: Path) -> str:
         stat = file.stat()
-        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
         known = self.entries.get(str(file))
-        if known is not None and known[:3] == stamp:
-            return known[3]
+        if known is not None and known[:4] == stamp and stat.st_size > ALWAYS_HASH_BYTES:
+            return known[4]
         sha = hashlib.sha256()
         with file.open("rb") as fh:
             while block := fh.read(_HASH_BLOCK):
@@ -150,7 +153,7 @@ class _Index:
         return sha.hexdigest()
 
     def save(self) -> None:
-        _write_atomic(self.path, json.dumps({"version": CACHE_VERSION, "files": self.entries}).encode())
+        _write_cache(self.path, json.dumps({"version": CACHE_VERSION, "files": self.entries}).encode())
 
 
 def code_fingerprint() -> str:
@@ -336,7 +339,7 @@ def sweep(
             progress(done, len(todo))
     table = build_table(root, [{**rows[p], "content_hash": keys[p]} for p in keys])
     _write_parquet(table, table_path)
-    _write_atomic(board_path, leaderboard_html(leaderboard(table), root).encode())
+    write_atomic(board_path, leaderboard_html(leaderboard(table), root).encode(), named=out is None)
     return SweepResult(table, table_path, board_path, len(runs), len(todo), cached_count, index.hashed)
 
 
@@ -346,7 +349,8 @@ def _outputs(root: Path, out: str | Path | None, cache_dir: Path, runs: Sequence
         folder = cache_dir / "tables" / f"{slug}-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / TABLE_NAME, folder / LEADERBOARD_NAME
-    table = Path(out).expanduser().resolve()
+    given = Path(out).expanduser()
+    table = given.parent.resolve() / given.name  # the folder resolved, the file name never followed
     if table.suffix != ".parquet":
         raise CollapseExplorerError(f"--out must name a .parquet file, got {table.name}")
     if not table.parent.is_dir():
@@ -371,30 +375,18 @@ def _read_result(cache_dir: Path, key: str) -> dict | None:
 
 
 def _write_result(cache_dir: Path, key: str, row: dict) -> None:
-    _write_atomic(_result_path(cache_dir, key), json.dumps(row).encode())
+    _write_cache(_result_path(cache_dir, key), json.dumps(row).encode())
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
+def _write_cache(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data)
 
 
 def _write_parquet(table: pd.DataFrame, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, engine="pyarrow", index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, engine="pyarrow", index=False)
+    write_atomic(target, buffer.getvalue())
 
 
 def build_table(root: Path, rows: list[dict]) -> pd.DataFrame:
@@ -514,23 +506,22 @@ def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
 def leaderboard_html(board: pd.DataFrame, root: Path) -> str:
     """A self-contained page (inline CSS and a small sorter script, nothing fetched) of the leaderboard."""
     shown = board.drop(columns=["folder"], errors="ignore")
-    head = "".join(
-        f"<th onclick='sortBy({i})'>{html.escape(str(c))}</th>" for i, c in enumerate(shown.columns)
-    )
+    head = "".join(f"<th onclick='sortBy({i})'>{html_text(c)}</th>" for i, c in enumerate(shown.columns))
     body = []
     for _, row in shown.iterrows():
-        cells = "".join(f"<td>{'' if _missing(v) else html.escape(str(v))}</td>" for v in row.tolist())
-        body.append(f"<tr class='{html.escape(str(row['status']))}'>{cells}</tr>")
+        # Cells are run and checkpoint names: HTML-escaped, and never a formula once pasted into a sheet.
+        cells = "".join(f"<td>{'' if _missing(v) else html_text(csv_cell(v))}</td>" for v in row.tolist())
+        body.append(f"<tr class='{html_text(row['status'])}'>{cells}</tr>")
     collapsed = int((board["status"] == "collapse").sum()) if len(board) else 0
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Collapse Explorer sweep: {html.escape(root.name)}</title>
+<html><head><meta charset="utf-8"><title>Collapse Explorer sweep: {html_text(root.name)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
 table {{ border-collapse: collapse; }} th, td {{ padding: .3rem .6rem; border-bottom: 1px solid #ddd; text-align: left; }}
 th {{ cursor: pointer; background: #f4f4f4; }} tr.collapse td:nth-child(3) {{ color: #b00020; font-weight: 600; }}
 tr.warning td:nth-child(3) {{ color: #a15c00; }} tr.undefined td:nth-child(3) {{ color: #666; }}
 </style></head><body>
-<h1>Sweep of {html.escape(str(root))}</h1>
+<h1>Sweep of {html_text(root)}</h1>
 <p>{len(board)} runs, {collapsed} collapsed. Click a column to sort.</p>
 <table id="board"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
 <script>
