@@ -3,8 +3,9 @@
 A run folder is a folder that holds checkpoint files (the folder Timeline opens). Each checkpoint is
 diagnosed once per content: results are cached by a hash of the file's bytes, its probe's bytes, the trust
 setting and the diagnosis code, in `~/.cache/collapse-explorer/sweep` (never beside the user's files). A
-stat index (size, mtime, inode and ctime, which no user can set back) keeps a re-run from reading unchanged
-big files again; small files are hashed on every run. Only new or changed files are diagnosed.
+stat index (size, mtime, inode and ctime: a file rewritten in place with its mtime set back still gets a new
+ctime, which no user can set) keeps a re-run from reading unchanged files again: only new or changed files are
+hashed and diagnosed.
 
 Work is spread with joblib: processes on this machine (`loky`), or a Dask or Ray cluster through joblib's
 backends (`dask`, `ray`) with no other change; `scheduler` is the address of an existing cluster (a Dask
@@ -60,8 +61,6 @@ BASE_COLUMNS: tuple[str, ...] = (
     "error",
 )
 _HASH_BLOCK = 1 << 20
-# Files this small are hashed on every sweep whatever their stat says: reading them costs next to nothing.
-ALWAYS_HASH_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,7 @@ class _Index:
         stat = file.stat()
         stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
         known = self.entries.get(str(file))
-        if known is not None and known[:4] == stamp and stat.st_size > ALWAYS_HASH_BYTES:
+        if known is not None and known[:4] == stamp:
             return known[4]
         sha = hashlib.sha256()
         with file.open("rb") as fh:
