@@ -43,7 +43,9 @@ try:
         widgets.nothing_to_show(page.title, blocking)
     else:
         if state.problem("b") is not None:
-            st.warning(f"Checkpoint B: {state.problem('b')}. Pages compare nothing with A until it is fixed.")
+            st.warning(
+                f"Checkpoint B: {widgets.md(state.problem('b'))}. Pages compare nothing with A until it is fixed."
+            )
         with router.routing():
             page.run()
 except StreamlitAPIException:

@@ -227,8 +227,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         # The document and its data side by side: report.html and report.json.
         document, data = export_both(entries, deltas, report_figures(items, probe, trust=args.trust))
         json_out = Path(args.out).with_suffix(".json")
-        # The .json is a name the user did not type: a symlink planted there is refused, not followed.
-        for target, text, named in ((args.out, document, True), (json_out, data, False)):
+        # The .json is a name the user did not type: a symlink planted there is refused, not followed,
+        # and it is written first, so a refusal leaves nothing half-written.
+        for target, text, named in ((json_out, data, False), (args.out, document, True)):
             print(f"wrote {terminal(write_atomic(target, text, forbidden=forbidden, named=named))}")
     elif args.out:
         written = write_atomic(args.out, export_text(entries, deltas, fmt), forbidden=forbidden)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 Backend = Literal["loky", "dask", "ray"]
 BACKENDS: tuple[str, ...] = ("loky", "dask", "ray")
 SWEEP_CACHE = CACHE_DIR / "sweep"
-TABLE_NAME, LEADERBOARD_NAME = "table.parquet", "leaderboard.html"
+TABLE_NAME, LEADERBOARD_NAME, ROOT_NAME = "table.parquet", "leaderboard.html", "root.json"
 # Bumped when a cached result's layout changes; code changes are caught by the source fingerprint.
 CACHE_VERSION = 2
 MAX_DEPTH = 16
@@ -338,6 +338,8 @@ def sweep(
             progress(done, len(todo))
     table = build_table(root, [{**rows[p], "content_hash": keys[p]} for p in keys])
     _write_parquet(table, table_path)
+    if out is None:  # the cache's tables say which root they swept, so the app can list only its own
+        _write_cache(table_path.parent / ROOT_NAME, json.dumps({"root": str(root)}).encode())
     write_atomic(board_path, leaderboard_html(leaderboard(table), root).encode(), named=out is None)
     return SweepResult(table, table_path, board_path, len(runs), len(todo), cached_count, index.hashed)
 
@@ -459,6 +461,15 @@ def sweep_tables(cache_dir: str | Path | None = None) -> list[Path]:
     tables = Path(SWEEP_CACHE if cache_dir is None else cache_dir).expanduser() / "tables"
     found = [p for p in tables.glob(f"*/{TABLE_NAME}") if p.is_file()] if tables.is_dir() else []
     return sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
+
+def swept_root(table_path: str | Path) -> Path | None:
+    """The root a cached sweep table was made from (its `root.json`), or None when it does not say."""
+    try:
+        root = json.loads((Path(table_path).parent / ROOT_NAME).read_text()).get("root")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(root) if isinstance(root, str) and root and "\0" not in root else None
 
 
 def leaderboard(table: pd.DataFrame) -> pd.DataFrame:

@@ -78,7 +78,7 @@ source = {
     "probe codes": "probe codes",
     "ema": "EMA cluster sizes (weights only)",
 }
-st.subheader(f"{run_a.label} · {usage_a.names[position]}")
+st.subheader(widgets.md(f"{run_a.label} · {usage_a.names[position]}"))
 widgets.metric_grid(
     {
         "Perplexity": format_value(summary["code_perplexity"], 2),
@@ -99,13 +99,13 @@ else:
 
 tab_run, tab_ab, tab_class, tab_recon = st.tabs(["Run", "A / B", "Per class", "Reconstructions"])
 with tab_run:
-    st.plotly_chart(plots.usage_heatmap(usage_a, head=head, log=log, title=f"Code usage: {run_a.label}"))
+    widgets.chart(plots.usage_heatmap(usage_a, head=head, log=log, title=f"Code usage: {run_a.label}"))
     curves = {f"{run_a.label} epoch {epoch}": counts[head]}
     if usage_b is not None and run_b is not None:
         curves[f"{run_b.label} epoch {usage_b.epochs[-1]}"] = usage_b.counts[-1, head]
     # One under the other: side by side they shrink to a few hundred pixels on a laptop screen.
-    st.plotly_chart(plots.sorted_usage_figure(curves, log=log))
-    st.plotly_chart(plots.lorenz_figure(curves))
+    widgets.chart(plots.sorted_usage_figure(curves, log=log))
+    widgets.chart(plots.lorenz_figure(curves))
     shown = {run_a.label: usage_a} | ({run_b.label: usage_b} if usage_b is not None and run_b else {})
     widgets.csv_download(
         "Download the code usage (CSV)", cb.usage_table(shown), "codebook-usage.csv", key="_cb_csv"
@@ -117,11 +117,11 @@ with tab_ab:
     if usage_b is not None and usage_b.counts.shape[1:] != usage_a.counts.shape[1:]:
         st.error("The two runs have different codebook shapes; showing their timelines only.")
     else:
-        st.plotly_chart(plots.ab_heatmaps(runs, head=head, log=log))
+        widgets.chart(plots.ab_heatmaps(runs, head=head, log=log))
     logged = {
         label: curve for label in runs if (curve := cb.logged_perplexity(by_label[label].folder)) is not None
     }
-    st.plotly_chart(plots.timeline_figure(runs, threshold=threshold, head=head, logged=logged))
+    widgets.chart(plots.timeline_figure(runs, threshold=threshold, head=head, logged=logged))
 with tab_class:
     try:
         usage = cb.usage_of_checkpoint(path, probe)
@@ -134,7 +134,7 @@ with tab_class:
             "Per-class usage needs code indices (probe x for a rebuildable model, or probe codes) and labels."
         )
     else:
-        st.plotly_chart(plots.class_heatmap(per_class, log=log))
+        widgets.chart(plots.class_heatmap(per_class, log=log))
 with tab_recon:
     shown = [(f"{run_a.label} · epoch {epoch}", path, probe)]
     if usage_b is not None and run_b is not None:
@@ -148,6 +148,8 @@ with tab_recon:
             continue
         side = math.isqrt(pair[0].shape[1]) if pair is not None else 0
         if pair is None or side * side != pair[0].shape[1]:
-            st.info(f"{title}: reconstructions need a rebuildable model with square-image probe x.")
+            st.info(
+                f"{widgets.md(title)}: reconstructions need a rebuildable model with square-image probe x."
+            )
         else:
-            st.plotly_chart(plots.reconstruction_grid(*pair, image_shape=(side, side), title=title))
+            widgets.chart(plots.reconstruction_grid(*pair, image_shape=(side, side), title=title))

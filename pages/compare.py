@@ -20,8 +20,8 @@ if path_a is None or path_b is None:
     st.info("Choose checkpoint A and checkpoint B in the sidebar (two checkpoints of the same family).")
     st.stop()
 st.caption(
-    f"A: `{widgets.short_name(path_a)}` · B: `{widgets.short_name(path_b)}` · both measured on A's probe data"
-    + ("" if state.selected_path("b") else " · B is the other demo run of A's family")
+    f"A: {widgets.md(widgets.short_name(path_a))} · B: {widgets.md(widgets.short_name(path_b))} · both measured "
+    "on A's probe data" + ("" if state.selected_path("b") else " · B is the other demo run of A's family")
 )
 
 trust, probe = state.trusted(), state.probe_path()
@@ -31,7 +31,7 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-st.subheader(headline(report_a, report_b))
+st.subheader(widgets.md(headline(report_a, report_b)))
 for label, report in (("A", report_a), ("B", report_b)):
     st.markdown(widgets.verdict_markdown(label, report, verdict_line(report)))
 
@@ -53,7 +53,7 @@ if flow.is_flow_checkpoint(path_a) and flow.is_flow_checkpoint(path_b):
     st.subheader("Trajectories, each in its joint frame")
     st.caption(flow.COMPARE_CAPTION)
     try:
-        st.plotly_chart(flow.compare_figure(path_a, path_b, probe), key="compare_flow_plot")
+        widgets.chart(flow.compare_figure(path_a, path_b, probe), key="compare_flow_plot")
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
 

@@ -36,7 +36,7 @@ with st.expander("Decoding settings", expanded=True):
         widgets.show_error(exc)
         st.stop()
     for note in config.inert_settings():
-        st.caption(f"Note: {note}.")
+        st.caption(f"Note: {widgets.md(note)}.")
 
 size = st.slider(
     "Inputs", 4, 128, 32, 4, key="gen_inputs", help="Probe sentences decoded (a seeded subsample)."
@@ -50,7 +50,7 @@ except CollapseExplorerError as exc:
     st.stop()
 
 names = {model: model.slot for model in models}
-st.caption(" · ".join(gen.describe(model) for model in models))
+st.caption(widgets.md(" · ".join(gen.describe(model) for model in models)))
 st.subheader("Metrics")
 keys = [k for k in next(iter(results.values())).metrics if k in METRICS]
 st.dataframe(
@@ -64,8 +64,8 @@ st.dataframe(
 )
 for model, result in results.items():
     if note := sampling_noise(result.metrics):
-        st.warning(f"{names[model]}: {note}.", icon=":material/casino:")
-st.plotly_chart(plots.metric_bars({names[m]: r.metrics for m, r in results.items()}))
+        st.warning(widgets.md(f"{names[model]}: {note}."), icon=":material/casino:")
+widgets.chart(plots.metric_bars({names[m]: r.metrics for m, r in results.items()}))
 
 st.subheader("Outputs")
 first = next(iter(results.values()))
@@ -85,6 +85,8 @@ with st.form("gen_typed"):
 if submitted:
     try:
         for model in models:
-            st.markdown(f"**{names[model]}:** {gen.decode_text(model, typed, config)}")
+            st.markdown(
+                f"**{widgets.md(names[model])}:** {widgets.md(gen.decode_text(model, typed, config))}"
+            )
     except CollapseExplorerError as exc:
         widgets.show_error(exc)

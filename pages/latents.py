@@ -19,7 +19,7 @@ st.caption(
 trust = state.trusted()
 picked, notes = vae.choices()
 for note in notes:
-    st.caption(f"{note}; showing the shipped demo instead.")
+    st.caption(f"{widgets.md(note)}; showing the shipped demo instead.")
 if not picked:
     st.info("No VAE checkpoints: pick one as A or B in the sidebar, or build the demo (`make demo`).")
     st.stop()
@@ -45,14 +45,14 @@ for choice in picked:
     try:
         results[label] = (choice, vae.analysis(choice, floor, trust))
     except CollapseExplorerError as exc:
-        st.error(f"{label}: {' '.join(str(exc).split())}")
+        st.error(widgets.md(f"{label}: {' '.join(str(exc).split())}"))
 if not results:
     st.stop()
 
 cols = st.columns(len(results))
 for col, (label, (choice, result)) in zip(cols, results.items(), strict=True):
     m = result.metrics
-    col.subheader(label)
+    col.subheader(widgets.md(label))
     col.caption("from the sidebar" if choice.source == "sidebar" else "shipped demo")
     col.metric("Active units", f"{format_value(m['active_units'])} of {m['latent_dim']}")
     col.metric("KL total (nats)", format_value(m["kl_total"]))
@@ -68,9 +68,9 @@ for col, (label, (choice, result)) in zip(cols, results.items(), strict=True):
 
 tab_kl, tab_recon, tab_trav, tab_run = st.tabs(["KL and activity", "Reconstructions", "Traversals", "Run"])
 with tab_kl:
-    st.plotly_chart(plots.kl_bars({k: r.kl for k, (_, r) in results.items()}, floor), key="lat_kl_fig")
-    st.plotly_chart(plots.activity_bars({k: r.mu_var for k, (_, r) in results.items()}), key="lat_act_fig")
-    st.plotly_chart(plots.sigma_bars({k: r.sigma for k, (_, r) in results.items()}), key="lat_sigma_fig")
+    widgets.chart(plots.kl_bars({k: r.kl for k, (_, r) in results.items()}, floor), key="lat_kl_fig")
+    widgets.chart(plots.activity_bars({k: r.mu_var for k, (_, r) in results.items()}), key="lat_act_fig")
+    widgets.chart(plots.sigma_bars({k: r.sigma for k, (_, r) in results.items()}), key="lat_sigma_fig")
     widgets.csv_download(
         "Download KL, Var(mu) and sigma per dimension (CSV)",
         vae.dimension_table({k: r for k, (_, r) in results.items()}),
@@ -95,14 +95,14 @@ with tab_trav:
         z_dim = result.mu.shape[1]
         active = vae.active_dims(result)
         dims = st.multiselect(
-            f"{label}: dimensions",
+            f"{widgets.md(label)}: dimensions",
             list(range(z_dim)),
             default=active[:8] or list(range(min(3, z_dim))),
             key=f"lat_dims_{i}",
             help="Defaults to the active dimensions (up to 8); inactive ones show the decoder ignoring them.",
         )
         if not dims:
-            st.info(f"{label}: choose at least one dimension to traverse.")
+            st.info(f"{widgets.md(label)}: choose at least one dimension to traverse.")
             continue
         base = vae.traversal_base(result, from_first_row=base_choice.startswith("first"))
         try:
@@ -120,6 +120,6 @@ with tab_run:
     st.caption("Every checkpoint in the same folder, measured on the same probe x (untrusted loading only).")
     for label, (choice, _) in results.items():
         try:
-            st.plotly_chart(plots.kl_timeline(vae.timeline(choice), label), key=f"lat_run_{choice.slot}")
+            widgets.chart(plots.kl_timeline(vae.timeline(choice), label), key=f"lat_run_{choice.slot}")
         except CollapseExplorerError as exc:
-            st.error(f"{label}: {' '.join(str(exc).split())}")
+            st.error(widgets.md(f"{label}: {' '.join(str(exc).split())}"))

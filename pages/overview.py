@@ -15,7 +15,7 @@ if path is None:
     )
     st.stop()
 
-st.caption(f"Checkpoint A: `{widgets.short_name(path)}`")
+st.caption(f"Checkpoint A: {widgets.md(widgets.short_name(path))}")
 trust = state.trusted()
 try:
     loaded = cache.loaded_checkpoint(path, trust)
@@ -38,18 +38,27 @@ widgets.metric_grid(
         "Epoch": "-" if loaded.epoch is None else loaded.epoch,
     }
 )
-st.write(
-    f"**Components:** {', '.join(f'{k} ({len(v)} tensors)' for k, v in loaded.components.items()) or 'none'}"
-    f" · **Config:** {loaded.config_source or 'none found'}"
-    + (f" · **Stripped prefixes:** {', '.join(loaded.stripped_prefixes)}" if loaded.stripped_prefixes else "")
+components = ", ".join(f"{k} ({len(v)} tensors)" for k, v in loaded.components.items()) or "none"
+st.markdown(
+    f"**Components:** {widgets.md(components)} · **Config:** {widgets.md(loaded.config_source or 'none found')}"
+    + (
+        f" · **Stripped prefixes:** {widgets.md(', '.join(loaded.stripped_prefixes))}"
+        if loaded.stripped_prefixes
+        else ""
+    )
 )
+for note in loaded.notes:
+    st.caption(widgets.md(note))
 
 if loaded.state_dict:
     shown: list[str] = []
     try:
         adapter = cache.adapter(path, trust)
         spec = adapter.spec()
-        st.success(f"Adapter **{adapter.name}** · family **{spec.family}** · {spec.description}")
+        st.success(
+            f"Adapter **{widgets.md(adapter.name)}** · family **{widgets.md(spec.family)}** · "
+            f"{widgets.md(spec.description)}"
+        )
     except CollapseExplorerError as exc:
         widgets.show_error(exc, shown)
     st.subheader("Health report")

@@ -16,12 +16,18 @@ st.caption(
     "earliest epoch with a collapse finding; evidence = the metric that shows the worst finding there."
 )
 
-recent = runs.recent_sweeps()
+recent, hidden = runs.recent_sweeps()
 source = st.radio("Sweep table", ["Recent sweep", "Path"], horizontal=True, key="runs_source")
+if hidden:
+    st.caption(
+        f"{hidden:,} earlier sweep{'s' * (hidden != 1)} of folders outside the ones this server may read "
+        f"{'are' if hidden != 1 else 'is'} not listed; its operator can allow more with {ROOTS_ENV}."
+    )
 if source == "Recent sweep":
     if not recent:
         st.info(
-            "No sweep has been run on this machine yet: run `python -m core sweep ROOT`, or type a table path."
+            "No sweep of a folder this server may read has been run on this machine yet: run "
+            "`python -m core sweep ROOT`, or type a table path."
         )
         st.stop()
     labels = [f"{c.label} (swept {c.when})" for c in recent]
@@ -73,7 +79,7 @@ if runs.openable(folder):
     runs.follow_request()
 else:
     st.warning(
-        f"{run} lies outside the folders this server may read, so Timeline cannot open it; its operator can "
+        f"{widgets.md(run)} lies outside the folders this server may read, so Timeline cannot open it; its operator can "
         f"allow more with {ROOTS_ENV}."
     )
 st.dataframe(runs.checkpoints_of(table, run), hide_index=True, width="stretch")

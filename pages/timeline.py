@@ -28,7 +28,7 @@ def guard_section(guard_points: list, notes: list[str]) -> None:
         + (f"first collapse at step {stopped[0]:,}" if stopped else "no collapse")
     )
     for note in notes:
-        st.warning(note)
+        st.warning(widgets.md(note))
     guard_series = metric_series(guard_points, x="step")
     if guard_series:
         chosen = st.multiselect(
@@ -38,7 +38,7 @@ def guard_section(guard_points: list, notes: list[str]) -> None:
             format_func=lambda k: label(k, with_unit=True),
             key="timeline_guard_metrics",
         )
-        st.plotly_chart(timeline_figure(guard_series, chosen, x_title="step"), width="stretch")
+        widgets.chart(timeline_figure(guard_series, chosen, x_title="step"), width="stretch")
     guard_rows = [
         {
             "step": p.step,
@@ -67,7 +67,7 @@ source = st.radio("Run folder", options, format_func=SOURCES.get, horizontal=Tru
 folder = None
 if source == "selected":
     folder = own
-    st.caption(f"{display_name(folder)} · {origin}")
+    st.caption(f"{widgets.md(display_name(folder))} · {origin}")
     if st.session_state.get(state.TIMELINE_RUN_KEY):
         st.button("Use checkpoint A's run instead", on_click=state.clear_timeline_run, key="_timeline_clear")
 elif source == "demo":
@@ -92,7 +92,7 @@ try:
     points = cache.run_timeline(folder, state.probe_path(), state.trusted())
 except CollapseExplorerError as exc:
     if guard_points:  # a run the guard watched may hold its checks but no checkpoint (yet)
-        st.caption(f"No checkpoint timeline: {exc}")
+        st.caption(f"No checkpoint timeline: {widgets.md(exc)}")
         guard_section(guard_points, guard_notes)
     else:
         widgets.show_error(exc)
@@ -101,12 +101,16 @@ except CollapseExplorerError as exc:
 family = main_family(points)
 series = metric_series(points)
 diagnosed = [p for p in points if p.report is not None]
-st.caption(f"{len(diagnosed)} of {len(points)} checkpoints diagnosed · family: {family or 'none'}")
+st.caption(
+    f"{len(diagnosed)} of {len(points)} checkpoints diagnosed · family: {widgets.md(family or 'none')}"
+)
 for point in points:
     if point.error:
-        st.warning(f"{display_name(point.path)}: {point.error}")
+        st.warning(widgets.md(f"{display_name(point.path)}: {point.error}"))
     elif point.family != family:
-        st.warning(f"{display_name(point.path)}: a {point.family} checkpoint in a {family} run, left out")
+        st.warning(
+            widgets.md(f"{display_name(point.path)}: a {point.family} checkpoint in a {family} run, left out")
+        )
 
 if series:
     moving = changing_metrics(series)
@@ -125,7 +129,7 @@ if series:
     if not moving:
         st.caption("No metric changes across these checkpoints.")
     if chosen:
-        st.plotly_chart(timeline_figure(series, chosen), width="stretch")
+        widgets.chart(timeline_figure(series, chosen), width="stretch")
 
 rows = [
     {

@@ -55,7 +55,7 @@ for label, run in runs:
     for source in run.log.sources:
         for note in source.notes:
             (st.warning if "truncated" in note or "half-written" in note else st.caption)(
-                f"{label} · {source.path}: {note}"
+                widgets.md(f"{label} · {source.path}: {note}")
             )
 
 if not run_a.log.series_names:
@@ -66,7 +66,7 @@ st.subheader("Findings")
 for column, (label, run) in zip(st.columns(len(runs)), runs, strict=True):
     with column:
         if len(runs) > 1:
-            st.markdown(f"**Run {label}**")
+            st.markdown(f"**Run {widgets.md(label)}**")
         for finding in run.findings:
             widgets.finding_card(finding)
 
@@ -81,7 +81,7 @@ smoothing = c4.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="tr_smoothing")
 show_events = c3.toggle("Events", value=True, key="tr_events")
 
 if series:
-    st.plotly_chart(
+    widgets.chart(
         loss_figure(
             [(label, run.log) for label, run in runs],
             series,
@@ -113,7 +113,7 @@ if run_a.watch:
 pairs = sorted(set(run_a.pairs).union(run_b.pairs if run_b else ()))
 if pairs:
     st.subheader("Validation - training gap")
-    st.plotly_chart(
+    widgets.chart(
         gap_figure([(label, run.log) for label, run in runs], pairs, smoothing=smoothing), key="tr_gap_chart"
     )
 

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.encode import csv_frame
 from core.errors import CollapseExplorerError
 from core.flowtext import DECODE_ROWS
 from core.flowview import CONTROLS, MAX_DRAWN
@@ -35,7 +36,7 @@ except CollapseExplorerError as exc:
 st.subheader("Target attributes")
 columns = st.columns(len(setup.attribute_names))
 controls = tuple(
-    column.selectbox(name, CONTROLS, index=flow.default_control_index(i), key=f"traj_control_{i}")
+    column.selectbox(widgets.md(name), CONTROLS, index=flow.default_control_index(i), key=f"traj_control_{i}")
     for i, (column, name) in enumerate(zip(columns, setup.attribute_names, strict=True))
 )
 
@@ -72,13 +73,13 @@ sample = flow.path_sample(setup, view, colour_source, colour_attr)
 # The plot takes the page's width and the metric cards follow below it: beside it, at 800 px the plot
 # would shrink to ~340 px.
 st.caption(f"showing {len(view.sample):,} of {view.total:,} trajectories; metrics use all {view.total:,}")
-st.caption(flow.frame_caption(view))
+st.caption(widgets.md(flow.frame_caption(view)))
 if isinstance(view.far_endpoints, float) and view.far_endpoints > 0:
     st.caption(
         f"{view.far_endpoints:.0%} of endpoints lie farther from every input than inputs lie from each "
         "other: they left the inputs' manifold."
     )
-event = st.plotly_chart(
+event = widgets.chart(
     plots.flow_figure(sample, background=view.background),
     key="traj_plot",
     on_select="rerun",
@@ -90,23 +91,23 @@ cards, helps, notes = flow.metric_cards(
 )
 widgets.metric_grid(cards, helps=helps)
 for note in notes:
-    st.caption(note)
+    st.caption(widgets.md(note))
 
 st.subheader("Play the flow")
 st.caption(
     "▶ Play moves every shown point step by step from its input to its endpoint; drag the slider to a step."
 )
-st.plotly_chart(plots.flow_animation(sample, background=view.background), key="traj_animation")
+widgets.chart(plots.flow_animation(sample, background=view.background), key="traj_animation")
 
 st.subheader("Selected rows")
 selected = flow.selected(event)
 if selected:
     table, note = flow.selection_table(setup, view, selected, controls, steps, alpha)
-    st.caption(f"{len(selected):,} rows selected on the plot. {note}")
+    st.caption(f"{len(selected):,} rows selected on the plot. {widgets.md(note)}")
     st.dataframe(table, hide_index=True, width="stretch", key="traj_selection")
     st.download_button(
         "Download the selection (CSV)",
-        table.to_csv(index=False),
+        csv_frame(table).to_csv(index=False),
         file_name="trajectories_selection.csv",
         mime="text/csv",
         key="_traj_download_selection",
@@ -127,7 +128,7 @@ st.download_button(
 )
 
 st.markdown("**Mean step length per step** (all rows)")
-st.plotly_chart(plots.step_figure(view.per_step), key="traj_steps_plot")
+widgets.chart(plots.step_figure(view.per_step), key="traj_steps_plot")
 if st.toggle("Divergence and curl of the field at the inputs", key="traj_field"):
     try:
         stats = flow.field(setup, controls)
@@ -139,7 +140,7 @@ if st.toggle("Divergence and curl of the field at the inputs", key="traj_field")
         )
         widgets.metric_grid(cards, helps=helps)
         for note in [flow.field_caption(stats), *notes]:
-            st.caption(note)
+            st.caption(widgets.md(note))
 
 st.subheader("Read the endpoints")
 if st.toggle(

@@ -411,7 +411,9 @@ def trajectories_csv(setup: FlowSetup, view: FlowView) -> Callable[[], str]:
 
     def build() -> str:
         sentences = row_texts(probe, np.arange(view.total))
-        return pd.DataFrame(trajectory_columns(view, setup.attribute_names, sentences)).to_csv(index=False)
+        return csv_frame(pd.DataFrame(trajectory_columns(view, setup.attribute_names, sentences))).to_csv(
+            index=False
+        )
 
     return build
 

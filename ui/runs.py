@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import CollapseExplorerError
 from core.paths import allowed_roots, resolve_user_path
-from core.sweep import leaderboard, read_table, sweep_tables
+from core.sweep import leaderboard, read_table, swept_root, sweep_tables
 from ui import cache, state
 
 
@@ -23,16 +23,18 @@ class SweepChoice:
     when: str
 
 
-def recent_sweeps() -> list[SweepChoice]:
-    """Tables of earlier sweeps in the cache (newest first), labelled by the swept root's folder name."""
-    return [
-        SweepChoice(
-            p.parent.name.rsplit("-", 1)[0],
-            str(p),
-            datetime.fromtimestamp(p.stat().st_mtime).strftime("%Y-%m-%d %H:%M"),
-        )
-        for p in sweep_tables()
-    ]
+def recent_sweeps() -> tuple[list[SweepChoice], int]:
+    """Tables of earlier sweeps in the cache (newest first), labelled by the swept root's folder name,
+    and how many were left out: only sweeps of a root under the allowed roots are listed (another
+    sweep's run and checkpoint names and verdicts are not this server's to show)."""
+    listed, hidden = [], 0
+    for table in sweep_tables():
+        if not openable(swept_root(table)):
+            hidden += 1
+            continue
+        when = datetime.fromtimestamp(table.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        listed.append(SweepChoice(table.parent.name.rsplit("-", 1)[0], str(table), when))
+    return listed, hidden
 
 
 def typed_table(text: str) -> str:
@@ -65,9 +67,14 @@ def checkpoints_of(table, run: str):
     return table.loc[table["run"] == run, columns].reset_index(drop=True)
 
 
-def openable(folder: str) -> bool:
-    """Whether Timeline may open the folder (it lies under the allowed roots)."""
-    resolved = Path(folder).resolve()
+def openable(folder: str | Path | None) -> bool:
+    """Whether the folder lies under the allowed roots (Timeline may open it, its sweep may be listed)."""
+    if folder is None or "\0" in str(folder):
+        return False
+    try:
+        resolved = Path(folder).resolve()
+    except (OSError, RuntimeError):
+        return False
     return any(resolved.is_relative_to(root) for root in allowed_roots())
 
 

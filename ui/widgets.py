@@ -1,4 +1,9 @@
-"""Reusable widgets: the checkpoint picker, probe picker and finding cards."""
+"""Reusable widgets: the checkpoint picker, probe picker and finding cards.
+
+Every string that comes from a file (names, config values, attribute names, probe texts, error
+messages naming them) reaches a Markdown renderer (st.markdown, st.error, captions, subheaders,
+labels) only through `md`, which escapes it (core.encode.markdown); charts go through `chart`, which
+strips live Plotly markup from their data, and CSV downloads through `csv_download`."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import streamlit as st
 
 from core.checkpoints import epoch_from_name
 from core.diagnosis import SEVERITY_ORDER, Finding, Report
+from core.encode import csv_frame, inert_figure
+from core.encode import markdown as md
 from core.errors import CollapseExplorerError
 from core.metrics import all_metrics, format_value, info_of, label
 from core.paths import default_demo, demo_checkpoints, display_name
@@ -133,7 +140,7 @@ def finding_card(finding: Finding) -> None:
     """One finding as a bordered card: severity, summary, evidence metrics, fix."""
     with st.container(border=True):
         st.markdown(
-            f"{SEVERITY_ICON[finding.severity]} **{finding.kind}: {finding.severity}**  \n{finding.summary}"
+            f"{SEVERITY_ICON[finding.severity]} **{finding.kind}: {finding.severity}**  \n{md(finding.summary)}"
         )
         if finding.metrics:
             rows = []
@@ -148,7 +155,7 @@ def finding_card(finding: Finding) -> None:
                 )
             st.dataframe(rows, hide_index=True, width="stretch")
         if finding.fix and finding.severity in ("collapse", "warning"):
-            st.markdown(f"**Known fix:** {finding.fix}")
+            st.markdown(f"**Known fix:** {md(finding.fix)}")
 
 
 def findings_section(
@@ -161,7 +168,7 @@ def findings_section(
         finding_card(finding)
     for error in report.errors:
         if _normal(error) not in seen:
-            show_errors_as(error)
+            show_errors_as(md(_normal(error)))
 
 
 def _normal(text: str) -> str:
@@ -172,7 +179,7 @@ def nothing_to_show(title: str, problems: list[str]) -> None:
     """A page whose inputs are unusable: its title, what is missing, and no findings at all."""
     st.title(title)
     for text in problems:
-        st.error(text)
+        st.error(md(text))
     st.info(
         "Nothing is shown until this is fixed: no page falls back to the shipped demo, so no other model's "
         "findings can be read as yours. Choose a demo checkpoint, a path under the allowed roots, or upload "
@@ -188,17 +195,18 @@ def metric_grid(cards: dict[str, object], per_row: int = 2, helps: Mapping[str, 
     for start in range(0, len(items), per_row):
         row = items[start : start + per_row]
         for column, (name, value) in zip(st.columns(per_row), row, strict=False):
-            column.metric(name, value, help=helps.get(name))
+            column.metric(md(name), value, help=helps.get(name))
 
 
 def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:
-    """A download button for a table (list of row dicts or a DataFrame) as CSV."""
+    """A download button for a table (list of row dicts or a DataFrame) as CSV; no cell of it is a
+    formula when a spreadsheet opens it (core.encode.csv_frame)."""
     import pandas as pd
 
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     st.download_button(
         label_text,
-        frame.to_csv(index=False),
+        csv_frame(frame).to_csv(index=False),
         file_name=file_name,
         mime="text/csv",
         key=key,
@@ -214,7 +222,12 @@ def show_error(exc: Exception, shown: list[str] | None = None) -> None:
         if text in shown:
             return
         shown.append(text)
-    st.error(text)
+    st.error(md(text))
+
+
+def chart(figure, **kwargs) -> object:
+    """st.plotly_chart of `figure` with no live markup from file names in it (core.encode.inert_figure)."""
+    return st.plotly_chart(inert_figure(figure), **kwargs)
 
 
 def short_name(path: str | None) -> str:
@@ -269,7 +282,7 @@ def settings_caption(deltas: list) -> str:
 def verdict_markdown(slot: str, report: Report, line: str) -> str:
     """'**A** (run/file.pt): prototype collapse - 32 distinct endpoints of 1,000' with a severity icon."""
     worst = max((f.severity for f in report.findings), key=SEVERITY_ORDER.get, default="undefined")
-    return f"{SEVERITY_ICON[worst]} **{slot}** (`{short_name(report.checkpoint)}`): {line}"
+    return f"{SEVERITY_ICON[worst]} **{slot}** ({md(short_name(report.checkpoint))}): {md(line)}"
 
 
 def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> None:
