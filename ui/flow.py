@@ -21,6 +21,7 @@ import streamlit as st
 from core import DEMO_DIR
 from core.adapters.base import CheckpointAdapter
 from core.adapters.vectorfield import flow_settings
+from core.encode import csv_frame
 from core.errors import CollapseExplorerError
 from core.flowtext import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
 from core.flowview import (

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import CollapseExplorerError
 from core.paths import allowed_roots, resolve_user_path
-from core.sweep import leaderboard, read_table, swept_root, sweep_tables
+from core.sweep import leaderboard, read_table, sweep_tables, swept_root
 from ui import cache, state
 
 
