@@ -360,7 +360,13 @@ def _outputs(root: Path, out: str | Path | None, cache_dir: Path, runs: Sequence
         raise CollapseExplorerError(
             f"refusing to write {table.name} into the run folder {table.parent}; choose another folder"
         )
-    return table, table.with_suffix(".html")
+    board = table.with_suffix(".html")
+    if board.is_symlink():  # refused before any work; the write refuses it again should one appear later
+        raise CollapseExplorerError(
+            f"refusing to write {board.name}: it is a symbolic link (someone may have planted it); remove "
+            "it or choose another output name"
+        )
+    return table, board
 
 
 def _result_path(cache_dir: Path, key: str) -> Path:

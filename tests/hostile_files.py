@@ -187,3 +187,67 @@ def needs_trust(path: Path, scale: float = 1.0) -> Path:
     state = {k: v * scale for k, v in small_state().items()}
     torch.save({"model_state_dict": state, "extra": NeedsTrust()}, path)
     return path
+
+
+# --- output encoding (issue 26): names that would be markup, a formula or a terminal escape ----------------
+
+# One payload per sink, each harmless when shown as the text it is. The URLs point nowhere real.
+PAYLOADS = {
+    "md_image": "![x](http://beacon.invalid/b.png)",
+    "md_link": "[click here](https://evil.invalid/)",
+    "html_link": '<a href="https://evil.invalid/">x</a>',
+    "script_break": "<!--<script",
+    "script_end": "</script><b>",
+    "formula": '=HYPERLINK("http://evil.invalid","y")',
+    "formula_plus": "+cmd|' /C calc'!A0",
+    "formula_at": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "osc_title": "\x1b]0;owned\x07",
+    "clear": "\x1b[2J\x1b[H",
+    "forged_line": "w\nadapter:    forged",
+    "carriage": "w\rERROR",
+    "bidi": "w\u202egnp.exe",
+    "separator": "w\u2028x",
+}
+CONTROL_BYTES = [chr(c) for c in (*range(0x20), 0x7F)] + ["\u202e", "\u2028"]
+
+
+def payload_names(seed: int = 0, count: int = 4) -> list[str]:
+    """`count` distinct tensor-key-like names, each mixing a payload into an ordinary name."""
+    import random
+
+    rng = random.Random(seed)
+    kinds = sorted(PAYLOADS)
+    return [f"layer{i}.{PAYLOADS[rng.choice(kinds)]}.weight" for i in range(count)]
+
+
+def payload_keys(folder: Path, names: list[str], stem: str = "keys") -> Path:
+    """A checkpoint of a plain MLP state dict plus tensors named by `names` (and a config value and a
+    metadata value holding the first name); no adapter knows the layout, so errors list the names."""
+    state = {**small_state(), **{name: torch.ones(3) for name in names}}
+    path = folder / f"{stem}.pt"
+    torch.save({"model_state_dict": state, "config": {"title": names[0]}, "note": names[0]}, path)
+    return path
+
+
+def payload_flow_run(folder: Path, names: list[str], *, rows: int = 60) -> Path:
+    """The collapsed flow demo's last checkpoint in a run folder named by a payload, with a probe whose
+    attribute names and texts are payloads (they reach plots, hover text, tables and CSV downloads)."""
+    import numpy as np
+
+    from core import DEMO_DIR
+
+    demo = DEMO_DIR / "flow" / "collapsed"
+    run = folder / "runs" / PAYLOADS["script_break"]
+    run.mkdir(parents=True)
+    (run / "fclf_epoch_020.pt").write_bytes((demo / "fclf_epoch_020.pt").read_bytes())
+    probe = np.load(demo / "probe.npz")
+    attributes = (list(names) * 5)[:5]
+    texts = [f"{names[i % len(names)]} {i}" for i in range(rows)]
+    np.savez(
+        run / "probe.npz",
+        embeddings=probe["embeddings"][:rows],
+        attributes=probe["attributes"][:rows],
+        attribute_names=np.array(attributes),
+        texts=np.array(texts),
+    )
+    return run / "fclf_epoch_020.pt"
