@@ -151,10 +151,11 @@ def _walk_layout(node: Any) -> None:
 
 def inert_figure(figure: Any) -> Any:
     """`figure` (a plotly Figure, changed in place and returned) with no live markup from data: every
-    string in the traces' data fields escaped (category labels, hover text, legend names, custom data
+    string in the traces' data fields escaped, animation frames included (category labels, hover text, legend names, custom data
     read by hover templates), and titles, annotations and tick labels escaped except the product's own
     plain <br> / <b> / <i> / <sup> / <sub> tags."""
-    for trace in figure.data:
+    traces = [*figure.data, *(trace for frame in figure.frames or () for trace in frame.data)]
+    for trace in traces:
         for prop in _PLOTLY_DATA_FIELDS:
             if prop in trace and trace[prop] is not None:
                 trace[prop] = _escape_values(trace[prop])

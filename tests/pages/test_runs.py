@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR, REPO_ROOT
 from core import sweep as sweep_module
+from core.encode import markdown
 from core.sweep import sweep
 from tests.pages.helpers import run_page
 
@@ -24,8 +25,10 @@ def swept(tmp_path_factory):
 
 @pytest.fixture
 def cache(swept, monkeypatch):
+    """The sweep's cache, with the swept root among the allowed roots (else the page does not list it)."""
     root, folder, _ = swept
     monkeypatch.setattr(sweep_module, "SWEEP_CACHE", folder)
+    monkeypatch.setenv("COLLAPSE_EXPLORER_ROOTS", str(root))
     return root
 
 
@@ -50,9 +53,12 @@ def test_leaderboard_filter_and_checkpoints(cache):
     assert not at.exception and "No run has a status" in at.info[0].value
 
 
-def test_a_run_outside_the_roots_cannot_be_opened(cache, monkeypatch):
-    monkeypatch.delenv("COLLAPSE_EXPLORER_ROOTS", raising=False)
+def test_a_run_outside_the_roots_cannot_be_opened(cache, swept, monkeypatch):
+    _, _, result = swept  # a table the roots allow, of runs they do not
+    monkeypatch.setenv("COLLAPSE_EXPLORER_ROOTS", str(result.table_path.parent))
     at = run_page("runs")
+    at.radio(key="runs_source").set_value("Path").run()
+    at.text_input(key="runs_path").input(str(result.table_path)).run()
     assert not [b for b in at.button if b.key == "_runs_open"]
     warning = at.warning[0].value
     assert "COLLAPSE_EXPLORER_ROOTS" in warning and str(cache) not in warning  # no server path shown
@@ -69,7 +75,7 @@ def test_open_in_timeline_hands_the_run_folder_over(cache, monkeypatch):
     assert not at.exception
     assert at.title[0].value == "Timeline"
     origin = [c.value for c in at.caption if c.value.endswith("· the run chosen on the Runs page")]
-    assert origin == [f"{cache / 'b' / 'fixed'} · the run chosen on the Runs page"]
+    assert origin == [f"{markdown(cache / 'b' / 'fixed')} · the run chosen on the Runs page"]
 
 
 def test_typed_table_path_is_checked(cache, swept, monkeypatch):
