@@ -446,3 +446,127 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     raise SystemExit(main())
+
+
+# --- output encoding (issue 26): hostile names through every sink ---------------------------------------
+
+
+def _hostile_name(rng: random.Random) -> str:
+    """An ordinary name with one to three payloads from the corpus spliced in."""
+    from tests.hostile_files import PAYLOADS
+
+    parts = ["w", *rng.sample(sorted(PAYLOADS.values()), rng.randint(1, 3))]
+    rng.shuffle(parts)
+    return "".join(parts)
+
+
+def _folder_name(name: str) -> str:
+    return name.replace("/", "_").replace("\0", "_")[:80] or "_"
+
+
+def _terminal_problem(argv: list[str]) -> str | None:
+    """None when the command's output holds no control byte, no forged line and at most one error line."""
+    from core.cli import main
+    from tests.hostile_files import CONTROL_BYTES
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    text = out.getvalue() + err.getvalue()
+    if any(c in text for c in CONTROL_BYTES if c not in "\n\t"):
+        return f"{argv[0]}: a control byte reached the terminal"
+    if sum(line.startswith("  adapter:") for line in out.getvalue().splitlines()) > 1:
+        return f"{argv[0]}: a name forged an extra line"
+    if code == 2 and (len(err.getvalue().strip().splitlines()) != 1 or "internal error" in err.getvalue()):
+        return f"{argv[0]}: exit 2 without one clear error line: {err.getvalue()[:200]!r}"
+    return None
+
+
+def _html_problem(document: str) -> str | None:
+    """None when no script holds '<' and nothing links or loads from a name."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Parser(HTMLParser):
+        in_script = False
+
+        def handle_starttag(self, tag, attrs):
+            self.in_script = tag == "script"
+            found.extend(f"{tag} {k}" for k, v in attrs if k in ("href", "src") and v)
+
+        def handle_endtag(self, tag):
+            self.in_script = False
+
+        def handle_data(self, data):
+            if self.in_script and "<" in data:
+                found.append("'<' inside a script")
+
+    Parser().feed(document)
+    return f"report: {found[0]}" if found else None
+
+
+def _csv_problem(text: str) -> str | None:
+    import csv
+
+    for row in csv.reader(io.StringIO(text, newline="")):
+        for cell in row:
+            if cell.startswith(("=", "+", "-", "@", "\t", "\r")):
+                try:
+                    float(cell)
+                except ValueError:
+                    return f"csv: formula cell {cell[:40]!r}"
+    return None
+
+
+def output_case(rng: random.Random, folder: Path) -> str | None:
+    """One case: hostile names as tensor keys, a config value, metadata and the run folder's name, then
+    inspect / diagnose (terminal), the report's HTML and a CSV of probe texts; None or why not."""
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from core.diagnosis import Finding, Report
+    from core.encode import csv_frame
+    from core.report import Entry, Table, report_html
+    from core.sweep import leaderboard_html
+    from tests.hostile_files import payload_keys
+
+    names = list(dict.fromkeys(_hostile_name(rng) for _ in range(3)))
+    run = folder / _folder_name(rng.choice(names))
+    run.mkdir(parents=True)
+    path = payload_keys(run, names)
+    before = _snapshot(folder)
+    for argv in (["inspect", str(path)], ["diagnose", str(path)], ["inspect", str(path), "--json"]):
+        why = _terminal_problem(argv)
+        if why:
+            return why
+    if _snapshot(folder) != before:
+        return "files in the case folder were created or changed"
+    finding = Finding("codebook", "collapse", f"{names[0]} collapsed", {"used_codes": 1}, fix=names[-1])
+    report = Report(str(path), names[0], (finding,), tuple(names))
+    figure = go.Figure([go.Bar(x=names, y=[1] * len(names), name=n, text=names) for n in names])
+    figure.update_layout(title=names[0])
+    table = Table(names[0], tuple(names), (tuple(names),), caption=names[-1])
+    document = report_html(
+        [Entry("A", str(path), report, str(run / f"{names[1 % len(names)]}.npz"))], None, [figure, table]
+    )
+    why = _html_problem(document) or _html_problem(
+        leaderboard_html(pd.DataFrame({"run": names, "status": ["ok"] * len(names)}), run)
+    )
+    texts = pd.DataFrame({"text": names, "reference": names[::-1], "score": [-1.5] * len(names)})
+    return why or _csv_problem(csv_frame(texts).to_csv(index=False))
+
+
+def fuzz_output(cases: int, seed: int = 0, *, workdir: Path | None = None) -> list[str]:
+    """Run `cases` output-encoding cases; the failures as 'case N: why'."""
+    rng = random.Random(seed)
+    base = Path(tempfile.mkdtemp(prefix="fuzz-out-", dir=workdir))
+    failures = []
+    try:
+        for case in range(cases):
+            why = _in_time(functools.partial(output_case, rng, base / f"case{case}"), CASE_SECONDS)
+            if why is not None:
+                failures.append(f"case {case}: {why}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return failures

@@ -94,3 +94,23 @@ def test_runs_page_lists_only_sweeps_of_roots_it_may_read(tmp_path, monkeypatch)
     monkeypatch.delenv(ROOTS_ENV)
     at = run_page("runs")
     assert not at.exception and "No sweep of a folder this server may read" in at.info[0].value
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_hostile_names_stay_text_on_the_overview(tmp_path, seed):
+    """The output-encoding fuzz family (tests/fuzz_harness.py) in the app: random payload mixes as
+    tensor keys, config and metadata values and the run folder's name."""
+    import random
+
+    from tests.fuzz_harness import _folder_name, _hostile_name
+
+    rng = random.Random(seed)
+    names = list(dict.fromkeys(_hostile_name(rng) for _ in range(3)))
+    run = tmp_path / _folder_name(names[0])
+    run.mkdir()
+    at = run_page("overview", checkpoint_a=str(hf.payload_keys(run, names)))
+    assert not at.exception
+    for text in rendered(at):
+        for name in names:
+            assert name not in text
+        assert not any(c in text for c in hf.CONTROL_BYTES if c != "\n")
