@@ -25,6 +25,7 @@ import math
 import pathlib
 import pickle
 import re
+import struct
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -225,6 +226,9 @@ def sniff(path: Path) -> str:
                 f"{path.name} is {what}, not a checkpoint (it only has a checkpoint's name)"
             )
     if head.startswith(b"PK"):
+        records = _zip_records(path, size)
+        if records > MAX_TENSORS + _ZIP_OVERHEAD:  # counted before zipfile reads every directory entry
+            raise CheckpointError(_too_many(path.name, records, "archive members (one per tensor storage)"))
         try:
             with zipfile.ZipFile(path) as zf:
                 infos = zf.infolist()
@@ -254,9 +258,34 @@ def sniff(path: Path) -> str:
     )
 
 
+# Members of a torch zip besides its tensor records: data.pkl, version, byteorder, .data/ files.
+_ZIP_OVERHEAD = 8
+
+
+def _zip_records(path: Path, size: int) -> int:
+    """The entry count a zip's end-of-central-directory record declares (zip64 too), read from the
+    file's last 64 KiB; 0 when none is found (zipfile then says what is wrong)."""
+    with open_regular(path, CheckpointError) as fh:
+        fh.seek(max(0, size - (1 << 16) - 22))
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(tail):
+            return 0
+        count = struct.unpack_from("<H", tail, at + 10)[0]
+        locator = tail.rfind(b"PK\x06\x07", 0, at)
+        if count == 0xFFFF and locator >= 0 and locator + 20 <= len(tail):
+            offset = struct.unpack_from("<Q", tail, locator + 8)[0]
+            if 0 <= offset < size - 56:
+                fh.seek(offset)
+                record = fh.read(56)
+                if record[:4] == b"PK\x06\x06":
+                    count = struct.unpack_from("<Q", record, 32)[0]
+    return count
+
+
 def _check_zip(path: Path, infos: list[zipfile.ZipInfo], size: int) -> None:
     storages = sum("/data/" in info.filename for info in infos)
-    if storages > MAX_TENSORS:
+    if storages > MAX_TENSORS:  # an archive whose end record under-declares its members
         raise CheckpointError(_too_many(path.name, storages, "tensor storages"))
     inflated = 0
     for info in infos:
@@ -955,6 +984,9 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     from safetensors import SafetensorError, safe_open
 
     regular_file(path, CheckpointError)
+    declared = _safetensors_entries(path)
+    if declared > MAX_TENSORS:  # counted on the header's bytes: safe_open parses every entry first
+        raise CheckpointError(_too_many(path.name, declared, "tensors"))
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
@@ -972,6 +1004,14 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     if not tensors:
         raise CheckpointError(f"{path.name} holds no tensors")
     return tensors, meta
+
+
+def _safetensors_entries(path: Path) -> int:
+    """Tensors a safetensors header declares, counted on its bytes (one `data_offsets` each)."""
+    with open_regular(path, CheckpointError) as fh:
+        length = int.from_bytes(fh.read(8), "little")
+        header = fh.read(min(length, MAX_TEXT_BYTES))
+    return header.count(b'"data_offsets"')
 
 
 def weight_files(folder: Path) -> list[Path]:
