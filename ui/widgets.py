@@ -195,7 +195,7 @@ def metric_grid(cards: dict[str, object], per_row: int = 2, helps: Mapping[str, 
     for start in range(0, len(items), per_row):
         row = items[start : start + per_row]
         for column, (name, value) in zip(st.columns(per_row), row, strict=False):
-            column.metric(md(name), value, help=helps.get(name))
+            column.metric(name, value, help=helps.get(name))  # the product's own card names
 
 
 def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:

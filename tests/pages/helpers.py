@@ -32,3 +32,11 @@ def router_app(monkeypatch, *, timeout: float = 180, query: dict | None = None, 
     for key, value in state.items():
         at.session_state[key] = value
     return at
+
+
+def plain(text: str) -> str:
+    """An element's Markdown as the words it shows: the app escapes every punctuation mark of text that
+    came from a file (core.encode.markdown), which a reader never sees."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(text))

@@ -5,14 +5,14 @@ import pytest
 
 from core import DEMO_DIR
 from core.paths import ROOTS_ENV
-from tests.pages.helpers import router_app
+from tests.pages.helpers import plain, router_app
 
 PAGES = ("overview", "trajectories", "generation", "codebook", "latents", "compare", "timeline", "training")
 FINDING_MARKS = (":material/error:", ":material/check_circle:", ":material/warning:", "Known fix")
 
 
 def _shown(at) -> str:
-    return " ".join(m.value for m in at.markdown)
+    return " ".join(plain(m.value) for m in at.markdown)
 
 
 @pytest.mark.parametrize(
@@ -33,18 +33,20 @@ def test_an_unusable_choice_shows_no_findings_on_any_page(monkeypatch, state, mi
     for page in PAGES:
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, page
-        assert any(missing in e.value for e in at.error), (page, [e.value for e in at.error])
+        assert any(missing in plain(e.value) for e in at.error), (page, [plain(e.value) for e in at.error])
         assert not any(mark in _shown(at) for mark in FINDING_MARKS), page
         assert not at.dataframe and not at.get("plotly_chart"), page
-        assert "Nothing is shown until this is fixed" in at.info[0].value
+        assert "Nothing is shown until this is fixed" in plain(at.info[0].value)
 
 
 def test_a_rejected_b_is_named_and_gets_no_stand_in(monkeypatch):
     at = router_app(monkeypatch, source_b="Path", path_b="/etc/passwd").run()
     at.switch_page("pages/compare.py").run()
     assert not at.exception
-    assert "Checkpoint B: '/etc/passwd' is outside" in at.warning[0].value
-    assert "Choose checkpoint A and checkpoint B" in at.info[0].value  # no demo counterpart in B's place
+    assert "Checkpoint B: '/etc/passwd' is outside" in plain(at.warning[0].value)
+    assert "Choose checkpoint A and checkpoint B" in plain(
+        at.info[0].value
+    )  # no demo counterpart in B's place
     assert not at.dataframe
 
 
@@ -97,5 +99,5 @@ def test_a_link_to_a_folder_outside_the_roots_is_refused(monkeypatch, tmp_path):
     at = router_app(monkeypatch, query={"timeline_run": str(tmp_path)})
     at.switch_page("pages/timeline.py").run()
     assert not at.exception
-    assert "outside the folders this server may read" in at.error[0].value
+    assert "outside the folders this server may read" in plain(at.error[0].value)
     assert at.radio(key="timeline_source").value == "demo"

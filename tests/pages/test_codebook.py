@@ -8,7 +8,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 
 RUNS = DEMO_DIR / "codebook"
 
@@ -27,7 +27,7 @@ def test_demo_runs_and_controls(tmp_path):
     assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
     collapsed = _metrics(at)
     assert collapsed["Used codes"] == "10 of 64" and float(collapsed["Perplexity / K"]) < 0.2
-    assert any("codebook: collapse" in m.value for m in at.markdown)
+    assert any("codebook: collapse" in plain(m.value) for m in at.markdown)
 
     at.select_slider(key="cb_epoch").set_value("vqvae_epoch_001.pt").run()
     assert _metrics(at)["Used codes"] == "1 of 64" and _metrics(at)["Perplexity"] == "1"
@@ -79,7 +79,7 @@ def test_broken_run_folder_shows_an_error(tmp_path):
     (run / "vqvae_epoch_009.pt").write_bytes(b"PK\x03\x04 truncated")
     at = run_page("codebook", timeout=90, checkpoint_a=str(run / "vqvae_epoch_005.pt"))
     assert not at.exception
-    assert at.error and "vqvae_epoch_009.pt" in at.error[0].value
+    assert at.error and "vqvae_epoch_009.pt" in plain(at.error[0].value)
 
 
 @pytest.mark.parametrize("slot", ["checkpoint_a", "checkpoint_b"])
@@ -130,11 +130,11 @@ def test_a_builder_model_whose_quantizer_keeps_no_codebook_is_measured(tmp_path,
         **{TRUST_KEY: True, TRUSTED_FILES_KEY: {file_identity(last)}},
     )
     assert not at.exception
-    assert [e.value for e in at.error] == [
+    assert [plain(e.value) for e in at.error] == [
         "The two runs have different codebook shapes; showing their timelines only."
     ]
     at.selectbox(key="cb_compare").select("(none)").run()  # the shipped runs have K = 64
-    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.exception and not at.error, [plain(e.value) for e in at.error]
     assert at.selectbox(key="cb_run").value == "A: fsq_run/"
     assert _metrics(at)["Used codes"] == "1 of 125"
     at.select_slider(key="cb_epoch").set_value("fsq_epoch_1.pt").run()

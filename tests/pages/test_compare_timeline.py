@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.paths import DEMO_DIR, demo_checkpoints
 from tests.conftest import ROOT
+from tests.pages.helpers import plain
 
 COMPARE = str(ROOT / "pages" / "compare.py")
 TIMELINE = str(ROOT / "pages" / "timeline.py")
@@ -24,10 +25,10 @@ def test_compare_collapsed_and_fixed_codebook_runs():
     row = table[table["metric"] == "Perplexity / K (share 0-1)"].iloc[0]
     assert row["B is"] == "▲ better"
     assert float(row["B"]) > float(row["A"])
-    headings = [h.value for h in at.subheader]
+    headings = [plain(h.value) for h in at.subheader]
     assert headings[0].startswith("B fixes A's codebook collapse: used codes 10 -> 64")
     assert headings[2:4] == ["Findings of A", "Findings of B"]
-    assert "Trajectories in A's frame" not in [h.value for h in at.subheader]
+    assert "Trajectories in A's frame" not in [plain(h.value) for h in at.subheader]
     n_rows = len(table)
     at.toggle(key="cmp_only_changed").set_value(True).run()
     assert len(at.dataframe[0].value) <= n_rows
@@ -43,7 +44,7 @@ def test_compare_refuses_different_families():
     at.session_state["checkpoint_b"] = _last("posterior/collapsed")
     at.run()
     assert not at.exception
-    assert "same family" in at.error[0].value
+    assert "same family" in plain(at.error[0].value)
 
 
 def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeypatch):
@@ -52,12 +53,11 @@ def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeyp
     at.run()
     assert not at.exception
     assert at.radio(key="timeline_source").value == "selected"
-    assert "codebook/fixed · checkpoint A's run folder" in [c.value for c in at.caption]
+    assert "codebook/fixed · checkpoint A's run folder" in [plain(c.value) for c in at.caption]
     n = len([p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "fixed"])
-    assert (
-        at.caption[1].value.startswith(f"{n} of {n} checkpoints diagnosed")
-        and "family: codebook" in at.caption[1].value
-    )
+    assert plain(at.caption[1].value).startswith(
+        f"{n} of {n} checkpoints diagnosed"
+    ) and "family: codebook" in plain(at.caption[1].value)
     charted = at.multiselect(key="timeline_metrics").value
     assert charted and not {"codebook_size", "code_count", "dead_threshold"} & set(charted)  # constants
     assert charted[0] == "used_codes"
@@ -66,7 +66,7 @@ def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeyp
     at.radio(key="timeline_source").set_value("demo").run()
     at.selectbox(key="timeline_demo").set_value("flow/collapsed").run()
     assert not at.exception
-    assert "family: flow" in at.caption[0].value
+    assert "family: flow" in plain(at.caption[0].value)
     # A new run brings its own default charts.
     assert "distinct_endpoints" in at.multiselect(key="timeline_metrics").value
 
@@ -78,9 +78,9 @@ def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeyp
     at.radio(key="timeline_source").set_value("path").run()
     at.text_input(key="timeline_path").input(str(mixed)).run()
     assert not at.exception
-    warnings = " ".join(w.value for w in at.warning)
+    warnings = " ".join(plain(w.value) for w in at.warning)
     assert "broken_epoch_3.pt" in warnings and "PNG image" in warnings and "no adapter recognises" in warnings
-    assert at.caption[0].value.startswith("0 of 2 checkpoints diagnosed")
+    assert plain(at.caption[0].value).startswith("0 of 2 checkpoints diagnosed")
 
 
 def test_timeline_opens_the_run_another_page_chose():
@@ -89,11 +89,11 @@ def test_timeline_opens_the_run_another_page_chose():
     at.session_state["timeline_run"] = str(DEMO_DIR / "posterior" / "collapsed")
     at.run()
     assert not at.exception
-    assert "posterior/collapsed · the run chosen on the Runs page" in [c.value for c in at.caption]
-    assert any("family: posterior" in c.value for c in at.caption)
+    assert "posterior/collapsed · the run chosen on the Runs page" in [plain(c.value) for c in at.caption]
+    assert any("family: posterior" in plain(c.value) for c in at.caption)
     next(b for b in at.button if b.label == "Use checkpoint A's run instead").click().run()
     assert "timeline_run" not in at.session_state
-    assert "codebook/fixed · checkpoint A's run folder" in [c.value for c in at.caption]
+    assert "codebook/fixed · checkpoint A's run folder" in [plain(c.value) for c in at.caption]
 
 
 def test_compare_flow_runs_side_by_side_in_joint_frames():
@@ -102,7 +102,7 @@ def test_compare_flow_runs_side_by_side_in_joint_frames():
     at.session_state["checkpoint_b"] = _last("flow/fixed")
     at.run()
     assert not at.exception and not at.error
-    assert "Trajectories, each in its joint frame" in [h.value for h in at.subheader]
+    assert "Trajectories, each in its joint frame" in [plain(h.value) for h in at.subheader]
     charts = at.get("plotly_chart")
     assert len(charts) == 1
     spec = json.loads(charts[0].proto.spec)

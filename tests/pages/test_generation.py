@@ -8,7 +8,7 @@ from core.errors import ProbeError
 from core.probe import load_probe
 from tests.adapters.cases_text import seed_checkpoint
 from tests.conftest import ROOT
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 from ui.text import decode_embeddings
 
 
@@ -30,7 +30,9 @@ def test_sidebar_models_and_every_control(tmp_path):
     assert not at.exception and not at.error
     metrics = _metrics(at)
     assert list(metrics["BLEU (0-100)"]) == ["metric", "reading", "A", "B"]
-    assert any(c.value.startswith("A = ") and f"{path_b.name} (sidebar)" in c.value for c in at.caption)
+    assert any(
+        c.value.startswith("A = ") and f"{path_b.name} (sidebar)" in plain(c.value) for c in at.caption
+    )
     assert metrics["Unique outputs (share 0-1)"]["reading"] == "higher is better"
     csv = next(b for b in at.get("download_button") if b.proto.label.startswith("Download the outputs"))
     assert csv.proto.label == "Download the outputs (CSV)"
@@ -44,11 +46,11 @@ def test_sidebar_models_and_every_control(tmp_path):
     greedy = at.dataframe[1].value
 
     at.slider(key="gen_top_k").set_value(20).run()
-    assert any("top_k has no effect without sampling" in c.value for c in at.caption)
+    assert any("top_k has no effect without sampling" in plain(c.value) for c in at.caption)
 
     at.toggle(key="gen_do_sample").set_value(True).run()
     at.slider(key="gen_temperature").set_value(0.0).run()
-    assert "temperature 0 means greedy" in at.error[0].value
+    assert "temperature 0 means greedy" in plain(at.error[0].value)
     assert not at.exception
 
     at.slider(key="gen_temperature").set_value(1.5).run()
@@ -62,14 +64,14 @@ def test_sidebar_models_and_every_control(tmp_path):
     at.slider(key="gen_num_beams").set_value(2).run()
     at.number_input(key="gen_seed").set_value(7).run()
     assert not at.exception and not at.error
-    assert any("beam-search sampling" in c.value for c in at.caption)
+    assert any("beam-search sampling" in plain(c.value) for c in at.caption)
     sampled = at.dataframe[1].value
     assert len(sampled) == 4 and not sampled.equals(greedy)
 
     at = _decode(at, "   ")
-    assert "type a sentence first" in at.error[0].value
+    assert "type a sentence first" in plain(at.error[0].value)
     at = _decode(at, "The chef cooks a meal.")  # MiniLM gives 384 dims; the tiny models take 16
-    assert "embeddings must be [N, 16]" in at.error[0].value
+    assert "embeddings must be [N, 16]" in plain(at.error[0].value)
     assert not at.exception
 
 
@@ -80,7 +82,7 @@ def test_demo_runs_by_default_show_collapse_against_fix(tmp_path):
     metrics = _metrics(at)
     assert (
         "A = text/collapsed/bridge_epoch_7.pt (demo collapsed run) · B = text/fixed/bridge_epoch_7.pt (demo fixed run)"
-        in [c.value for c in at.caption]
+        in [plain(c.value) for c in at.caption]
     )
     unique, bleu = metrics["Unique outputs (share 0-1)"], metrics["BLEU (0-100)"]
     assert float(unique["A"]) <= 0.1 < 0.9 <= float(unique["B"])

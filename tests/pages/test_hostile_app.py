@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from core import DEMO_DIR
 from core.paths import ROOTS_ENV
 from tests import hostile_files as hf
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 
 FLOW = DEMO_DIR / "flow" / "collapsed" / "fclf_epoch_020.pt"
 
@@ -24,7 +24,7 @@ def test_config_and_metadata_show_interpolations_as_literal_text(tmp_path, monke
     monkeypatch.setenv(hf.SECRET_ENV, "s3cr3t-from-the-server")
     at = run_page("overview", checkpoint_a=str(hf.env_interpolation(tmp_path)))
     assert not at.exception
-    shown = json.dumps([j.value for j in at.json]) + " ".join(m.value for m in at.markdown)
+    shown = json.dumps([j.value for j in at.json]) + " ".join(plain(m.value) for m in at.markdown)
     assert "s3cr3t" not in shown and "${oc.env:" + hf.SECRET_ENV + "}" in shown
 
 
@@ -42,15 +42,15 @@ def test_config_and_metadata_show_interpolations_as_literal_text(tmp_path, monke
 def test_hostile_checkpoints_show_a_message_not_an_exception(tmp_path, make, message):
     at = run_page("overview", checkpoint_a=str(make(tmp_path)))
     assert not at.exception
-    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert any(message in plain(e.value) for e in at.error), [plain(e.value) for e in at.error]
 
 
 def test_os_system_payload_shows_listing_and_trust_hint(tmp_path):
     marker = tmp_path / "marker"
     torch.save({"state_dict": hf.small_state(), "cb": hf.RunsCode(marker)}, tmp_path / "evil.pt")
     at = run_page("overview", checkpoint_a=str(tmp_path / "evil.pt"))
-    assert not at.exception and "I trust these files" in at.error[0].value
-    assert "posix.system" in at.error[0].value and len(at.dataframe[0].value) == 2
+    assert not at.exception and "I trust these files" in plain(at.error[0].value)
+    assert "posix.system" in plain(at.error[0].value) and len(at.dataframe[0].value) == 2
     assert not marker.exists()
 
 
@@ -60,8 +60,8 @@ def test_bad_probe_on_the_collapsed_demo_is_a_message(tmp_path):
     np.savez(tmp_path / "p.npz", embeddings=embeddings, attributes=np.zeros((20, 5)))
     at = run_page("overview", checkpoint_a=str(FLOW), probe_path=str(tmp_path / "p.npz"))
     assert not at.exception
-    assert any("embedding dim 100 does not match the model's 384" in e.value for e in at.error)
-    assert "prototype: ok" not in " ".join(m.value for m in at.markdown)
+    assert any("embedding dim 100 does not match the model's 384" in plain(e.value) for e in at.error)
+    assert "prototype: ok" not in " ".join(plain(m.value) for m in at.markdown)
 
 
 # --- uploads: private per session, quota, cleanup ------------------------------------------------------
@@ -96,18 +96,18 @@ def test_one_sessions_upload_is_not_readable_from_another(tmp_path, monkeypatch)
     alice.session_state["upload"] = None
     alice.session_state["typed"] = stored
     alice.run()
-    assert not alice.error and alice.markdown[-1].value == f"resolved: {stored}"
+    assert not alice.error and plain(alice.markdown[-1].value) == f"resolved: {stored}"
 
     bob = _session()
     for typed in (stored, str(Path(stored).parent), str(Path(stored).parent.parent)):
         bob.session_state["typed"] = typed
         bob.run()
-        assert not bob.exception and "outside the folders this server may read" in bob.error[0].value
+        assert not bob.exception and "outside the folders this server may read" in plain(bob.error[0].value)
 
     training = run_page("training", timeout=90, checkpoint_a=str(tmp_path / "none.pt"))
     training.selectbox(key="tr_run").select("Other folder…").run()
     training.text_input(key="tr_path").input(str(Path(stored).parent.parent)).run()
-    assert not training.exception and "outside the folders" in training.error[0].value
+    assert not training.exception and "outside the folders" in plain(training.error[0].value)
 
 
 def test_quota_is_a_message_and_an_ended_session_leaves_nothing(monkeypatch):
@@ -117,7 +117,7 @@ def test_quota_is_a_message_and_an_ended_session_leaves_nothing(monkeypatch):
     at = _session()
     at.session_state["upload"] = ("big.pt", b"x" * 11)
     at.run()
-    assert not at.exception and "limited to 10 bytes each" in at.error[0].value
+    assert not at.exception and "limited to 10 bytes each" in plain(at.error[0].value)
     at.session_state["upload"] = ("small.pt", b"x" * 5)
     at.run()
     folder = Path(at.session_state["stored"]).parent.parent
@@ -158,19 +158,19 @@ def test_trust_covers_only_the_files_it_was_ticked_for(tmp_path, monkeypatch):
     x = hf.needs_trust(tmp_path / "x.pt")
     y = hf.needs_trust(tmp_path / "y.pt", scale=2.0)
     at = _open_a(AppTest.from_function(_trust_script, default_timeout=60).run(), x)
-    assert not at.exception and "I trust these files" in at.error[0].value
+    assert not at.exception and "I trust these files" in plain(at.error[0].value)
 
     at.checkbox(key="trust_files").check().run()
-    assert not at.exception and not at.error and at.markdown[-1].value == "loaded x.pt, trusted True"
+    assert not at.exception and not at.error and plain(at.markdown[-1].value) == "loaded x.pt, trusted True"
 
     at.text_input(key="path_a").input(str(y)).run()  # another file: asked again, switch unticked
-    assert "I trust these files" in at.error[0].value
+    assert "I trust these files" in plain(at.error[0].value)
     assert at.checkbox(key="trust_files").value is False
-    assert any("Trust was given to other files" in c.value for c in at.caption)
+    assert any("Trust was given to other files" in plain(c.value) for c in at.caption)
 
     at.text_input(key="path_a").input(str(x)).run()
     at.checkbox(key="trust_files").check().run()
-    assert at.markdown[-1].value == "loaded x.pt, trusted True"
+    assert plain(at.markdown[-1].value) == "loaded x.pt, trusted True"
     hf.needs_trust(x, scale=3.0)  # the same path rewritten: a different file now
     at.run()
-    assert "I trust these files" in at.error[0].value and at.checkbox(key="trust_files").value is False
+    assert "I trust these files" in plain(at.error[0].value) and at.checkbox(key="trust_files").value is False

@@ -2,7 +2,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from tests.adapters.cases_posterior import fc_mu_case
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 
 
 def _metrics(at: AppTest) -> list[tuple[str, str]]:
@@ -16,7 +16,7 @@ def _captions(at: AppTest) -> list[str]:
 def test_demo_defaults_and_controls():
     at = run_page("latents")
     assert not at.exception
-    assert [h.value for h in at.subheader] == [
+    assert [plain(h.value) for h in at.subheader] == [
         "A: posterior/collapsed/vae_epoch_060.pt",
         "B: posterior/fixed/vae_epoch_060.pt",
     ]
@@ -27,7 +27,7 @@ def test_demo_defaults_and_controls():
     assert [v for label, v in metrics if label == "On the floor"] == ["100%", "0%"]
     assert len(at.get("image")) == 4
     assert len(at.get("plotly_chart")) == 5  # KL, activity, sigma, and one run timeline per checkpoint
-    assert any("not a VAE" in c.value for c in at.caption)  # the sidebar's default A is another family
+    assert any("not a VAE" in plain(c.value) for c in at.caption)  # the sidebar's default A is another family
     (csv,) = at.get("download_button")
     assert csv.proto.label == "Download KL, Var(mu) and sigma per dimension (CSV)"
     assert vae_table_rows() == 16  # 8 dimensions x (A, B)
@@ -49,15 +49,15 @@ def test_demo_defaults_and_controls():
 
     at.multiselect(key="lat_dims_1").set_value([]).run()
     assert not at.exception
-    assert any("choose at least one dimension" in i.value for i in at.info)
+    assert any("choose at least one dimension" in plain(i.value) for i in at.info)
 
 
 def test_sidebar_vae_checkpoint_is_used(tmp_path):
     path = fc_mu_case(tmp_path)
     at = run_page("latents", checkpoint_b=str(path))
     assert not at.exception
-    assert at.subheader[1].value.startswith("B: ") and "vae_epoch_3.pt" in at.subheader[1].value
-    assert "from the sidebar" in [c.value for c in at.caption]
+    assert plain(at.subheader[1].value).startswith("B: ") and "vae_epoch_3.pt" in plain(at.subheader[1].value)
+    assert "from the sidebar" in [plain(c.value) for c in at.caption]
     assert [v for label, v in _metrics(at) if label == "Active units"][1].endswith(" of 4")
 
 
@@ -70,7 +70,7 @@ def test_bad_inputs_show_messages(tmp_path):
     at = run_page("latents", checkpoint_a=str(tmp_path / "img.pt"), checkpoint_b=str(path))
     assert not at.exception
     assert any(c.value.startswith("A (img.pt): img.pt is a PNG image") for c in at.caption)
-    assert any("no probe data for vae_epoch_3.pt" in e.value for e in at.error)
+    assert any("no probe data for vae_epoch_3.pt" in plain(e.value) for e in at.error)
 
     wrong = tmp_path / "wrong"
     wrong.mkdir()
@@ -78,7 +78,7 @@ def test_bad_inputs_show_messages(tmp_path):
     np.savez(wrong / "probe.npz", x=np.zeros((5, 10), np.float32))
     at = run_page("latents", checkpoint_b=str(path))
     assert not at.exception
-    assert any("x has 10 values per row but vae_fc_mu expects 16" in e.value for e in at.error)
+    assert any("x has 10 values per row but vae_fc_mu expects 16" in plain(e.value) for e in at.error)
 
 
 def vae_table_rows() -> int:

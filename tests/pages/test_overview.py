@@ -4,7 +4,7 @@ from streamlit.testing.v1 import AppTest
 from core import DEMO_DIR
 from core.paths import default_demo
 from tests.conftest import ROOT
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 
 
 def test_overview_of_a_plain_checkpoint_and_tensor_filter(tmp_path, small_mlp):
@@ -13,11 +13,11 @@ def test_overview_of_a_plain_checkpoint_and_tensor_filter(tmp_path, small_mlp):
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Format"] == "torch" and metrics["Parameters"] == "21" and metrics["Epoch"] == "5"
-    assert "4 of 4 tensors" in [c.value for c in at.caption]
+    assert "4 of 4 tensors" in [plain(c.value) for c in at.caption]
     at.text_input(key="tensor_filter").input("bias").run()
-    assert "2 of 4 tensors" in [c.value for c in at.caption]
+    assert "2 of 4 tensors" in [plain(c.value) for c in at.caption]
     assert len(at.dataframe[-1].value) == 2
-    assert any("no adapter recognises" in e.value for e in at.error)
+    assert any("no adapter recognises" in plain(e.value) for e in at.error)
 
 
 def test_code_running_file_shows_trust_message_not_traceback(tmp_path, small_mlp):
@@ -28,7 +28,7 @@ def test_code_running_file_shows_trust_message_not_traceback(tmp_path, small_mlp
     torch.save({"state_dict": small_mlp.state_dict(), "cb": RunsCode()}, tmp_path / "evil.pt")
     at = run_page("overview", checkpoint_a=str(tmp_path / "evil.pt"))
     assert not at.exception
-    assert "I trust these files" in at.error[0].value
+    assert "I trust these files" in plain(at.error[0].value)
     assert len(at.dataframe[0].value) == 4
 
 
@@ -36,7 +36,7 @@ def test_bad_file_shows_message(tmp_path):
     (tmp_path / "img.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(16))
     at = run_page("overview", checkpoint_a=str(tmp_path / "img.pt"))
     assert not at.exception
-    assert "PNG image" in at.error[0].value
+    assert "PNG image" in plain(at.error[0].value)
 
 
 def test_default_demo_shows_adapter_and_health_report():
@@ -44,9 +44,9 @@ def test_default_demo_shows_adapter_and_health_report():
     assert not at.exception
     demo = default_demo()
     assert demo is not None, "the demo assets are missing"
-    assert any("Adapter" in s.value for s in at.success)
-    assert [h.value for h in at.subheader][:1] == ["Health report"]
-    assert "prototype: collapse" in " ".join(m.value for m in at.markdown)
+    assert any("Adapter" in plain(s.value) for s in at.success)
+    assert [plain(h.value) for h in at.subheader][:1] == ["Health report"]
+    assert "prototype: collapse" in " ".join(plain(m.value) for m in at.markdown)
     assert not at.get("download_button")
     at.toggle(key="export_prepare").set_value(True).run()
     assert not at.exception and len(at.get("download_button")) == 2
@@ -55,7 +55,7 @@ def test_default_demo_shows_adapter_and_health_report():
 def test_app_router_renders_overview_with_sidebar():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception
-    assert at.title[0].value == "Overview"
+    assert plain(at.title[0].value) == "Overview"
     assert [r.key for r in at.sidebar.radio] == ["source_a", "source_b"]
 
 
@@ -70,12 +70,12 @@ def _picker_script():
 
 def test_checkpoint_picker_refuses_paths_outside_roots_and_picks_demos():
     at = AppTest.from_function(_picker_script, default_timeout=60).run()
-    assert at.markdown[-1].value == f"selected: {default_demo()} · problem: None"
+    assert plain(at.markdown[-1].value) == f"selected: {default_demo()} · problem: None"
     at.radio(key="source_a").set_value("Path").run()
     at.text_input(key="path_a").input("/etc/passwd").run()
     # The picker records why; the router shows it once, above the page (no second copy here).
     assert not at.error
-    assert at.markdown[-1].value.startswith(
+    assert plain(at.markdown[-1].value).startswith(
         "selected: None · problem: '/etc/passwd' is outside the folders this server may read"
     )
     assert at.session_state["checkpoint_a"] is None
@@ -91,6 +91,6 @@ def test_an_error_is_shown_once(monkeypatch):
     nan = DEMO_DIR / "training" / "exploding_run" / "ckpt_epoch_009.pt"
     at = run_page("overview", checkpoint_a=str(nan))
     assert not at.exception
-    messages = [e.value for e in at.error] + [w.value for w in at.warning]
+    messages = [plain(e.value) for e in at.error] + [plain(w.value) for w in at.warning]
     assert sum("contains NaN or infinite values" in m for m in messages) == 1, messages
-    assert "training: collapse" in " ".join(m.value for m in at.markdown)
+    assert "training: collapse" in " ".join(plain(m.value) for m in at.markdown)

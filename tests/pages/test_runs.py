@@ -7,9 +7,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR, REPO_ROOT
 from core import sweep as sweep_module
-from core.encode import markdown
 from core.sweep import sweep
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,7 @@ def test_no_sweep_yet_says_how_to_run_one(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_module, "SWEEP_CACHE", tmp_path / "empty")
     at = run_page("runs")
     assert not at.exception
-    assert "python -m core sweep ROOT" in at.info[0].value
+    assert "python -m core sweep ROOT" in plain(at.info[0].value)
 
 
 def test_leaderboard_filter_and_checkpoints(cache):
@@ -45,12 +44,12 @@ def test_leaderboard_filter_and_checkpoints(cache):
     board = at.dataframe[0].value
     assert board["run"].tolist() == ["a/collapsing", "b/fixed"]
     assert board.loc[0, "status"] == "collapse" and board.loc[0, "first_collapsed_epoch"] == 1
-    assert at.caption[1].value == "2 runs, 10 checkpoints, collapsed: 1"
+    assert plain(at.caption[1].value) == "2 runs, 10 checkpoints, collapsed: 1"
     at.multiselect(key="runs_severity").set_value(["collapse"]).run()
     assert at.dataframe[0].value["run"].tolist() == ["a/collapsing"]
     assert len(at.dataframe[1].value) == 5  # the chosen run's checkpoints
     at.multiselect(key="runs_severity").set_value([]).run()
-    assert not at.exception and "No run has a status" in at.info[0].value
+    assert not at.exception and "No run has a status" in plain(at.info[0].value)
 
 
 def test_a_run_outside_the_roots_cannot_be_opened(cache, swept, monkeypatch):
@@ -60,7 +59,7 @@ def test_a_run_outside_the_roots_cannot_be_opened(cache, swept, monkeypatch):
     at.radio(key="runs_source").set_value("Path").run()
     at.text_input(key="runs_path").input(str(result.table_path)).run()
     assert not [b for b in at.button if b.key == "_runs_open"]
-    warning = at.warning[0].value
+    warning = plain(at.warning[0].value)
     assert "COLLAPSE_EXPLORER_ROOTS" in warning and str(cache) not in warning  # no server path shown
 
 
@@ -69,13 +68,13 @@ def test_open_in_timeline_hands_the_run_folder_over(cache, monkeypatch):
     monkeypatch.setenv("COLLAPSE_EXPLORER_ROOTS", str(cache))
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=240)
     at.switch_page("pages/runs.py").run()
-    assert not at.exception and at.title[0].value == "Runs"
+    assert not at.exception and plain(at.title[0].value) == "Runs"
     at.selectbox(key="runs_pick").set_value("b/fixed").run()
     at.button(key="_runs_open").click().run()
     assert not at.exception
-    assert at.title[0].value == "Timeline"
-    origin = [c.value for c in at.caption if c.value.endswith("· the run chosen on the Runs page")]
-    assert origin == [f"{markdown(cache / 'b' / 'fixed')} · the run chosen on the Runs page"]
+    assert plain(at.title[0].value) == "Timeline"
+    origin = [plain(c.value) for c in at.caption if c.value.endswith("· the run chosen on the Runs page")]
+    assert origin == [f"{cache / 'b' / 'fixed'} · the run chosen on the Runs page"]
 
 
 def test_typed_table_path_is_checked(cache, swept, monkeypatch):
@@ -86,4 +85,4 @@ def test_typed_table_path_is_checked(cache, swept, monkeypatch):
     at.text_input(key="runs_path").input(str(result.table_path)).run()
     assert not at.exception and len(at.dataframe[0].value) == 2
     at.text_input(key="runs_path").input(str(result.leaderboard_path)).run()
-    assert "not a sweep table" in at.error[0].value
+    assert "not a sweep table" in plain(at.error[0].value)

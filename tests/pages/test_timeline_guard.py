@@ -8,6 +8,7 @@ from core.guard import CollapseGuard
 from tests.conftest import ROOT
 from tests.core.test_guard import COLLAPSE_FROM, EVERY, train
 from tests.guard_fixtures import probe_x
+from tests.pages.helpers import plain
 
 TIMELINE = str(ROOT / "pages" / "timeline.py")
 
@@ -25,7 +26,7 @@ def test_timeline_shows_guard_checks_of_a_run_without_checkpoints(tmp_path, monk
     at.radio(key="timeline_source").set_value("path").run()
     at.text_input(key="timeline_path").input(str(run)).run()
     assert not at.exception and not at.error
-    assert "Guard checks during training" in [h.value for h in at.subheader]
+    assert "Guard checks during training" in [plain(h.value) for h in at.subheader]
     n = len(guard.checks)
     assert any(
         c.value.startswith(f"{n} checks by the collapse guard")

@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
 from core.paths import ROOTS_ENV
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 from tests.training_fixtures import exploding_run, healthy_run, write_events
 
 DEMO_RUN = DEMO_DIR / "training" / "exploding_run"
@@ -34,14 +34,14 @@ def test_shipped_exploding_run_shows_its_events(tmp_path):
     assert at.selectbox(key="tr_run").value == "demo: training/exploding_run"
     kinds = {row["event"] for row in _events(at)}
     assert {"nonfinite", "grad blowup", "spike"} <= kinds
-    assert any("training: collapse" in m.value for m in at.markdown)
+    assert any("training: collapse" in plain(m.value) for m in at.markdown)
     assert "train/semantic" in at.multiselect(key="tr_series").value
 
     ckpt = at.selectbox(key="tr_ckpt")
     assert ckpt.value == "epoch 9 · ckpt_epoch_009.pt"  # the last checkpoint, saved after the blow-up
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["NaN weights"].replace(",", "")) > 0 and metrics["Epoch / step"] == "9 / 279"
-    assert any("hold" in m.value and "NaN" in m.value for m in at.markdown)
+    assert any("hold" in m.value and "NaN" in plain(m.value) for m in at.markdown)
     ckpt.select("epoch 0 · ckpt_epoch_000.pt").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["NaN weights"] == "0" and metrics["Optimizer state saved"] == "no"
@@ -78,7 +78,7 @@ def test_typed_folder_controls_and_compare(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert {r["run"] for r in _events(at)} == {"A"}  # the healthy run B adds no events
     assert "loss" in at.multiselect(key="tr_series").options  # B's series are offered too
-    runs = [m.value for m in at.markdown if m.value in ("**Run A**", "**Run B**")]
+    runs = [plain(m.value) for m in at.markdown if m.value in ("**Run A**", "**Run B**")]
     assert runs == ["**Run A**", "**Run B**"]  # each run gets its own findings column
 
 
@@ -87,9 +87,11 @@ def test_bad_folders_show_clear_errors(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     at = _open(_page(tmp_path), tmp_path / "empty")
     assert not at.exception
-    assert "events.out.tfevents.*" in at.error[0].value and "training_log.json" in at.error[0].value
+    assert "events.out.tfevents.*" in plain(at.error[0].value) and "training_log.json" in plain(
+        at.error[0].value
+    )
     at.text_input(key="tr_path").input("/definitely/not/allowed").run()
-    assert "outside the folders this server may read" in at.error[0].value
+    assert "outside the folders this server may read" in plain(at.error[0].value)
 
 
 def test_truncated_event_file_is_read_and_flagged(tmp_path, monkeypatch):
@@ -98,5 +100,5 @@ def test_truncated_event_file_is_read_and_flagged(tmp_path, monkeypatch):
     path.write_bytes(path.read_bytes()[:-5])
     at = _open(_page(tmp_path), tmp_path / "cut")
     assert not at.exception and not at.error
-    assert any("truncated" in w.value for w in at.warning)
+    assert any("truncated" in plain(w.value) for w in at.warning)
     assert at.multiselect(key="tr_series").value == ["loss"]

@@ -19,6 +19,7 @@ from core.metrics.field import FieldStats
 from core.paths import default_demo, demo_checkpoints, display_name
 from core.probe import ProbeData, save_probe
 from core.projection import Projection, fingerprint, unit_rows
+from tests.pages.helpers import plain
 
 N, D, A = 300, 16, 3
 
@@ -94,7 +95,7 @@ def _number(text: str) -> float:
 
 
 def _showing(at: AppTest) -> str:
-    return next(c.value for c in at.caption if c.value.startswith("showing"))
+    return next(plain(c.value) for c in at.caption if c.value.startswith("showing"))
 
 
 def _shown(n: int, total: int = N) -> str:
@@ -139,7 +140,7 @@ def test_controls_change_the_flow(checkpoint):
     assert at.get("plotly_chart")[0].proto.selection_mode
     at.toggle(key="traj_field").set_value(True).run()
     assert not at.exception
-    assert "does not expose its field" in at.error[0].value
+    assert "does not expose its field" in plain(at.error[0].value)
 
 
 def test_trajectories_drawn_are_capped(checkpoint, monkeypatch):
@@ -159,13 +160,13 @@ def test_trajectories_drawn_are_capped(checkpoint, monkeypatch):
 
 def test_joint_frame_caption_trust_and_downloads(checkpoint):
     at = _page(checkpoint_a=str(checkpoint))
-    caption = next(c.value for c in at.caption if c.value.startswith("Joint frame"))
+    caption = next(plain(c.value) for c in at.caption if c.value.startswith("Joint frame"))
     assert "300 inputs and their 300 endpoints" in caption
     trust = _number(_metrics(at)["Frame trustworthiness"])
     assert 0.5 < trust <= 1.0 and f"Trustworthiness {trust:.3f}" in caption
     downloads = at.get("download_button")
     assert [d.proto.label for d in downloads] == ["Download the trajectories table (CSV, every row)"]
-    assert "Select start points or endpoints" in " ".join(c.value for c in at.caption)
+    assert "Select start points or endpoints" in " ".join(plain(c.value) for c in at.caption)
     # Back at a setting seen before: the same frame (memory cache, then the on-disk frame cache).
     at.selectbox(key="traj_control_2").select("set 0").run()
     at.selectbox(key="traj_control_2").select("keep").run()
@@ -201,7 +202,7 @@ def test_bad_probe_shows_an_error(checkpoint):
     )
     at = _page(checkpoint_a=str(checkpoint))
     assert not at.exception
-    assert "dimension 5 but the model expects 16" in at.error[0].value
+    assert "dimension 5 but the model expects 16" in plain(at.error[0].value)
 
 
 def test_default_is_the_shipped_collapsed_run():
@@ -225,7 +226,7 @@ def test_default_is_the_shipped_collapsed_run():
     assert not at.exception and not at.error
     curl, error = (_number(part) for part in _metrics(at)["Curl magnitude"].split(" ± "))
     assert curl > 0 and 0 < error < 0.1 * curl
-    caption = next(c.value for c in at.caption if c.value.startswith("Estimated at"))
+    caption = next(plain(c.value) for c in at.caption if c.value.startswith("Estimated at"))
     assert caption.startswith(
         f"Estimated at all {_number(_showing(at).split(' of ')[1].split()[0]):,.0f} inputs"
     )
@@ -236,7 +237,7 @@ def test_missing_probe_shows_an_error(checkpoint):
     (checkpoint.parent / "probe.npz").unlink()
     at = _page(checkpoint_a=str(checkpoint))
     assert not at.exception
-    assert "no probe data" in at.error[0].value
+    assert "no probe data" in plain(at.error[0].value)
 
 
 def _decoded_counts(at: AppTest) -> tuple[int, int, int, int]:
@@ -245,7 +246,7 @@ def _decoded_counts(at: AppTest) -> tuple[int, int, int, int]:
     cards = _metrics(at)
     end, rows = (int(n) for n in cards["Distinct endpoint sentences"].replace(",", "").split(" of "))
     start = int(cards["Distinct start sentences"].replace(",", "").split(" of ")[0])
-    caption = next(c.value for c in at.caption if "rows decoded" in c.value)
+    caption = next(plain(c.value) for c in at.caption if "rows decoded" in c.value)
     decoded, groups = re.match(r"([\d,]+) rows decoded, ([\d,]+) target combinations", caption).groups()
     assert int(decoded.replace(",", "")) == rows
     return end, rows, start, int(groups.replace(",", ""))
@@ -294,7 +295,7 @@ def test_decoding_needs_the_text_models_dimension(checkpoint):
     at = _page(checkpoint_a=str(checkpoint))
     at.toggle(key="traj_decode").set_value(True).run()
     assert not at.exception
-    assert "16-d embeddings but the text model reads 384-d" in at.error[0].value
+    assert "16-d embeddings but the text model reads 384-d" in plain(at.error[0].value)
 
 
 def test_field_cards_and_caption_say_how_the_field_was_sampled():

@@ -2,6 +2,8 @@
 
 from streamlit.testing.v1 import AppTest
 
+from tests.pages.helpers import plain
+
 
 def _findings_script():
     import streamlit as st
@@ -24,10 +26,12 @@ def _findings_script():
 def test_findings_section_shows_cards_then_errors_as_warnings_or_errors():
     at = AppTest.from_function(_findings_script, default_timeout=60).run()
     assert not at.exception
-    assert "**codebook: collapse**" in at.markdown[0].value and "3 of 512 codes used" in at.markdown[0].value
-    assert at.markdown[1].value == "**Known fix:** restart dead codes"
-    assert [w.value for w in at.warning] == ["probe x must be [N, 64]"] and not at.error
+    assert "**codebook: collapse**" in plain(at.markdown[0].value) and "3 of 512 codes used" in plain(
+        at.markdown[0].value
+    )
+    assert plain(at.markdown[1].value) == "**Known fix:** restart dead codes"
+    assert [plain(w.value) for w in at.warning] == ["probe x must be [N, 64]"] and not at.error
 
     at.session_state["as_error"] = True
     at.run()
-    assert [e.value for e in at.error] == ["probe x must be [N, 64]"] and not at.warning
+    assert [plain(e.value) for e in at.error] == ["probe x must be [N, 64]"] and not at.warning
