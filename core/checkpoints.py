@@ -717,13 +717,16 @@ def _too_many(source: str, count: int, what: str) -> str:
     )
 
 
-def plain_tensors(tensors: Mapping[Any, Any], source: str) -> dict[str, torch.Tensor]:
+def plain_tensors(
+    tensors: Mapping[Any, Any], source: str, notes: list[str] | None = None
+) -> dict[str, torch.Tensor]:
     """The tensors of a state dict as dense, non-quantized tensors the scans can read, keyed by name.
 
     Sparse (COO / CSR / ...) tensors are densified when their dense size is within the element limit;
     quantized (quint8, qint8, ...) ones dequantized and float8 ones widened to float32, for the health
     scan. A key that is not a string, or a tensor that cannot be converted, is refused with one line
-    naming it and why; so is a dense size over the limit, before anything is allocated."""
+    naming it and why; so is a dense size over the limit, before anything is allocated. What was
+    converted is said in `notes` (the listing shows the converted dtype)."""
     if len(tensors) > MAX_TENSORS:
         raise CheckpointError(_too_many(source, len(tensors), "tensors"))
     out: dict[str, torch.Tensor] = {}
@@ -745,13 +748,17 @@ def plain_tensors(tensors: Mapping[Any, Any], source: str) -> dict[str, torch.Te
                         f"{source}: sparse tensor {name!r} {list(t.shape)} would densify to {numel:,} "
                         f"elements, over the limit of {MAX_ELEMENTS:,}: refused"
                     )
-                t = t.to_dense()
             elif (t.is_quantized or _is_float8(t.dtype)) and (problem := view_problem(name, t)):
                 raise CheckpointError(f"{source}: {problem}: refused")
+            before = f"{str(t.dtype).removeprefix('torch.')}, {str(t.layout).removeprefix('torch.')}"
+            if t.layout != torch.strided:
+                t = t.to_dense()
             if t.is_quantized:
                 t = t.dequantize()
             elif _is_float8(t.dtype):
                 t = t.float()
+            if notes is not None and before != f"{str(t.dtype).removeprefix('torch.')}, strided":
+                notes.append(f"{name} ({before}) read as dense {str(t.dtype).removeprefix('torch.')}")
         except (RuntimeError, NotImplementedError, TypeError) as exc:
             raise CheckpointError(
                 f"{source}: tensor {name!r} ({str(t.dtype).removeprefix('torch.')}, {t.layout}) cannot be "
@@ -848,8 +855,9 @@ def _from_state(
 ) -> LoadedCheckpoint:
     cleaned: dict[str, dict[str, torch.Tensor]] = {}
     stripped: set[str] = set()
+    converted: list[str] = []
     for name, sd in components.items():
-        cleaned[name], s = _strip_prefixes(plain_tensors(sd, path.name), lightning)
+        cleaned[name], s = _strip_prefixes(plain_tensors(sd, path.name, converted), lightning)
         stripped |= s
     if (
         len(cleaned) == 1
@@ -883,6 +891,8 @@ def _from_state(
             NON_MODEL_KEYS.search(str(k)) and "optim" in str(k).lower() and bool(v) for k, v in obj.items()
         ),
         stripped_prefixes=tuple(sorted(stripped)),
+        notes=tuple(converted[:3])
+        + ((f"and {len(converted) - 3:,} more converted",) if len(converted) > 3 else ()),
     )
 
 
