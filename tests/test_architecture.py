@@ -51,3 +51,24 @@ def test_every_page_asks_for_the_router_first():
             body[1] if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else body[0]
         )
         assert ast.unparse(first) == "router.require()", page.name
+
+
+def _calls(path: Path) -> list[ast.Call]:
+    return [n for n in ast.walk(ast.parse(path.read_text(), filename=str(path))) if isinstance(n, ast.Call)]
+
+
+def test_charts_and_csv_go_through_the_output_encoding():
+    """Issue 26: figures reach the browser through widgets.chart (no live Plotly markup from names) and
+    tables reach a CSV only through core.encode.csv_frame (no formula cell)."""
+    offenders = []
+    for path in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]:
+        for call in _calls(path):
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+            if name == "plotly_chart" and path.name != "widgets.py":
+                offenders.append(f"{path.name}:{call.lineno} plotly_chart")
+            if name == "to_csv":
+                inner = call.func.value
+                wrapped = isinstance(inner, ast.Call) and getattr(inner.func, "id", "") == "csv_frame"
+                if not wrapped:
+                    offenders.append(f"{path.name}:{call.lineno} to_csv")
+    assert offenders == []
