@@ -31,7 +31,7 @@ def test_sidebar_models_and_every_control(tmp_path):
     metrics = _metrics(at)
     assert list(metrics["BLEU (0-100)"]) == ["metric", "reading", "A", "B"]
     assert any(
-        c.value.startswith("A = ") and f"{path_b.name} (sidebar)" in plain(c.value) for c in at.caption
+        plain(c.value).startswith("A = ") and f"{path_b.name} (sidebar)" in plain(c.value) for c in at.caption
     )
     assert metrics["Unique outputs (share 0-1)"]["reading"] == "higher is better"
     csv = next(b for b in at.get("download_button") if b.proto.label.startswith("Download the outputs"))
@@ -99,10 +99,12 @@ def test_demo_runs_by_default_show_collapse_against_fix(tmp_path):
     assert float(sampled["Unique outputs (share 0-1)"]["A"]) > 0.5
     assert float(sampled["Unique outputs, greedy (share 0-1)"]["A"]) <= 0.1
     (noise,) = at.warning
-    assert noise.value.startswith("A: ") and "sampling noise, not from the inputs" in noise.value
-    assert "bridge hands the decoder nearly the same input" in noise.value
+    assert plain(noise.value).startswith("A: ") and "sampling noise, not from the inputs" in plain(
+        noise.value
+    )
+    assert "bridge hands the decoder nearly the same input" in plain(noise.value)
     at = _decode(at, "The teacher loved the excellent book.")
-    decoded = [m.value.split(":** ", 1) for m in at.markdown if m.value.startswith("**")]
+    decoded = [plain(m.value).split(":** ", 1) for m in at.markdown if m.value.startswith("**")]
     assert [name[2:3] for name, _ in decoded] == ["A", "B"]
     assert all(len(sentence.split()) >= 3 for _, sentence in decoded)
     assert not at.error

@@ -69,7 +69,7 @@ def test_bad_inputs_show_messages(tmp_path):
     (no_probe / "probe.npz").unlink()
     at = run_page("latents", checkpoint_a=str(tmp_path / "img.pt"), checkpoint_b=str(path))
     assert not at.exception
-    assert any(c.value.startswith("A (img.pt): img.pt is a PNG image") for c in at.caption)
+    assert any(plain(c.value).startswith("A (img.pt): img.pt is a PNG image") for c in at.caption)
     assert any("no probe data for vae_epoch_3.pt" in plain(e.value) for e in at.error)
 
     wrong = tmp_path / "wrong"
