@@ -36,7 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from core import DEMO_DIR  # noqa: E402
 from core.adapters.registry import open_adapter  # noqa: E402
-from core.flowview import (  # noqa: E402
+from core.io.probe import load_probe  # noqa: E402
+from core.metrics.flow.clustering import median_nn_distance, pack_bits  # noqa: E402
+from core.plots.flow.projection import FRAMES_DIR, FrameStore, content_digest  # noqa: E402
+from core.plots.flow.view import (  # noqa: E402
     FlowView,
     FrameContext,
     check_flow_inputs,
@@ -46,9 +49,6 @@ from core.flowview import (  # noqa: E402
     joint_frame,
     target_attributes,
 )
-from core.metrics.clustering import median_nn_distance, pack_bits  # noqa: E402
-from core.probe import load_probe  # noqa: E402
-from core.projection import FRAMES_DIR, FrameStore, content_digest  # noqa: E402
 
 RERENDER_S = 1.5
 FIRST_PAINT_S = 5.0

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .checkpoints import WEIGHT_SUFFIXES, epoch_from_name
-from .errors import CollapseExplorerError
-from .projection import CACHE_DIR
+from .io.checkpoints import epoch_from_name
+from .io.errors import CollapseExplorerError
+from .io.paths import WEIGHT_SUFFIXES
+from .plots.flow.projection import CACHE_DIR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,7 +164,7 @@ def code_fingerprint() -> str:
 
 def diagnose_one(path: str, probe: str | None, trust: bool, device: str) -> dict:
     """One checkpoint's row (plain data, so it travels to and from workers): see `result_row`."""
-    from .runs import report_for
+    from .timeline import report_for
 
     try:
         family, _, epoch, report = report_for(path, probe, trust=trust, device=device)
@@ -175,9 +176,9 @@ def diagnose_one(path: str, probe: str | None, trust: bool, device: str) -> dict
 
 def result_row(path: str, family: str | None, epoch: int | None, report) -> dict:
     """Row of a diagnosed checkpoint: severities per finding kind, numeric metrics, the worst finding."""
-    from .diagnosis import SEVERITY_ORDER
-    from .metrics import Undefined
-    from .runs import report_metrics
+    from .diagnosis.base import SEVERITY_ORDER
+    from .metrics.base import Undefined
+    from .timeline import report_metrics
 
     metrics: dict[str, float | None] = {}
     for key, value in report_metrics(report).items():
@@ -209,7 +210,7 @@ def result_row(path: str, family: str | None, epoch: int | None, report) -> dict
 def evidence(metrics: dict[str, object]) -> str:
     """'label = value' of the metric that shows a finding: the first of its evidence that has a better
     direction in METRICS and a defined value (distinct endpoints for prototype collapse, say)."""
-    from .metrics import all_metrics, format_value, is_defined
+    from .metrics.base import all_metrics, format_value, is_defined
 
     table = all_metrics()
     for key, value in metrics.items():
@@ -290,8 +291,8 @@ def sweep(
     `out` is the table's path (the leaderboard goes beside it as .html); by default both go to a folder of
     `cache_dir` named after the root. `probe` overrides probe.npz beside each checkpoint or in its run.
     """
-    from .device import resolve_device
-    from .probe import find_probe
+    from .io.probe import find_probe
+    from .models.device import resolve_device
 
     device = resolve_device(device)
     root = Path(root).expanduser().resolve()
@@ -401,7 +402,7 @@ def build_table(root: Path, rows: list[dict]) -> pd.DataFrame:
     """The sweep table from result rows (see the module docstring for its columns)."""
     import pandas as pd
 
-    from .metrics import all_metrics
+    from .metrics.base import all_metrics
 
     records = []
     for row in rows:

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.flowtext import DECODE_ROWS
-from core.flowview import CONTROLS, MAX_DRAWN
-from core.metrics.trajectories import ENDPOINT_KEYS
+from core.io.errors import CollapseExplorerError
+from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
+from core.plots.flow.text import DECODE_ROWS
+from core.plots.flow.view import CONTROLS, MAX_DRAWN
 from ui import flow, router, widgets
 
 router.require()

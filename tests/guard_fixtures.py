@@ -27,7 +27,7 @@ from torch import nn
 from core.diagnosis.codebook import severity_of as codebook_severity
 from core.diagnosis.posterior import severity_of as posterior_severity
 from core.metrics.posterior import ACTIVE_THRESHOLD
-from core.models.vqvae import VQVAE, VQVAEConfig
+from core.models.codebook import VQVAE, VQVAEConfig
 from tests.corpus import layouts
 
 CONFIG = VQVAEConfig(

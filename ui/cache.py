@@ -8,10 +8,10 @@ import streamlit as st
 from core.adapters.base import CheckpointAdapter
 from core.adapters.live import builder_configured, builder_from_env
 from core.adapters.registry import build_adapter
-from core.checkpoints import LoadedCheckpoint, load_checkpoint
 from core.diagnosis import Report, diagnose_checkpoint
-from core.paths import Stamp, file_stamp
-from core.probe import ProbeData, find_probe, load_probe
+from core.io.checkpoints import LoadedCheckpoint, load_checkpoint
+from core.io.paths import Stamp, file_stamp
+from core.io.probe import ProbeData, find_probe, load_probe
 from ui import state
 
 
@@ -92,7 +92,7 @@ def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
 
 @st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
 def _timeline(folder: str, stamp: Stamp, probe: str | None, trusted: frozenset[str], device: str) -> list:
-    from core.runs import timeline
+    from core.timeline import timeline
 
     return timeline(folder, probe, trust=trusted, device=device)
 
@@ -109,14 +109,14 @@ def run_timeline(folder: str, probe: str | None = None, trust: bool = False) -> 
 
 @st.cache_data(show_spinner="Reading the training guard's checks…", max_entries=16)
 def _guard(folder: str, stamps: tuple[Stamp, ...]) -> tuple[list, list[str]]:
-    from core.runs import guard_points
+    from core.timeline import guard_points
 
     return guard_points(folder)
 
 
 def guard_checks(folder: str) -> tuple[list, list[str]]:
     """(checks the training guard logged under a run folder, notes on skipped lines), cached per file version."""
-    from core.runs import guard_files
+    from core.timeline import guard_files
 
     return _guard(folder, tuple(file_stamp(p) for p in guard_files(folder)))
 
@@ -126,7 +126,7 @@ def _comparison(
     path_a: str, stamp_a: Stamp, path_b: str, stamp_b: Stamp, probe: str | None, trust: bool, device: str
 ):
     from core.report import check_comparable, compare_metrics
-    from core.runs import report_for
+    from core.timeline import report_for
 
     _, spec_a, _, report_a = report_for(path_a, probe, trust=trust, device=device)
     _, spec_b, _, report_b = report_for(path_b, probe, trust=trust, device=device)
@@ -152,7 +152,7 @@ def _export(
     device: str,
 ) -> tuple[str, str]:
     from core.report import Entry, export_both
-    from core.report_figures import report_figures
+    from core.report.figures import report_figures
 
     if path_b is None:
         items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust, built, device))], None

@@ -18,8 +18,8 @@ from core.adapters.codebook import (
     run_usage,
 )
 from core.adapters.live import builder_from_env
-from core.errors import CollapseExplorerError
-from core.logs import LogError, scan_run_folder
+from core.io.errors import CollapseExplorerError
+from core.io.logs import LogError, scan_run_folder
 from core.metrics import MetricValue
 from core.metrics.codebook import usage_per_class, usage_summary
 from ui import cache, state

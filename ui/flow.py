@@ -20,10 +20,16 @@ import streamlit as st
 
 from core import DEMO_DIR
 from core.adapters.base import CheckpointAdapter
-from core.adapters.vectorfield import flow_settings
-from core.errors import CollapseExplorerError
-from core.flowtext import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
-from core.flowview import (
+from core.adapters.flow import flow_settings
+from core.io.errors import CollapseExplorerError
+from core.io.paths import default_demo, demo_checkpoints, display_name
+from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error
+from core.metrics.flow.clustering import median_nn_distance
+from core.metrics.flow.field import PROBES, FieldStats
+from core.plots.flow import PathSample, selected_rows
+from core.plots.flow.projection import Projection, content_digest
+from core.plots.flow.text import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
+from core.plots.flow.view import (
     CONTROLS,
     FlowView,
     FrameContext,
@@ -36,14 +42,8 @@ from core.flowview import (
     row_texts,
     trajectory_columns,
 )
-from core.flowview import path_sample as core_path_sample
-from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error
-from core.metrics.clustering import median_nn_distance
-from core.metrics.field import PROBES, FieldStats
-from core.paths import default_demo, demo_checkpoints, display_name
-from core.plots.flow import PathSample, selected_rows
-from core.projection import Projection, content_digest
-from core.report_figures import flow_frame_titles, flow_frames_figure
+from core.plots.flow.view import path_sample as core_path_sample
+from core.report.figures import flow_frame_titles, flow_frames_figure
 from ui import cache, state
 
 DEMO_FLOW_DIR = DEMO_DIR / "flow"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.paths import allowed_roots, resolve_user_path
+from core.io.errors import CollapseExplorerError
+from core.io.paths import allowed_roots, resolve_user_path
 from core.sweep import leaderboard, read_table, sweep_tables
 from ui import cache, state
 

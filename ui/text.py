@@ -9,10 +9,10 @@ import numpy as np
 import streamlit as st
 
 from core import DEMO_DIR
-from core.diagnosis.mode import Decoded, decode_probe
-from core.errors import CollapseExplorerError
-from core.paths import display_name
-from core.sampling import SUGGESTED_SAMPLING, SamplingConfig
+from core.config import SUGGESTED_SAMPLING, SamplingConfig
+from core.diagnosis.text import Decoded, decode_probe
+from core.io.errors import CollapseExplorerError
+from core.io.paths import display_name
 from ui import cache, state
 
 DEMO_RUNS = (("A", "collapsed"), ("B", "fixed"))

@@ -16,8 +16,7 @@ from core.diagnosis.training import (
     watch_table,
     weight_findings,
 )
-from core.health import WeightHealth, weight_health
-from core.logs import (
+from core.io.logs import (
     RunLog,
     checkpoint_epochs,
     epoch_checkpoints,
@@ -25,6 +24,7 @@ from core.logs import (
     find_run_folder,
     scan_run_folder,
 )
+from core.metrics.health import WeightHealth, weight_health
 from core.metrics.training import is_flag, is_grad_norm, is_loss, pair_train_val
 from ui import cache, state, uploads
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
-    from ..sampling import SamplingConfig
+    from ..config import SamplingConfig
+    from ..io.checkpoints import LoadedCheckpoint
 
 Family = Literal["flow", "text", "codebook", "posterior"]
 
@@ -69,8 +69,8 @@ class CheckpointAdapter(ABC):
         cls, path: str | Path, *, device: str = "cpu", trust: bool = False
     ) -> CheckpointAdapter:
         """Load `path` safely and rebuild the model on `device` ("cpu", "cuda", "cuda:N" or "auto")."""
-        from ..checkpoints import load_checkpoint
-        from ..device import resolve_device
+        from ..io.checkpoints import load_checkpoint
+        from ..models.device import resolve_device
 
         device = resolve_device(device)
         return cls.from_loaded(load_checkpoint(path, trust=trust)).to_device(device)

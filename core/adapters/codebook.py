@@ -25,15 +25,16 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
-from ..errors import AdapterError, CheckpointError, ProbeError
+from ..io.errors import AdapterError, CheckpointError, ProbeError
 from ..metrics.codebook import code_counts
-from ..roles import CodebookRole, roles_of
+from ..roles.codebook import CodebookRole
+from ..roles.found import roles_of
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import build_adapter, register
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
-    from ..probe import ProbeData
+    from ..io.checkpoints import LoadedCheckpoint
+    from ..io.probe import ProbeData
 
 Shapes = Mapping[str, tuple[int, ...]]
 CODES_FIELD = "codes"
@@ -200,7 +201,7 @@ class ReferenceVQVAEAdapter(CheckpointAdapter):
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> ReferenceVQVAEAdapter:
-        from ..models.vqvae import build_vqvae
+        from ..models.codebook import build_vqvae
 
         return cls(build_vqvae(loaded.state_dict, loaded.config))
 
@@ -347,7 +348,7 @@ class RunUsage:
 
 def run_checkpoints(folder: str | Path) -> list[Path]:
     """Checkpoint files directly in a run folder; CheckpointError when there are none."""
-    from ..checkpoints import weight_files
+    from ..io.hf import weight_files
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -365,7 +366,7 @@ def run_usage(
 ) -> RunUsage:
     """Usage per checkpoint of a run folder (each file loaded safely and its adapter detected, or made by
     `builder(loaded, probe_x=...)`, a user builder from core.adapters.live, which sees the probe's x)."""
-    from ..checkpoints import load_checkpoint
+    from ..io.checkpoints import load_checkpoint
 
     rows = []
     x = None if probe is None else probe.x

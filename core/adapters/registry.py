@@ -6,10 +6,10 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..errors import AdapterError
+from ..io.errors import AdapterError
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
+    from ..io.checkpoints import LoadedCheckpoint
     from .base import CheckpointAdapter
 
 REGISTRY: dict[str, type[CheckpointAdapter]] = {}
@@ -50,7 +50,7 @@ def build_adapter(
     loaded: LoadedCheckpoint, name: str | None = None, *, device: str = "cpu"
 ) -> CheckpointAdapter:
     """Adapter `name` (or the detected one) rebuilt from `loaded` on `device`; AdapterError says why not."""
-    from ..device import resolve_device
+    from ..models.device import resolve_device
 
     device = resolve_device(device)
     load_all()
@@ -67,7 +67,7 @@ def build_adapter(
 
 def unrecognised_message(loaded: LoadedCheckpoint) -> str:
     """Why no adapter fits: the roles found and lacking, and what the user can do."""
-    from ..roles import roles_of
+    from ..roles.found import roles_of
 
     return (
         f"no adapter recognises this checkpoint's layout: {roles_of(loaded.shapes()).report()}; "
@@ -78,7 +78,7 @@ def unrecognised_message(loaded: LoadedCheckpoint) -> str:
 
 def data_message(loaded: LoadedCheckpoint) -> str:
     """The plain sentence for a file that holds data: shapes, what they look like, how to use them."""
-    from ..roles import data_message as describe
+    from ..roles.data import data_message as describe
 
     tensors = {
         k: (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for k, t in loaded.data_tensors.items()
@@ -90,6 +90,6 @@ def open_adapter(
     path: str, name: str | None = None, *, trust: bool = False, device: str = "cpu"
 ) -> CheckpointAdapter:
     """Load the checkpoint at `path` safely and build its adapter on `device`."""
-    from ..checkpoints import load_checkpoint
+    from ..io.checkpoints import load_checkpoint
 
     return build_adapter(load_checkpoint(path, trust=trust), name, device=device)

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..adapters.registry import open_adapter
-from ..diagnosis.prototype import probe_targets
-from ..flowview import FrameContext, check_flow_inputs, flow_defaults, flow_toward, home_anchor
-from ..probe import load_probe
-from ..projection import (
+from ..diagnosis.flow import probe_targets
+from ..io.probe import load_probe
+from ..plots.flow.projection import (
     FRAMES_DIR,
     PROJECTION_NAME,
     FrameStore,
@@ -25,6 +24,7 @@ from ..projection import (
     fit_projection,
     frame_rows,
 )
+from ..plots.flow.view import FrameContext, check_flow_inputs, flow_defaults, flow_toward, home_anchor
 
 
 def build(out_dir: Path, *, quick: bool = False) -> list[Path]:

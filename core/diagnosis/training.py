@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..metrics import format_value
+from ..metrics.base import format_value
 from ..metrics.training import (
     PhaseSwitch,
     first_nonfinite,
@@ -35,12 +35,12 @@ from ..metrics.training import (
     train_val_gap,
     val_divergence,
 )
-from . import SEVERITY_ORDER, Finding, Severity
+from .base import SEVERITY_ORDER, Finding, Severity
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
-    from ..health import WeightHealth
-    from ..logs import RunLog
+    from ..io.checkpoints import LoadedCheckpoint
+    from ..io.logs import RunLog
+    from ..metrics.health import WeightHealth
 
 
 def _numbered(steps: list[str]) -> str:
@@ -545,9 +545,9 @@ def checkpoint_training_findings(loaded: LoadedCheckpoint) -> tuple[list[Finding
     was saved at (when a log sits in its folder or the one above). Events logged after the checkpoint
     do not count against it; a later divergence becomes an "ok" note that this checkpoint predates it
     (a candidate to resume from). Returns (findings, notes on logs that could not be used)."""
-    from ..errors import CollapseExplorerError
-    from ..health import weight_health
-    from ..logs import find_run_folder, scan_run_folder
+    from ..io.errors import CollapseExplorerError
+    from ..io.logs import find_run_folder, scan_run_folder
+    from ..metrics.health import weight_health
 
     health = weight_health(loaded)
     keys = list(loaded.state_dict)

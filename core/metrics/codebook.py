@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ProbeError
-from . import MetricInfo, MetricValue, Undefined, register_metrics
+from ..io.errors import ProbeError
+from .base import MetricInfo, MetricValue, Undefined, register_metrics
 
 FAMILY = "codebook"
 

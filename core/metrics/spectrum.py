@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import MetricInfo, MetricValue, Undefined, is_defined, register_metrics
+from .base import MetricInfo, MetricValue, Undefined, is_defined, register_metrics
 
 _EPS = 1e-12
 _ROWS = 8192

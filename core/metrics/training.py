@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from . import MetricInfo, Undefined, register_metrics
+from .base import MetricInfo, Undefined, register_metrics
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 TRAIN_WORDS = ("train", "training", "trn")
@@ -479,7 +479,7 @@ def series_direction(name: str, parts: frozenset[str] = frozenset()) -> Directio
     (lower is better) in one with a decoder; alone it is 'neither'. A name with no known word is a loss
     component ('recon', 'classification'), so 'lower'.
     """
-    from . import all_metrics
+    from .base import all_metrics
 
     if "loss" in name.lower():
         return "lower"

@@ -16,7 +16,7 @@ import pytest
 
 from core.adapters.base import AdapterSpec, CheckpointAdapter
 from core.adapters.registry import build_adapter, detect, load_all
-from core.checkpoints import load_checkpoint
+from core.io.checkpoints import load_checkpoint
 from tests.conftest import folder_snapshot
 
 CASES: dict[str, Callable[[Path], Path]] = {}
@@ -72,7 +72,7 @@ def _inputs(adapter: CheckpointAdapter) -> dict[str, tuple]:
     y = rng.integers(0, 2, size=(6, max(len(spec.attribute_names), 1))).astype(np.float32)
     inputs: dict[str, tuple] = {"flow": (z, y, 3, 0.5), "code_usage": ()}
     if spec.family == "text":
-        from core.sampling import SamplingConfig
+        from core.config import SamplingConfig
 
         inputs["generate"] = (z, SamplingConfig(max_new_tokens=6))
     else:

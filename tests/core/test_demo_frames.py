@@ -8,8 +8,11 @@ import pytest
 from core import DEMO_DIR
 from core.adapters.registry import open_adapter
 from core.demo import projections
-from core.diagnosis.prototype import probe_targets
-from core.flowview import (
+from core.diagnosis.flow import probe_targets
+from core.io.paths import demo_checkpoints
+from core.io.probe import ProbeData, load_probe, save_probe
+from core.plots.flow.projection import FRAMES_DIR, FrameStore, content_digest
+from core.plots.flow.view import (
     FrameContext,
     check_flow_inputs,
     default_controls,
@@ -19,9 +22,6 @@ from core.flowview import (
     joint_frame,
     target_attributes,
 )
-from core.paths import demo_checkpoints
-from core.probe import ProbeData, load_probe, save_probe
-from core.projection import FRAMES_DIR, FrameStore, content_digest
 from tests.core.test_flow_demo import _tiny_run
 
 FLOW_DEMO = DEMO_DIR / "flow"

@@ -3,10 +3,14 @@ import pytest
 import torch
 
 from core.adapters.base import AdapterSpec
-from core.diagnosis.prototype import probe_targets
-from core.errors import AdapterError, ProbeError
-from core.flowtext import GREEDY, check_decoder, decode_endpoints, decode_rows, decode_selected
-from core.flowview import (
+from core.config import SamplingConfig
+from core.diagnosis.flow import probe_targets
+from core.io.errors import AdapterError, ProbeError
+from core.io.probe import ProbeData
+from core.metrics import Undefined
+from core.plots.flow.projection import FRAME_ROWS, FrameStore, Projection, frame_rows, unit_rows
+from core.plots.flow.text import GREEDY, check_decoder, decode_endpoints, decode_rows, decode_selected
+from core.plots.flow.view import (
     FrameContext,
     check_flow_inputs,
     compare_flows,
@@ -19,10 +23,6 @@ from core.flowview import (
     target_attributes,
     trajectory_columns,
 )
-from core.metrics import Undefined
-from core.probe import ProbeData
-from core.projection import FRAME_ROWS, FrameStore, Projection, frame_rows, unit_rows
-from core.sampling import SamplingConfig
 from tests.fakes import Unregistered
 
 
@@ -171,7 +171,7 @@ def test_large_probes_fit_the_frame_on_a_sample(tmp_path, monkeypatch):
         table["target"][0] == {(0, 0): "none", (1, 0): "p", (0, 1): "q", (1, 1): "p+q"}[tuple(view.target[0])]
     )
     # However many are asked for, at most MAX_DRAWN paths are drawn, still stratified by target.
-    monkeypatch.setattr("core.flowview.MAX_DRAWN", 40)
+    monkeypatch.setattr("core.plots.flow.view.MAX_DRAWN", 40)
     capped = flow_view(
         PrototypeAdapter(), "ckpt", context, embeddings, attributes, ("flip", "keep"), 3, 0.1, 300
     )
