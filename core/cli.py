@@ -164,7 +164,7 @@ def _roles(loaded) -> dict:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from .diagnosis.base import diagnose_checkpoint
+    from .diagnosis.checkpoint import diagnose_checkpoint
     from .io.checkpoints import load_checkpoint
     from .io.probe import find_probe, load_probe
     from .models.device import resolve_device
@@ -198,8 +198,9 @@ def _fmt(value: object) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .io.probe import find_probe
+    from .report.compare import check_comparable, compare_metrics
     from .report.figures import report_figures
-    from .report.html import Entry, check_comparable, compare_metrics, export_both, export_text, write_atomic
+    from .report.html import Entry, export_both, export_text, write_atomic
     from .timeline import report_for
 
     # A comparison measures both checkpoints on the same inputs: A's probe unless --data names one.

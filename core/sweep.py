@@ -14,6 +14,9 @@ so a cluster needs the files on a filesystem every worker sees.
 Table, one row per checkpoint: run, checkpoint, path, epoch, family, adapter, severity (worst over the
 findings), finding (kind of the worst finding), summary, error, severity_<kind> per finding kind, one column
 per numeric metric (NaN where undefined), first_collapsed_epoch (per run) and content_hash.
+
+Why one module: an application whose cache, stat index, workers and table are one pipeline; its parts
+mean nothing apart.
 """
 
 from __future__ import annotations

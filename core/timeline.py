@@ -11,13 +11,14 @@ from typing import get_args
 
 from .adapters.base import AdapterSpec
 from .adapters.registry import REGISTRY, build_adapter, detect
-from .diagnosis.base import SEVERITY_ORDER, Finding, Kind, Report, diagnose_checkpoint
+from .diagnosis.base import SEVERITY_ORDER, Finding, Kind, Report
+from .diagnosis.checkpoint import diagnose_checkpoint
 from .io.checkpoints import epoch_from_name, load_checkpoint
 from .io.errors import CollapseExplorerError
 from .io.hf import weight_files
 from .io.paths import found_file
 from .io.probe import find_probe, load_probe
-from .metrics.base import MetricValue, Undefined
+from .metrics.base import MetricValue, Undefined, info_of, is_defined
 from .models.device import resolve_device
 
 
@@ -220,7 +221,6 @@ def metric_series(
 def changing_metrics(series: dict[str, list[tuple[int | None, MetricValue]]]) -> list[str]:
     """Keys of `series` whose defined values change across the run (constants such as the codebook size
     or the probe's row count say nothing over time), metrics with a good direction first."""
-    from .metrics.base import info_of, is_defined
 
     def changes(points: list[tuple[int | None, MetricValue]]) -> bool:
         values = {float(v) for _, v in points if is_defined(v)}  # type: ignore[arg-type]

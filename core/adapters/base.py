@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 import torch
 
+from ..io.checkpoints import load_checkpoint
+from ..models.device import resolve_device
+
 if TYPE_CHECKING:
     from ..config import SamplingConfig
     from ..io.checkpoints import LoadedCheckpoint
@@ -69,8 +72,6 @@ class CheckpointAdapter(ABC):
         cls, path: str | Path, *, device: str = "cpu", trust: bool = False
     ) -> CheckpointAdapter:
         """Load `path` safely and rebuild the model on `device` ("cpu", "cuda", "cuda:N" or "auto")."""
-        from ..io.checkpoints import load_checkpoint
-        from ..models.device import resolve_device
 
         device = resolve_device(device)
         return cls.from_loaded(load_checkpoint(path, trust=trust)).to_device(device)

@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
+from ..io.checkpoints import load_checkpoint
 from ..io.errors import AdapterError, CheckpointError, ProbeError
+from ..io.hf import weight_files
 from ..metrics.codebook import code_counts
+from ..models.codebook import build_vqvae
 from ..roles.codebook import CodebookRole
 from ..roles.found import roles_of
 from .base import AdapterSpec, CheckpointAdapter
@@ -94,6 +97,15 @@ def _codebook_roles(shapes: Shapes) -> tuple[CodebookRole, ...]:
     return () if _is_reference(shapes) else roles_of(shapes).codebooks
 
 
+def layout_adapter(role: CodebookRole) -> str:
+    """The name of the weight-only adapter that reads a codebook role's layout."""
+    if role.layout == "hkd" or (role.layout == "kd" and role.key.rpartition(".")[2] == "embed"):
+        return "vq_multihead" if role.usage else "vq_embedding"
+    if role.usage is None:
+        return "vq_embedding"
+    return "vq_transposed" if role.layout == "dk" else "vq_ema"
+
+
 class CodebookAdapter(CheckpointAdapter):
     """Codebooks read from weights only: groups of vectors [H, K, D] and, when kept, EMA usage [H, K]."""
 
@@ -107,7 +119,7 @@ class CodebookAdapter(CheckpointAdapter):
     @classmethod
     def detect(cls, shapes: Shapes, config: Mapping) -> bool:
         roles = _codebook_roles(shapes)
-        return bool(roles) and roles[0].adapter == cls.name
+        return bool(roles) and layout_adapter(roles[0]) == cls.name
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> CodebookAdapter:
@@ -201,7 +213,6 @@ class ReferenceVQVAEAdapter(CheckpointAdapter):
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> ReferenceVQVAEAdapter:
-        from ..models.codebook import build_vqvae
 
         return cls(build_vqvae(loaded.state_dict, loaded.config))
 
@@ -348,7 +359,6 @@ class RunUsage:
 
 def run_checkpoints(folder: str | Path) -> list[Path]:
     """Checkpoint files directly in a run folder; CheckpointError when there are none."""
-    from ..io.hf import weight_files
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -366,7 +376,6 @@ def run_usage(
 ) -> RunUsage:
     """Usage per checkpoint of a run folder (each file loaded safely and its adapter detected, or made by
     `builder(loaded, probe_x=...)`, a user builder from core.adapters.live, which sees the probe's x)."""
-    from ..io.checkpoints import load_checkpoint
 
     rows = []
     x = None if probe is None else probe.x

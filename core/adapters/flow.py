@@ -27,6 +27,7 @@ from ..models.mlp import chain, groups_at
 from ..roles.field import FieldRole
 from ..roles.found import roles_of
 from .base import AdapterSpec, CheckpointAdapter
+from .posterior import ACTIVATION_KEYS, config_value
 from .registry import register
 
 if TYPE_CHECKING:
@@ -290,7 +291,6 @@ class FlowMLPAdapter(_FlowAdapter):
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> CheckpointAdapter:
-        from .posterior import ACTIVATION_KEYS, config_value
 
         shapes = loaded.shapes()
         role = generic_field(shapes)

@@ -34,6 +34,7 @@ from ..models.text import (
     tied_keys,
 )
 from .base import AdapterSpec, CheckpointAdapter
+from .posterior import config_value
 from .registry import register
 
 if TYPE_CHECKING:
@@ -81,7 +82,6 @@ def _tokenizer_json(loaded: LoadedCheckpoint) -> str | None:
 
 def base_model_name(config: Mapping) -> str | None:
     """The Hugging Face model id a config names as its base (a hub id, never a path), or None."""
-    from .posterior import config_value
 
     value = config_value(config, BASE_MODEL_KEYS)
     if isinstance(value, str) and _HUB_ID.match(value) and ".." not in value:

@@ -7,28 +7,6 @@ an adapter. This file only re-exports.
 
 from __future__ import annotations
 
-from .base import (
-    FAMILY_RULES,
-    SEVERITY_ORDER,
-    Finding,
-    Kind,
-    Report,
-    Rule,
-    Severity,
-    diagnose,
-    diagnose_checkpoint,
-    family_rules,
-)
+from .base import SEVERITY_ORDER, Finding, Kind, Report, Rule, Severity, diagnose, family_rules
 
-__all__ = [
-    "FAMILY_RULES",
-    "SEVERITY_ORDER",
-    "Finding",
-    "Kind",
-    "Report",
-    "Rule",
-    "Severity",
-    "diagnose",
-    "diagnose_checkpoint",
-    "family_rules",
-]
+__all__ = ["SEVERITY_ORDER", "Finding", "Kind", "Report", "Rule", "Severity", "diagnose", "family_rules"]

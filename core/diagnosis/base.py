@@ -1,22 +1,21 @@
 """Findings: what collapsed, the evidence (metric values) and the known fix.
 
-Each family has a module here (prototype, codebook, posterior, mode, training) whose rules turn
+Each family has a module here (flow, codebook, posterior, text, training) whose rules turn
 metrics into findings. `diagnose` runs the rules that fit an adapter and collects the report.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ..adapters.registry import family_part
+from ..io.errors import CollapseExplorerError, ProbeError
 from ..metrics.base import to_jsonable
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
-    from ..io.checkpoints import LoadedCheckpoint
     from ..io.probe import ProbeData
 
 Severity = Literal["ok", "warning", "collapse", "undefined"]
@@ -81,26 +80,14 @@ class Report:
 
 Rule = Callable[["CheckpointAdapter", "ProbeData | None"], list[Finding]]
 
-# family name -> module (relative to this package) with `findings(adapter, probe) -> list[Finding]`.
-FAMILY_RULES: dict[str, str] = {
-    "flow": ".prototype",
-    "codebook": ".codebook",
-    "posterior": ".posterior",
-    "text": ".mode",
-}
-
 
 def family_rules(family: str) -> Rule | None:
-    """The rule function of a family, or None when the family has none yet."""
-    module = FAMILY_RULES.get(family)
-    if module is None:
-        return None
-    return importlib.import_module(module, __name__).findings
+    """The rule function of a family (the family registry's `rules`), or None when it has none yet."""
+    return family_part(family, "rules")
 
 
 def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: str = "") -> Report:
     """Run the family rules of `adapter` on `probe` and collect a Report."""
-    from ..io.errors import CollapseExplorerError, ProbeError
 
     rules = family_rules(adapter.spec().family)
     findings: list[Finding] = []
@@ -117,50 +104,3 @@ def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: st
         except CollapseExplorerError as exc:
             errors.append(str(exc))
     return Report(checkpoint, adapter.name, tuple(findings), tuple(errors))
-
-
-def diagnose_checkpoint(
-    loaded: LoadedCheckpoint,
-    probe: ProbeData | None,
-    *,
-    adapter_name: str | None = None,
-    builder=None,
-    device: str = "cpu",
-) -> Report:
-    """Family findings plus training findings (weight health, the run's logs up to this checkpoint).
-
-    A checkpoint whose weights went NaN often cannot be rebuilt; the training finding is then the
-    report, with the adapter's complaint listed as an error, instead of a bad-input failure.
-    """
-    from ..adapters.registry import build_adapter
-    from ..io.errors import CollapseExplorerError
-    from .training import checkpoint_training_findings
-
-    training, notes = checkpoint_training_findings(loaded)
-    checkpoint = str(loaded.path)
-    try:
-        adapter = (
-            _built(builder, loaded, probe)
-            if builder is not None
-            else build_adapter(loaded, adapter_name, device=device)
-        )
-    except CollapseExplorerError as exc:
-        if not any(f.severity == "collapse" for f in training):
-            raise
-        return Report(checkpoint, None, tuple(training), (" ".join(str(exc).split()), *notes))
-    report = diagnose(adapter, probe, checkpoint)
-    return Report(checkpoint, report.adapter, report.findings + tuple(training), report.errors + tuple(notes))
-
-
-def _built(
-    builder: Callable[..., CheckpointAdapter], loaded: LoadedCheckpoint, probe: ProbeData | None
-) -> CheckpointAdapter:
-    """The builder's adapter; a builder that takes `probe_x` (core.adapters.live.builder_adapter) gets the
-    probe's x, so a quantizer without a codebook tensor can be found by running it."""
-    try:
-        takes_probe = "probe_x" in inspect.signature(builder).parameters
-    except (TypeError, ValueError):
-        takes_probe = False
-    if takes_probe:
-        return builder(loaded, probe_x=probe.x if probe is not None else None)
-    return builder(loaded)

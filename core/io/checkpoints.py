@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from ..roles.data import is_data
 from .configs import _config_in, _discover_config, _json_or_none, read_config_file
 from .errors import CheckpointError
 from .hf import HF_WEIGHT_FILES, _read_safetensors, weight_files
@@ -205,7 +206,6 @@ def _data_checkpoint(path: Path, data: dict[str, torch.Tensor]) -> LoadedCheckpo
 
 def _data_tensors(obj: Any) -> dict[str, torch.Tensor] | None:
     """A list of tensors, or a top-level mapping that holds data (see core.roles.is_data), else None."""
-    from ..roles.data import is_data
 
     if isinstance(obj, list | tuple) and obj and all(isinstance(t, torch.Tensor) for t in obj):
         return {str(i): t for i, t in enumerate(obj)}

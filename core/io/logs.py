@@ -13,6 +13,9 @@ Logs are untrusted like checkpoints: only regular files are read (a FIFO named `
 skipped, never opened), a folder walk never leaves the folder it was given (symlinks leading out, or
 to /proc, are not followed), text logs are read only up to `MAX_TEXT_BYTES`, and only files that are
 logs are read as logs: tokenizer, config and index files of a run folder are not.
+
+Why one module: every log format ends in the same long-format table through the same bounded readers
+(record lengths, text sizes, folder walks); split by format, each reader would repeat the bounds.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ from tokenize import TokenError
 
 import numpy as np
 
-from .errors import ProbeError
+from ..roles.data import looks_like
+from .checkpoints import load_checkpoint
+from .errors import CollapseExplorerError, ProbeError
 from .limits import ARCHIVE_ERRORS, MAX_PROBE_BYTES, regular_file
 from .paths import found_file
 
@@ -208,9 +210,6 @@ def _torch_data_arrays(path: Path) -> dict[str, np.ndarray]:
     Named tensors keep probe field names (`embeddings`, `x`, `codes`, ...); others go to the field they
     look like (core.roles.looks_like): integer tensors -> codes, [N, D] floats -> embeddings.
     """
-    from ..roles.data import looks_like
-    from .checkpoints import load_checkpoint
-    from .errors import CollapseExplorerError
 
     try:
         loaded = load_checkpoint(path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from . import codebook, flow, health, posterior, settings, spectrum, text, training
 from .base import (
-    FAMILY_MODULES,
     METRICS,
     Better,
     MetricInfo,
@@ -27,7 +26,6 @@ from .base import (
 )
 
 __all__ = [
-    "FAMILY_MODULES",
     "METRICS",
     "Better",
     "MetricInfo",

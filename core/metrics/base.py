@@ -1,4 +1,4 @@
-"""Pure metric functions over numpy arrays, plus one METRICS table of how to read each value.
+"""The METRICS table of how to read each value, and metric values that may be undefined.
 
 A metric that cannot be computed on collapsed or degenerate input returns `Undefined(reason)` instead
 of raising, so the UI and the CLI can say why ("undefined: one class only").
@@ -134,19 +134,6 @@ class MetricInfo:
 
 METRICS: dict[str, MetricInfo] = {}
 
-# Family modules fill METRICS when imported; all_metrics() imports them so the table is complete.
-FAMILY_MODULES = (
-    "trajectories",
-    "spectrum",
-    "field",
-    "frame",
-    "codebook",
-    "posterior",
-    "text",
-    "training",
-    "settings",
-)
-
 
 def register_metrics(*infos: MetricInfo) -> None:
     """Add family metrics to the one METRICS table (keys are unique across families)."""
@@ -158,8 +145,7 @@ def register_metrics(*infos: MetricInfo) -> None:
 
 def all_metrics() -> dict[str, MetricInfo]:
     """The METRICS table with every family's metrics registered."""
-    for name in FAMILY_MODULES:
-        importlib.import_module(f".{name}", __name__)
+    importlib.import_module(__package__)  # the package imports every family module, which fills METRICS
     return METRICS
 
 

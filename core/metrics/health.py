@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..io.errors import CheckpointError
+from ..io.state_dict import view_problem
 from .base import format_value
 
 if TYPE_CHECKING:
@@ -192,8 +194,6 @@ def _int_pass(part: torch.Tensor) -> tuple[int, int, float, float]:
 def tensor_health(name: str, tensor: torch.Tensor) -> TensorHealth:
     """Counts and magnitudes of one tensor, read in chunks of CHUNK elements. Integer and bool buffers
     (step counters, `num_batches_tracked`) are finite by construction and are not weights."""
-    from ..io.errors import CheckpointError
-    from ..io.state_dict import view_problem
 
     t = tensor.detach()
     shape, dtype, numel = tuple(t.shape), str(t.dtype).removeprefix("torch."), t.numel()

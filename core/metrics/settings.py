@@ -3,7 +3,7 @@ denominators and settings that make the metrics readable ("32 distinct endpoints
 
 from __future__ import annotations
 
-from .base import MetricInfo, register_metrics
+from .base import MetricInfo, info_of, register_metrics
 
 FAMILY = "setting"
 
@@ -41,7 +41,6 @@ register_metrics(
 
 def is_setting(key: str) -> bool:
     """Whether `key` is a measurement setting rather than a metric."""
-    from .base import info_of
 
     info, _ = info_of(key)
     return info is not None and info.family == FAMILY

@@ -18,6 +18,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .mlp import attach
+
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -71,7 +73,6 @@ class ChainField(nn.Module):
     """v(z, c) = chain([z, c]) for an MLP rebuilt from shapes (core.models.mlp), layers at their saved paths."""
 
     def __init__(self, steps: list, embedding_dim: int, num_attributes: int) -> None:
-        from .mlp import attach
 
         super().__init__()
         self.embedding_dim = embedding_dim

@@ -9,7 +9,7 @@ Flow checkpoints also get their trajectories in joint, aligned frames side by si
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,25 +17,38 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..adapters.base import CheckpointAdapter
-from ..adapters.registry import build_adapter
+from ..adapters.codebook import measure_usage
+from ..adapters.registry import build_adapter, family_part
+from ..config import SamplingConfig
 from ..diagnosis.base import Report
+from ..diagnosis.flow import probe_targets
+from ..diagnosis.posterior import analyse
+from ..diagnosis.text import SAMPLE_SIZE, decode_probe
 from ..io.checkpoints import load_checkpoint
 from ..io.errors import CollapseExplorerError
+from ..io.paths import display_name
 from ..io.probe import ProbeData, find_probe, load_probe
+from ..metrics.base import format_value
+from ..metrics.flow.trajectories import mean_per_step
+from ..plots.codebook import sorted_usage_figure, usage_rows
+from ..plots.flow.figures import compare_flow_figure, flow_figure
+from ..plots.flow.projection import content_digest
+from ..plots.flow.view import check_flow_inputs, compare_flows, path_sample, row_texts
+from ..plots.posterior import kl_bars
+from ..plots.text import metric_bars
+from .html import Table
 
 if TYPE_CHECKING:
     from ..plots.flow.view import FlowView
 
 
-def _codebook_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
-    from ..adapters.codebook import measure_usage
+def codebook_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
 
     usage = measure_usage(adapter, probe)
     return None if usage is None else usage.counts.sum(axis=0)
 
 
-def _posterior_kl(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
-    from ..diagnosis.posterior import analyse
+def posterior_kl(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
 
     if probe is None or probe.x is None:
         return None
@@ -43,10 +56,7 @@ def _posterior_kl(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.nda
     return kl if isinstance(kl, np.ndarray) else None
 
 
-def _flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
-    from ..diagnosis.flow import probe_targets
-    from ..metrics.flow.trajectories import mean_per_step
-    from ..plots.flow.view import check_flow_inputs
+def flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
 
     if probe is None:
         return None
@@ -55,7 +65,7 @@ def _flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarr
     return mean_per_step(adapter.flow(z, probe_targets(attributes), steps, alpha))
 
 
-def _steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
+def steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
     fig = go.Figure()
     for label, per_step in series.items():
         fig.add_scatter(x=np.arange(1, len(per_step) + 1), y=per_step, mode="lines+markers", name=label)
@@ -68,14 +78,12 @@ def _steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def _usage_figures(series: Mapping[str, np.ndarray]) -> list[go.Figure]:
-    from ..plots.codebook import sorted_usage_figure, usage_rows
+def usage_figures(series: Mapping[str, np.ndarray]) -> list[go.Figure]:
 
     return [usage_rows(series), sorted_usage_figure(series, log=True)]
 
 
-def _kl_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
-    from ..plots.posterior import kl_bars
+def kl_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
 
     return kl_bars(dict(series))
 
@@ -83,20 +91,16 @@ def _kl_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
 OUTPUT_ROWS = 12  # outputs listed in the table; the metrics use the whole diagnosis sample
 
 
-def _text_outputs(adapter: CheckpointAdapter, probe: ProbeData | None):
-    from ..config import SamplingConfig
-    from ..diagnosis.text import SAMPLE_SIZE, decode_probe
+def text_outputs(adapter: CheckpointAdapter, probe: ProbeData | None):
 
     if probe is None or probe.embeddings is None:
         return None
     return decode_probe(adapter, probe, SamplingConfig(), SAMPLE_SIZE)
 
 
-def _text_pictures(series: Mapping[str, object]) -> list:
+def text_pictures(series: Mapping[str, object]) -> list:
     """Diversity bars of every model and a table of what each wrote for the same inputs (greedy, the
     diagnosis' own sample, so the pictures show what the verdict read)."""
-    from ..plots.text import metric_bars
-    from .html import Table
 
     first = next(iter(series.values()))
     columns = ("input", *(("reference",) if first.references else ()), *series)
@@ -113,22 +117,12 @@ def _text_pictures(series: Mapping[str, object]) -> list:
     return [metric_bars({label: decoded.metrics for label, decoded in series.items()}), table]
 
 
-FAMILY_FIGURES: dict[str, tuple[Callable, Callable[[Mapping], go.Figure | list]]] = {
-    "codebook": (_codebook_usage, _usage_figures),
-    "posterior": (_posterior_kl, _kl_figure),
-    "text": (_text_outputs, _text_pictures),
-    "flow": (_flow_steps, _steps_figure),
-}
-
-
 def flow_frames_figure(
     views: Sequence[FlowView], titles: Sequence[str], names: Sequence[str], sentences: Sequence[str]
 ) -> go.Figure:
     """The sampled trajectories of one checkpoint, or of A and B side by side (`compare_flows` views of the
     same rows), each in its joint frame, coloured by target combination (`names` the attribute names,
     `sentences` one per sampled row). The Compare page and the HTML report both draw this figure."""
-    from ..plots.flow.figures import compare_flow_figure, flow_figure
-    from ..plots.flow.view import path_sample
 
     samples = [path_sample(view, names, sentences) for view in views]
     if len(views) == 1:
@@ -142,7 +136,6 @@ def flow_frames_figure(
 
 def flow_frame_titles(labels: Sequence[str], views: Sequence[FlowView]) -> list[str]:
     """Panel titles: label, distinct endpoints and the frame's trustworthiness per view."""
-    from ..metrics.base import format_value
 
     return [
         f"{label}<br>{format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "
@@ -155,9 +148,6 @@ def _flow_frames(
     adapters: Mapping[str, CheckpointAdapter], paths: Mapping[str, str], probe: ProbeData | None
 ) -> go.Figure | None:
     """Trajectories of the report's flow checkpoints in their joint frames (see `flow_frames_figure`)."""
-    from ..io.paths import display_name
-    from ..plots.flow.projection import content_digest
-    from ..plots.flow.view import compare_flows, row_texts
 
     if probe is None or probe.attributes is None or not adapters:
         return None
@@ -193,9 +183,9 @@ def report_figures(
     if len(families) != 1:
         return []
     family = families.pop()
-    if family not in FAMILY_FIGURES:
+    measure, draw = family_part(family, "measure"), family_part(family, "draw")
+    if measure is None or draw is None:
         return []
-    measure, draw = FAMILY_FIGURES[family]
     series: dict[str, object] = {}
     for label, path, _ in items:
         if label not in adapters:

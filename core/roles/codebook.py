@@ -41,15 +41,6 @@ class CodebookRole:
         """Short name for summaries: the quantizer module path (or the key for a top-level tensor)."""
         return self.module or self.key
 
-    @property
-    def adapter(self) -> str:
-        """The registered weight-only adapter that reads this layout."""
-        if self.layout == "hkd" or (self.layout == "kd" and self.key.rpartition(".")[2] == "embed"):
-            return "vq_multihead" if self.usage else "vq_embedding"
-        if self.usage is None:
-            return "vq_embedding"
-        return "vq_transposed" if self.layout == "dk" else "vq_ema"
-
     def describe(self) -> str:
         shape = (
             f"[{self.heads}, {self.size}, {self.dim}]"

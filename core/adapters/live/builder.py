@@ -15,14 +15,13 @@ import numpy as np
 from torch import nn
 
 from ...io.errors import AdapterError, CollapseExplorerError, ProbeError
-from ...roles.found import Roles, roles_of
+from ...roles.found import roles_of
 from ..base import CheckpointAdapter
+from ..registry import family_part
+from .implicit import LiveImplicitCodebookAdapter
 
 if TYPE_CHECKING:
     from ...io.checkpoints import LoadedCheckpoint
-from .codebook import LiveCodebookAdapter
-from .flow import LiveFlowAdapter
-from .posterior import LivePosteriorAdapter
 
 
 def adapter_from_module(
@@ -48,8 +47,6 @@ def adapter_from_module(
     chosen = family or roles.family
     note = ""
     if chosen is None or (chosen == "codebook" and not roles.codebooks):
-        from .implicit import LiveImplicitCodebookAdapter
-
         try:
             implicit = LiveImplicitCodebookAdapter.build(module, roles, config, probe_x)
         except ProbeError as exc:
@@ -57,16 +54,12 @@ def adapter_from_module(
         else:
             if implicit is not None:
                 return implicit
-    builders: dict[str, Callable[[nn.Module, Roles, dict], CheckpointAdapter]] = {
-        "codebook": LiveCodebookAdapter.build,
-        "posterior": LivePosteriorAdapter.build,
-        "flow": LiveFlowAdapter.build,
-    }
-    if chosen not in builders:
+    live = family_part(chosen, "live") if chosen else None
+    if live is None:
         what = f"family {chosen!r} is not supported for live modules" if chosen else "no known part"
         raise AdapterError(f"{type(module).__name__}: {what}; {roles.report()}{note}")
     try:
-        return builders[chosen](module, roles, config)
+        return live.build(module, roles, config)
     except AdapterError as exc:
         raise AdapterError(f"{exc}{note}") from None
 

@@ -19,6 +19,7 @@ from ..codebook import CodebookGroup, codebook_groups
 
 if TYPE_CHECKING:
     pass
+from ...roles.layers import layers_of
 from .base import LiveAdapter, evaluating, hooked, tensors_in
 
 _NEAREST_ROWS = 65_536
@@ -164,7 +165,6 @@ class LiveCodebookAdapter(LiveAdapter):
     def _quantizer_paths(self, role: CodebookRole) -> list[str]:
         """The codebook's owner and its ancestors, deepest first; the root only when it is the quantizer
         (nothing but the codebook's module holds layers), since otherwise its input is the raw data."""
-        from ...roles.layers import layers_of
 
         owner = _owner(role.key)
         paths = _ancestors(owner)

@@ -27,6 +27,9 @@ per-user cache before umap is imported. Frames are looked up by key in a shipped
 the frames of its default settings, so first paint never fits or imports umap), then in
 `~/.cache/collapse-explorer/projections` (or `$COLLAPSE_EXPLORER_FRAME_CACHE`), and fitted and kept
 there otherwise.
+
+Why one module: fitting, aligning, placing and caching a frame share the frame key and the Projection
+type; split, each part would import all the others.
 """
 
 from __future__ import annotations
