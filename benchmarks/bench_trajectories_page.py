@@ -1,6 +1,6 @@
 """Trajectories page server time and picture quality, on the shipped flow demo's last checkpoints.
 
-1. Re-render after a control change, warm (umap imported and compiled): `core.flowview.flow_view` as the
+1. Re-render after a control change, warm (umap imported and compiled): `core.plots.flow.view.flow_view` as the
    page's cached helper runs it, flow of every probe row (1,000), all endpoint metrics, the joint frame
    refitted from the checkpoint's home frame (frames cache emptied, so every setting is a real fit), and
    500 paths x 10 steps placed into it. Target <= 1.5 s. Baseline in the same process: the bare
@@ -59,7 +59,7 @@ start = time.perf_counter()
 import sys
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-import core.adapters.registry, core.flowview, ui.flow
+import core.adapters.registry, core.plots.flow.view, ui.flow
 imports = time.perf_counter() - start
 at = AppTest.from_file(str(Path.cwd() / "pages" / "trajectories.py"), default_timeout=600).run()
 first = time.perf_counter() - start

@@ -10,7 +10,7 @@ adapter (core.adapters.live), which runs the model's forward with hooks where it
 
 Each check can write its metrics as TensorBoard scalars (`collapse/<kind>/<metric>`, plus
 `collapse/<kind>/severity`: 0 ok, 1 undefined, 2 warning, 3 collapse) and appends one JSON line to
-`collapse_guard.jsonl` in `log_dir`; the Timeline page reads that file (core.runs.guard_points).
+`collapse_guard.jsonl` in `log_dir`; the Timeline page reads that file (core.timeline.guard_points).
 
 Loops: `guard.check(model, step)` in a plain loop, `guard.lightning_callback()` for PyTorch Lightning
 and `guard.hf_callback()` for the Hugging Face Trainer. Lightning and transformers are imported only

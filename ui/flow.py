@@ -4,7 +4,7 @@ selection and CSV tables) and for the flow block of the Compare page (A and B, e
 Caching: the probe's frame context (input frame) once per probe file version; a checkpoint's home frame
 once per checkpoint, probe and default settings; each view per controls (st.cache_data, in memory), and
 under all of them the joint frames on disk (shipped with the demo, else the user cache; see
-core/projection.py), so revisiting a setting never refits.
+core/plots/flow/projection.py), so revisiting a setting never refits.
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from core.checkpoints import WEIGHT_SUFFIXES
 
 from core import DEMO_DIR
 from core.diagnosis.posterior import PosteriorAnalysis, RunTimeline, analyse, latent_traversal, run_timeline
 from core.io.errors import CollapseExplorerError, ProbeError
+from core.io.paths import WEIGHT_SUFFIXES
 from core.metrics import Undefined
 from ui import cache, state
 

@@ -77,7 +77,7 @@ class CheckpointAdapter(ABC):
         return cls.from_loaded(load_checkpoint(path, trust=trust)).to_device(device)
 
     def to_device(self, device: str) -> CheckpointAdapter:
-        """Move the model's torch modules to a resolved `device` (see core.device); returns self.
+        """Move the model's torch modules to a resolved `device` (see core.models.device); returns self.
 
         Call it once, right after building: adapters are shared read-only afterwards. Family methods move
         their inputs to `self.device` and return numpy arrays on the CPU. An adapter that holds no torch

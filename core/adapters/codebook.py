@@ -7,7 +7,7 @@ below reads one family of layouts, told apart by the first codebook's role:
 - `vq_multihead`: `embed [H, K, D]` + `cluster_size [H, K]` (e.g. `_codebook.embed`), or one head
   `embed [K, D]` + `cluster_size [K]`
 - `vq_embedding`: a codebook without usage buffers (`quantize.embedding.weight`, `codebook.weight`, `k`, ...)
-- `vqvae_digits`: the reference VQ-VAE of core.models.vqvae, plain or component-dict checkpoint; it is
+- `vqvae_digits`: the reference VQ-VAE of core.models.codebook, plain or component-dict checkpoint; it is
   rebuilt, so code indices come from data.
 
 Weight-only usage is the EMA cluster size per code (`code_usage() -> float64 [H, K]`). Data-driven usage
@@ -199,7 +199,7 @@ def _is_reference(shapes: Shapes) -> bool:
 
 @register
 class ReferenceVQVAEAdapter(CheckpointAdapter):
-    """The reference VQ-VAE (core.models.vqvae), rebuilt: code indices and reconstructions from data."""
+    """The reference VQ-VAE (core.models.codebook), rebuilt: code indices and reconstructions from data."""
 
     name = "vqvae_digits"
     family: ClassVar = "codebook"

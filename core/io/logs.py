@@ -480,7 +480,7 @@ def find_logs(folder: Path, max_depth: int = 3) -> list[Path]:
     that may be logs: event files, *.csv, *.json; sorted, at most MAX_FILES. Every entry is resolved
     and must stay inside `folder`: a symlink leading elsewhere (to another run, to `/`, to /proc) is
     not followed, and a folder reached twice through links is walked once. A folder outside the roots
-    in force (core.paths) is not listed at all."""
+    in force (core.io.paths) is not listed at all."""
     found: list[Path] = []
     try:
         root = folder.resolve()

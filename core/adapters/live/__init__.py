@@ -14,11 +14,28 @@ from .builder import (
     builder_from_env,
     load_builder,
 )
+from .codebook import LiveCodebookAdapter, nearest_codes
+from .flow import LiveFlowAdapter
+from .implicit import (
+    MAX_QUANTISED_DIMS,
+    SEARCH_ROWS,
+    ImplicitQuantizer,
+    LiveImplicitCodebookAdapter,
+    implicit_size,
+)
+from .posterior import LivePosteriorAdapter, observed_split
 
 __all__ = [
     "BUILDER_ENV",
     "DEFAULT_CHUNK",
+    "MAX_QUANTISED_DIMS",
+    "SEARCH_ROWS",
+    "ImplicitQuantizer",
     "LiveAdapter",
+    "LiveCodebookAdapter",
+    "LiveFlowAdapter",
+    "LiveImplicitCodebookAdapter",
+    "LivePosteriorAdapter",
     "adapter_from_module",
     "as_numpy",
     "builder_adapter",
@@ -26,7 +43,10 @@ __all__ = [
     "builder_from_env",
     "evaluating",
     "hooked",
+    "implicit_size",
     "load_builder",
+    "nearest_codes",
+    "observed_split",
     "placement",
     "tensors_in",
 ]

@@ -36,7 +36,7 @@ def adapter_from_module(
     `family` ("codebook", "posterior" or "flow") overrides the family the roles suggest; `config` holds
     optional settings (see the module docstring). When the state dict holds no codebook and a codebook
     (or any part) is wanted, `probe_x` [N, ...] is run through the forward once to find a quantizer that
-    keeps no codebook tensor (FSQ, LFQ: core.adapters.implicit). Raises AdapterError naming the roles
+    keeps no codebook tensor (FSQ, LFQ: core.adapters.live.implicit). Raises AdapterError naming the roles
     found and lacking when the module has no part of the family.
     """
     if not isinstance(module, nn.Module):

@@ -2,7 +2,7 @@
 
 `flow_view` is the whole server-side path of a re-render after a control change: flow of every probe
 row, metrics over all rows, the joint frame of inputs and endpoints (looked up, or fitted from the
-checkpoint's home frame; see core/projection.py), and a stratified sample of paths placed into it.
+checkpoint's home frame; see core/plots/flow/projection.py), and a stratified sample of paths placed into it.
 """
 
 from __future__ import annotations
