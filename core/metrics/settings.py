@@ -1,5 +1,6 @@
 """How a finding was measured (probe rows, flow steps, latent size ...): not quality metrics, but the
-denominators and settings that make the metrics readable ("32 distinct endpoints of 1,000")."""
+denominators and settings that make the metrics readable ("32 distinct endpoints of 1,000"). No family's
+own module: every family reports its settings here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Figures for run timelines (metrics against epoch) and A/B metric comparisons."""
+"""Figures for run timelines (metrics against epoch) and A/B metric comparisons, of any family (the
+timeline and Compare pages' pictures, not one family's)."""
 
 from __future__ import annotations
 

@@ -409,7 +409,7 @@ def _measured_html(entries: Sequence[Entry], generated: str) -> str:
         "<section><h2>How this was measured</h2>"
         + "".join(blocks)
         + f'<p class="muted">Generated {_e(generated)} with {_e(versions)}. A comparison measures both '
-        "checkpoints on the same probe data. Metric definitions: DESIGN.md of Collapse Explorer.</p></section>"
+        "checkpoints on the same probe data. Metric definitions: docs/DESIGN.md in the Collapse Explorer repository.</p></section>"
     )
 
 
