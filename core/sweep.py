@@ -25,8 +25,6 @@ import hashlib
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,8 @@ from typing import TYPE_CHECKING, Literal
 
 from .io.checkpoints import epoch_from_name
 from .io.errors import CollapseExplorerError
-from .io.paths import WEIGHT_SUFFIXES
+from .io.files import write_atomic
+from .io.paths import WEIGHT_SUFFIXES, checkpoint_files
 from .plots.flow.projection import CACHE_DIR
 
 if TYPE_CHECKING:
@@ -118,11 +117,6 @@ def find_runs(root: str | Path) -> list[Path]:
 
 def _regular_inside(path: Path, root: Path) -> bool:
     return path.is_file() and path.resolve().is_relative_to(root)
-
-
-def checkpoints_of(run: Path, root: Path) -> list[Path]:
-    """Checkpoint files directly inside the run folder `run`, sorted by name."""
-    return sorted(p for p in run.iterdir() if p.suffix in WEIGHT_SUFFIXES and _regular_inside(p, root))
 
 
 class _Index:
@@ -311,7 +305,7 @@ def sweep(
     rows: dict[str, dict] = {}
     todo: list[tuple] = []
     for run in runs:
-        for file in checkpoints_of(run, root):
+        for file in checkpoint_files(run, within=root):
             probe_path = probe_override or find_probe(file)
             # The name is part of the key: a checkpoint's epoch may come from its file name.
             parts = [
@@ -380,25 +374,11 @@ def _write_result(cache_dir: Path, key: str, row: dict) -> None:
 
 def _write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data)
 
 
 def _write_parquet(table: pd.DataFrame, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, engine="pyarrow", index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, lambda tmp: table.to_parquet(tmp, engine="pyarrow", index=False))
 
 
 def build_table(root: Path, rows: list[dict]) -> pd.DataFrame:

@@ -15,8 +15,7 @@ from .diagnosis.base import SEVERITY_ORDER, Finding, Kind, Report
 from .diagnosis.checkpoint import diagnose_checkpoint
 from .io.checkpoints import epoch_from_name, load_checkpoint
 from .io.errors import CollapseExplorerError
-from .io.hf import weight_files
-from .io.paths import found_file
+from .io.paths import checkpoint_files, found_file
 from .io.probe import find_probe, load_probe
 from .metrics.base import MetricValue, Undefined, info_of, is_defined
 from .models.device import resolve_device
@@ -94,7 +93,7 @@ def timeline(
     device = resolve_device(device)  # a missing GPU is one bad-input error, not one per checkpoint
     if not folder.is_dir():
         raise CollapseExplorerError(f"{folder} is not a folder; a timeline needs a run folder of checkpoints")
-    files = weight_files(folder)
+    files = checkpoint_files(folder)
     if not files:
         raise CollapseExplorerError(
             f"{folder.name}/ holds no checkpoint files (*.pt, *.pth, *.ckpt, *.safetensors)"

@@ -11,7 +11,7 @@ import streamlit as st
 from core import DEMO_DIR
 from core.diagnosis.posterior import PosteriorAnalysis, RunTimeline, analyse, latent_traversal, run_timeline
 from core.io.errors import CollapseExplorerError, ProbeError
-from core.io.paths import WEIGHT_SUFFIXES
+from core.io.paths import checkpoint_files
 from core.metrics import Undefined
 from ui import cache, state
 
@@ -45,7 +45,7 @@ def demo_final(run: str) -> str | None:
     folder = DEMO_RUNS_DIR / run
     if not folder.is_dir():
         return None
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    files = checkpoint_files(folder)
     return str(files[-1]) if files else None
 
 

@@ -27,7 +27,7 @@ import torch
 
 from ..io.checkpoints import load_checkpoint
 from ..io.errors import AdapterError, CheckpointError, ProbeError
-from ..io.hf import weight_files
+from ..io.paths import checkpoint_files
 from ..metrics.codebook import code_counts
 from ..models.codebook import build_vqvae
 from ..roles.codebook import CodebookRole
@@ -363,7 +363,7 @@ def run_checkpoints(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"run folder not found: {folder}")
-    files = weight_files(folder)
+    files = checkpoint_files(folder)
     if not files:
         raise CheckpointError(f"{folder.name}/ holds no checkpoint files (.pt, .pth, .ckpt, .safetensors)")
     return files

@@ -22,7 +22,7 @@ import numpy as np
 from ..adapters.registry import build_adapter
 from ..io.checkpoints import load_checkpoint
 from ..io.errors import AdapterError, ProbeError
-from ..io.hf import weight_files
+from ..io.paths import checkpoint_files
 from ..metrics.base import MetricValue, Undefined, format_value, is_defined
 from ..metrics.posterior import (
     ACTIVE_THRESHOLD,
@@ -427,7 +427,7 @@ class RunTimeline:
 def run_timeline(folder: str | Path, x: np.ndarray) -> RunTimeline:
     """KL per dimension and active units for every checkpoint directly in `folder`, in file order."""
     folder = Path(folder)
-    files = weight_files(folder) if folder.is_dir() else []
+    files = checkpoint_files(folder) if folder.is_dir() else []
     if not files:
         raise AdapterError(f"{folder.name}/ holds no checkpoint files")
     epochs, kls, active = [], [], []

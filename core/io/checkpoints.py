@@ -28,9 +28,9 @@ import torch
 from ..roles.data import is_data
 from .configs import _config_in, _discover_config, _json_or_none, read_config_file
 from .errors import CheckpointError
-from .hf import HF_WEIGHT_FILES, _read_safetensors, weight_files
+from .hf import HF_WEIGHT_FILES, _read_safetensors
 from .limits import plain_tree, regular_file
-from .paths import WEIGHT_SUFFIXES, found_file
+from .paths import WEIGHT_SUFFIXES, checkpoint_files, found_file
 from .sniff import sniff
 from .state_dict import (
     NON_MODEL_KEYS,
@@ -267,7 +267,7 @@ def _from_state(
 def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
     present = [name for name in HF_WEIGHT_FILES if found_file(folder / name, folder) is not None]
     if not present:
-        others = weight_files(folder)
+        others = checkpoint_files(folder)
         if others:
             raise CheckpointError(
                 f"{folder.name}/ holds {len(others)} checkpoint files ({', '.join(p.name for p in others[:3])}"

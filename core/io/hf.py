@@ -1,5 +1,5 @@
 """Safetensors files and Hugging Face folders (`model.safetensors`, `pytorch_model.bin`, sharded with an
-index), and the checkpoint-like files of a folder.
+index), whose files are found with core.io.paths.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import torch
 
 from .errors import CheckpointError
 from .limits import MAX_ELEMENTS, regular_file
-from .paths import WEIGHT_SUFFIXES, found_file
 from .unpickle import _first_line
 
 HF_WEIGHT_FILES = (
@@ -46,10 +45,3 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     if not tensors:
         raise CheckpointError(f"{path.name} holds no tensors")
     return tensors, meta
-
-
-def weight_files(folder: Path) -> list[Path]:
-    """Checkpoint-like regular files directly inside `folder` (symlinks leading out skipped), by name."""
-    return sorted(
-        p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and found_file(p, folder) is not None
-    )

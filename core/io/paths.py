@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import shutil
 import stat
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from .. import ASSETS_DIR, DEMO_DIR
 from .errors import CollapseExplorerError
+from .files import write_atomic
 from .limits import GIB, env_int
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")  # files that can hold a model
@@ -109,6 +109,18 @@ def found_file(path: str | Path, folder: str | Path) -> Path | None:
     except (OSError, RuntimeError):
         return None
     return resolved if inside and stat.S_ISREG(mode) and within_roots(resolved) else None
+
+
+def checkpoint_files(folder: str | Path, within: str | Path | None = None) -> list[Path]:
+    """Checkpoint-like files (WEIGHT_SUFFIXES) directly inside a run folder, sorted by name: the one listing
+    of "every checkpoint of a run" (timelines, sweeps, run usage, HF folders). Each is a regular file that
+    resolves inside `within` (the folder itself by default) and under the roots in force (`found_file`),
+    so a symlink leading out is skipped."""
+    folder = Path(folder)
+    inside = folder if within is None else Path(within)
+    return sorted(
+        p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and found_file(p, inside) is not None
+    )
 
 
 def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
@@ -233,15 +245,7 @@ class UploadArea:
         if _tree_bytes(self.folder.parent) + len(data) > UPLOAD_TOTAL_BYTES:
             raise CollapseExplorerError("the server's upload space is full; try again later")
         folder.mkdir(mode=0o700, exist_ok=True)
-        tmp = folder / f".{secrets.token_hex(8)}.part"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(target, data)  # created exclusively, 0600, in this area's 0700 folder
         os.utime(self.folder)  # the time to live counts from the last use
         return target
 

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ import plotly.graph_objects as go
 
 from .. import DEMO_DIR, REPO_ROOT
 from ..diagnosis.base import SEVERITY_ORDER, Finding, Report
+from ..io import files
 from ..io.errors import CollapseExplorerError
 from ..metrics.base import (
     all_metrics,
@@ -433,23 +433,16 @@ def write_atomic(target: str | Path, text: str, *, forbidden: Sequence[Path] = (
     if not target.parent.is_dir():
         raise CollapseExplorerError(f"output folder {target.parent} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        tmp = files.temporary_beside(target)
     except OSError as exc:
         raise CollapseExplorerError(f"cannot write into {target.parent}: {exc.strerror or exc}") from None
+    umask = os.umask(0)
+    os.umask(umask)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
-        os.replace(tmp, target)
+        # The temporary file is 0600; a report is an ordinary file.
+        return files.write_atomic(target, text, mode=0o666 & ~umask, temporary=tmp)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise CollapseExplorerError(f"cannot write the report to {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def export_text(

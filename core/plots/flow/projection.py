@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ...io.errors import ProbeError
+from ...io.files import write_atomic
 from ...io.limits import ARCHIVE_ERRORS, regular_file
 from ...io.paths import found_file
 from ...io.probe import check_npz
@@ -309,7 +310,7 @@ def cached_projection(
     projection = fit_projection(reference)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        projection.save(cached)
+        write_atomic(cached, projection.save)
     except OSError:
         pass  # The cache only saves a refit next time; a read-only home must not break the page.
     return projection
@@ -533,8 +534,6 @@ class FrameStore:
             return
         try:
             Path(self.cache).mkdir(parents=True, exist_ok=True)
-            tmp = Path(self.cache) / f".{frame.key}.{os.getpid()}.npz"
-            frame.save(tmp)
-            tmp.replace(Path(self.cache) / f"{frame.key}.npz")
+            write_atomic(Path(self.cache) / f"{frame.key}.npz", frame.save)
         except OSError:
             pass  # The cache only saves a refit next time; a read-only home must not break the page.
