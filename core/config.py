@@ -1,5 +1,13 @@
-"""Decoding settings for text generators: one frozen dataclass whose field metadata drives the UI sliders.
+"""Settings: the COLLAPSE_EXPLORER_* environment, read here and nowhere else, and the settings objects.
 
+Environment (each name prefixed with `COLLAPSE_EXPLORER_`): `ROOTS` (folders a user path may lie under,
+os.pathsep-separated), `BUILDER` (`module:function` the app may import for trusted files), `FRAME_CACHE`
+(where fitted projection frames are kept), and the limits of core/io/limits.py and the upload figures
+of core/io/paths.py (`MAX_ELEMENTS`, `MAX_UPLOAD_BYTES`, ...). Limits are read once, when their module is
+imported; roots and the builder are read when asked for, since the app and the tests change them while
+running. Cached files live under `CACHE_DIR`.
+
+Decoding settings for text generators: one frozen dataclass whose field metadata drives the UI sliders.
 Each field's metadata holds `min`, `max`, `step` and `help`, so a page can build one widget per field without
 repeating bounds. Impossible values raise ValueError on construction; values that are valid but have no
 effect under the other settings (top-k while sampling is off) are listed by `inert_settings()`.
@@ -7,11 +15,39 @@ effect under the other settings (top-k while sampling is off) are listed by `ine
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transformers import GenerationConfig
+
+ENV_PREFIX = "COLLAPSE_EXPLORER_"
+CACHE_DIR = Path.home() / ".cache" / "collapse-explorer"
+
+
+def env_text(name: str) -> str:
+    """COLLAPSE_EXPLORER_<name>, stripped; "" when unset."""
+    return os.environ.get(ENV_PREFIX + name, "").strip()
+
+
+def env_int(name: str, default: int) -> int:
+    """COLLAPSE_EXPLORER_<name> as an int (`4294967296` or `4.3e9`), else `default`."""
+    text = env_text(name)
+    try:
+        return int(float(text)) if text else default
+    except ValueError:
+        return default
+
+
+def env_paths(name: str) -> list[Path]:
+    """COLLAPSE_EXPLORER_<name> as os.pathsep-separated folders, `~` expanded and resolved."""
+    return [
+        Path(entry.strip()).expanduser().resolve()
+        for entry in env_text(name).split(os.pathsep)
+        if entry.strip()
+    ]
 
 
 def _knob(default: Any, low: float, high: float, step: float, help: str) -> Any:

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .config import CACHE_DIR
 from .io.checkpoints import epoch_from_name
 from .io.errors import CollapseExplorerError
 from .io.files import write_atomic
 from .io.paths import WEIGHT_SUFFIXES, checkpoint_files
-from .plots.flow.projection import CACHE_DIR
 
 if TYPE_CHECKING:
     import pandas as pd

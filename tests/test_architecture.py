@@ -177,3 +177,16 @@ def test_long_core_modules_say_why():
         if len(path.read_text().splitlines()) > 500:
             docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
             assert "Why one module:" in docstring, path.relative_to(ROOT)
+
+
+def test_only_the_config_module_reads_the_environment():
+    """COLLAPSE_EXPLORER_* settings are read in core/config.py; projection.py only points numba's cache."""
+    readers = set()
+    for path in (ROOT / "core").rglob("*.py"):
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Attribute) and ast.unparse(node) in ("os.environ", "os.getenv"):
+                readers.add(str(path.relative_to(ROOT)))
+    assert readers == {"core/config.py", "core/plots/flow/projection.py"}
+    projection = (ROOT / "core/plots/flow/projection.py").read_text()
+    assert all("NUMBA_CACHE_DIR" in line for line in projection.splitlines() if "os.environ" in line)

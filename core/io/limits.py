@@ -21,20 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from ..config import env_int
 from .errors import CollapseExplorerError
 
-ENV_PREFIX = "COLLAPSE_EXPLORER_"
 GIB = 1 << 30
 MIB = 1 << 20
-
-
-def env_int(name: str, default: int) -> int:
-    """COLLAPSE_EXPLORER_<name> as an int (`4294967296` or `4.3e9`), else `default`."""
-    text = os.environ.get(ENV_PREFIX + name, "").strip()
-    try:
-        return int(float(text)) if text else default
-    except ValueError:
-        return default
 
 
 # Elements over all tensors of one checkpoint: 2^31 is 8 GiB of float32, 4 GiB of float16.

@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import ASSETS_DIR, DEMO_DIR
+from ..config import ENV_PREFIX, env_int, env_paths
 from .errors import CollapseExplorerError
 from .files import write_atomic
-from .limits import GIB, env_int
+from .limits import GIB
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")  # files that can hold a model
-ROOTS_ENV = "COLLAPSE_EXPLORER_ROOTS"
+ROOTS_ENV = ENV_PREFIX + "ROOTS"
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / f"collapse-explorer-uploads-{os.getuid()}"
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", GIB)  # one file; Streamlit's maxUploadSize is 1024 MB
 UPLOAD_QUOTA_BYTES = env_int("UPLOAD_QUOTA_BYTES", 2 * GIB)  # one session, all its files
@@ -53,11 +54,7 @@ DEFAULT_DEMO = ("flow", "collapsed")
 def allowed_roots(extra: Iterable[Path] = ()) -> list[Path]:
     """Resolved roots a user path must lie under: the shipped assets, the configured roots, and
     `extra` (a session passes its own upload area; no session sees another's)."""
-    roots = [ASSETS_DIR.resolve(), *(Path(p).resolve() for p in extra)]
-    for entry in os.environ.get(ROOTS_ENV, "").split(os.pathsep):
-        if entry.strip():
-            roots.append(Path(entry.strip()).expanduser().resolve())
-    return roots
+    return [ASSETS_DIR.resolve(), *(Path(p).resolve() for p in extra), *env_paths("ROOTS")]
 
 
 Roots = Iterable[Path] | Callable[[], Iterable[Path]]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import nn
 
+from ...config import ENV_PREFIX, env_text
 from ...io.errors import AdapterError, CollapseExplorerError, ProbeError
 from ...roles.found import roles_of
 from ..base import CheckpointAdapter
@@ -87,7 +88,7 @@ def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builde
     return build
 
 
-BUILDER_ENV = "COLLAPSE_EXPLORER_BUILDER"
+BUILDER_ENV = ENV_PREFIX + "BUILDER"
 
 
 def load_builder(spec: str) -> Callable[[LoadedCheckpoint], CheckpointAdapter]:
@@ -118,13 +119,9 @@ def load_builder(spec: str) -> Callable[[LoadedCheckpoint], CheckpointAdapter]:
 
 def builder_configured() -> bool:
     """Whether the app is given a builder (`COLLAPSE_EXPLORER_BUILDER`), without importing it."""
-    import os
-
-    return bool(os.environ.get(BUILDER_ENV, "").strip())
+    return bool(env_text("BUILDER"))
 
 
 def builder_from_env(trust: bool) -> Callable[[LoadedCheckpoint], CheckpointAdapter] | None:
     """The app's `--builder`: `COLLAPSE_EXPLORER_BUILDER=module:function`, honoured only when trusted."""
-    import os
-
-    return load_builder(os.environ[BUILDER_ENV].strip()) if trust and builder_configured() else None
+    return load_builder(env_text("BUILDER")) if trust and builder_configured() else None

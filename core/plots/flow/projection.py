@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...config import CACHE_DIR, ENV_PREFIX, env_text
 from ...io.errors import ProbeError
 from ...io.files import write_atomic
 from ...io.limits import ARCHIVE_ERRORS, regular_file
@@ -55,11 +56,10 @@ from ..sample import stratified_sample
 
 PROJECTION_NAME = "projection.npz"
 FRAMES_DIR = "frames"
-CACHE_DIR = Path.home() / ".cache" / "collapse-explorer"
 NUMBA_CACHE = CACHE_DIR / "numba"
 # Fitted frames go here; COLLAPSE_EXPLORER_FRAME_CACHE moves them (the tests point it at a temp folder).
-FRAME_CACHE_ENV = "COLLAPSE_EXPLORER_FRAME_CACHE"
-PROJECTION_CACHE = Path(os.environ.get(FRAME_CACHE_ENV) or CACHE_DIR / "projections")
+FRAME_CACHE_ENV = ENV_PREFIX + "FRAME_CACHE"
+PROJECTION_CACHE = Path(env_text("FRAME_CACHE") or CACHE_DIR / "projections")
 # Frames are fitted on at most this many probe rows (and their endpoints): 2,000 points fit in about a
 # second on one core; larger probes are placed into a frame fitted on a stratified sample.
 FRAME_ROWS = 1000
