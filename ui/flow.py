@@ -123,25 +123,25 @@ def _attribute_names(probe: str, adapter: CheckpointAdapter) -> tuple[str, ...]:
 
 
 @st.cache_resource(show_spinner="Fitting the UMAP frame of the probe inputs (first time only)…")
-def _context(probe: str, stamp: cache.Stamp) -> tuple[FrameContext, float | Undefined]:
-    data = cache.probe_data(probe)
-    context = FrameContext.for_probe(data.embeddings, data.attributes, Path(probe).parent)
+def _context(probe: cache.FileKey) -> tuple[FrameContext, float | Undefined]:
+    data = cache.probe_data(probe.path)
+    context = FrameContext.for_probe(data.embeddings, data.attributes, Path(probe.path).parent)
     return context, median_nn_distance(data.embeddings)
 
 
 def frame(probe: str) -> tuple[FrameContext, float | Undefined]:
     """(the probe's frame context, the inputs' median nearest-neighbour distance), once per probe."""
-    return _context(probe, cache.file_stamp(probe))
+    return _context(cache.FileKey.of(probe))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _digest(path: str, stamp: cache.Stamp) -> str:
-    return content_digest(path)
+def _digest(file: cache.FileKey) -> str:
+    return content_digest(file.path)
 
 
 def digest(path: str) -> str:
     """Content digest of a checkpoint (keys its frames), once per file version."""
-    return _digest(path, cache.file_stamp(path))
+    return _digest(cache.FileKey.of(path))
 
 
 def _flow_inputs(
@@ -157,27 +157,19 @@ def _flow_inputs(
     max_entries=16,
 )
 def _home(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
-    trust: bool,
-    steps: int,
-    alpha: float,
+    checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, steps: int, alpha: float
 ) -> Projection:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
-    context, _ = _context(probe, probe_stamp)
-    return home_anchor(adapter, _digest(checkpoint, stamp), context, embeddings, attributes, steps, alpha)
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
+    context, _ = _context(probe)
+    return home_anchor(adapter, _digest(checkpoint), context, embeddings, attributes, steps, alpha)
 
 
 @st.cache_data(
     show_spinner="Flowing every probe row and fitting the joint frame (inputs + endpoints)…", max_entries=64
 )
 def _view(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
+    checkpoint: cache.FileKey,
+    probe: cache.FileKey,
     trust: bool,
     home: tuple[int, float],
     controls: tuple[str, ...],
@@ -185,13 +177,13 @@ def _view(
     alpha: float,
     sample_size: int,
 ) -> FlowView:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
-    context, scale = _context(probe, probe_stamp)
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
+    context, scale = _context(probe)
     at_home = controls == default_controls(len(controls)) and (steps, alpha) == home
-    anchor = None if at_home else _home(checkpoint, stamp, probe, probe_stamp, trust, *home)
+    anchor = None if at_home else _home(checkpoint, probe, trust, *home)
     return flow_view(
         adapter,
-        _digest(checkpoint, stamp),
+        _digest(checkpoint),
         context,
         embeddings,
         attributes,
@@ -204,10 +196,9 @@ def _view(
     )
 
 
-def _files(setup: FlowSetup) -> tuple[str, cache.Stamp, str, cache.Stamp, bool]:
-    """Cache key of the files in use: (checkpoint, its stamp, probe, its stamp, trust switch)."""
-    stamps = cache.file_stamp(setup.checkpoint), cache.file_stamp(setup.probe)
-    return setup.checkpoint, stamps[0], setup.probe, stamps[1], state.trusted()
+def _files(setup: FlowSetup) -> tuple[cache.FileKey, cache.FileKey, bool]:
+    """Cache key of the files in use: (checkpoint, probe, trust switch)."""
+    return cache.FileKey.of(setup.checkpoint), cache.FileKey.of(setup.probe), state.trusted()
 
 
 def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, sample_size: int) -> FlowView:
@@ -246,14 +237,9 @@ def path_sample(setup: FlowSetup, view: FlowView, colour_source: str, colour_att
 
 @st.cache_data(show_spinner="Estimating divergence and curl…", max_entries=32)
 def _field(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
-    trust: bool,
-    controls: tuple[str, ...],
+    checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, controls: tuple[str, ...]
 ) -> FieldStats:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     return field_at_inputs(adapter, embeddings, attributes, controls)
 
 
@@ -328,22 +314,19 @@ def _decoder() -> str:
 
 @st.cache_data(show_spinner="Decoding endpoints…", max_entries=64)
 def _decoded(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
+    checkpoint: cache.FileKey,
+    probe: cache.FileKey,
     trust: bool,
-    decoder: str,
-    decoder_stamp: cache.Stamp,
+    decoder: cache.FileKey,
     controls: tuple[str, ...],
     steps: int,
     alpha: float,
     count: int | None,
     rows: tuple[int, ...] = (),
 ) -> DecodedEndpoints:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     # The decoder is the shipped demo generator, never a user file, so it loads without trust.
-    text_adapter = cache.adapter(decoder)
+    text_adapter = cache.adapter(decoder.path)
     if count is None:
         return decode_selected(
             adapter,
@@ -363,7 +346,7 @@ def decoded(
 ) -> DecodedEndpoints:
     """Start and endpoint of `count` seeded probe rows decoded by the shipped fixed text demo (cached)."""
     decoder = _decoder()
-    return _decoded(*_files(setup), decoder, cache.file_stamp(decoder), controls, steps, alpha, count)
+    return _decoded(*_files(setup), cache.FileKey.of(decoder), controls, steps, alpha, count)
 
 
 def selected(event: object) -> list[int]:
@@ -388,8 +371,7 @@ def selection_table(
         decoder = _decoder()
         out = _decoded(
             *_files(setup),
-            decoder,
-            cache.file_stamp(decoder),
+            cache.FileKey.of(decoder),
             controls,
             steps,
             alpha,
@@ -417,20 +399,12 @@ def trajectories_csv(setup: FlowSetup, view: FlowView) -> Callable[[], str]:
 
 
 @st.cache_data(show_spinner="Flowing A and B and fitting their joint frames…", max_entries=16)
-def _compared(
-    path_a: str,
-    stamp_a: cache.Stamp,
-    path_b: str,
-    stamp_b: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
-    trust: bool,
-) -> tuple[FlowView, ...]:
-    context, scale = _context(probe, probe_stamp)
+def _compared(a: cache.FileKey, b: cache.FileKey, probe: cache.FileKey, trust: bool) -> tuple[FlowView, ...]:
+    context, scale = _context(probe)
     return compare_flows(
-        (cache.adapter(path_a, trust), cache.adapter(path_b, trust)),
-        (_digest(path_a, stamp_a), _digest(path_b, stamp_b)),
-        cache.probe_data(probe),
+        (cache.adapter(a.path, trust), cache.adapter(b.path, trust)),
+        (_digest(a), _digest(b)),
+        cache.probe_data(probe.path),
         context,
         scale=scale,
     )
@@ -445,13 +419,7 @@ def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Fig
             "no probe data for A: put probe.npz (embeddings, attributes) beside it or pick probe data"
         )
     view_a, view_b = _compared(
-        path_a,
-        cache.file_stamp(path_a),
-        path_b,
-        cache.file_stamp(path_b),
-        probe,
-        cache.file_stamp(probe),
-        state.trusted(),
+        cache.FileKey.of(path_a), cache.FileKey.of(path_b), cache.FileKey.of(probe), state.trusted()
     )
     names = _attribute_names(probe, cache.adapter(path_a, state.trusted()))
     views = (view_a, view_b)

@@ -99,10 +99,8 @@ def sampling_controls(prefix: str = "gen") -> SamplingConfig:
 
 
 @st.cache_data(show_spinner="Generating…", max_entries=64)
-def _decoded(
-    path: str, stamp: cache.Stamp, probe: str, trust: bool, config: SamplingConfig, size: int
-) -> Decoded:
-    return decode_probe(cache.adapter(path, trust), cache.probe_data(probe), config, size)
+def _decoded(file: cache.FileKey, probe: str, trust: bool, config: SamplingConfig, size: int) -> Decoded:
+    return decode_probe(cache.adapter(file.path, trust), cache.probe_data(probe), config, size)
 
 
 def probe_for(model: Model) -> str:
@@ -117,7 +115,7 @@ def probe_for(model: Model) -> str:
 
 def decoded(model: Model, probe: str, config: SamplingConfig, size: int) -> Decoded:
     """Outputs and metrics of `model` on a seeded subsample of `size` inputs of `probe`."""
-    return _decoded(model.path, cache.file_stamp(model.path), probe, state.trusted(), config, size)
+    return _decoded(cache.FileKey.of(model.path), probe, state.trusted(), config, size)
 
 
 @st.cache_data(show_spinner="Embedding with MiniLM…", max_entries=256)

@@ -125,11 +125,11 @@ def analysis(folder: str) -> RunAnalysis:
 
 
 @st.cache_data(show_spinner="Checking weights…", max_entries=32)
-def _health(path: str, stamp: tuple[int, int], trust: bool) -> tuple[WeightHealth, tuple[Finding, ...]]:
-    health = weight_health(cache.loaded_checkpoint(path, trust))
+def _health(file: cache.FileKey, trust: bool) -> tuple[WeightHealth, tuple[Finding, ...]]:
+    health = weight_health(cache.loaded_checkpoint(file.path, trust))
     return health, tuple(weight_findings(health))
 
 
 def checkpoint_health(path: str) -> tuple[WeightHealth, tuple[Finding, ...]]:
     """Weight health of one checkpoint and its training finding (cached per file version)."""
-    return _health(path, cache.file_stamp(path), state.trusted(path))
+    return _health(cache.FileKey.of(path), state.trusted(path))

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import ASSETS_DIR, DEMO_DIR
 from ..config import ENV_PREFIX, env_int, env_paths
@@ -140,6 +141,24 @@ def resolve_user_path(text: str, roots: list[Path] | None = None) -> Path:
 
 
 Stamp = tuple[int, int]
+
+
+class FileKey(NamedTuple):
+    """A file (or run folder) as a cache key: its path and its stamp, so a file rewritten on disk is a new
+    key. A tuple, so caches hash it by value."""
+
+    path: str
+    stamp: Stamp
+
+    @classmethod
+    def of(cls, path: str | Path) -> FileKey:
+        """The key of `path` as it is on disk now."""
+        return cls(str(path), file_stamp(path))
+
+    @classmethod
+    def maybe(cls, path: str | Path | None) -> FileKey | None:
+        """`of(path)`, or None for no file."""
+        return None if path is None else cls.of(path)
 
 
 def file_stamp(path: str | Path) -> Stamp:

@@ -61,3 +61,16 @@ def test_checkpoint_files_lists_a_run_by_name_and_skips_links_leading_out(tmp_pa
         "link.pt",
         "w.safetensors",
     ]
+
+
+def test_a_file_key_changes_when_the_file_is_rewritten(tmp_path):
+    from core.io.paths import FileKey
+
+    path = tmp_path / "m.pt"
+    path.write_bytes(b"one")
+    key = FileKey.of(path)
+    assert key == FileKey.of(str(path)) and hash(key) == hash(FileKey.of(path))
+    assert key.path == str(path) and isinstance(key, tuple)
+    path.write_bytes(b"three")
+    assert FileKey.of(path) != key
+    assert FileKey.maybe(None) is None and FileKey.maybe(path) == FileKey.of(path)
