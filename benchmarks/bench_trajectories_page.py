@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from core import DEMO_DIR  # noqa: E402
 from core.adapters.registry import open_adapter  # noqa: E402
+from core.config import FlowConfig  # noqa: E402
 from core.io.probe import load_probe  # noqa: E402
 from core.metrics.flow.clustering import median_nn_distance, pack_bits  # noqa: E402
 from core.plots.flow.projection import FRAMES_DIR, FrameStore, content_digest  # noqa: E402
@@ -98,9 +99,15 @@ def run(name: str, cache: Path) -> dict[str, float]:
     context = FrameContext.for_probe(embeddings, attributes, checkpoint.parent, store)
     digest, scale, a = content_digest(checkpoint), median_nn_distance(embeddings), attributes.shape[1]
     steps, alpha = adapter.flow_defaults()
-    anchor = home_anchor(adapter, digest, context, embeddings, attributes, steps, alpha)
+    anchor = home_anchor(adapter, digest, context, embeddings, attributes, FlowConfig(steps, alpha))
     home = flow_view(
-        adapter, digest, context, embeddings, attributes, default_controls(a), steps, alpha, 500, scale=scale
+        adapter,
+        digest,
+        context,
+        embeddings,
+        attributes,
+        FlowConfig(steps, alpha, default_controls(a), 500),
+        scale=scale,
     )
 
     # Every other single flip, "set" controls and flips of two: each a setting never fitted before.
@@ -118,10 +125,7 @@ def run(name: str, cache: Path) -> dict[str, float]:
                 context,
                 embeddings,
                 attributes,
-                controls,
-                steps,
-                alpha,
-                500,
+                FlowConfig(steps, alpha, controls, 500),
                 anchor=anchor,
                 scale=scale,
             )
@@ -136,10 +140,7 @@ def run(name: str, cache: Path) -> dict[str, float]:
             context,
             embeddings,
             attributes,
-            settings[1],
-            steps,
-            alpha,
-            500,
+            FlowConfig(steps, alpha, settings[1], 500),
             anchor=anchor,
             scale=scale,
         )

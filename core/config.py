@@ -147,3 +147,26 @@ class SamplingConfig:
 
 # The decoding half of the known fix for mode collapse (the other half is an attention bridge).
 SUGGESTED_SAMPLING = SamplingConfig(do_sample=True, temperature=0.7, top_p=0.9, repetition_penalty=1.2)
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """How a vector field is flowed and drawn: the settings the flow functions share (core.plots.flow.view,
+    core.plots.flow.text, the Trajectories page), in one frozen, hashable object.
+
+    Typical values: `steps` 10 Euler steps (the learning-to-flow default; the page offers 1-50, 0 moves
+    nothing); `alpha` 0.1 step size (0.01-1: larger steps overshoot the targets); `targets` one control
+    per attribute ("keep", "flip", "set 0", "set 1"; empty: flip the first attribute, keep the others);
+    `sample_size` 300-500 paths drawn (the metrics always use every row); `seed` 0 for the drawn sample
+    and the rows decoded.
+    """
+
+    steps: int = 10
+    alpha: float = 0.1
+    targets: tuple[str, ...] = ()
+    sample_size: int = 300
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.sample_size < 0:
+            raise ValueError(f"flow steps and sample size must be >= 0, got {self.steps}, {self.sample_size}")

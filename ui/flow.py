@@ -21,6 +21,7 @@ import streamlit as st
 from core import DEMO_DIR
 from core.adapters.base import CheckpointAdapter
 from core.adapters.flow import flow_settings
+from core.config import FlowConfig
 from core.io.errors import CollapseExplorerError
 from core.io.paths import default_demo, demo_checkpoints, display_name
 from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error
@@ -156,12 +157,10 @@ def _flow_inputs(
     show_spinner="Fitting this checkpoint's home frame: UMAP on inputs and endpoints at the default controls…",
     max_entries=16,
 )
-def _home(
-    checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, steps: int, alpha: float
-) -> Projection:
+def _home(checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, home: FlowConfig) -> Projection:
     adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     context, _ = _context(probe)
-    return home_anchor(adapter, _digest(checkpoint), context, embeddings, attributes, steps, alpha)
+    return home_anchor(adapter, _digest(checkpoint), context, embeddings, attributes, home)
 
 
 @st.cache_data(
@@ -171,28 +170,18 @@ def _view(
     checkpoint: cache.FileKey,
     probe: cache.FileKey,
     trust: bool,
-    home: tuple[int, float],
-    controls: tuple[str, ...],
-    steps: int,
-    alpha: float,
-    sample_size: int,
+    home: FlowConfig,
+    config: FlowConfig,
 ) -> FlowView:
     adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     context, scale = _context(probe)
-    at_home = controls == default_controls(len(controls)) and (steps, alpha) == home
-    anchor = None if at_home else _home(checkpoint, probe, trust, *home)
+    at_home = config.targets == default_controls(len(config.targets)) and (config.steps, config.alpha) == (
+        home.steps,
+        home.alpha,
+    )
+    anchor = None if at_home else _home(checkpoint, probe, trust, home)
     return flow_view(
-        adapter,
-        _digest(checkpoint),
-        context,
-        embeddings,
-        attributes,
-        controls,
-        steps,
-        alpha,
-        sample_size,
-        anchor=anchor,
-        scale=scale,
+        adapter, _digest(checkpoint), context, embeddings, attributes, config, anchor=anchor, scale=scale
     )
 
 
@@ -201,10 +190,10 @@ def _files(setup: FlowSetup) -> tuple[cache.FileKey, cache.FileKey, bool]:
     return cache.FileKey.of(setup.checkpoint), cache.FileKey.of(setup.probe), state.trusted()
 
 
-def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, sample_size: int) -> FlowView:
+def view(setup: FlowSetup, config: FlowConfig) -> FlowView:
     """Flow, metrics and the sample in the joint frame for one set of controls (cached per file version);
     a frame away from the default controls starts from the checkpoint's home frame."""
-    return _view(*_files(setup), (setup.steps, setup.alpha), controls, steps, alpha, sample_size)
+    return _view(*_files(setup), FlowConfig(setup.steps, setup.alpha), config)
 
 
 def frame_caption(view: FlowView) -> str:
@@ -318,9 +307,7 @@ def _decoded(
     probe: cache.FileKey,
     trust: bool,
     decoder: cache.FileKey,
-    controls: tuple[str, ...],
-    steps: int,
-    alpha: float,
+    config: FlowConfig,
     count: int | None,
     rows: tuple[int, ...] = (),
 ) -> DecodedEndpoints:
@@ -329,24 +316,15 @@ def _decoded(
     text_adapter = cache.adapter(decoder.path)
     if count is None:
         return decode_selected(
-            adapter,
-            text_adapter,
-            embeddings,
-            attributes,
-            controls,
-            steps,
-            alpha,
-            np.array(rows, dtype=np.int64),
+            adapter, text_adapter, embeddings, attributes, config, np.array(rows, dtype=np.int64)
         )
-    return decode_endpoints(adapter, text_adapter, embeddings, attributes, controls, steps, alpha, count)
+    return decode_endpoints(adapter, text_adapter, embeddings, attributes, config, count)
 
 
-def decoded(
-    setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, count: int
-) -> DecodedEndpoints:
+def decoded(setup: FlowSetup, config: FlowConfig, count: int) -> DecodedEndpoints:
     """Start and endpoint of `count` seeded probe rows decoded by the shipped fixed text demo (cached)."""
     decoder = _decoder()
-    return _decoded(*_files(setup), cache.FileKey.of(decoder), controls, steps, alpha, count)
+    return _decoded(*_files(setup), cache.FileKey.of(decoder), config, count)
 
 
 def selected(event: object) -> list[int]:
@@ -358,7 +336,7 @@ def selected(event: object) -> list[int]:
 
 
 def selection_table(
-    setup: FlowSetup, view: FlowView, rows: list[int], controls: tuple[str, ...], steps: int, alpha: float
+    setup: FlowSetup, view: FlowView, rows: list[int], config: FlowConfig
 ) -> tuple[pd.DataFrame, str]:
     """(table of the selected rows, as the trajectories table plus the decoded start and endpoint; a note
     on what was not decoded). Decoding needs the shipped text demo and a model on its embedding space;
@@ -372,9 +350,7 @@ def selection_table(
         out = _decoded(
             *_files(setup),
             cache.FileKey.of(decoder),
-            controls,
-            steps,
-            alpha,
+            config,
             None,
             tuple(decode.tolist()),
         )

@@ -16,11 +16,11 @@ import numpy as np
 
 from ... import DEMO_DIR
 from ...adapters.base import CheckpointAdapter
-from ...config import SamplingConfig
+from ...config import FlowConfig, SamplingConfig
 from ...io.errors import AdapterError, ProbeError
 from ...io.paths import demo_checkpoints
 from .figures import joint_labels
-from .view import Control, target_attributes
+from .view import default_controls, target_attributes
 
 # The shipped generator that reads MiniLM embeddings: the fixed (attention bridge) text demo run.
 DECODER_RUN = ("text", "fixed")
@@ -107,20 +107,16 @@ def decode_endpoints(
     text_adapter: CheckpointAdapter,
     embeddings: np.ndarray,
     attributes: np.ndarray,
-    controls: Sequence[Control],
-    steps: int,
-    alpha: float,
+    flow: FlowConfig,
     count: int,
     *,
-    seed: int = 0,
     config: SamplingConfig = GREEDY,
 ) -> DecodedEndpoints:
-    """Flow `count` seeded rows of embeddings [N, D] (attributes [N, A]) toward the controlled targets and
-    decode each row's start and endpoint with `text_adapter` (greedy unless `config` says otherwise)."""
-    rows = decode_rows(len(embeddings), count, seed)
-    return decode_selected(
-        flow_adapter, text_adapter, embeddings, attributes, controls, steps, alpha, rows, config=config
-    )
+    """Flow `count` rows of embeddings [N, D] (attributes [N, A], drawn with `flow.seed`) toward the
+    targets of `flow` and decode each row's start and endpoint with `text_adapter` (greedy unless
+    `config` says otherwise)."""
+    rows = decode_rows(len(embeddings), count, flow.seed)
+    return decode_selected(flow_adapter, text_adapter, embeddings, attributes, flow, rows, config=config)
 
 
 def decode_selected(
@@ -128,9 +124,7 @@ def decode_selected(
     text_adapter: CheckpointAdapter,
     embeddings: np.ndarray,
     attributes: np.ndarray,
-    controls: Sequence[Control],
-    steps: int,
-    alpha: float,
+    flow: FlowConfig,
     rows: np.ndarray,
     *,
     config: SamplingConfig = GREEDY,
@@ -144,9 +138,9 @@ def decode_selected(
     if len(rows) == 0 or rows.min() < 0 or rows.max() >= len(embeddings):
         raise ProbeError(f"rows to decode must be 1 or more probe rows in 0..{len(embeddings) - 1}")
     original = np.asarray(attributes, dtype=np.int8)[rows]
-    target = target_attributes(original, controls)
+    target = target_attributes(original, flow.targets or default_controls(original.shape[1]))
     traj = flow_adapter.flow(
-        np.asarray(embeddings, dtype=np.float32)[rows], target.astype(np.float32), steps, alpha
+        np.asarray(embeddings, dtype=np.float32)[rows], target.astype(np.float32), flow.steps, flow.alpha
     )
     if not np.isfinite(traj[-1]).all():
         raise ProbeError("the flow produced NaN or infinite endpoints; there is nothing to decode")

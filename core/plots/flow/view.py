@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ...adapters.base import CheckpointAdapter
+from ...config import FlowConfig
 from ...diagnosis.flow import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
 from ...io.errors import AdapterError, ProbeError
 from ...io.probe import ProbeData
@@ -159,16 +160,15 @@ def home_anchor(
     context: FrameContext,
     embeddings: np.ndarray,
     attributes: np.ndarray,
-    steps: int,
-    alpha: float,
+    config: FlowConfig,
 ) -> Projection:
-    """The checkpoint's home frame (default controls, these steps and alpha) as the Projection every
-    other setting's frame starts from. Only the context's rows are flowed (rows flow independently)."""
+    """The checkpoint's home frame (default controls, the steps and alpha of `config`) as the Projection
+    every other setting's frame starts from. Only the context's rows are flowed (rows flow independently)."""
     rows = context.rows
     inputs = np.asarray(embeddings, dtype=np.float32)[rows]
     target = target_attributes(np.asarray(attributes)[rows], default_controls(np.shape(attributes)[1]))
-    endpoints = adapter.flow(inputs, target.astype(np.float32), steps, alpha)[-1]
-    frame = joint_frame(context, checkpoint, inputs, endpoints, target, steps, alpha)
+    endpoints = adapter.flow(inputs, target.astype(np.float32), config.steps, config.alpha)[-1]
+    frame = joint_frame(context, checkpoint, inputs, endpoints, target, config.steps, config.alpha)
     return frame.projection(inputs, endpoints)
 
 
@@ -231,28 +231,27 @@ def flow_toward(
     embeddings: np.ndarray,
     attributes: np.ndarray,
     target: np.ndarray,
-    steps: int,
-    alpha: float,
-    sample_size: int,
+    config: FlowConfig,
     *,
     anchor: Projection | None = None,
     scale: float | Undefined | None = None,
-    seed: int = 0,
 ) -> FlowView:
-    """Flow every row of embeddings [N, D] toward explicit target attributes int8 [N, A], measure it over
-    all rows, and draw a stratified sample in the joint frame (`joint_frame`, started from `anchor`).
+    """Flow every row of embeddings [N, D] toward explicit target attributes int8 [N, A] (the steps and
+    alpha of `config`; its targets are not read), measure it over all rows, and draw a stratified sample
+    of `config.sample_size` rows in the joint frame (`joint_frame`, started from `anchor`).
 
     `checkpoint` is the checkpoint's content digest (it keys the frame). `scale` is the inputs' median
     nearest-neighbour distance (pass it to avoid recomputing it per flip). The sample (at most
     MAX_DRAWN rows) is stratified by target so every target group stays visible.
     """
     target = np.asarray(target, dtype=np.int8)
+    steps, alpha = config.steps, config.alpha
     traj = adapter.flow(embeddings, target.astype(np.float32), steps, alpha)
     target_labels, original_labels = pack_bits(target), pack_bits(attributes)
     if scale is None:
         scale = median_nn_distance(embeddings)
     metrics = endpoint_metrics(traj, target_labels, original_labels, scale=scale)
-    sample = stratified_sample(target_labels, min(sample_size, MAX_DRAWN), seed)
+    sample = stratified_sample(target_labels, min(config.sample_size, MAX_DRAWN), config.seed)
     rows, finite = context.rows, bool(np.isfinite(traj).all())
     inputs, endpoints = np.asarray(embeddings, dtype=np.float32)[rows], traj[-1][rows]
     if finite:
@@ -353,30 +352,16 @@ def flow_view(
     context: FrameContext,
     embeddings: np.ndarray,
     attributes: np.ndarray,
-    controls: Sequence[Control],
-    steps: int,
-    alpha: float,
-    sample_size: int,
+    config: FlowConfig,
     *,
     anchor: Projection | None = None,
     scale: float | Undefined | None = None,
-    seed: int = 0,
 ) -> FlowView:
-    """`flow_toward` for per-column controls (see `target_attributes`)."""
-    target = target_attributes(attributes, controls)
+    """`flow_toward` for the per-column controls `config.targets` (see `target_attributes`; empty: the
+    default controls)."""
+    target = target_attributes(attributes, config.targets or default_controls(np.shape(attributes)[1]))
     return flow_toward(
-        adapter,
-        checkpoint,
-        context,
-        embeddings,
-        attributes,
-        target,
-        steps,
-        alpha,
-        sample_size,
-        anchor=anchor,
-        scale=scale,
-        seed=seed,
+        adapter, checkpoint, context, embeddings, attributes, target, config, anchor=anchor, scale=scale
     )
 
 
@@ -387,18 +372,16 @@ def compare_flows(
     context: FrameContext | None = None,
     *,
     target: np.ndarray | None = None,
-    steps: int | None = None,
-    alpha: float | None = None,
-    sample_size: int = 300,
+    config: FlowConfig | None = None,
     scale: float | Undefined | None = None,
-    seed: int = 0,
 ) -> tuple[FlowView, ...]:
     """Flow A's probe with each checkpoint (A, B, ...; content digests `checkpoints`) under the same
     targets, steps and alpha, with the same sampled rows, each in its own joint frame started from its
     home frame; every frame is aligned on the probe's input frame, so an input sits at the same place.
 
     `target` int8 [N, A] defaults to the prototype diagnosis' deterministic targets (row i flips attribute
-    i mod A); steps and alpha default to A's training settings (`flow_defaults`). `context` defaults to
+    i mod A); `config` (steps, alpha, sample size, seed) defaults to A's training steps and alpha
+    (`flow_defaults`) and 300 sampled rows. `context` defaults to
     the probe's own (input frame cached or fitted, frames in the user cache).
     """
     if not adapters or len(adapters) != len(checkpoints):
@@ -410,14 +393,13 @@ def compare_flows(
         context = FrameContext.for_probe(embeddings, attributes)
     if target is None:
         target = probe_targets(attributes)
-    default_steps, default_alpha = flow_defaults(adapters[0])
-    steps = default_steps if steps is None else steps
-    alpha = default_alpha if alpha is None else alpha
+    config = config or FlowConfig(*flow_defaults(adapters[0]))
     if scale is None:
         scale = median_nn_distance(embeddings)
     views = []
     for adapter, checkpoint in zip(adapters, checkpoints, strict=True):
-        anchor = home_anchor(adapter, checkpoint, context, embeddings, attributes, *flow_defaults(adapter))
+        home = FlowConfig(*flow_defaults(adapter))
+        anchor = home_anchor(adapter, checkpoint, context, embeddings, attributes, home)
         views.append(
             flow_toward(
                 adapter,
@@ -426,12 +408,9 @@ def compare_flows(
                 embeddings,
                 attributes,
                 target,
-                steps,
-                alpha,
-                sample_size,
+                config,
                 anchor=anchor,
                 scale=scale,
-                seed=seed,
             )
         )
     return tuple(views)
