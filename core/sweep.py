@@ -15,12 +15,14 @@ so a cluster needs the files on a filesystem every worker sees.
 Table, one row per checkpoint: run, checkpoint, path, epoch, family, adapter, severity (worst over the
 findings), finding (kind of the worst finding), summary, error, severity_<kind> per finding kind, one column
 per numeric metric (NaN where undefined), first_collapsed_epoch (per run) and content_hash.
+
+Why one module: an application whose cache, stat index, workers and table are one pipeline; its parts
+mean nothing apart.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -28,11 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .checkpoints import WEIGHT_SUFFIXES, epoch_from_name
+from .config import CACHE_DIR
 from .encode import csv_cell, html_text
-from .errors import CollapseExplorerError
-from .paths import write_atomic
-from .projection import CACHE_DIR
+from .io.checkpoints import epoch_from_name
+from .io.errors import CollapseExplorerError
+from .io.files import write_atomic
+from .io.paths import WEIGHT_SUFFIXES, checkpoint_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,11 +120,6 @@ def _regular_inside(path: Path, root: Path) -> bool:
     return path.is_file() and path.resolve().is_relative_to(root)
 
 
-def checkpoints_of(run: Path, root: Path) -> list[Path]:
-    """Checkpoint files directly inside the run folder `run`, sorted by name."""
-    return sorted(p for p in run.iterdir() if p.suffix in WEIGHT_SUFFIXES and _regular_inside(p, root))
-
-
 class _Index:
     """path -> (size, mtime_ns, inode, ctime_ns, sha256) of files already hashed, so unchanged files are not
     read again. A file rewritten in place keeping its size, mtime and inode still gets a new ctime."""
@@ -165,7 +163,7 @@ def code_fingerprint() -> str:
 
 def diagnose_one(path: str, probe: str | None, trust: bool, device: str) -> dict:
     """One checkpoint's row (plain data, so it travels to and from workers): see `result_row`."""
-    from .runs import report_for
+    from .timeline import report_for
 
     try:
         family, _, epoch, report = report_for(path, probe, trust=trust, device=device)
@@ -177,9 +175,9 @@ def diagnose_one(path: str, probe: str | None, trust: bool, device: str) -> dict
 
 def result_row(path: str, family: str | None, epoch: int | None, report) -> dict:
     """Row of a diagnosed checkpoint: severities per finding kind, numeric metrics, the worst finding."""
-    from .diagnosis import SEVERITY_ORDER
-    from .metrics import Undefined
-    from .runs import report_metrics
+    from .diagnosis.base import SEVERITY_ORDER
+    from .metrics.base import Undefined
+    from .timeline import report_metrics
 
     metrics: dict[str, float | None] = {}
     for key, value in report_metrics(report).items():
@@ -211,7 +209,7 @@ def result_row(path: str, family: str | None, epoch: int | None, report) -> dict
 def evidence(metrics: dict[str, object]) -> str:
     """'label = value' of the metric that shows a finding: the first of its evidence that has a better
     direction in METRICS and a defined value (distinct endpoints for prototype collapse, say)."""
-    from .metrics import all_metrics, format_value, is_defined
+    from .metrics.base import all_metrics, format_value, is_defined
 
     table = all_metrics()
     for key, value in metrics.items():
@@ -292,8 +290,8 @@ def sweep(
     `out` is the table's path (the leaderboard goes beside it as .html); by default both go to a folder of
     `cache_dir` named after the root. `probe` overrides probe.npz beside each checkpoint or in its run.
     """
-    from .device import resolve_device
-    from .probe import find_probe
+    from .io.probe import find_probe
+    from .models.device import resolve_device
 
     device = resolve_device(device)
     root = Path(root).expanduser().resolve()
@@ -309,7 +307,7 @@ def sweep(
     rows: dict[str, dict] = {}
     todo: list[tuple] = []
     for run in runs:
-        for file in checkpoints_of(run, root):
+        for file in checkpoint_files(run, within=root):
             probe_path = probe_override or find_probe(file)
             # The name is part of the key: a checkpoint's epoch may come from its file name.
             parts = [
@@ -391,16 +389,14 @@ def _write_cache(target: Path, data: bytes) -> None:
 
 
 def _write_parquet(table: pd.DataFrame, target: Path) -> None:
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, engine="pyarrow", index=False)
-    write_atomic(target, buffer.getvalue())
+    write_atomic(target, lambda tmp: table.to_parquet(tmp, engine="pyarrow", index=False))
 
 
 def build_table(root: Path, rows: list[dict]) -> pd.DataFrame:
     """The sweep table from result rows (see the module docstring for its columns)."""
     import pandas as pd
 
-    from .metrics import all_metrics
+    from .metrics.base import all_metrics
 
     records = []
     for row in rows:

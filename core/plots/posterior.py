@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from ..encode import plotly_text
-from ..metrics import Undefined
+from ..metrics.base import Undefined
 from ..metrics.posterior import ACTIVE_THRESHOLD
 
 if TYPE_CHECKING:

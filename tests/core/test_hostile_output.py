@@ -15,12 +15,15 @@ import pandas as pd
 import pytest
 import torch
 
-import core.checkpoints as checkpoints
+import core.io.hf as hf_module
+import core.io.sniff as sniff_module
+import core.io.state_dict as state_dict_module
 from core import DEMO_DIR, encode
-from core.checkpoints import load_checkpoint
 from core.cli import main
-from core.errors import CheckpointError, CollapseExplorerError
-from core.paths import resolve_user_path, write_atomic
+from core.io.checkpoints import load_checkpoint
+from core.io.errors import CheckpointError, CollapseExplorerError
+from core.io.files import write_atomic
+from core.io.paths import resolve_user_path
 from tests import hostile_files as hf
 
 CODEBOOK = DEMO_DIR / "codebook" / "collapsing"
@@ -156,7 +159,7 @@ class _Scripts(HTMLParser):
 def test_report_keeps_names_inert_in_text_scripts_and_figures(tmp_path, capsys):
     from core.plots import codebook as cb
     from core.report import Entry, report_html
-    from core.runs import report_for
+    from core.timeline import report_for
 
     names = list(hf.PAYLOADS.values())
     checkpoint = hf.payload_flow_run(tmp_path, names)
@@ -214,9 +217,9 @@ def test_report_refuses_a_symlink_planted_at_the_json_it_was_not_named(tmp_path,
     assert not (team / "r.html").is_symlink() and (team / "r.json").is_file()
 
 
-def test_atomic_writer_opens_nothing_planted_and_keeps_the_umask(tmp_path):
+def test_atomic_writer_never_writes_through_a_planted_link(tmp_path):
     target = write_atomic(tmp_path / "out.txt", b"one")
-    assert target.read_bytes() == b"one" and (target.stat().st_mode & 0o777) == 0o666 & ~_umask()
+    assert target.read_bytes() == b"one" and (target.stat().st_mode & 0o777) == 0o600
     victim = tmp_path / "victim"
     victim.write_text("keep")
     (tmp_path / "link.txt").symlink_to(victim)
@@ -224,12 +227,6 @@ def test_atomic_writer_opens_nothing_planted_and_keeps_the_umask(tmp_path):
         write_atomic(tmp_path / "link.txt", b"x", named=False)
     write_atomic(tmp_path / "link.txt", b"x")
     assert victim.read_text() == "keep" and (tmp_path / "link.txt").read_bytes() == b"x"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @needs_demo
@@ -335,7 +332,7 @@ def test_a_log_value_too_large_for_a_float_is_skipped_and_the_verdict_stands(tmp
     assert verdict == {
         f["kind"]: f["severity"] for f in json.loads(clean)["findings"] if f["kind"] != "training"
     }
-    from core.logs import scan_run_folder
+    from core.io.logs import scan_run_folder
 
     log = scan_run_folder(run)
     assert log.series("loss")[1].tolist() == [1.0 / (i + 1) for i in range(5)]
@@ -356,7 +353,8 @@ def test_nul_byte_in_a_shard_name_is_refused(tmp_path, capsys):
 
 def test_tensor_count_limit_is_checked_before_loading(tmp_path, monkeypatch, capsys):
     torch.save({f"w{i}": torch.zeros(1) for i in range(300)}, tmp_path / "many.pt")
-    monkeypatch.setattr(checkpoints, "MAX_TENSORS", 100)
+    for module in (sniff_module, hf_module, state_dict_module):
+        monkeypatch.setattr(module, "MAX_TENSORS", 100)
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load ran"))
     code, _, err = cli(["inspect", str(tmp_path / "many.pt")], capsys)
     line = one_error_line(err)

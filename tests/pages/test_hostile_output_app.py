@@ -10,7 +10,7 @@ import pytest
 
 from core import DEMO_DIR, encode
 from core import sweep as sweep_module
-from core.paths import ROOTS_ENV
+from core.io.paths import ROOTS_ENV
 from core.sweep import sweep
 from tests import hostile_files as hf
 from tests.pages.helpers import router_app, run_page
