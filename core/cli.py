@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from .encode import terminal
+from .io.encode import terminal
 from .io.errors import CollapseExplorerError, NeedsTrustError
 
 EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3

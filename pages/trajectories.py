@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.config import FlowConfig
-from core.encode import csv_frame
+from core.io.encode import csv_frame
 from core.io.errors import CollapseExplorerError
 from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots

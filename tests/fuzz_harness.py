@@ -527,7 +527,7 @@ def output_case(rng: random.Random, folder: Path) -> str | None:
     import plotly.graph_objects as go
 
     from core.diagnosis import Finding, Report
-    from core.encode import csv_frame
+    from core.io.encode import csv_frame
     from core.report import Entry, Table, report_html
     from core.sweep import leaderboard_html
     from tests.hostile_files import payload_keys

@@ -59,7 +59,7 @@ def _calls(path: Path) -> list[ast.Call]:
 
 def test_charts_and_csv_go_through_the_output_encoding():
     """Issue 26: figures reach the browser through widgets.chart (no live Plotly markup from names) and
-    tables reach a CSV only through core.encode.csv_frame (no formula cell)."""
+    tables reach a CSV only through core.io.encode.csv_frame (no formula cell)."""
     offenders = []
     for path in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]:
         for call in _calls(path):

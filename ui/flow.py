@@ -22,7 +22,7 @@ from core import DEMO_DIR
 from core.adapters.base import CheckpointAdapter
 from core.adapters.flow import flow_settings
 from core.config import FlowConfig
-from core.encode import csv_frame
+from core.io.encode import csv_frame
 from core.io.errors import CollapseExplorerError
 from core.io.paths import default_demo, demo_checkpoints, display_name
 from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error

@@ -2,7 +2,7 @@
 
 Every string that comes from a file (names, config values, attribute names, probe texts, error
 messages naming them) reaches a Markdown renderer (st.markdown, st.error, captions, subheaders,
-labels) only through `md`, which escapes it (core.encode.markdown); charts go through `chart`, which
+labels) only through `md`, which escapes it (core.io.encode.markdown); charts go through `chart`, which
 strips live Plotly markup from their data, and CSV downloads through `csv_download`."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.diagnosis import SEVERITY_ORDER, Finding, Report
-from core.encode import csv_frame, inert_figure
-from core.encode import markdown as md
 from core.io.checkpoints import epoch_from_name
+from core.io.encode import csv_frame, inert_figure
+from core.io.encode import markdown as md
 from core.io.errors import CollapseExplorerError
 from core.io.paths import default_demo, demo_checkpoints, display_name
 from core.metrics import all_metrics, format_value, info_of, label
@@ -200,7 +200,7 @@ def metric_grid(cards: dict[str, object], per_row: int = 2, helps: Mapping[str, 
 
 def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:
     """A download button for a table (list of row dicts or a DataFrame) as CSV; no cell of it is a
-    formula when a spreadsheet opens it (core.encode.csv_frame)."""
+    formula when a spreadsheet opens it (core.io.encode.csv_frame)."""
     import pandas as pd
 
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
@@ -226,7 +226,7 @@ def show_error(exc: Exception, shown: list[str] | None = None) -> None:
 
 
 def chart(figure, **kwargs) -> object:
-    """st.plotly_chart of `figure` with no live markup from file names in it (core.encode.inert_figure)."""
+    """st.plotly_chart of `figure` with no live markup from file names in it (core.io.encode.inert_figure)."""
     return st.plotly_chart(inert_figure(figure), **kwargs)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from ..encode import plotly_text
+from ..io.encode import plotly_text
 from ..metrics.base import Undefined
 from ..metrics.posterior import ACTIVE_THRESHOLD
 

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from ..encode import plotly_text
+from ..io.encode import plotly_text
 from ..metrics.training import ema_smooth, train_val_gap
 
 if TYPE_CHECKING:

@@ -136,7 +136,7 @@ def flow_frames_figure(
 
 def flow_frame_titles(labels: Sequence[str], views: Sequence[FlowView]) -> list[str]:
     """Panel titles: label, distinct endpoints and the frame's trustworthiness per view."""
-    from ..encode import plotly_text
+    from ..io.encode import plotly_text
 
     return [
         f"{plotly_text(label)}<br>{format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "

@@ -27,8 +27,8 @@ import plotly.graph_objects as go
 
 from .. import DEMO_DIR, REPO_ROOT
 from ..diagnosis.base import SEVERITY_ORDER, Finding, Report
-from ..encode import html_text, inert_figure, script_json
 from ..io import files
+from ..io.encode import html_text, inert_figure, script_json
 from ..io.errors import CollapseExplorerError
 from ..metrics.base import (
     all_metrics,

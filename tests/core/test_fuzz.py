@@ -52,8 +52,8 @@ def test_hostile_names_stay_text_in_every_output(tmp_path):
     ("target", "broken", "caught"),
     [
         ("core.cli.terminal", str, "control byte"),
-        ("core.report.script_json", lambda v: json.dumps(v), "inside a script"),
-        ("core.encode.csv_cell", lambda v: v, "formula cell"),
+        ("core.report.html.script_json", lambda v: json.dumps(v), "inside a script"),
+        ("core.io.encode.csv_cell", lambda v: v, "formula cell"),
     ],
 )
 def test_the_output_fuzz_notices_a_sink_left_open(tmp_path, monkeypatch, target, broken, caught):

@@ -18,8 +18,9 @@ import torch
 import core.io.hf as hf_module
 import core.io.sniff as sniff_module
 import core.io.state_dict as state_dict_module
-from core import DEMO_DIR, encode
+from core import DEMO_DIR
 from core.cli import main
+from core.io import encode
 from core.io.checkpoints import load_checkpoint
 from core.io.errors import CheckpointError, CollapseExplorerError
 from core.io.files import write_atomic

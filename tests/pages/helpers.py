@@ -36,7 +36,7 @@ def router_app(monkeypatch, *, timeout: float = 180, query: dict | None = None, 
 
 def plain(text: str) -> str:
     """An element's Markdown as the words it shows: the app escapes every punctuation mark of text that
-    came from a file (core.encode.markdown), which a reader never sees."""
+    came from a file (core.io.encode.markdown), which a reader never sees."""
     import re
 
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(text))

@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from core import DEMO_DIR, encode
+from core import DEMO_DIR
 from core import sweep as sweep_module
+from core.io import encode
 from core.io.paths import ROOTS_ENV
 from core.sweep import sweep
 from tests import hostile_files as hf
