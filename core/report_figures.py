@@ -56,14 +56,24 @@ def _flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarr
 
 
 def _steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
+    from .plots import series_colour
+
     fig = go.Figure()
-    for label, per_step in series.items():
-        fig.add_scatter(x=np.arange(1, len(per_step) + 1), y=per_step, mode="lines+markers", name=label)
+    for i, (label, per_step) in enumerate(series.items()):
+        fig.add_scatter(
+            x=np.arange(1, len(per_step) + 1),
+            y=per_step,
+            mode="lines+markers",
+            name=label,
+            line={"color": series_colour(label, i), "width": 2},
+            marker={"color": series_colour(label, i)},
+        )
     fig.update_layout(
-        title="Mean step length per flow step (probe rows flipped one attribute each)",
-        xaxis_title="step",
-        yaxis={"title": "mean ||z_{t+1} - z_t||", "rangemode": "tozero"},
-        height=320,
+        title="How far the inputs move at each flow step (each probe row with one attribute flipped)",
+        xaxis_title="flow step",
+        yaxis={"title": "mean distance moved in the step", "rangemode": "tozero"},
+        legend={"title": {"text": "checkpoint"}, "orientation": "h", "y": -0.25},
+        height=340,
     )
     return fig
 
@@ -93,8 +103,8 @@ def _text_outputs(adapter: CheckpointAdapter, probe: ProbeData | None):
 
 
 def _text_pictures(series: Mapping[str, object]) -> list:
-    """Diversity bars of every model and a table of what each wrote for the same inputs (greedy, the
-    diagnosis' own sample, so the pictures show what the verdict read)."""
+    """A table of what each model wrote for the same inputs (greedy, the diagnosis' own sample, so the
+    pictures show what the verdict read), then the diversity bars of every model."""
     from .plots.text import metric_bars
     from .report import Table
 
@@ -110,7 +120,7 @@ def _text_pictures(series: Mapping[str, object]) -> list:
         tuple(rows),
         f"The first {len(rows)} of the {len(first.rows)} probe inputs the diagnosis decoded (seeded sample).",
     )
-    return [metric_bars({label: decoded.metrics for label, decoded in series.items()}), table]
+    return [table, metric_bars({label: decoded.metrics for label, decoded in series.items()})]
 
 
 FAMILY_FIGURES: dict[str, tuple[Callable, Callable[[Mapping], go.Figure | list]]] = {
@@ -176,7 +186,8 @@ def report_figures(
     items: Sequence[tuple[str, str, Report]], probe: str | None = None, *, trust: bool = False
 ) -> list:
     """Pictures (figures and tables) for checkpoints given as (label, path, report); one probe for
-    all, else each its own.
+    all, else each its own. The first is the family's main picture (flow: the endpoints in their
+    frames; codebook: the usage strip; posterior: KL per dimension; text: the outputs table).
 
     A checkpoint that cannot be rebuilt or measured is left out of the picture (its report says why).
     """
@@ -222,5 +233,6 @@ def report_figures(
             )
         except CollapseExplorerError:
             frames = None
-        figures += [frames] if frames is not None else []
+        # The endpoints in their frames are the picture that shows a prototype collapse: it leads.
+        figures = ([frames] if frames is not None else []) + figures
     return figures
