@@ -9,12 +9,13 @@ from core.diagnosis.codebook import EMA_DEAD_THRESHOLD
 from core.errors import CollapseExplorerError
 from core.metrics import format_value
 from core.plots import codebook as plots
-from ui import cache, router, state, widgets
+from ui import cache, router, state, verdict, widgets
 from ui import codebook as cb
 
 router.require()
 
 st.title("Codebook usage")
+verdict.strip()
 st.caption(
     "Perplexity = exp(entropy) of code usage counted over the whole probe pass (1 = one code, K = uniform). "
     "A code is dead when its share is at most threshold / K."

@@ -6,12 +6,13 @@ from core.diagnosis.mode import sampling_noise
 from core.errors import CollapseExplorerError
 from core.metrics import METRICS, format_value
 from core.plots import text as plots
-from ui import router, widgets
+from ui import router, verdict, widgets
 from ui import text as gen
 
 router.require()
 
 st.title("Generation")
+verdict.strip()
 st.caption(
     "BLEU: sacrebleu corpus BLEU (0-100) against the probe's reference sentences. Distinct-n is pooled over "
     "all outputs (per-sentence averages cannot see one sentence repeated for every input). Self-BLEU: each "

@@ -5,12 +5,13 @@ import streamlit as st
 from core.errors import CollapseExplorerError
 from core.metrics import Undefined, format_value
 from core.plots import posterior as plots
-from ui import cache, router, state, widgets
+from ui import cache, router, state, verdict, widgets
 from ui import posterior as vae
 
 router.require()
 
 st.title("Latents")
+verdict.strip()
 st.caption(
     "KL_j = mean over probe rows of 0.5 (mu^2 + sigma^2 - 1 - ln sigma^2) in nats; a unit is active when "
     "Var_x(mu_j) >= 0.01 (ddof=1); diversity = mean pairwise distance of reconstructions / that of inputs."

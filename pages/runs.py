@@ -5,11 +5,12 @@ import streamlit as st
 from core.errors import CollapseExplorerError
 from core.paths import ROOTS_ENV
 from core.sweep import SEVERITIES
-from ui import router, runs, widgets
+from ui import router, runs, verdict, widgets
 
 router.require()
 
 st.title("Runs")
+verdict.strip()
 st.caption(
     "A sweep diagnoses every checkpoint of every run folder under a root: `python -m core sweep ROOT "
     "[--jobs N] [--backend loky|dask|ray]`. This page reads the table it writes. First collapse = the "

@@ -11,7 +11,7 @@ from core.metrics import label
 from core.paths import demo_runs, display_name, resolve_user_path
 from core.plots.runs import timeline_figure
 from core.runs import changing_metrics, main_family, metric_series
-from ui import cache, router, state, widgets
+from ui import cache, router, state, verdict, widgets
 
 router.require()
 
@@ -53,6 +53,7 @@ def guard_section(guard_points: list, notes: list[str]) -> None:
 
 
 st.title("Timeline")
+verdict.strip()
 try:
     own, origin = state.timeline_folder()
 except CollapseExplorerError as exc:

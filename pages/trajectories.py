@@ -7,11 +7,12 @@ from core.flowtext import DECODE_ROWS
 from core.flowview import CONTROLS, MAX_DRAWN
 from core.metrics.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
-from ui import flow, router, widgets
+from ui import flow, router, verdict, widgets
 
 router.require()
 
 st.title("Trajectories")
+verdict.strip()
 st.caption(
     "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). The "
     "picture is a joint frame: UMAP fitted on the inputs and their endpoints together, so endpoints that "

@@ -169,3 +169,30 @@ def export(path_a: str, path_b: str | None, probe: str | None = None, trust: boo
     probe = resolve_probe(path_a, probe)
     built = _built(path_a, trust)
     return _export(path_a, file_stamp(path_a), path_b, stamp_b, probe, trust, built, state.device())
+
+
+@st.cache_data(show_spinner="Drawing the family's picture…", max_entries=16)
+def _pictures(
+    path_a: str,
+    stamp_a: Stamp,
+    path_b: str | None,
+    stamp_b: Stamp | None,
+    probe: str | None,
+    trust: bool,
+    built: bool,
+    device: str,
+) -> list:
+    from core.report_figures import report_figures
+
+    items = [("A", path_a, _report(path_a, stamp_a, probe, trust, built, device))]
+    if path_b is not None:
+        items.append(("B", path_b, _report(path_b, stamp_b, probe, trust, built, device)))
+    return report_figures(items, probe, trust=trust)
+
+
+def pictures(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> list:
+    """The report's family pictures of A (and B, both on A's probe), the main one first (cached)."""
+    probe = resolve_probe(path_a, probe)
+    stamp_b = file_stamp(path_b) if path_b is not None else None
+    built = _built(path_a, trust)
+    return _pictures(path_a, file_stamp(path_a), path_b, stamp_b, probe, trust, built, state.device())

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.checkpoints import epoch_from_name
-from core.diagnosis import SEVERITY_ORDER, Finding, Report
+from core.diagnosis import Finding, Report
 from core.errors import CollapseExplorerError
 from core.metrics import all_metrics, format_value, info_of, label
 from core.paths import default_demo, demo_checkpoints, display_name
@@ -80,14 +80,14 @@ def checkpoint_picker(slot: state.Slot, label: str) -> str | None:
     else:
         upload = st.file_uploader(f"{label}: upload", key=f"upload_{slot}")
         if upload is not None:
-            path, problem = _stored(upload)
+            path, problem = stored(upload)
         else:
             problem = "Upload chosen, but no file uploaded yet"
     state.set_selected(slot, path, problem)
     return path
 
 
-def _stored(upload) -> tuple[str | None, str | None]:
+def stored(upload) -> tuple[str | None, str | None]:
     """(path in this session's upload area, None), or (None, why not: over a cap or the quota)."""
     try:
         return str(uploads.store(upload.name, upload.getvalue())), None
@@ -104,12 +104,15 @@ def probe_picker() -> str | None:
     upload = st.file_uploader("…or upload probe data", type=["npz", "safetensors"], key="probe_upload")
     path = problem = None
     if upload is not None:
-        path, problem = _stored(upload)
+        path, problem = stored(upload)
     elif text:
         try:
             path = str(uploads.resolve(text))
         except CollapseExplorerError as exc:
             problem = str(exc)
+    elif given := st.session_state.get(state.PAGE_PROBE_KEY):
+        path = given
+        st.caption("Using the probe data uploaded on the page.")
     state.set_probe_path(path, problem)
     return path
 
@@ -264,12 +267,6 @@ def settings_caption(deltas: list) -> str:
         values = format_value(d.a) if d.a == d.b else f"A {format_value(d.a)}, B {format_value(d.b)}"
         parts.append(f"{d.label.lower()} {values}")
     return f"Measured with: {'; '.join(parts)}." if parts else ""
-
-
-def verdict_markdown(slot: str, report: Report, line: str) -> str:
-    """'**A** (run/file.pt): prototype collapse - 32 distinct endpoints of 1,000' with a severity icon."""
-    worst = max((f.severity for f in report.findings), key=SEVERITY_ORDER.get, default="undefined")
-    return f"{SEVERITY_ICON[worst]} **{slot}** (`{short_name(report.checkpoint)}`): {line}"
 
 
 def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> None:
