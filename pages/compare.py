@@ -32,7 +32,7 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-st.subheader(verdict.plain(headline(report_a, report_b)))
+st.subheader(headline(report_a, report_b))
 if verdict.picture(path_a, path_b, key="compare_picture") and verdict.family(path_a) == "flow":
     st.caption(flow.COMPARE_CAPTION)
 
