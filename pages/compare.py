@@ -20,10 +20,6 @@ if path_a is None or path_b is None:
     st.info("Choose checkpoint A and checkpoint B in the sidebar (two checkpoints of the same family).")
     st.stop()
 verdict.strip(b=path_b)
-st.caption(
-    "Both measured on A's probe data"
-    + ("" if state.selected_path("b") else " · B is the other demo run of A's family")
-)
 
 trust, probe = state.trusted(), state.probe_path()
 try:
@@ -32,7 +28,11 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-st.subheader(headline(report_a, report_b))
+st.markdown(f"**{headline(report_a, report_b)}**")
+st.caption(
+    "Both measured on A's probe data"
+    + ("" if state.selected_path("b") else " · B is the other demo run of A's family")
+)
 if verdict.picture(path_a, path_b, key="compare_picture") and verdict.family(path_a) == "flow":
     st.caption(flow.COMPARE_CAPTION)
 

@@ -19,6 +19,7 @@ from ui.widgets import SEVERITY_ICON, short_name
 # The Markdown colours nearest to core.plots.SLOT_COLOURS (A vermilion, B blue).
 SLOT_BADGE = {"A": ":orange-badge[**A**]", "B": ":blue-badge[**B**]"}
 STRIP_KEY = "verdict_strip"
+PICTURE_HEIGHT = 440  # px: title, strip and picture inside a 1400 x 900 screen
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:=^])")
 
 
@@ -39,12 +40,15 @@ def verdict(path: str) -> Verdict:
         return verdict_of(cache.report(path, state.probe_path(), state.trusted()))
     except CollapseExplorerError as exc:
         return Verdict("undefined", "could not be read", " ".join(str(exc).split()))
+    except OSError as exc:  # the file went away (or never was) since it was chosen
+        return Verdict("undefined", "could not be read", exc.strerror or "the file cannot be read")
 
 
 def _cell(slot: str, path: str) -> None:
     found = verdict(path)
-    st.markdown(f"{SEVERITY_ICON[found.severity]} {SLOT_BADGE[slot]} **{plain(found.what)}**")
-    st.markdown(plain(found.headline))
+    st.markdown(
+        f"{SEVERITY_ICON[found.severity]} {SLOT_BADGE[slot]} **{plain(found.what)}**  \n{plain(found.headline)}"
+    )
     st.caption(plain(short_name(path)))
     if found.fix:
         st.markdown(f"**Fix:** {plain(found.fix)}")
@@ -93,6 +97,8 @@ def picture(path_a: str, path_b: str | None = None, *, key: str) -> bool:
     flow, the endpoints in their joint frames; codebook, the usage strip; posterior, KL per dimension;
     text, the outputs table. Where probe data is missing, says where to give it and offers an uploader
     in place. Returns whether a picture was drawn."""
+    from core.report import Table
+
     kind = family(path_a)
     if path_b is not None and family(path_b) != kind:
         st.caption("B is a model of another family: the picture shows A alone.")
@@ -114,6 +120,8 @@ def picture(path_a: str, path_b: str | None = None, *, key: str) -> bool:
             st.info(f"No picture of this {kind} model without probe data.")
             probe_uploader(key=f"{key}_probe")
         return False
+    if not isinstance(shown, Table) and (shown.layout.height or 0) > PICTURE_HEIGHT:
+        shown.update_layout(height=PICTURE_HEIGHT)  # the picture shares the first screen with the strip
     _draw(shown, key)
     return True
 

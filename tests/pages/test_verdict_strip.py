@@ -95,8 +95,8 @@ def test_page_opens_with_the_verdict_of_a_and_b_before_any_control(page, family)
     texts = [(i, _unescaped(str(getattr(e, "value", "")))) for i, e in enumerate(elements)]
     first_control = next((i for i, e in enumerate(elements) if e.type in CONTROLS), len(elements))
     for slot, (what, number) in (("A", words_a), ("B", words_b)):
-        heads = [i for i, text in texts if f"[**{slot}**] **{what}**" in text]
-        numbers = [i for i, text in texts if text == number]
+        heads = [i for i, text in texts if f"[**{slot}**] **{what}**  \n" in text]
+        numbers = [i for i, text in texts if text.endswith(f"**{what}**  \n{number}")]
         assert heads and numbers, f"{page}: no verdict for {slot} ({what}; {number})"
         assert heads[0] < first_control and numbers[0] < first_control, f"{page}: a control comes first"
     fixes = [text for _, text in texts if text.startswith("**Fix:** ")]
