@@ -16,6 +16,7 @@ router.require()
 
 st.title("Codebook usage")
 verdict.strip()
+picture_slot = st.container()  # A's (and B's) usage strip, drawn once the controls below are read
 st.caption(
     "Perplexity = exp(entropy) of code usage counted over the whole probe pass (1 = one code, K = uniform). "
     "A code is dead when its share is at most threshold / K."
@@ -97,6 +98,13 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
 else:
     widgets.findings_section(report, show_errors_as=st.error)
+
+strip_curves = {f"{run_a.label} epoch {epoch}": counts[head]}
+if usage_b is not None and run_b is not None and usage_b.counts.shape[1:] == usage_a.counts.shape[1:]:
+    strip_curves[f"{run_b.label} epoch {usage_b.epochs[-1]}"] = usage_b.counts[-1, head]
+with picture_slot:
+    st.plotly_chart(plots.usage_rows(strip_curves), key="cb_strip")
+    st.caption("Runs and the epoch are chosen below; the second row is the compared run's last checkpoint.")
 
 tab_run, tab_ab, tab_class, tab_recon = st.tabs(["Run", "A / B", "Per class", "Reconstructions"])
 with tab_run:

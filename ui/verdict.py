@@ -19,7 +19,8 @@ from ui.widgets import SEVERITY_ICON, short_name
 # The Markdown colours nearest to core.plots.SLOT_COLOURS (A vermilion, B blue).
 SLOT_BADGE = {"A": ":orange-badge[**A**]", "B": ":blue-badge[**B**]"}
 STRIP_KEY = "verdict_strip"
-PICTURE_HEIGHT = 440  # px: title, strip and picture inside a 1400 x 900 screen
+PICTURE_HEIGHT = 400  # px: title, strip and picture inside a 1400 x 900 screen
+MAX_LEGEND = 8
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:=^])")
 
 
@@ -78,6 +79,18 @@ def family(path: str | None) -> str | None:
         return None
 
 
+def compact(figure) -> bool:
+    """Fit a figure beside the strip in the first screen: at most PICTURE_HEIGHT high, and no legend of
+    more than a few entries (a flow's 32 target combinations would take the picture's place). Returns
+    whether the legend is kept."""
+    if (figure.layout.height or 450) > PICTURE_HEIGHT:  # Streamlit draws an unset height at 450 px
+        figure.update_layout(height=PICTURE_HEIGHT)
+    if sum(1 for trace in figure.data if trace.showlegend is not False) > MAX_LEGEND:
+        figure.update_layout(showlegend=False, margin={"b": 20})
+        return False
+    return True
+
+
 def _draw(found: object, key: str) -> None:
     import pandas as pd
 
@@ -85,7 +98,11 @@ def _draw(found: object, key: str) -> None:
 
     if isinstance(found, Table):
         st.markdown(f"**{plain(found.title)}**")
-        st.dataframe(pd.DataFrame(list(found.rows), columns=list(found.columns)), hide_index=True, key=key)
+        frame = pd.DataFrame(list(found.rows), columns=list(found.columns))
+        # A's and B's outputs first: a narrow screen scrolls the reference out of view, not them.
+        order = [c for c in ("input", "A", "B") if c in frame.columns]
+        order += [c for c in frame.columns if c not in order]
+        st.dataframe(frame, hide_index=True, key=key, column_order=order, height=300)
         if found.caption:
             st.caption(plain(found.caption))
     else:
@@ -120,9 +137,10 @@ def picture(path_a: str, path_b: str | None = None, *, key: str) -> bool:
             st.info(f"No picture of this {kind} model without probe data.")
             probe_uploader(key=f"{key}_probe")
         return False
-    if not isinstance(shown, Table) and (shown.layout.height or 0) > PICTURE_HEIGHT:
-        shown.update_layout(height=PICTURE_HEIGHT)  # the picture shares the first screen with the strip
+    legend = isinstance(shown, Table) or compact(shown)
     _draw(shown, key)
+    if not legend:
+        st.caption("One colour per target combination; the Trajectories page has their legend.")
     return True
 
 
