@@ -85,7 +85,7 @@ widgets.metric_grid(
     {
         "Perplexity": format_value(summary["code_perplexity"], 2),
         "Perplexity / K": format_value(summary["code_perplexity_ratio"], 3),
-        "Dead codes": format_value(summary["dead_code_fraction"], 3),
+        "Dead codes": cb.dead_codes_text(summary),
         "Used codes": f"{format_value(summary['used_codes'])} of {summary['codebook_size']:,}",
     }
 )

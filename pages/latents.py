@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import CollapseExplorerError
-from core.metrics import Undefined, format_value
+from core.metrics import Undefined, format_value, readable
 from core.plots import posterior as plots
 from ui import cache, router, state, verdict, widgets
 from ui import posterior as vae
@@ -57,7 +57,7 @@ for col, (label, (choice, result)) in zip(cols, results.items(), strict=True):
     col.subheader(label)
     col.caption("from the sidebar" if choice.source == "sidebar" else "shipped demo")
     col.metric("Active units", f"{format_value(m['active_units'])} of {m['latent_dim']}")
-    col.metric("KL total (nats)", format_value(m["kl_total"]))
+    col.metric("KL total (nats)", readable(m["kl_total"]), help="Near 0: the latent carries no information.")
     on_floor = m["floor_fraction"]
     col.metric("On the floor", str(on_floor) if isinstance(on_floor, Undefined) else f"{100 * on_floor:.0f}%")
     col.metric("Diversity ratio", format_value(m["diversity_ratio"], 2))

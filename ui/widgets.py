@@ -254,7 +254,8 @@ def delta_frame(deltas: list, *, only_changed: bool = False):
         for d in deltas
         if d.judgement != "setting" and (not only_changed or (d.delta is not None and d.delta != 0))
     ]
-    frame = pd.DataFrame(rows, columns=["metric", "reading", "A", "B", "B − A", "B is", "why"])
+    # A and B next to the metric: on a narrow screen the table scrolls the explanations out, not them.
+    frame = pd.DataFrame(rows, columns=["metric", "A", "B", "B is", "B − A", "reading", "why"])
     return frame.style.map(lambda v: MARK_COLOURS.get(str(v)[:1], ""), subset=["B is"])
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from ..metrics import Undefined
+from ..metrics import Undefined, readable
 from ..metrics.posterior import ACTIVE_THRESHOLD
 from . import GUIDE_COLOUR, series_colour
 
@@ -62,7 +62,7 @@ def _sorted_bars(series: Series, *, title: str, y_title: str, log: bool = False)
 def kl_bars(kl: Series, floor: float = 0.0) -> go.Figure:
     """Data-averaged KL per latent dimension [Z] per checkpoint label, sorted, with the free-bits floor."""
     totals = ", ".join(
-        f"{label}: {float(np.sum(v)):.3g}" for label, v in kl.items() if not isinstance(v, Undefined)
+        f"{label}: {readable(float(np.sum(v)))}" for label, v in kl.items() if not isinstance(v, Undefined)
     )
     fig = _sorted_bars(kl, title=f"KL per dimension (nats; total {totals})", y_title="KL_j (nats)")
     if floor > 0:

@@ -38,9 +38,10 @@ def test_demo_runs_and_controls(tmp_path):
     )  # the chosen epoch carries over to the other run
     at.select_slider(key="cb_epoch").set_value("vqvae_epoch_040.pt").run()
     fixed = _metrics(at)
-    assert float(fixed["Perplexity / K"]) > 0.5 and fixed["Dead codes"] == "0"
+    assert float(fixed["Perplexity / K"]) > 0.5 and fixed["Dead codes"] == "0% (0 of 64)"
     at.slider(key="cb_threshold").set_value(0.5).run()
-    assert float(_metrics(at)["Dead codes"]) > 0  # rare codes now count as dead
+    share, count = _metrics(at)["Dead codes"].split(" (")
+    assert share != "0%" and count.endswith(" of 64)") and count != "0 of 64)"  # rare codes now count as dead
     at.toggle(key="cb_log").set_value(False).run()
     at.selectbox(key="cb_compare").select("(none)").run()
     assert not at.exception and not at.error
