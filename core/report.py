@@ -43,7 +43,7 @@ from .metrics import (
     to_jsonable,
 )
 from .metrics.settings import is_setting
-from .plots import SLOT_COLOURS
+from .plots.palette import SLOT_COLOURS
 from .runs import report_metrics
 from .verdict import verdict_of
 

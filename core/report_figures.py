@@ -56,7 +56,7 @@ def _flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarr
 
 
 def _steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
-    from .plots import series_colour
+    from .plots.palette import series_colour
 
     fig = go.Figure()
     for i, (label, per_step) in enumerate(series.items()):

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from ..adapters.codebook import RunUsage
 from ..metrics.codebook import lorenz_curve, usage_timeline
-from . import GUIDE_COLOUR, series_colour
+from .palette import GUIDE_COLOUR, series_colour
 
 Order = Literal["final", "index"]
 HEATMAP_SCALE = "Viridis"

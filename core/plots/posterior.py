@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..metrics import Undefined, readable
 from ..metrics.posterior import ACTIVE_THRESHOLD
-from . import GUIDE_COLOUR, series_colour
+from .palette import GUIDE_COLOUR, series_colour
 
 if TYPE_CHECKING:
     from ..diagnosis.posterior import RunTimeline

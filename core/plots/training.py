@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from ..metrics.training import ema_smooth, train_val_gap
-from . import GUIDE_COLOUR
+from .palette import GUIDE_COLOUR
 
 if TYPE_CHECKING:
     from ..diagnosis.training import TrainingEvent

@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 
 from core.diagnosis import Report
-from core.plots import SLOT_COLOURS
+from core.plots.palette import SLOT_COLOURS
 from core.report import Table
 from core.report_figures import report_figures
 from core.runs import changing_metrics

@@ -3,7 +3,7 @@
 from core import DEMO_DIR
 from core.cli import main
 from core.paths import demo_checkpoints
-from core.plots import SLOT_COLOURS
+from core.plots.palette import SLOT_COLOURS
 from core.report_figures import report_figures
 from core.runs import report_for
 
