@@ -122,3 +122,17 @@ def test_compare_flow_runs_side_by_side_in_joint_frames():
     distinct = [int(t.split("<br>")[1].split()[0].replace(",", "")) for t in titles]
     assert distinct[0] * 4 < distinct[1]
     assert all(float(t.split("trustworthiness ")[1]) >= 0.93 for t in titles)
+
+
+def test_timeline_overlays_b_run_in_b_colour():
+    from core.plots.palette import SLOT_COLOURS
+
+    at = AppTest.from_file(TIMELINE, default_timeout=240)
+    at.session_state["checkpoint_a"] = _last("codebook/collapsing")
+    at.session_state["checkpoint_b"] = _last("codebook/fixed")
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("B's run (codebook/fixed) is drawn beside A's") for c in at.caption)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    drawn = {(t["name"], t["line"]["color"]) for t in spec["data"]}
+    assert drawn == {("A's run", SLOT_COLOURS["A"]), ("B's run", SLOT_COLOURS["B"])}
