@@ -19,7 +19,11 @@ if path_a is not None and path_b is None and state.problem("b") is None:
 if path_a is None or path_b is None:
     st.info("Choose checkpoint A and checkpoint B in the sidebar (two checkpoints of the same family).")
     st.stop()
-verdict.strip(b=path_b)
+verdict.strip(
+    b=path_b,
+    note="Both measured on A's probe data"
+    + ("" if state.selected_path("b") else " · B is the other demo run of A's family"),
+)
 
 trust, probe = state.trusted(), state.probe_path()
 try:
@@ -29,11 +33,7 @@ except CollapseExplorerError as exc:
     st.stop()
 
 st.markdown(f"**{headline(report_a, report_b)}**")
-st.caption(
-    "Both measured on A's probe data"
-    + ("" if state.selected_path("b") else " · B is the other demo run of A's family")
-)
-if verdict.picture(path_a, path_b, key="compare_picture") and verdict.family(path_a) == "flow":
+if verdict.picture(path_a, path_b, key="compare_picture", height=360) and verdict.family(path_a) == "flow":
     st.caption(flow.COMPARE_CAPTION)
 
 only_changed = st.toggle("Only metrics that changed", key="cmp_only_changed")

@@ -12,7 +12,7 @@ from ui import flow, router, verdict, widgets
 router.require()
 
 st.title("Trajectories")
-verdict.strip()
+verdict.strip(note=verdict.FLOW_TARGETS_NOTE)
 st.caption(
     "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). The "
     "picture is a joint frame: UMAP fitted on the inputs and their endpoints together, so endpoints that "

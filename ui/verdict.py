@@ -57,9 +57,10 @@ def _cell(slot: str, path: str) -> None:
             st.markdown(plain(found.details))
 
 
-def strip(*, b: str | None = None) -> None:
+def strip(*, b: str | None = None, note: str = "") -> None:
     """The verdict strip of the sidebar's A and B (or `b`, e.g. Compare's demo counterpart), side by
-    side (stacked on a narrow screen)."""
+    side (stacked on a narrow screen); `note` says how the page's own numbers were measured when that
+    differs from the diagnosis."""
     chosen = slots(b)
     if not chosen:
         return
@@ -67,6 +68,15 @@ def strip(*, b: str | None = None) -> None:
         for column, (slot, path) in zip(st.columns(len(chosen)), chosen, strict=True):
             with column:
                 _cell(slot, path)
+        if note:
+            st.caption(note)
+
+
+FLOW_TARGETS_NOTE = (
+    "The verdict flows every probe row with one attribute flipped (row i flips attribute i mod A, as the "
+    "diagnosis and the report do); the picture and metrics below use the targets chosen on this page, so "
+    "their numbers (silhouette, distinct endpoints) can differ."
+)
 
 
 def family(path: str | None) -> str | None:
@@ -79,12 +89,12 @@ def family(path: str | None) -> str | None:
         return None
 
 
-def compact(figure) -> bool:
-    """Fit a figure beside the strip in the first screen: at most PICTURE_HEIGHT high, and no legend of
+def compact(figure, height: int = PICTURE_HEIGHT) -> bool:
+    """Fit a figure beside the strip in the first screen: at most `height` px high, and no legend of
     more than a few entries (a flow's 32 target combinations would take the picture's place). Returns
     whether the legend is kept."""
-    if (figure.layout.height or 450) > PICTURE_HEIGHT:  # Streamlit draws an unset height at 450 px
-        figure.update_layout(height=PICTURE_HEIGHT)
+    if (figure.layout.height or 450) > height:  # Streamlit draws an unset height at 450 px
+        figure.update_layout(height=height)
     if sum(1 for trace in figure.data if trace.showlegend is not False) > MAX_LEGEND:
         figure.update_layout(showlegend=False, margin={"b": 20})
         return False
@@ -109,10 +119,10 @@ def _draw(found: object, key: str) -> None:
         st.plotly_chart(found, key=key)
 
 
-def picture(path_a: str, path_b: str | None = None, *, key: str) -> bool:
+def picture(path_a: str, path_b: str | None = None, *, key: str, height: int = 0) -> bool:
     """The one picture that shows the verdict, of A and B (on A's probe) when B is of A's family:
     flow, the endpoints in their joint frames; codebook, the usage strip; posterior, KL per dimension;
-    text, the outputs table. Where probe data is missing, says where to give it and offers an uploader
+    text, the outputs table; at most `height` (else PICTURE_HEIGHT) px high. Where probe data is missing, says where to give it and offers an uploader
     in place. Returns whether a picture was drawn."""
     from core.report import Table
 
@@ -137,7 +147,7 @@ def picture(path_a: str, path_b: str | None = None, *, key: str) -> bool:
             st.info(f"No picture of this {kind} model without probe data.")
             probe_uploader(key=f"{key}_probe")
         return False
-    legend = isinstance(shown, Table) or compact(shown)
+    legend = isinstance(shown, Table) or compact(shown, height or PICTURE_HEIGHT)
     _draw(shown, key)
     if not legend:
         st.caption("One colour per target combination; the Trajectories page has their legend.")

@@ -36,23 +36,30 @@ def _inside(box: dict | None, height: float = SCREEN["height"]) -> bool:
 
 
 @pytest.mark.e2e
-def test_verdict_and_picture_fill_the_first_screen(app_url, chromium_browser):
+@pytest.mark.parametrize(
+    ("name", "query", "words", "picture"),
+    FIRST_SCREENS,
+    ids=[
+        f"{name or 'overview'}-{query.split('=')[1] if query else 'flow'}"
+        for name, query, _, _ in FIRST_SCREENS
+    ],
+)
+def test_verdict_and_picture_fill_the_first_screen(app_url, chromium_browser, name, query, words, picture):
     page = chromium_browser.new_page(viewport=SCREEN)
     main = page.locator('[data-testid="stMain"]')
-    for name, query, words, picture in FIRST_SCREENS:
-        page.goto(f"{app_url}/{name}?{query}", wait_until="domcontentloaded")
-        _settle(page)
-        verdict = main.get_by_text(words)
-        verdict.wait_for(timeout=180_000)
-        assert _inside(verdict.bounding_box()), (name, query, "verdict below the first screen")
-        if picture is None:  # Trajectories: its strip leads; its picture is the page's own below
-            continue
+    page.goto(f"{app_url}/{name}?{query}", wait_until="domcontentloaded")
+    _settle(page)
+    verdict = main.get_by_text(words)
+    verdict.wait_for(timeout=180_000)
+    assert _inside(verdict.bounding_box()), "verdict below the first screen"
+    if picture is not None:  # Trajectories: its strip leads; its picture is the page's own, below
         shown = main.locator(picture).first
         shown.wait_for(timeout=180_000)
         box = shown.bounding_box()
-        assert _inside(box), (name, query, "picture not inside the first screen", box)
-        assert box["height"] >= 150 and box["width"] >= 600, (name, query, box)
-        assert page.locator('[data-testid="stException"]').count() == 0, (name, query)
+        assert _inside(box), ("picture not inside the first screen", box)
+        assert box["height"] >= 150 and box["width"] >= 600, box
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
 
 
 @pytest.mark.e2e
