@@ -95,6 +95,8 @@ def compact(figure, height: int = PICTURE_HEIGHT) -> bool:
     whether the legend is kept."""
     if (figure.layout.height or 450) > height:  # Streamlit draws an unset height at 450 px
         figure.update_layout(height=height)
+    if len(figure.data) <= MAX_LEGEND:  # a legend above the plot leaves it the width of a narrow screen
+        figure.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0})
     if sum(1 for trace in figure.data if trace.showlegend is not False) > MAX_LEGEND:
         figure.update_layout(showlegend=False, margin={"b": 20})
         return False

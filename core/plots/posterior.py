@@ -61,10 +61,15 @@ def _sorted_bars(series: Series, *, title: str, y_title: str, log: bool = False)
 
 def kl_bars(kl: Series, floor: float = 0.0) -> go.Figure:
     """Data-averaged KL per latent dimension [Z] per checkpoint label, sorted, with the free-bits floor."""
+    # The slot ("A" of "A: run/file.pt") keeps the title short enough for a narrow screen.
     totals = ", ".join(
-        f"{label}: {readable(float(np.sum(v)))}" for label, v in kl.items() if not isinstance(v, Undefined)
+        f"{label.split(':')[0]}: {readable(float(np.sum(v)))}"
+        for label, v in kl.items()
+        if not isinstance(v, Undefined)
     )
-    fig = _sorted_bars(kl, title=f"KL per dimension (nats; total {totals})", y_title="KL_j (nats)")
+    fig = _sorted_bars(
+        kl, title=f"KL per dimension (nats)<br><sup>total {totals}</sup>", y_title="KL_j (nats)"
+    )
     if floor > 0:
         fig.add_hline(
             y=floor, line_dash="dash", line_color=GUIDE_COLOUR, annotation_text=f"free-bits floor {floor:g}"

@@ -88,6 +88,6 @@ def test_a_and_b_keep_their_colours_and_guides_read_on_a_dark_theme():
 
     kl = kl_bars({"B: run/b.pt": np.ones(3), "A: run/a.pt": np.full(3, 1e-7)}, floor=0.5)
     assert [t.marker.color for t in kl.data] == [SLOT_COLOURS["B"], SLOT_COLOURS["A"]]  # by name, not order
-    assert "A: run/a.pt: < 0.001" in kl.layout.title.text  # never 3e-07
+    assert "total B: 3, A: < 0.001" in kl.layout.title.text  # never 3e-07
     active = activity_bars({"A": np.ones(3)})
     assert {shape.line.color for shape in [*kl.layout.shapes, *active.layout.shapes]} == {GUIDE_COLOUR}

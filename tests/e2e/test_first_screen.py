@@ -75,11 +75,12 @@ def test_compare_keeps_a_and_b_in_view_at_800_px_in_the_dark(app_url, chromium_b
     main.get_by_text("64 of 64 codes used (0% dead): ok").wait_for(timeout=180_000)
     table = main.locator(TABLE).first
     table.wait_for(timeout=60_000)
-    right = table.bounding_box()["x"] + table.bounding_box()["width"]
-    for column in ("A", "B", "B is"):
-        header = table.locator('[role="columnheader"]').filter(has_text=column).first
-        box = header.bounding_box()
-        assert box is not None and box["x"] + box["width"] <= right + 1, (column, box, right)
+    box = table.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 800, box  # the table is not cut by the screen
+    # The grid draws on a canvas; its accessible header row gives the column order: A and B lead, so a
+    # narrow table scrolls the explanations out of view, not them.
+    headers = [h.inner_text().strip() for h in table.locator('[role="columnheader"]').all()]
+    assert headers[:4] == ["metric", "A", "B", "B is"], headers
     # The strip's A and B cells stack or sit side by side, never overlapping.
     cells = main.locator('[data-testid="stColumn"]').filter(has_text="codes used").all()[:2]
     a, b = (c.bounding_box() for c in cells)
