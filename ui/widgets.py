@@ -10,7 +10,7 @@ import streamlit as st
 from core.checkpoints import epoch_from_name
 from core.diagnosis import Finding, Report
 from core.errors import CollapseExplorerError
-from core.metrics import all_metrics, format_value, info_of, label
+from core.metrics import all_metrics, format_value, info_of, label, readable
 from core.paths import default_demo, demo_checkpoints, display_name
 from ui import cache, state, uploads
 
@@ -145,13 +145,23 @@ def finding_card(finding: Finding) -> None:
                 rows.append(
                     {
                         "metric": label(key, with_unit=True),
-                        "value": format_value(value),
-                        "reading": info.direction if info is not None else "",
+                        "value": readable(value),
+                        "reading": reading(info),
                     }
                 )
             st.dataframe(rows, hide_index=True, width="stretch")
         if finding.fix and finding.severity in ("collapse", "warning"):
             st.markdown(f"**Known fix:** {finding.fix}")
+
+
+def reading(info) -> str:
+    """How to read a metric in words: 'higher is better', 'lower is better', 'depends: <why>' where the
+    good direction truly turns on context, and 'a size, not judged' for counts and settings."""
+    if info is None:
+        return ""
+    if info.context:
+        return f"depends: {info.context}"
+    return {"higher": "higher is better", "lower": "lower is better"}.get(info.better, "a size, not judged")
 
 
 def findings_section(
