@@ -3,6 +3,8 @@ so a checkpoint rewritten on disk is read again; adapters are shared read-only a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from core.adapters.base import CheckpointAdapter
@@ -140,59 +142,61 @@ def comparison(path_a: str, path_b: str, probe: str | None = None, trust: bool =
     return _comparison(path_a, file_stamp(path_a), path_b, file_stamp(path_b), probe, trust, state.device())
 
 
+@dataclass(frozen=True)
+class Pair:
+    """What a report or its pictures of A (and B) depend on: files and their versions, probe, settings."""
+
+    path_a: str
+    stamp_a: Stamp
+    path_b: str | None
+    stamp_b: Stamp | None
+    probe: str | None
+    trust: bool
+    built: bool
+    device: str
+
+
+def _items(pair: Pair) -> tuple[list, list | None]:
+    """((label, path, report) of A and B, the metric deltas or None without B)."""
+    p = pair
+    if p.path_b is None:
+        return [("A", p.path_a, _report(p.path_a, p.stamp_a, p.probe, p.trust, p.built, p.device))], None
+    report_a, report_b, deltas = _comparison(
+        p.path_a, p.stamp_a, p.path_b, p.stamp_b, p.probe, p.trust, p.device
+    )
+    return [("A", p.path_a, report_a), ("B", p.path_b, report_b)], deltas
+
+
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
-def _export(
-    path_a: str,
-    stamp_a: Stamp,
-    path_b: str | None,
-    stamp_b: Stamp | None,
-    probe: str | None,
-    trust: bool,
-    built: bool,
-    device: str,
-) -> tuple[str, str]:
+def _export(pair: Pair) -> tuple[str, str]:
     from core.report import Entry, export_both
+
+    items, deltas = _items(pair)
+    entries = [Entry(label, path, report, pair.probe) for label, path, report in items]
+    return export_both(entries, deltas, _pictures(pair))
+
+
+@st.cache_data(show_spinner="Drawing the family's picture…", max_entries=16)
+def _pictures(pair: Pair) -> list:
     from core.report_figures import report_figures
 
-    if path_b is None:
-        items, deltas = [("A", path_a, _report(path_a, stamp_a, probe, trust, built, device))], None
-    else:
-        report_a, report_b, deltas = _comparison(path_a, stamp_a, path_b, stamp_b, probe, trust, device)
-        items = [("A", path_a, report_a), ("B", path_b, report_b)]
-    entries = [Entry(label, path, report, probe) for label, path, report in items]
-    return export_both(entries, deltas, report_figures(items, probe, trust=trust))
+    items, _ = _items(pair)
+    return report_figures(items, pair.probe, trust=pair.trust)
+
+
+def _pair(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> Pair:
+    stamp_b = file_stamp(path_b) if path_b is not None else None
+    probe = resolve_probe(path_a, probe)
+    built = _built(path_a, trust)
+    return Pair(path_a, file_stamp(path_a), path_b, stamp_b, probe, trust, built, state.device())
 
 
 def export(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> tuple[str, str]:
     """The downloadable report of A, or of A vs B: (offline HTML document, JSON of the same report)."""
-    stamp_b = file_stamp(path_b) if path_b is not None else None
-    probe = resolve_probe(path_a, probe)
-    built = _built(path_a, trust)
-    return _export(path_a, file_stamp(path_a), path_b, stamp_b, probe, trust, built, state.device())
-
-
-@st.cache_data(show_spinner="Drawing the family's picture…", max_entries=16)
-def _pictures(
-    path_a: str,
-    stamp_a: Stamp,
-    path_b: str | None,
-    stamp_b: Stamp | None,
-    probe: str | None,
-    trust: bool,
-    built: bool,
-    device: str,
-) -> list:
-    from core.report_figures import report_figures
-
-    items = [("A", path_a, _report(path_a, stamp_a, probe, trust, built, device))]
-    if path_b is not None:
-        items.append(("B", path_b, _report(path_b, stamp_b, probe, trust, built, device)))
-    return report_figures(items, probe, trust=trust)
+    return _export(_pair(path_a, path_b, probe, trust))
 
 
 def pictures(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> list:
-    """The report's family pictures of A (and B, both on A's probe), the main one first (cached)."""
-    probe = resolve_probe(path_a, probe)
-    stamp_b = file_stamp(path_b) if path_b is not None else None
-    built = _built(path_a, trust)
-    return _pictures(path_a, file_stamp(path_a), path_b, stamp_b, probe, trust, built, state.device())
+    """The report's family pictures of A (and B, both on A's probe), the main one first (cached; the
+    report reuses them)."""
+    return _pictures(_pair(path_a, path_b, probe, trust))
