@@ -3,7 +3,7 @@ the health report, the adapter, and what the file holds."""
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError, NeedsTrustError
+from core.io.errors import CollapseExplorerError, NeedsTrustError
 from ui import cache, router, state, training, verdict, widgets
 
 router.require()

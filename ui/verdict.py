@@ -11,8 +11,8 @@ import re
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.verdict import Verdict, verdict_of
+from core.io.errors import CollapseExplorerError
+from core.report.verdict import Verdict, verdict_of
 from ui import cache, state
 from ui.widgets import SEVERITY_ICON, short_name
 

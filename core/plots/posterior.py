@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from ..metrics import Undefined, readable
+from ..metrics.base import Undefined, readable
 from ..metrics.posterior import ACTIVE_THRESHOLD
 from .palette import GUIDE_COLOUR, series_colour
 

@@ -2,10 +2,10 @@
 
 from core import DEMO_DIR
 from core.cli import main
-from core.paths import demo_checkpoints
+from core.io.paths import demo_checkpoints
 from core.plots.palette import SLOT_COLOURS
-from core.report_figures import report_figures
-from core.runs import report_for
+from core.report.figures import report_figures
+from core.timeline import report_for
 
 
 def _last(run: str):

@@ -91,7 +91,7 @@ def test_compare_keeps_a_and_b_in_view_at_800_px_in_the_dark(app_url, chromium_b
 @pytest.mark.e2e
 def test_the_report_leads_with_its_verdict_and_picture(tmp_path, chromium_browser):
     from core.cli import main
-    from core.paths import DEMO_DIR
+    from core.io.paths import DEMO_DIR
 
     a, b = DEMO_DIR / "codebook" / "collapsing", DEMO_DIR / "codebook" / "fixed"
     out = tmp_path / "report.html"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.paths import DEMO_DIR, demo_checkpoints
+from core.io.paths import DEMO_DIR, demo_checkpoints
 from tests.pages.helpers import run_page
 
 CONTROLS = {
