@@ -9,11 +9,12 @@ from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
 from core.plots.flow.text import DECODE_ROWS
 from core.plots.flow.view import CONTROLS, MAX_DRAWN
-from ui import flow, router, widgets
+from ui import flow, router, verdict, widgets
 
 router.require()
 
 st.title("Trajectories")
+verdict.strip(note=verdict.FLOW_TARGETS_NOTE)
 st.caption(
     "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). The "
     "picture is a joint frame: UMAP fitted on the inputs and their endpoints together, so endpoints that "

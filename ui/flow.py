@@ -404,3 +404,26 @@ def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Fig
     views = (view_a, view_b)
     labels = [f"{slot}: {display_name(Path(path))}" for slot, path in (("A", path_a), ("B", path_b))]
     return flow_frames_figure(views, flow_frame_titles(labels, views), names, texts(probe, view_a.sample))
+
+
+@st.cache_data(show_spinner="Flowing the probe and fitting its joint frame…", max_entries=16)
+def _alone(a: cache.FileKey, probe: cache.FileKey, trust: bool) -> FlowView:
+    context, scale = _context(probe)
+    (view,) = compare_flows(
+        (cache.adapter(a.path, trust),), (_digest(a),), cache.probe_data(probe.path), context, scale=scale
+    )
+    return view
+
+
+def alone_figure(path: str, probe: str | None = None) -> go.Figure:
+    """One flow checkpoint's trajectories on its probe in its joint frame (the diagnosis' targets and
+    settings, as `compare_figure` draws each of two). CollapseExplorerError when they cannot be drawn."""
+    probe = cache.resolve_probe(path, probe)
+    if probe is None:
+        raise CollapseExplorerError(
+            "no probe data: put probe.npz (embeddings, attributes) beside the checkpoint or pick probe data"
+        )
+    view = _alone(cache.FileKey.of(path), cache.FileKey.of(probe), state.trusted())
+    names = _attribute_names(probe, cache.adapter(path, state.trusted()))
+    titles = flow_frame_titles([f"A: {display_name(Path(path))}"], [view])
+    return flow_frames_figure([view], titles, names, texts(probe, view.sample))

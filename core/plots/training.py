@@ -13,6 +13,7 @@ from plotly.colors import qualitative
 
 from ..io.encode import plotly_text
 from ..metrics.training import ema_smooth, train_val_gap
+from .palette import GUIDE_COLOUR
 
 if TYPE_CHECKING:
     from ..diagnosis.training import TrainingEvent
@@ -97,7 +98,7 @@ def loss_figure(
                         "symbol": EVENT_SYMBOL.get(event.kind, "circle"),
                         "size": 13,
                         "color": EVENT_COLOR.get(event.severity, "#7f7f7f"),
-                        "line": {"width": 1, "color": "black"},
+                        "line": {"width": 1, "color": GUIDE_COLOUR},
                     },
                     name=f"{event.kind.replace('_', ' ')}: {event.series}",
                     # Hover text from the log's own names: escaped here, joined by the template's <br>.
