@@ -66,7 +66,7 @@ def strip(*, b: str | None = None, note: str = "") -> None:
             with column:
                 _cell(slot, path)
         if note:
-            st.caption(note)
+            st.caption(plain(note))
 
 
 FLOW_TARGETS_NOTE = (
@@ -138,7 +138,7 @@ def picture(path_a: str, path_b: str | None = None, *, key: str, height: int = 0
             found = cache.pictures(path_a, path_b, state.probe_path(), state.trusted())
             shown = found[0] if found else None
     except CollapseExplorerError as exc:
-        st.warning(" ".join(str(exc).split()))
+        st.warning(plain(exc))
         probe_uploader(key=f"{key}_probe")
         return False
     if shown is None:
@@ -168,7 +168,7 @@ def probe_uploader(*, key: str) -> None:
 
     path, problem = widgets.stored(upload)
     if problem:
-        st.error(problem)
+        st.error(plain(problem))
         return
     st.session_state[state.PAGE_PROBE_KEY] = path
     st.rerun()

@@ -133,7 +133,7 @@ def test_timeline_overlays_b_run_in_b_colour():
     at.session_state["checkpoint_b"] = _last("codebook/fixed")
     at.run()
     assert not at.exception
-    assert any(c.value.startswith("B's run (codebook/fixed) is drawn beside A's") for c in at.caption)
+    assert any(plain(c.value).startswith("B's run (codebook/fixed) is drawn beside A's") for c in at.caption)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     drawn = {(t["name"], t["line"]["color"]) for t in spec["data"]}
     assert drawn == {("A's run", SLOT_COLOURS["A"]), ("B's run", SLOT_COLOURS["B"])}

@@ -91,10 +91,10 @@ def test_runs_page_lists_only_sweeps_of_roots_it_may_read(tmp_path, monkeypatch)
     at = run_page("runs")
     assert not at.exception
     assert [o.split(" (")[0] for o in at.selectbox(key="runs_recent").options] == ["inside"]
-    assert "1 earlier sweep of folders outside" in at.caption[1].value
+    assert any("1 earlier sweep of folders outside" in c.value for c in at.caption)
     monkeypatch.delenv(ROOTS_ENV)
     at = run_page("runs")
-    assert not at.exception and "No sweep of a folder this server may read" in at.info[0].value
+    assert not at.exception and "No sweep has been run" in at.info[0].value
 
 
 @pytest.mark.parametrize("seed", [1, 2])
