@@ -19,11 +19,11 @@ from .adapters.base import CheckpointAdapter
 from .diagnosis.prototype import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
 from .errors import AdapterError, ProbeError
 from .metrics import Undefined
-from .metrics.clustering import median_nn_distance, pack_bits
+from .metrics.clustering import distinct_endpoints, median_nn_distance, pack_bits
 from .metrics.field import PROBES, SAMPLE_ROWS, FieldStats, field_stats
 from .metrics.trajectories import endpoint_metrics, mean_per_step
 from .plots import stratified_sample
-from .plots.flow import JOINT, PathSample, colour_groups, joint_labels
+from .plots.flow import JOINT, PathSample, colour_groups, endpoint_spots, joint_labels
 from .probe import ProbeData
 from .projection import (
     FRAMES_DIR,
@@ -181,7 +181,7 @@ class FlowView:
 
     The frame: fitted on probe rows `rows` int64 [n], coordinates `coords` float32 [2n, 2] (their inputs,
     then their endpoints), trustworthiness `trust`; `frame_note` says why it is not a joint frame ("" when
-    it is)."""
+    it is). `components` int64 [N]: each row's distinct-endpoint component (None when undefined)."""
 
     metrics: dict[str, float | int | Undefined]
     far_endpoints: float | Undefined
@@ -196,6 +196,7 @@ class FlowView:
     trust: float | Undefined
     movement: np.ndarray
     frame_note: str = ""
+    components: np.ndarray | None = None
 
     @property
     def background(self) -> np.ndarray:
@@ -251,9 +252,11 @@ def flow_toward(
     target_labels, original_labels = pack_bits(target), pack_bits(attributes)
     if scale is None:
         scale = median_nn_distance(embeddings)
-    metrics = endpoint_metrics(traj, target_labels, original_labels, scale=scale)
+    finite = bool(np.isfinite(traj).all())
+    distinct = distinct_endpoints(traj[-1], scale) if finite and not isinstance(scale, Undefined) else None
+    metrics = endpoint_metrics(traj, target_labels, original_labels, scale=scale, distinct=distinct)
     sample = stratified_sample(target_labels, min(sample_size, MAX_DRAWN), seed)
-    rows, finite = context.rows, bool(np.isfinite(traj).all())
+    rows = context.rows
     inputs, endpoints = np.asarray(embeddings, dtype=np.float32)[rows], traj[-1][rows]
     if finite:
         frame = joint_frame(context, checkpoint, inputs, endpoints, target[rows], steps, alpha, anchor)
@@ -286,6 +289,7 @@ def flow_toward(
         trust,
         movement,
         note,
+        None if distinct is None or isinstance(distinct, Undefined) else distinct[1],
     )
 
 
@@ -301,19 +305,34 @@ def path_sample(
     sentences: Sequence[str],
     colour_source: Literal["target", "original"] = "target",
     colour_attr: str = JOINT,
+    spot_sentences: Sequence[str] | None = None,
 ) -> PathSample:
     """The view's sampled paths for the figures: coloured by target or original attributes (`names`, the
-    joint combination or one attribute), with their sentences [s] and target / original labels."""
-    attributes = (view.target if colour_source == "target" else view.original)[view.sample]
+    joint combination or one attribute), with their sentences [s] and target / original labels; and the
+    endpoints of every frame row grouped into spots by distinct-endpoint component and colour (hover text
+    from `spot_sentences`, one per frame row, else the row number)."""
+    attributes = view.target if colour_source == "target" else view.original
     groups, group_names = colour_groups(attributes, names, colour_attr)
+    targets, originals = joint_labels(view.target, names), joint_labels(view.original, names)
+    rows, n = view.rows, len(view.rows)
+    spots = endpoint_spots(
+        view.coords[n:],
+        groups[rows],
+        rows,
+        None if view.components is None else view.components[rows],
+        [f"row {i}" for i in rows] if spot_sentences is None else spot_sentences,
+        [targets[i] for i in rows],
+        [originals[i] for i in rows],
+    )
     return PathSample(
         view.paths,
-        groups,
+        groups[view.sample],
         group_names,
         view.sample,
         sentences,
-        joint_labels(view.target[view.sample], names),
-        joint_labels(view.original[view.sample], names),
+        [targets[i] for i in view.sample],
+        [originals[i] for i in view.sample],
+        spots,
     )
 
 

@@ -240,7 +240,12 @@ def path_sample(setup: FlowSetup, view: FlowView, colour_source: str, colour_att
     """The view's sampled paths with colours (target or original attributes, joint or one attribute),
     sentences and target / original labels, for the figures."""
     return core_path_sample(
-        view, setup.attribute_names, texts(setup.probe, view.sample), colour_source, colour_attr
+        view,
+        setup.attribute_names,
+        texts(setup.probe, view.sample),
+        colour_source,
+        colour_attr,
+        texts(setup.probe, view.rows),
     )
 
 
