@@ -221,6 +221,8 @@ def frame_caption(view: FlowView) -> str:
     n, total = len(view.rows), view.total
     if view.frame_note:
         text = f"Frame: {view.frame_note}."
+        if not isinstance(view.trust, Undefined):
+            text += f" Trustworthiness {format_value(view.trust)} (k=10, cosine)."
     else:
         text = (
             f"Joint frame: UMAP fitted on {n:,} inputs and their {n:,} endpoints together, so endpoints that "
