@@ -7,7 +7,7 @@ effect under the other settings (top-k while sampling is off) are listed by `ine
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -88,6 +88,13 @@ class SamplingConfig:
         if self.sampling and self.num_beams > 1:
             notes.append("num_beams > 1 with sampling runs beam-search sampling, which is slower")
         return notes
+
+    def effective(self) -> SamplingConfig:
+        """The same decoding with the settings it ignores at their neutral values (without sampling:
+        temperature, top-k, top-p and the seed), so settings that decode alike compare (and cache) equal."""
+        if self.sampling:
+            return self
+        return replace(self, do_sample=False, temperature=1.0, top_k=0, top_p=1.0, seed=0)
 
     def to_generation_config(self, **token_ids: int) -> GenerationConfig:
         """The transformers GenerationConfig for these settings; `token_ids` adds pad/eos/decoder-start ids."""

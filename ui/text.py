@@ -116,8 +116,10 @@ def probe_for(model: Model) -> str:
 
 
 def decoded(model: Model, probe: str, config: SamplingConfig, size: int) -> Decoded:
-    """Outputs and metrics of `model` on a seeded subsample of `size` inputs of `probe`."""
-    return _decoded(model.path, cache.file_stamp(model.path), probe, state.trusted(), config, size)
+    """Outputs and metrics of `model` on a seeded subsample of `size` inputs of `probe`; settings that
+    change nothing under the others (temperature without sampling) reuse the cached outputs."""
+    effective = config.effective()
+    return _decoded(model.path, cache.file_stamp(model.path), probe, state.trusted(), effective, size)
 
 
 @st.cache_data(show_spinner="Embedding with MiniLM…", max_entries=256)
