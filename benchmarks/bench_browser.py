@@ -3,12 +3,14 @@
     .venv/bin/python benchmarks/bench_browser.py [--repeats 3] [--stress] [--only trajectories,generation]
 
 Starts `streamlit run app.py` cold on a free port (as tests/e2e/conftest.py does) and a trivial one-button
-Streamlit app beside it, then times, from the action to a settled page (no running status widget and no
-DOM change for QUIET_MS; the time reported ends at the last DOM change):
+Streamlit app beside it, then times, from the action to a settled page (a script run began and ended, by
+Streamlit's run state on the app's root element, and no DOM change for QUIET_MS; the time reported ends at
+the last DOM change):
 first paint of the cold server to a visible verdict, every page's first and warm opens, and the main
 controls of Trajectories, Generation, Codebook, Latents, Compare and Timeline. Each figure is the median
 over `--repeats` tries (each try a value not seen before where the control allows it), printed with its
-ratio to the trivial app's rerun (a button click) measured in the same run, and the 1-minute load average.
+ratio to the trivial app's rerun (a button click) timed just before that row (the load drifts over a
+run), and the 1-minute load average.
 `--stress` runs a CPU-bound process beside the server for the whole run (a shared demo server).
 """
 
@@ -143,41 +145,53 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-class Table:
-    """Rows of (action, median seconds, worst, ratio to the trivial rerun, load) printed as they come."""
+class Trivial:
+    """The one-button app, kept open for the whole run: its rerun, timed right before each row, is the
+    row's baseline (the machine's load drifts over a run)."""
 
-    def __init__(self) -> None:
-        self.trivial = float("nan")
-        print(f"{'action':44s} {'median s':>9s} {'worst s':>8s} {'x trivial':>9s} {'load':>5s}", flush=True)
+    def __init__(self, browser) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="bench-trivial-"))
+        (folder / "trivial.py").write_text(TRIVIAL_APP)
+        self.proc, url = serve(folder / "trivial.py", folder)
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page.add_init_script(f"({OBSERVER})()")
+        listen(self.page)
+        self.page.goto(url, wait_until="domcontentloaded")
+        self.page.get_by_text("run 1").wait_for(timeout=60_000)
+        settled(self.page, 0.0)
+
+    def rerun(self, times: int = 3) -> list[float]:
+        button = self.page.get_by_role("button", name="rerun")
+        return [timed(self.page, button.click) for _ in range(times)]
+
+    def close(self) -> None:
+        self.page.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+class Table:
+    """Rows of (action, median seconds, worst, ratio to the trivial rerun timed just before, load)."""
+
+    def __init__(self, trivial: Trivial) -> None:
+        self.trivial = trivial
+        self.baseline = median(trivial.rerun(5))
+        print(
+            f"{'action':44s} {'median s':>9s} {'worst s':>8s} {'trivial s':>9s} {'x trivial':>9s} {'load':>5s}",
+            flush=True,
+        )
+
+    def before_row(self) -> None:
+        """Time the trivial rerun now: the baseline of the row that follows."""
+        self.baseline = median(self.trivial.rerun())
 
     def add(self, name: str, seconds: list[float]) -> None:
         mid = median(seconds)
         print(
-            f"{name:44s} {mid:9.2f} {max(seconds):8.2f} {mid / self.trivial:9.1f} {load():5.2f}",
+            f"{name:44s} {mid:9.2f} {max(seconds):8.2f} {self.baseline:9.2f} {mid / self.baseline:9.1f} "
+            f"{load():5.2f}",
             flush=True,
         )
-
-
-def trivial_rerun(browser, repeats: int) -> list[float]:
-    folder = Path(tempfile.mkdtemp(prefix="bench-trivial-"))
-    (folder / "trivial.py").write_text(TRIVIAL_APP)
-    proc, url = serve(folder / "trivial.py", folder)
-    try:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.add_init_script(f"({OBSERVER})()")
-        listen(page)
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_text("run 1").wait_for(timeout=60_000)
-        settled(page, 0.0)
-        times = []
-        for i in range(max(repeats, 5)):
-            times.append(timed(page, lambda: page.get_by_role("button", name="rerun").click()))
-            page.get_by_text(f"run {i + 2}").wait_for(timeout=60_000)
-        page.close()
-        return times
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def open_page(page, title: str) -> None:
@@ -239,6 +253,7 @@ def box_select(page, index: int) -> Callable[[], None]:
 
 
 def run_controls(page, table: Table, name: str, actions: list[Callable[[], None]]) -> None:
+    table.before_row()
     table.add(name, [timed(page, action) for action in actions])
 
 
@@ -258,16 +273,16 @@ def main() -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             print(f"machine: {os.cpu_count()} CPUs, stress={args.stress}, repeats={repeats}", flush=True)
-            table = Table()
-            trivial = trivial_rerun(browser, repeats)
-            table.trivial = median(trivial)
-            table.add("trivial rerun (one-button app)", trivial)
+            trivial = Trivial(browser)
+            table = Table(trivial)
+            table.add("trivial rerun (one-button app)", trivial.rerun(5))
             proc, url = serve(ROOT / "app.py", ROOT)
             try:
                 bench_app(browser, url, table, repeats, only)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
+                trivial.close()
             browser.close()
     finally:
         if stress is not None:
@@ -294,10 +309,12 @@ def bench_app(browser, url: str, table: Table, repeats: int, only: set[str]) -> 
     for title in pages:
         if only and title.lower() not in only:
             continue
+        table.before_row()
         firsts[title] = timed(page, lambda t=title: open_page(page, t))
         table.add(f"open {title} (first visit)", [firsts[title]])
         timed(page, lambda: open_page(page, "Overview"))
     for title in ["Overview", *firsts]:
+        table.before_row()
         warm = []
         for _ in range(repeats):
             other = "Runs" if title != "Runs" else "Overview"
@@ -339,6 +356,7 @@ def bench_app(browser, url: str, table: Table, repeats: int, only: set[str]) -> 
             "Trajectories: box-select an island",
             [box_select(page, i) for i in range(repeats)],
         )
+        table.before_row()
         decode = []
         for _ in range(repeats):
             decode.append(
@@ -399,6 +417,7 @@ def bench_app(browser, url: str, table: Table, repeats: int, only: set[str]) -> 
             "Compare: only metrics that changed",
             [click_text(page, "Only metrics that changed") for _ in range(repeats)],
         )
+        table.before_row()
         prepare = [timed(page, click_text(page, "Prepare a report to download"))]
         table.add("Compare: prepare the report (first)", prepare)
         timed(page, click_text(page, "Prepare a report to download"))

@@ -85,15 +85,16 @@ class Spots:
         return np.array([len(m) for m in self.members], dtype=np.int64)
 
     def customdata(self, positions: np.ndarray) -> list[list]:
-        """Per spot at `positions`: [first probe row, target, original, row count, every member row]; the
-        members let a selection of the spot list all its rows (`selected_rows`)."""
+        """Per spot at `positions`: [first probe row, target, original, row count, every member row as
+        space-separated text]; the members let a selection of the spot list all its rows
+        (`selected_rows`). Text, because a plot's selection passes nested arrays on flattened."""
         return [
             [
                 int(self.members[i][0]),
                 self.targets[i],
                 self.originals[i],
                 len(self.members[i]),
-                self.members[i].tolist(),
+                " ".join(map(str, self.members[i].tolist())),
             ]
             for i in positions
         ]
@@ -466,7 +467,7 @@ def selected_rows(points: Iterable[Mapping]) -> np.ndarray:
         data = point.get("customdata")
         if not isinstance(data, Sequence) or isinstance(data, str) or not data:
             continue
-        members = data[4] if len(data) > 4 and isinstance(data[4], Sequence) else [data[0]]
+        members = data[4].split() if len(data) > 4 and isinstance(data[4], str) else [data[0]]
         try:
             rows.update(int(row) for row in members)
         except (TypeError, ValueError):

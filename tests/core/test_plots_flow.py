@@ -65,7 +65,7 @@ def test_flow_figure_traces():
     # Hover on an endpoint spot reads its sentence, target and row count; customdata = (first row, target,
     # original, rows, member rows). Without components each sampled endpoint is a spot of one row.
     assert "%{text}" in yes_end.hovertemplate and "target: %{customdata[1]}" in yes_end.hovertemplate
-    assert list(yes_end.customdata[0]) == [11, "t1", "o1", 1, [11]]
+    assert list(yes_end.customdata[0]) == [11, "t1", "o1", 1, "11"]
     assert list(yes_end.marker.size) == [9.0] * 4
     x, _ = polyline_xy(paths)
     assert np.allclose(fig.data[1].x, x, equal_nan=True)
@@ -109,7 +109,7 @@ def test_selected_rows_read_customdata():
         {"curve_number": 0},  # a background input: no row
         {"customdata": "x"},
         {"customdata": ["not a row"]},
-        {"customdata": [40, "t", "o", 3, [40, 7, 41]]},  # an endpoint spot: every row that ends there
+        {"customdata": [40, "t", "o", 3, "40 7 41"]},  # an endpoint spot: every row that ends there
     ]
     assert selected_rows(points).tolist() == [3, 7, 12, 40, 41]
     assert selected_rows([]).tolist() == []
