@@ -161,8 +161,9 @@ class Trivial:
         settled(self.page, 0.0)
 
     def rerun(self, times: int = 3) -> list[float]:
+        """Seconds of `times` reruns (a try whose change landed before its mark is left out)."""
         button = self.page.get_by_role("button", name="rerun")
-        return [timed(self.page, button.click) for _ in range(times)]
+        return [t for t in (timed(self.page, button.click) for _ in range(times)) if t > 0] or [float("nan")]
 
     def close(self) -> None:
         self.page.close()
