@@ -6,6 +6,7 @@ available, else the CPU). Asking for CUDA on a machine without it is bad input, 
 
 from __future__ import annotations
 
+import os
 import re
 
 import torch
@@ -47,3 +48,25 @@ def resolve_device(name: str | None) -> str:
             f"device {name!r} does not exist: torch sees {torch.cuda.device_count()} CUDA GPU(s)"
         )
     return name
+
+
+# The app server's numerics (torch, numpy / scipy BLAS, OpenMP) run on this many threads per call;
+# COLLAPSE_EXPLORER_THREADS overrides it. One thread each: sessions already run in threads of their own,
+# and on a shared 2-core machine a 2-thread BLAS or torch call that waits for a busy core runs 2-10x
+# slower than on one thread (benchmarks/bench_browser.py; see the speed notes).
+THREADS_ENV = "COLLAPSE_EXPLORER_THREADS"
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_threads(default: int = 1) -> int:
+    """Run numerics on `default` threads (or $COLLAPSE_EXPLORER_THREADS): torch's intra-op pool, the BLAS
+    and OpenMP pools already loaded, and (by environment) those loaded later. Returns the count."""
+    from threadpoolctl import threadpool_limits
+
+    raw = os.environ.get(THREADS_ENV, "")
+    count = int(raw) if raw.isdigit() and int(raw) > 0 else default
+    for name in _THREAD_VARS:
+        os.environ.setdefault(name, str(count))
+    torch.set_num_threads(count)
+    threadpool_limits(limits=count)
+    return count
