@@ -95,6 +95,16 @@ def serve(script: Path, cwd: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"streamlit did not start for {script}")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a server this script started (killed when it does not stop within 30 s on a busy machine)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def load() -> float:
     return os.getloadavg()[0]
 
@@ -167,8 +177,7 @@ class Trivial:
 
     def close(self) -> None:
         self.page.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        stop(self.proc)
 
 
 class Table:
@@ -281,8 +290,7 @@ def main() -> None:
             try:
                 bench_app(browser, url, table, repeats, only)
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+                stop(proc)
                 trivial.close()
             browser.close()
     finally:
