@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.flowtext import DECODE_ROWS
-from core.flowview import CONTROLS, MAX_DRAWN
-from core.metrics.trajectories import ENDPOINT_KEYS
+from core.config import FlowConfig
+from core.io.errors import CollapseExplorerError
+from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
+from core.plots.flow.text import DECODE_ROWS
+from core.plots.flow.view import CONTROLS, MAX_DRAWN
 from ui import flow, router, widgets
 
 router.require()
@@ -22,7 +23,7 @@ top = st.container()  # the answer (headline and picture) above the settings tha
 
 
 @st.fragment
-def picture(setup, view, sample, controls, steps, alpha, pair) -> None:
+def picture(setup, view, sample, config, pair) -> None:
     """The trajectory picture (A beside B when B is a flow model) and the rows selected on it: a
     selection reruns only this part of the page."""
     if pair is None:
@@ -41,7 +42,7 @@ def picture(setup, view, sample, controls, steps, alpha, pair) -> None:
             "click a dot) to list their sentences, attributes and decoded endpoints here."
         )
         return
-    table, note = flow.selection_table(setup, view, selected, controls, steps, alpha)
+    table, note = flow.selection_table(setup, view, selected, config)
     st.caption(
         f"{len(selected):,} rows selected on the plot"
         + (" (the table shows the flow of the left panel's checkpoint)" if pair is not None else "")
@@ -77,7 +78,7 @@ def field_section(setup, controls) -> None:
 
 
 @st.fragment
-def decode_section(setup, controls, steps, alpha) -> None:
+def decode_section(setup, config) -> None:
     """Start and endpoint sentences of a few rows; the toggle and row count rerun only this."""
     if not st.toggle(
         "Decode start and endpoint of a few rows into sentences",
@@ -96,7 +97,7 @@ def decode_section(setup, controls, steps, alpha) -> None:
         help="A seeded uniform sample of the probe's rows; starts and endpoints are decoded in one batch.",
     )
     try:
-        decoded = flow.decoded(setup, controls, steps, alpha, int(count))
+        decoded = flow.decoded(setup, config, int(count))
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
         return
@@ -167,8 +168,9 @@ colour_attr = right.selectbox(
 )
 
 try:
-    view = flow.view(setup, controls, steps, alpha, sample_size)
-    pair = flow.pair(setup, label, controls, steps, alpha, sample_size, colour_source, colour_attr)
+    config = FlowConfig(steps, alpha, controls, sample_size)
+    view = flow.view(setup, config)
+    pair = flow.pair(setup, label, config, colour_source, colour_attr)
 except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
@@ -180,7 +182,7 @@ with top:
         f"showing {len(view.sample):,} of {view.total:,} trajectories as paths; the dots and the metrics "
         f"use all {view.total:,}"
     )
-    picture(setup, view, sample, controls, steps, alpha, pair)
+    picture(setup, view, sample, config, pair)
 
 st.caption(flow.frame_caption(view))
 if isinstance(view.far_endpoints, float) and view.far_endpoints > 0:
@@ -217,4 +219,4 @@ st.plotly_chart(plots.step_figure(view.per_step), key="traj_steps_plot")
 field_section(setup, controls)
 
 st.subheader("Read the endpoints")
-decode_section(setup, controls, steps, alpha)
+decode_section(setup, config)
