@@ -30,17 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser tests' Chromium set-up)
+
 QUIET_MS = 300
 HEADLESS = ("--server.headless", "true", "--browser.gatherUsageStats", "false")
 TRIVIAL_APP = """import streamlit as st
@@ -262,6 +255,18 @@ def box_select(page, index: int) -> Callable[[], None]:
     return act
 
 
+# (page, row name, slider label): one "new value" keypress per try.
+SLIDERS = (
+    ("Generation", "temperature (sampling off)", "Temperature"),
+    ("Generation", "inputs slider", "Inputs"),
+    ("Generation", "top-k slider", "Top k"),
+    ("Codebook", "dead threshold", "Dead threshold"),
+    ("Latents", "free-bits floor", "Free-bits floor"),
+    ("Latents", "traversal steps", "Traversal steps"),
+)
+FIRST_OF = {title: next(n for t, n, _ in SLIDERS if t == title) for title, _, _ in SLIDERS}
+
+
 def run_controls(page, table: Table, name: str, actions: list[Callable[[], None]]) -> None:
     table.before_row()
     table.add(name, [timed(page, action) for action in actions])
@@ -374,50 +379,24 @@ def bench_app(browser, url: str, table: Table, repeats: int, only: set[str]) -> 
             timed(page, click_text(page, "Decode start and endpoint of a few rows into sentences"))
         table.add("Trajectories: decode toggle on", decode)
 
-    if section("Generation"):
-        run_controls(
-            page,
-            table,
-            "Generation: temperature (sampling off)",
-            [slider_keys(page, "Temperature", "ArrowRight") for _ in range(repeats)],
-        )
-        run_controls(
-            page,
-            table,
-            "Generation: inputs slider",
-            [slider_keys(page, "Inputs", "ArrowRight") for _ in range(repeats)],
-        )
-        run_controls(
-            page,
-            table,
-            "Generation: top-k slider",
-            [slider_keys(page, "Top k", "ArrowRight") for _ in range(repeats)],
-        )
-
-    if section("Codebook"):
-        run_controls(
-            page,
-            table,
-            "Codebook: dead threshold",
-            [slider_keys(page, "Dead threshold", "ArrowRight") for _ in range(repeats)],
-        )
-        run_controls(
-            page, table, "Codebook: log scale toggle", [click_text(page, "Log scale") for _ in range(repeats)]
-        )
-
-    if section("Latents"):
-        run_controls(
-            page,
-            table,
-            "Latents: free-bits floor",
-            [slider_keys(page, "Free-bits floor", "ArrowRight") for _ in range(repeats)],
-        )
-        run_controls(
-            page,
-            table,
-            "Latents: traversal steps",
-            [slider_keys(page, "Traversal steps", "ArrowRight") for _ in range(repeats)],
-        )
+    opened = False
+    for title, name, label in SLIDERS:
+        if name == FIRST_OF[title]:  # the page's first slider: open the page (unless left out)
+            opened = section(title)
+        if opened:
+            run_controls(
+                page,
+                table,
+                f"{title}: {name}",
+                [slider_keys(page, label, "ArrowRight") for _ in range(repeats)],
+            )
+        if (title, name) == ("Codebook", "dead threshold"):
+            run_controls(
+                page,
+                table,
+                "Codebook: log scale toggle",
+                [click_text(page, "Log scale") for _ in range(repeats)],
+            )
 
     if section("Compare"):
         run_controls(

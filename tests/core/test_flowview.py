@@ -141,15 +141,8 @@ def test_home_frame_anchors_the_other_settings(tmp_path, monkeypatch):
     )
     assert np.array_equal(home.coords, anchor.coords) and len(list(tmp_path.glob("*.npz"))) == 1
     # Another setting starts from it: every input stays where the home frame put it.
-    other = flow_view(
-        adapter,
-        "ckpt",
-        context,
-        embeddings,
-        attributes,
-        FlowConfig(4, 0.2, ("keep", "flip"), 20),
-        anchor=anchor,
-    )
+    flip_second = FlowConfig(4, 0.2, ("keep", "flip"), 20)
+    other = flow_view(adapter, "ckpt", context, embeddings, attributes, flip_second, anchor=anchor)
     assert np.array_equal(other.background, home.background)
     assert not np.array_equal(other.coords[150:], home.coords[150:])
     # Its endpoints placed into the home frame were trustworthy enough: no fit, nothing stored, and the
@@ -158,15 +151,7 @@ def test_home_frame_anchors_the_other_settings(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("*.npz"))) == 1
     # Where placing is not trustworthy enough the setting gets a joint frame of its own, kept in the store.
     monkeypatch.setattr("core.plots.flow.view.PLACED_MIN_TRUST", 1.01)
-    fitted = flow_view(
-        adapter,
-        "ckpt",
-        context,
-        embeddings,
-        attributes,
-        FlowConfig(4, 0.2, ("keep", "flip"), 20),
-        anchor=anchor,
-    )
+    fitted = flow_view(adapter, "ckpt", context, embeddings, attributes, flip_second, anchor=anchor)
     assert fitted.frame_note == "" and np.array_equal(fitted.background, home.background)
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
