@@ -101,6 +101,8 @@ class LoadedCheckpoint:
     stripped_prefixes: tuple[str, ...] = ()
     allow_listed: tuple[str, ...] = ()
     trusted: bool = False
+    # A base model folder the user named for a fine-tune adapter (CLI --base); None: the adapter's own.
+    base: Path | None = None
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Key -> shape of every state-dict tensor (what adapters detect layouts from)."""
@@ -904,6 +906,10 @@ def weight_files(folder: Path) -> list[Path]:
 
 
 def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
+    from .language_io import ADAPTER_CONFIG, load_adapter_folder
+
+    if found_file(folder / ADAPTER_CONFIG, folder) is not None:
+        return load_adapter_folder(folder, trust)
     present = [name for name in HF_WEIGHT_FILES if found_file(folder / name, folder) is not None]
     if not present:
         others = weight_files(folder)
@@ -927,7 +933,12 @@ def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
         shards = [folder / name]
     tensors: dict[str, torch.Tensor] = {}
     for shard in shards:
-        if found_file(shard, folder) is None:  # also refuses "../" names and symlinks leading out
+        if "\0" in shard.name or shard.parent.resolve() != folder.resolve():
+            raise CheckpointError(
+                f"{name} names a shard outside {folder.name}/ ({shard.name[:80]!r}): only files inside the "
+                "folder are read"
+            )
+        if found_file(shard, folder) is None:  # also refuses symlinks leading out
             raise CheckpointError(f"{folder.name}/ is missing the shard {shard.name} named by its index")
         if shard.suffix == ".safetensors":
             tensors.update(_read_safetensors(shard)[0])

@@ -20,6 +20,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     ".codebook",
     ".posterior",
     ".textbridge",
+    ".language",
 )
 
 

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from ..probe import ProbeData
 
 Severity = Literal["ok", "warning", "collapse", "undefined"]
-Kind = Literal["prototype", "mode", "codebook", "posterior", "dimensional", "training"]
+Kind = Literal[
+    "prototype", "mode", "repetition", "adapter", "codebook", "posterior", "dimensional", "training"
+]
 SEVERITY_ORDER: dict[str, int] = {"ok": 0, "undefined": 1, "warning": 2, "collapse": 3}
 
 
@@ -87,6 +89,7 @@ FAMILY_RULES: dict[str, str] = {
     "codebook": ".codebook",
     "posterior": ".posterior",
     "text": ".mode",
+    "language": ".language",
 }
 
 

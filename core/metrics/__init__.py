@@ -143,6 +143,7 @@ FAMILY_MODULES = (
     "codebook",
     "posterior",
     "text",
+    "language",
     "training",
     "settings",
 )

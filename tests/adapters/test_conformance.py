@@ -70,10 +70,14 @@ def _inputs(adapter: CheckpointAdapter) -> dict[str, tuple]:
     z = rng.normal(size=(6, d)).astype(np.float32)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     y = rng.integers(0, 2, size=(6, max(len(spec.attribute_names), 1))).astype(np.float32)
-    inputs: dict[str, tuple] = {"flow": (z, y, 3, 0.5), "code_usage": ()}
-    if spec.family == "text":
-        from core.sampling import SamplingConfig
+    from core.sampling import SamplingConfig
 
+    inputs: dict[str, tuple] = {
+        "flow": (z, y, 3, 0.5),
+        "code_usage": (),
+        "complete": (["red cat", "a fish"], SamplingConfig(max_new_tokens=6)),
+    }
+    if spec.family == "text":
         inputs["generate"] = (z, SamplingConfig(max_new_tokens=6))
     else:
         inputs["generate"] = (z, None)
@@ -84,6 +88,7 @@ CAPABILITIES = {
     "flow": "supports_flow",
     "generate": "supports_generation",
     "code_usage": "supports_code_usage",
+    "complete": "supports_prompts",
 }
 
 
@@ -112,6 +117,13 @@ def test_supported_capabilities_return_numpy_and_repeat(built):
         texts = adapter.generate(z, config)
         assert isinstance(texts, list) and len(texts) == len(z) and all(isinstance(t, str) for t in texts)
         assert texts == adapter.generate(z, config)
+    if spec.supports_prompts:
+        prompts, config = inputs["complete"]
+        texts = adapter.complete(prompts, config)
+        assert (
+            isinstance(texts, list) and len(texts) == len(prompts) and all(isinstance(t, str) for t in texts)
+        )
+        assert texts == adapter.complete(prompts, config)
     if spec.supports_code_usage:
         usage = adapter.code_usage()
         assert isinstance(usage, np.ndarray) and usage.shape == (
@@ -121,4 +133,4 @@ def test_supported_capabilities_return_numpy_and_repeat(built):
         assert (usage >= 0).all()
     if spec.supports_posterior:
         assert spec.latent_dim is not None
-    assert spec.family in ("flow", "text", "codebook", "posterior")
+    assert spec.family in ("flow", "text", "codebook", "posterior", "language")
