@@ -171,6 +171,17 @@ class LanguageModelAdapter(_Generating):
             description += f"; {note}"
         return cls(model, tokenizer, native, description, note)
 
+    @classmethod
+    def live(cls, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast) -> LanguageModelAdapter:
+        """An adapter over a model being trained (a transformers model, or a PEFT model around one) and its
+        tokenizer, on the device its weights are on; for the collapse guard."""
+        config = model.config
+        seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+        native = NativeClass(str(config.model_type), type(config).__name__, type(model).__name__, seq2seq)
+        adapter = cls(model, tokenizer, native, f"{type(model).__name__} being trained")
+        adapter.device = str(next(model.parameters()).device)
+        return adapter
+
     def spec(self) -> AdapterSpec:
         return AdapterSpec(
             family="language",

@@ -8,7 +8,9 @@ chance and hide that they ignore the prompt) and at most MAX_NEW_TOKENS tokens l
 Thresholds:
 - mode: collapse when the most common continuation is written for COLLAPSE_SHARE (80%) of prompts or more,
   or at most COLLAPSE_UNIQUE (1 in 10) of continuations are distinct; warning from WARN_SHARE (30%), below
-  WARN_UNIQUE (half distinct), or a prompt sensitivity below WARN_SENSITIVITY (0.2).
+  WARN_UNIQUE (a quarter distinct), or a prompt sensitivity below WARN_SENSITIVITY (0.2). Greedy
+  continuations of a model trained on templated text repeat often (the most likely tail whatever the
+  subject), so a language model is held to a quarter distinct, not the text bridge's half.
 - repetition: collapse when LOOP_COLLAPSE (50%) of continuations or more loop (a unit of 1-8 words written
   3+ times back to back), warning from LOOP_WARN (10%).
 - adapter (LoRA): collapse when lora_B is exactly zero in every adapted module (B·A = 0: the adapter was
@@ -40,7 +42,7 @@ GREEDY = SamplingConfig(max_new_tokens=MAX_NEW_TOKENS)
 COLLAPSE_SHARE = 0.8
 COLLAPSE_UNIQUE = 0.1
 WARN_SHARE = 0.3
-WARN_UNIQUE = 0.5
+WARN_UNIQUE = 0.25
 WARN_SENSITIVITY = 0.2
 LOOP_COLLAPSE = 0.5
 LOOP_WARN = 0.1
