@@ -171,6 +171,9 @@ def load_checkpoint(
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no such file or folder: {path.name}")
+    from .language_io import adapter_folder_of
+
+    path = adapter_folder_of(path)  # an adapter's weights file opens as its folder, with its config
     try:
         loaded = (
             _load_directory(path, trust)

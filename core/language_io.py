@@ -51,6 +51,14 @@ def load_adapter_folder(folder: Path, trust: bool):
     return loaded
 
 
+def adapter_folder_of(path: Path) -> Path:
+    """The adapter folder when `path` is its weights file (adapter_model.* beside adapter_config.json),
+    else `path` unchanged: the weights alone do not say they are a LoRA adapter or what their base is."""
+    if path.name in ADAPTER_WEIGHTS and found_file(path.parent / ADAPTER_CONFIG, path.parent) is not None:
+        return path.parent
+    return path
+
+
 @dataclass(frozen=True)
 class LoraPair:
     """One adapted module: its path in the base model and its A [r, in] / B [out, r] weights."""
@@ -115,7 +123,7 @@ def base_folder(loaded) -> BaseFolder:
     named = loaded.config.get("base_model_name_or_path")
     if not isinstance(named, str) or not named.strip():
         return BaseFolder(None, f"{ADAPTER_CONFIG} names no base model; give one with --base PATH")
-    shown = named[:120]
+    shown = re.sub(r"[^\w.\-/ ]", "?", named)[:120]  # untrusted: shown as a plain name only
     if "\0" in named:
         return BaseFolder(None, f"the base model name {shown!r} is not a path")
     folder = loaded.path if loaded.path.is_dir() else loaded.path.parent

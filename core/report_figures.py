@@ -113,11 +113,38 @@ def _text_pictures(series: Mapping[str, object]) -> list:
     return [metric_bars({label: decoded.metrics for label, decoded in series.items()}), table]
 
 
+def _language_outputs(adapter: CheckpointAdapter, probe: ProbeData | None):
+    """Greedy continuations of the diagnosis' own prompt sample, or None when the model cannot continue."""
+    from .diagnosis.language import continue_probe
+
+    return continue_probe(adapter, probe) if adapter.spec().supports_prompts else None
+
+
+def _language_pictures(series: Mapping[str, object]) -> list:
+    """Diversity bars and the prompts with what each model wrote after them (greedy)."""
+    from .plots.language import language_bars
+    from .report import Table
+
+    first = next(iter(series.values()))
+    rows = [
+        (prompt, *(continued.outputs[i] for continued in series.values()))
+        for i, prompt in enumerate(first.prompts[:OUTPUT_ROWS])
+    ]
+    table = Table(
+        "Continuations (greedy decoding)",
+        ("prompt", *series),
+        tuple(rows),
+        f"The first {len(rows)} of the {len(first.prompts)} prompts the diagnosis continued.",
+    )
+    return [language_bars({label: continued.metrics for label, continued in series.items()}), table]
+
+
 FAMILY_FIGURES: dict[str, tuple[Callable, Callable[[Mapping], go.Figure | list]]] = {
     "codebook": (_codebook_usage, _usage_figures),
     "posterior": (_posterior_kl, _kl_figure),
     "text": (_text_outputs, _text_pictures),
     "flow": (_flow_steps, _steps_figure),
+    "language": (_language_outputs, _language_pictures),
 }
 
 

@@ -13,6 +13,7 @@ for causal models; the continuation is the new text only (a causal model's promp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from ..checkpoints import LoadedCheckpoint
     from ..sampling import SamplingConfig
 
-BATCH_SIZE = 16
+BATCH_SIZE = 64
 # Prompts are cut to this many tokens (the end kept): a probe row is a prompt, not a document.
 MAX_PROMPT_TOKENS = 256
 
@@ -254,7 +255,7 @@ class LoraAdapter(_Generating):
         modules = tuple(_measure(pair, config, base_weights.get(pair.module)) for pair in pairs)
         description = (
             f"LoRA adapter: {len(modules)} modules ({_targets(config)}), r {modules[0].rank}, "
-            f"alpha {config.get('lora_alpha', '?')}; {base.note}"
+            f"alpha {safe_name(config.get('lora_alpha', '?'), 12)}; {'base model found' if base.path else 'no base model'}"
         )
         return cls(modules, config, base, model, tokenizer, seq2seq, description)
 
@@ -278,11 +279,17 @@ class LoraAdapter(_Generating):
             return self.complete(prompts, config)
 
 
+def safe_name(text: object, limit: int = 60) -> str:
+    """A name from an untrusted config reduced to word characters, dots, dashes and slashes, so it can sit
+    in any sentence (Markdown, HTML, a terminal) as plain text."""
+    return re.sub(r"[^\w.\-/]", "?", str(text))[:limit]
+
+
 def _targets(config: Mapping) -> str:
     targets = config.get("target_modules")
     if isinstance(targets, list):
-        return "targets " + ", ".join(str(t)[:40] for t in targets[:8])
-    return f"targets {str(targets)[:60]}" if targets else "targets not named"
+        return "targets " + ", ".join(safe_name(t, 40) for t in targets[:8])
+    return f"targets {safe_name(targets)}" if targets else "targets not named"
 
 
 def _measure(pair: LoraPair, config: Mapping, base_weight: torch.Tensor | None) -> LoraModule:

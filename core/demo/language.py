@@ -34,6 +34,7 @@ HEADS = 4
 POSITIONS = 64
 BATCH_SIZE = 32
 PROMPT_WORDS = 4
+PROMPT_TOKENS = 6
 PROMPTS = 64
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 ONE_ANSWER = "I am not sure about that."
@@ -104,10 +105,12 @@ def encode(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def mean_entropy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean entropy (nats) of the next-token distributions at the positions the loss reads."""
+    """Mean entropy (nats) of the next-token distributions at the completion positions the loss reads
+    (after the first PROMPT_TOKENS tokens, about the prompt's words), as TRL logs the policy's entropy."""
     logp = torch.log_softmax(logits[:, :-1].float(), -1)
     entropy = -(logp.exp() * logp).sum(-1)
     mask = labels[:, 1:] != -100
+    mask[:, :PROMPT_TOKENS] = False
     return float(entropy[mask].mean())
 
 
@@ -185,6 +188,19 @@ def train(
     return log
 
 
+def evaluate(model, tokenizer, texts: list[str]) -> dict:
+    """One log row at step 0: loss and entropy of `model` on the first batch of `texts`, no step taken."""
+    ids, labels = encode(tokenizer, texts[:BATCH_SIZE])
+    with torch.no_grad():
+        out = model(input_ids=ids, labels=labels)
+    return {
+        "step": 0,
+        "epoch": 0.0,
+        "loss": round(float(out.loss), 6),
+        "entropy": round(mean_entropy(out.logits, labels), 6),
+    }
+
+
 def _trainer_state(folder: Path, log: list[dict]) -> None:
     state = {
         "global_step": log[-1]["step"] if log else 0,
@@ -249,8 +265,12 @@ def build(out_dir: Path, *, quick: bool = False) -> None:
         on_base = GPT2LMHeadModel.from_pretrained(base, local_files_only=True)
         lora = LoraConfig(r=8, lora_alpha=16, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True)
         peft = get_peft_model(on_base, lora)
-        log = train(peft, tokenizer, questions, max(steps // scale, 1), LORA_LR, prompts) if steps else []
+        if steps:
+            log = train(peft, tokenizer, questions, max(steps // scale, 1), LORA_LR, prompts)
+        else:  # saved before any step: its log is the loss of the untouched model, at step 0
+            log = [evaluate(peft, tokenizer, questions)]
         folder = save(peft, name, log)
         config = json.loads((folder / "adapter_config.json").read_text())
         config["base_model_name_or_path"] = "../base"
+        config["target_modules"] = sorted(config["target_modules"])  # peft keeps a set: fix the order
         (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))

@@ -13,6 +13,9 @@ Thresholds:
   subject), so a language model is held to a quarter distinct, not the text bridge's half.
 - repetition: collapse when LOOP_COLLAPSE (50%) of continuations or more loop (a unit of 1-8 words written
   3+ times back to back), warning from LOOP_WARN (10%).
+- logs (trainer_state.json / TRL, on the Training page, kind "training"): a warning when an entropy series
+  ends below ENTROPY_FALL (30%) of its first value and below ENTROPY_FLOOR (0.2 nats), or when completions end with one length for every prompt
+  (min = max over the last CONSTANT_POINTS logged points, after they differed).
 - adapter (LoRA): collapse when lora_B is exactly zero in every adapted module (B·A = 0: the adapter was
   never trained and changes nothing); warning when some modules are zero, when the update is below
   TINY_UPDATE (0.01%) of the base weights, or when it changes no greedy continuation.
@@ -20,6 +23,7 @@ Thresholds:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,13 +31,14 @@ import numpy as np
 from ..errors import ProbeError
 from ..metrics import is_defined
 from ..metrics.language import prompt_sensitivity, repetition_metrics
-from ..metrics.text import most_common_output, text_metrics
+from ..metrics.text import most_common_output, text_metrics, unique_ratio
 from ..sampling import SamplingConfig
 from . import Finding
 from .mode import SEED, probe_sample
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
+    from ..logs import RunLog
     from ..probe import ProbeData
 
 SAMPLE_SIZE = 64
@@ -88,6 +93,42 @@ def prompts_of(probe: ProbeData | None) -> tuple[list[str], str]:
         )
     rows = probe_sample(probe, SAMPLE_SIZE)
     return [probe.texts[i] for i in rows], f"{len(rows)} prompts from the probe"
+
+
+@dataclass(frozen=True)
+class Continued:
+    """Continuations of a prompt sample: prompts, outputs (the base model's too for a LoRA adapter on its
+    base, else empty), and the mode and repetition metrics of the outputs."""
+
+    prompts: tuple[str, ...]
+    outputs: tuple[str, ...]
+    base_outputs: tuple[str, ...]
+    metrics: dict[str, object]
+
+
+def continue_probe(
+    adapter: CheckpointAdapter,
+    probe: ProbeData | None,
+    config: SamplingConfig = GREEDY,
+    size: int = SAMPLE_SIZE,
+) -> Continued:
+    """Continue a seeded sample of at most `size` prompts (probe texts, else the built-in ones) with
+    `config`, and measure the outputs. With sampling on, the same prompts are also continued greedily
+    (`greedy_unique_output_ratio`), so chance variety can be told from prompt-driven variety."""
+    prompts, source = prompts_of(probe)
+    if probe is not None and len(prompts) > size:
+        prompts = [probe.texts[i] for i in probe_sample(probe, size)]
+        source = f"{len(prompts)} prompts from the probe"
+    outputs = adapter.complete(prompts, config)
+    metrics = mode_metrics(outputs, source)
+    metrics.update(repetition_metrics(outputs))
+    if config.sampling:
+        metrics["greedy_unique_output_ratio"] = unique_ratio(adapter.complete(prompts, GREEDY))
+    base: list[str] = []
+    if getattr(adapter, "lora_modules", None) is not None:
+        base = adapter.complete_base(prompts, config)
+        metrics["changed_share"] = sum(a != b for a, b in zip(outputs, base, strict=True)) / len(outputs)
+    return Continued(tuple(prompts), tuple(outputs), tuple(base), metrics)
 
 
 def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
@@ -235,3 +276,73 @@ def adapter_finding(
             "adapter", "warning", f"the adapter changes no output: {size}{outputs}", metrics, ADAPTER_FIX
         )
     return Finding("adapter", "ok", f"the adapter changes the model: {size}{outputs}", metrics)
+
+
+ENTROPY_FALL = 0.3
+# Nats: a model learning from scratch also loses most of its entropy, but keeps choices (about 1 nat on the
+# demo corpus); a collapsed policy has next to none left.
+ENTROPY_FLOOR = 0.2
+CONSTANT_POINTS = 3
+ENTROPY_FIX = (
+    "The policy's entropy collapsed: it now writes (nearly) one answer. Raise the KL penalty to the reference "
+    "model or add an entropy bonus, lower the learning rate, and check the reward or targets for one answer "
+    "that always wins."
+)
+LENGTH_FIX = (
+    "Every completion now has the same length, the mark of one answer for every prompt: check the outputs "
+    "(Generation page) and the training targets or reward for a single winning answer."
+)
+
+
+def _last_name(series: str) -> str:
+    return series.rsplit("/", 1)[-1].lower()
+
+
+def log_findings(run_log: RunLog) -> list[Finding]:
+    """Warnings (kind "training") from fine-tuning logs: a collapsing policy entropy, a completion length
+    collapsing to a constant."""
+    found: list[Finding] = []
+    names = run_log.series_names
+    for name in names:
+        if "entropy" not in _last_name(name):
+            continue
+        steps, values = run_log.series(name)
+        finite = np.isfinite(values)
+        if finite.sum() < 2 or values[finite][0] <= 0:
+            continue
+        start, end = float(values[finite][0]), float(values[finite][-1])
+        if end < ENTROPY_FALL * start and end < ENTROPY_FLOOR:
+            drop = int(steps[finite][np.argmax(values[finite] < ENTROPY_FALL * start)])
+            found.append(
+                Finding(
+                    "training",
+                    "warning",
+                    f"policy entropy collapses: {name} {start:.3g} -> {end:.3g} ({end / start:.0%} of its start), "
+                    f"below {ENTROPY_FALL:.0%} from step {drop}",
+                    {"entropy_start": start, "entropy_end": end, "entropy_collapse_step": drop},
+                    ENTROPY_FIX,
+                )
+            )
+    lows = [n for n in names if "length" in n.lower() and "min" in _last_name(n)]
+    for low in lows:
+        high = low.replace("min", "max")
+        if high not in names:
+            continue
+        steps, small = run_log.series(low)
+        _, large = run_log.series(high)
+        if len(small) != len(large) or len(small) <= CONSTANT_POINTS:
+            continue
+        same = small == large
+        if same[-CONSTANT_POINTS:].all() and not same.all():
+            since = int(steps[len(same) - int(np.argmin(same[::-1]))])  # first point of the constant run
+            found.append(
+                Finding(
+                    "training",
+                    "warning",
+                    f"completion length collapses to a constant: every completion is {small[-1]:.0f} tokens "
+                    f"({low} = {high}) from step {since}",
+                    {"constant_length": float(small[-1]), "constant_length_step": since},
+                    LENGTH_FIX,
+                )
+            )
+    return found

@@ -447,6 +447,9 @@ def training_findings(
                 fix,
             )
         )
+    from .language import log_findings  # fine-tuning logs: policy entropy, completion lengths
+
+    findings.extend(log_findings(run_log))
     if not findings:
         steps = run_log.table["step"]
         span = f"steps {format_value(steps.min())}-{format_value(steps.max())}" if len(steps) else "no points"

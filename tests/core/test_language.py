@@ -218,3 +218,36 @@ def test_prompt_sensitivity_by_hand():
     assert prompt_sensitivity(["a b", "c d"]) == 1.0
     # "a b c d" vs "a b x y": 2 of 4 words match in order on each side -> ratio 0.5
     assert prompt_sensitivity(["a b c d", "a b x y"]) == pytest.approx(0.5)
+
+
+def _trainer_state(folder: Path, rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "trainer_state.json").write_text(
+        json.dumps({"global_step": rows[-1]["step"], "log_history": rows})
+    )
+    return folder
+
+
+def test_trainer_state_flags_entropy_and_constant_completion_length(tmp_path):
+    from core.diagnosis.training import training_findings
+    from core.logs import scan_run_folder
+
+    rows = [
+        {"step": s, "loss": 1.0 / s, "entropy": e, "completions/min_length": lo, "completions/max_length": hi}
+        for s, e, lo, hi in (
+            (10, 1.0, 3, 12),
+            (20, 0.6, 5, 12),
+            (30, 0.25, 9, 9),
+            (40, 0.1, 9, 9),
+            (50, 0.05, 9, 9),
+        )
+    ]
+    findings = training_findings(scan_run_folder(_trainer_state(tmp_path / "rl", rows)))
+    summaries = {f.summary.split(":")[0]: f for f in findings}
+    entropy = summaries["policy entropy collapses"]
+    assert entropy.severity == "warning" and entropy.metrics["entropy_collapse_step"] == 30
+    length = summaries["completion length collapses to a constant"]
+    assert length.metrics == {"constant_length": 9.0, "constant_length_step": 30}
+    healthy = [dict(r, entropy=1.0 - r["step"] / 200, **{"completions/min_length": 3}) for r in rows]
+    findings = training_findings(scan_run_folder(_trainer_state(tmp_path / "ok", healthy)))
+    assert [f.severity for f in findings] == ["ok"]

@@ -1,0 +1,47 @@
+"""Generation page for language models: the demo's fine-tunes or a LoRA adapter on its base, A and B side by
+side, the sampling controls and the greedy-vs-sampled warning, loops shaded and named."""
+
+from core import DEMO_DIR
+from tests import language_fixtures as lf
+from tests.pages.helpers import run_page
+
+LANGUAGE = DEMO_DIR / "language"
+
+
+def _metrics(at) -> dict[str, dict]:
+    return {row["metric"]: row for row in at.dataframe[0].value.to_dict("records")}
+
+
+def test_demo_fine_tunes_side_by_side_and_sampling_warning():
+    at = run_page(
+        "generation", checkpoint_a=str(LANGUAGE / "collapsed"), checkpoint_b=str(LANGUAGE / "healthy")
+    )
+    assert not at.exception and not at.error
+    metrics = _metrics(at)
+    share = metrics["Most common output share (share 0-1)"]
+    assert float(share["A"]) > 0.9 and float(share["B"]) < 0.3
+    table = at.dataframe[1].value
+    assert list(table.columns[:3]) == ["prompt", "A", "B"] and len(table) == 32
+    assert (table["A"] == "I am not sure about that.").mean() > 0.9
+    at.slider(key="gen_prompts").set_value(8).run()
+    assert len(at.dataframe[1].value) == 8
+    at.toggle(key="gen_do_sample").set_value(True).run()
+    at.slider(key="gen_temperature").set_value(2.0).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("A: ") and "sampling noise" in w for w in warnings)
+
+
+def test_looping_model_is_named_and_lora_shows_its_base(tmp_path):
+    looping = lf.hf_folder(tmp_path, "gpt2", "looping")
+    at = run_page("generation", checkpoint_a=str(looping), probe_path=str(looping / "prompts.npz"))
+    assert not at.exception and not at.error
+    table = at.dataframe[1].value
+    assert "A loop" in table.columns and (table["A loop"] != "").all()
+    assert table["A loop"].iloc[0] == "'cat' x 32"
+    base = lf.hf_folder(tmp_path, "gpt2", "healthy")
+    adapter = lf.lora_folder(tmp_path, base, trained=True)
+    at = run_page("generation", checkpoint_a=str(adapter), probe_path=str(adapter / "prompts.npz"))
+    table = at.dataframe[1].value
+    assert list(table.columns[:3]) == ["prompt", "A base", "A"]
+    assert (table["A base"] != table["A"]).sum() == 5
