@@ -14,13 +14,15 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, type[CheckpointAdapter]] = {}
 
-# Family modules register their adapters on import; listed here so detection sees them all.
+# Family modules register their adapters on import; listed here so detection sees them all. Language
+# models come first: a config naming a transformers model_type says what the file is, where role patterns
+# could mistake a T5's relative-attention bias for a codebook.
 ADAPTER_MODULES: tuple[str, ...] = (
+    ".language",
     ".vectorfield",
     ".codebook",
     ".posterior",
     ".textbridge",
-    ".language",
 )
 
 

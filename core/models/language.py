@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -160,12 +161,31 @@ def _meta_count(model: torch.nn.Module) -> int:
     return total
 
 
-def _with_prefix(state: Mapping[str, torch.Tensor], expected: set[str]) -> dict[str, torch.Tensor]:
+def _renamed(model: torch.nn.Module, key: str) -> str:
+    """A checkpoint key under transformers' own renamings for this model (`embed_out.` -> `lm_head.` for
+    GPT-NeoX, `LayerNorm.gamma` -> `.weight`, ...), the ones `from_pretrained` applies while loading."""
+    from transformers.conversion_mapping import WeightRenaming, get_model_conversion_mapping
+
+    for transform in get_model_conversion_mapping(model):
+        if not isinstance(transform, WeightRenaming) or getattr(transform, "scope_prefix", None):
+            continue
+        for source, target in zip(transform.source_patterns, transform.target_patterns, strict=False):
+            key = re.sub(source, target, key)
+    return key
+
+
+def _model_keys(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], expected: set[str]
+) -> dict[str, torch.Tensor]:
     """The state dict keyed as the model expects: the loader strips a lone `model.` prefix (tied Llama
-    weights leave only `model.*` keys), so it is put back when that matches better."""
+    weights leave only `model.*` keys), so it is put back when that matches better; keys still unknown get
+    transformers' renamings for the model."""
     plain = dict(state)
     prefixed = {f"model.{k}": v for k, v in state.items()}
-    return prefixed if len(expected & prefixed.keys()) > len(expected & plain.keys()) else plain
+    best = prefixed if len(expected & prefixed.keys()) > len(expected & plain.keys()) else plain
+    if set(best) <= expected:
+        return best
+    return {(k if k in expected else _renamed(model, k)): v for k, v in best.items()}
 
 
 def build_language_model(
@@ -191,7 +211,7 @@ def build_language_model(
     except Exception as exc:  # a config the class cannot build from (odd head counts, ...)
         raise AdapterError(f"{name}: cannot build {native.model_class} from config.json: {exc}") from None
     expected = set(model.state_dict())
-    weights = _with_prefix(state, expected)
+    weights = _model_keys(model, state, expected)
     wrong = [
         f"{k} {list(v.shape)} (model: {list(model.state_dict()[k].shape)})"
         for k, v in weights.items()

@@ -251,3 +251,42 @@ def test_trainer_state_flags_entropy_and_constant_completion_length(tmp_path):
     healthy = [dict(r, entropy=1.0 - r["step"] / 200, **{"completions/min_length": 3}) for r in rows]
     findings = training_findings(scan_run_folder(_trainer_state(tmp_path / "ok", healthy)))
     assert [f.severity for f in findings] == ["ok"]
+
+
+def _tiny(arch: str):
+    import transformers
+
+    v = len(lf.VOCAB)
+    ids = {"vocab_size": v, "pad_token_id": 0, "eos_token_id": lf.EOS, "bos_token_id": lf.EOS}
+    configs = {
+        "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1}),
+        "mistral": ("MistralConfig", "MistralForCausalLM", {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1}),
+        "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}),
+        "t5": ("T5Config", "T5ForConditionalGeneration", {"d_model": 16, "d_ff": 32, "d_kv": 8, "num_layers": 1, "num_heads": 2, "decoder_start_token_id": 0}),
+        "bart": ("BartConfig", "BartForConditionalGeneration", {"d_model": 16, "encoder_ffn_dim": 32, "decoder_ffn_dim": 32, "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2, "decoder_attention_heads": 2, "max_position_embeddings": 64, "decoder_start_token_id": lf.EOS, "forced_eos_token_id": None}),
+    }  # fmt: skip
+    config_name, model_name, sizes = configs[arch]
+    torch_seed(0)
+    return getattr(transformers, model_name)(getattr(transformers, config_name)(**ids, **sizes))
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "mistral", "gpt_neox", "t5", "bart"])
+def test_other_native_architectures_open_and_continue(tmp_path, capsys, arch):
+    folder = tmp_path / arch
+    _tiny(arch).save_pretrained(folder)
+    lf.write_tokenizer(folder)
+    lf.write_prompts(folder / "prompts.npz")
+    code, report = _diagnose(capsys, str(folder), "--data", str(folder / "prompts.npz"))
+    assert code in (0, 1) and report["adapter"] == "language-model"
+    mode = _finding(report, "mode")
+    assert mode["severity"] != "undefined" and mode["metrics"]["inputs"] == 8
+    from core.adapters.registry import open_adapter
+
+    spec = open_adapter(str(folder)).spec()
+    assert spec.parts[0] == ("seq2seq" if arch in ("t5", "bart") else "causal LM") and spec.parts[1] == arch

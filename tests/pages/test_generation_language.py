@@ -45,3 +45,15 @@ def test_looping_model_is_named_and_lora_shows_its_base(tmp_path):
     table = at.dataframe[1].value
     assert list(table.columns[:3]) == ["prompt", "A base", "A"]
     assert (table["A base"] != table["A"]).sum() == 5
+
+
+def test_overview_and_compare_show_the_language_verdicts():
+    at = run_page("overview", checkpoint_a=str(LANGUAGE / "collapsed"))
+    assert not at.exception
+    text = " ".join(str(e.value) for e in (*at.success, *at.markdown, *at.caption, *at.error, *at.warning))
+    assert "language-model" in text
+    assert any("mode: collapse" in m.value and "I am not sure about that." in m.value for m in at.markdown)
+    at = run_page("compare", checkpoint_a=str(LANGUAGE / "collapsed"), checkpoint_b=str(LANGUAGE / "healthy"))
+    assert not at.exception and not at.error
+    page = " ".join(str(e.value) for e in (*at.markdown, *at.caption, *at.success, *at.info, *at.subheader))
+    assert "mode collapse" in page
