@@ -140,6 +140,7 @@ register_metrics(
         "neither",
         "Median over adapted modules of ||B·A||·(alpha/r) (Frobenius), from the adapter's weights alone.",
         "language",
+        unit="Frobenius norm",
     ),
     MetricInfo(
         "zero_b_share",
