@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.probe import ProbeData, save_probe
+from core.io.probe import ProbeData, save_probe
 
 SPECIALS = ("<pad>", "</s>", "<unk>")
 WORDS = tuple(

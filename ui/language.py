@@ -12,15 +12,15 @@ from pathlib import Path
 import streamlit as st
 
 from core import DEMO_DIR
+from core.config import SamplingConfig
 from core.diagnosis.language import Continued, continue_probe
-from core.diagnosis.mode import sampling_noise
-from core.errors import CollapseExplorerError
+from core.diagnosis.text import sampling_noise
+from core.io.errors import CollapseExplorerError
+from core.io.paths import display_name
+from core.io.probe import find_probe
 from core.metrics import METRICS, format_value
 from core.metrics.language import longest_loop, words
-from core.paths import display_name
 from core.plots.language import language_bars
-from core.probe import find_probe
-from core.sampling import SamplingConfig
 from ui import cache, state, widgets
 
 DEMO_RUNS = (("A", "collapsed"), ("B", "healthy"))
@@ -70,16 +70,16 @@ def chosen() -> bool:
 
 @st.cache_data(show_spinner="Continuing the prompts…", max_entries=64)
 def _continued(
-    path: str, stamp: cache.Stamp, probe: str | None, trust: bool, config: SamplingConfig, size: int
+    file: cache.FileKey, probe: str | None, trust: bool, config: SamplingConfig, size: int
 ) -> Continued:
     data = cache.probe_data(probe) if probe else None
-    return continue_probe(cache.adapter(path, trust), data, config, size)
+    return continue_probe(cache.adapter(file.path, trust), data, config, size)
 
 
 def continued(model: Model, config: SamplingConfig, size: int) -> tuple[Continued, str | None]:
     """(the continuations of `model` on the sidebar's probe or the one beside it, that probe's path)."""
     probe = state.probe_path() or (str(p) if (p := find_probe(model.path)) else None)
-    return _continued(model.path, cache.file_stamp(model.path), probe, state.trusted(), config, size), probe
+    return _continued(cache.FileKey.of(model.path), probe, state.trusted(), config, size), probe
 
 
 def loop_note(text: str) -> str:

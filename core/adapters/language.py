@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
-from ..errors import AdapterError, CheckpointError, ProbeError
-from ..language_io import (
+from ..io.errors import AdapterError, CheckpointError, ProbeError
+from ..io.peft import (
     BaseFolder,
     LoraPair,
     base_folder,
@@ -40,13 +40,13 @@ from ..models.language import (
 )
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import register
-from .textbridge import _RNG_LOCK
+from .text import _RNG_LOCK
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-    from ..checkpoints import LoadedCheckpoint
-    from ..sampling import SamplingConfig
+    from ..config import SamplingConfig
+    from ..io.checkpoints import LoadedCheckpoint
 
 BATCH_SIZE = 64
 # Prompts are cut to this many tokens (the end kept): a probe row is a prompt, not a document.
@@ -333,7 +333,7 @@ def _on_base(
     """(the base model with the adapter loaded into it, its tokenizer, seq2seq, base weight per module)."""
     from peft import LoraConfig, PeftModel, set_peft_model_state_dict
 
-    from ..checkpoints import load_checkpoint
+    from ..io.checkpoints import load_checkpoint
 
     try:
         base_loaded = load_checkpoint(base.path)  # type: ignore[arg-type]

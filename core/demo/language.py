@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..probe import ProbeData, save_probe
+from ..io.probe import ProbeData, save_probe
 from .corpus import generate_corpus, split_corpus
 
 SEED = 0

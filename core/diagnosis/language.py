@@ -28,18 +28,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ProbeError
-from ..metrics import is_defined
+from ..config import SamplingConfig
+from ..io.errors import ProbeError
+from ..metrics.base import is_defined
 from ..metrics.language import prompt_sensitivity, repetition_metrics
 from ..metrics.text import most_common_output, text_metrics, unique_ratio
-from ..sampling import SamplingConfig
-from . import Finding
-from .mode import SEED, probe_sample
+from .base import Finding
+from .text import SEED, probe_sample
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
-    from ..logs import RunLog
-    from ..probe import ProbeData
+    from ..io.logs import RunLog
+    from ..io.probe import ProbeData
 
 SAMPLE_SIZE = 64
 MAX_NEW_TOKENS = 32

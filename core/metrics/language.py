@@ -15,7 +15,7 @@ from itertools import combinations
 
 import numpy as np
 
-from . import MetricInfo, MetricValue, Undefined, register_metrics
+from .base import MetricInfo, MetricValue, Undefined, register_metrics
 from .text import _TOKENIZE
 
 MAX_UNIT = 8

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..errors import AdapterError
-from ..limits import MAX_ELEMENTS
+from ..io.errors import AdapterError
+from ..io.limits import MAX_ELEMENTS
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast

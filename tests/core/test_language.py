@@ -230,7 +230,7 @@ def _trainer_state(folder: Path, rows: list[dict]) -> Path:
 
 def test_trainer_state_flags_entropy_and_constant_completion_length(tmp_path):
     from core.diagnosis.training import training_findings
-    from core.logs import scan_run_folder
+    from core.io.logs import scan_run_folder
 
     rows = [
         {"step": s, "loss": 1.0 / s, "entropy": e, "completions/min_length": lo, "completions/max_length": hi}

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from core import DEMO_DIR
-from core.checkpoints import load_checkpoint
-from core.diagnosis import diagnose_checkpoint
-from core.probe import find_probe, load_probe
+from core.diagnosis.checkpoint import diagnose_checkpoint
+from core.io.checkpoints import load_checkpoint
+from core.io.probe import find_probe, load_probe
 
 ROOT = DEMO_DIR / "language"
 EXPECTED = {
