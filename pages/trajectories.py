@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.config import FlowConfig
+from core.io.encode import csv_frame
 from core.io.errors import CollapseExplorerError
 from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
@@ -47,12 +48,12 @@ def picture(setup, view, sample, config, pair) -> None:
     st.caption(
         f"{len(selected):,} rows selected on the plot"
         + (" (the table shows the flow of the left panel's checkpoint)" if pair is not None else "")
-        + f". {note}"
+        + f". {widgets.md(note)}"
     )
     st.dataframe(table, hide_index=True, width="stretch", key="traj_selection")
     st.download_button(
         "Download the selection (CSV)",
-        table.to_csv(index=False),
+        csv_frame(table).to_csv(index=False),
         file_name="trajectories_selection.csv",
         mime="text/csv",
         key="_traj_download_selection",
