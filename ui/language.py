@@ -100,7 +100,7 @@ def render(config: SamplingConfig, size: int) -> None:
         widgets.show_error(exc)
         return
     st.caption(
-        " · ".join(f"{m.slot} = {display_name(Path(m.path))} ({m.origin})" for m in models_)
+        widgets.md(" · ".join(f"{m.slot} = {display_name(Path(m.path))} ({m.origin})" for m in models_))
         + f" · prompts: {next(iter(results.values()))[0].metrics['prompts']}"
     )
     columns: dict[str, tuple[str, ...]] = {}
@@ -142,8 +142,8 @@ def render(config: SamplingConfig, size: int) -> None:
     )
     for slot, values in metrics.items():
         if note := sampling_noise(values):
-            st.warning(f"{slot}: {note}.", icon=":material/casino:")
-    st.plotly_chart(language_bars(metrics))
+            st.warning(widgets.md(f"{slot}: {note}."), icon=":material/casino:")
+    widgets.chart(language_bars(metrics))
 
 
 def _highlighted(rows: list[dict], loops: list[str]):
