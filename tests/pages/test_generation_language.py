@@ -3,7 +3,7 @@ side, the sampling controls and the greedy-vs-sampled warning, loops shaded and 
 
 from core import DEMO_DIR
 from tests import language_fixtures as lf
-from tests.pages.helpers import run_page
+from tests.pages.helpers import plain, run_page
 
 LANGUAGE = DEMO_DIR / "language"
 
@@ -33,7 +33,7 @@ def test_demo_fine_tunes_side_by_side_and_sampling_warning():
     at.toggle(key="gen_do_sample").set_value(True).run()
     at.slider(key="gen_temperature").set_value(2.0).run()
     assert not at.exception
-    warnings = [w.value for w in at.warning]
+    warnings = [plain(w.value) for w in at.warning]
     assert any(w.startswith("A: ") and "sampling noise" in w for w in warnings)
 
 
@@ -55,9 +55,12 @@ def test_looping_model_is_named_and_lora_shows_its_base(tmp_path):
 def test_overview_and_compare_show_the_language_verdicts():
     at = run_page("overview", checkpoint_a=str(LANGUAGE / "collapsed"))
     assert not at.exception
-    text = " ".join(str(e.value) for e in (*at.success, *at.markdown, *at.caption, *at.error, *at.warning))
+    text = " ".join(plain(e.value) for e in (*at.success, *at.markdown, *at.caption, *at.error, *at.warning))
     assert "language-model" in text
-    assert any("mode: collapse" in m.value and "I am not sure about that." in m.value for m in at.markdown)
+    assert any(
+        "mode: collapse" in plain(m.value) and "I am not sure about that." in plain(m.value)
+        for m in at.markdown
+    )
     at = run_page("compare", checkpoint_a=str(LANGUAGE / "collapsed"), checkpoint_b=str(LANGUAGE / "healthy"))
     assert not at.exception and not at.error
     page = " ".join(str(e.value) for e in (*at.markdown, *at.caption, *at.success, *at.info, *at.subheader))
