@@ -11,6 +11,7 @@ roles were found and which are lacking; `describe_data` says when a file holds d
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import re
@@ -80,7 +81,7 @@ ROLE_PATTERNS: tuple[RolePattern, ...] = (
     RolePattern(
         "variance head",
         r"(?:^|[_\d])(?:log_?)?(?:var|variance|sigma|std|sd|scale)(?:$|[_\d])"
-        r"|(?:^|[_\d])(?:logvar|lnvar|lv|logsigma|logstd|logscale)(?:$|[_\d])",
+        r"|(?:^|[_\d])(?:logvar|logv|lnvar|lv|logsigma|logstd|logscale)(?:$|[_\d])",
         "Linear [Z, H] or Conv [Z, C, ...]",
         "a mean head of the same shape beside it",
     ),
@@ -257,6 +258,42 @@ _NN_EMBEDDING_LEAVES = (
     "dictionary",
 )
 _STRONG_CODEBOOK = re.compile(r"(?:^|\.)_?(?:codebooks?|code_book|dictionary)(?:\.weight)?$")
+# Layers only a sequence model has: attention projections and recurrent cells.
+SEQUENCE_LAYER = re.compile(
+    r"(?:^|\.)(?:self_attn|attn|attention|multihead_attn|cross_attn|encoder_attn|enc_dec_attn)(?:\.|_|$)"
+    r"|in_proj_weight$|(?:^|\.)(?:q_proj|k_proj|v_proj|w_q|w_k|w_v)\.weight$|weight_[ih]h_l\d"
+)
+POSITIONAL = re.compile(r"pos(?:ition(?:al)?)?_?(?:emb|enc|embedding|encoding)|wpe|position_embeddings")
+TOKEN_NAME = re.compile(r"tok|word|vocab|src_emb|tgt_emb|trg_emb|wte|lm_head")
+
+
+def token_table(key: str, shape: tuple[int, ...], shapes: Shapes) -> str | None:
+    """Why a [V, d] table is a token embedding indexed by input ids rather than a codebook, or None.
+
+    By role: a layer elsewhere with the table's very shape (an output projection / lm_head tied to it),
+    attention or recurrent layers in the model (a sequence model's input table), positional embeddings
+    beside it, or a token-like name.
+    """
+    if len(shape) != 2:
+        return None
+    if TOKEN_NAME.search(key.lower()):
+        return f"{key} is named like a token embedding"
+    owner = key.rpartition(".")[0]
+    for other, other_shape in shapes.items():
+        if (
+            other != key
+            and other.endswith("weight")
+            and tuple(other_shape) == shape
+            and other.rpartition(".")[0] != owner
+        ):
+            return f"{other} has its shape {list(shape)} (an output projection over the same vocabulary)"
+    sequence = next((k for k in shapes if SEQUENCE_LAYER.search(k.lower())), None)
+    if sequence is not None:
+        return f"the model has attention or recurrent layers ({sequence}): a sequence model's input table"
+    positional = next((k for k in shapes if POSITIONAL.search(k.lower())), None)
+    if positional is not None:
+        return f"positional embeddings sit beside it ({positional})"
+    return None
 
 
 def _quantizer_module(key: str) -> tuple[str, str]:
@@ -389,6 +426,8 @@ def find_codebooks(shapes: Shapes, layers: list[Layer] | None = None) -> list[Co
             placed = strong or quantizer_like or usage is not None or ema is not None
             if not placed and not ae_width & set(shape):
                 continue
+            if not placed and token_table(key, shape, shapes) is not None:
+                continue
             layout, how = _orient(key, shape, usage_k, hints | ae_width)
             k, d = (shape[0], shape[1]) if layout == "kd" else (shape[1], shape[0])
             if not placed and d not in ae_width:
@@ -429,6 +468,7 @@ class HeadsRole:
     decoder_input: str | None = None
     split: Literal["separate", "chunk"] = "separate"
     mismatch: str | None = None
+    prior: PriorRole | None = None
 
     def describe(self) -> str:
         heads = (
@@ -439,7 +479,8 @@ class HeadsRole:
         decoder = (
             f"; decoder input {self.decoder_input}" if self.decoder_input else "; no decoder input found"
         )
-        return f"posterior {heads}, Z = {self.latent} ({self.assumption}){decoder}"
+        prior = f"; {self.prior.describe()}" if self.prior else ""
+        return f"posterior {heads}, Z = {self.latent} ({self.assumption}){decoder}{prior}"
 
 
 def _parameterisation(name: str) -> tuple[Parameterisation, str]:
@@ -453,8 +494,49 @@ def _parameterisation(name: str) -> tuple[Parameterisation, str]:
     return "logvar", f"{name} read as log-variance, as most VAE code does with a 'var' head"
 
 
+PRIOR_TABLE = re.compile(r"lookup|prior|mixture|component|cluster")
+
+
 def _head_layers(layers: list[Layer]) -> list[Layer]:
-    return [layer for layer in layers if layer.kind in ("linear", "conv")]
+    """Layers that may be posterior heads: not a learned prior's tables (`mu_lookup`, `logvar_prior`)."""
+    return [
+        layer
+        for layer in layers
+        if layer.kind in ("linear", "conv") and not PRIOR_TABLE.search(layer.name.lower())
+    ]
+
+
+@dataclass(frozen=True)
+class PriorRole:
+    """A learned mixture prior: tables of K component means and log-variances [K, Z] (nn.Embedding
+    lookups such as `mu_lookup` / `logvar_lookup`), read as p(z) = 1/K sum_k N(mu_k, exp(logvar_k))."""
+
+    mean: str
+    logvar: str
+    components: int
+    latent: int
+
+    def describe(self) -> str:
+        return (
+            f"learned mixture prior {self.mean} / {self.logvar} ({self.components} components of {self.latent} "
+            "dims, equal weights assumed)"
+        )
+
+
+def find_prior(layers: list[Layer], latent: int) -> PriorRole | None:
+    """The learned prior's mean and log-variance tables [K, Z] for a latent of size Z, or None."""
+    tables = [
+        layer
+        for layer in layers
+        if layer.kind == "linear" and PRIOR_TABLE.search(layer.name.lower()) and layer.weight[1] == latent
+    ]
+    means = [t for t in tables if matches("mean head", t.name) and not matches("variance head", t.name)]
+    variances = [t for t in tables if matches("variance head", t.name)]
+    for mean in means:
+        twin = next((v for v in variances if v.weight == mean.weight), None)
+        if twin is not None:
+            return PriorRole(mean.path, twin.path, mean.weight[0], latent)
+    return None
 
 
 def _decoder_input(layers: list[Layer], z: int, exclude: set[str], after: int) -> str | None:
@@ -479,12 +561,15 @@ def find_heads(shapes: Shapes, layers: list[Layer] | None = None) -> list[HeadsR
     A hierarchical VAE gives one pair per level. Pairs under the decoder (the top-down priors of a ladder
     VAE) are left out when the encoder has pairs of its own: they do not read the input.
     """
-    layers = _head_layers(layers_of(shapes) if layers is None else layers)
+    every = layers_of(shapes) if layers is None else layers
+    layers = _head_layers(every)
     pairs = _named_pairs(layers) or _twin_pairs(layers)
     if pairs:
         posterior = [p for p in pairs if not under_root(p.mean, DECODER_ROOTS)]
-        return posterior or pairs
-    return _moments_heads(layers)
+        found = posterior or pairs
+    else:
+        found = _moments_heads(layers)
+    return [dataclasses.replace(h, prior=find_prior(every, h.latent)) for h in found]
 
 
 def _slot(layer: Layer) -> tuple[str, str]:
@@ -572,8 +657,14 @@ def _heads_role(
     )
 
 
+_SHORT_VARIANCE = (
+    "svl"  # `fcm` / `fcs`, `fcm` / `fcv`, `fcm` / `fcl`: mean and sigma, variance or log-variance
+)
+
+
 def _twin_pairs(layers: list[Layer]) -> list[HeadsRole]:
-    """Heads named like `fc21` / `fc22`: adjacent siblings equal but for a last digit, of one non-square
+    """Heads named like `fc21` / `fc22` or `fcm` / `fcs`: adjacent siblings equal but for a last digit
+    (or an m beside an s, v or l), of one non-square
     shape (square ones are more likely consecutive layers of one MLP), feeding a Z-input layer."""
     found: list[HeadsRole] = []
     for a, b in itertools.pairwise(layers):  # parallel heads are registered one after the other
@@ -581,11 +672,18 @@ def _twin_pairs(layers: list[Layer]) -> list[HeadsRole]:
             continue
         if len(a.name) != len(b.name) or a.name[:-1] != b.name[:-1]:
             continue
-        if not (a.name[-1].isdigit() and b.name[-1].isdigit()):
+        digits = a.name[-1].isdigit() and b.name[-1].isdigit()
+        short = a.name[-1] == "m" and b.name[-1] in _SHORT_VARIANCE
+        if not (digits or short):
             continue
         if _decoder_input(layers, a.out_width, {a.path, b.path}, b.order) is None:
             continue
         assumption = f"twin heads: {a.path} read as the mean and {b.path} as the log-variance"
+        if short:
+            assumption += (
+                f" (its name's last letter {b.name[-1]!r} could also mean a std or log-std: a live model's "
+                "forward shows which)"
+            )
         found.append(_heads_role(layers, a, b, assumption))
     return found
 
@@ -704,6 +802,7 @@ class Roles:
     decoder: bool = False
     tensors: int = 0
     examples: tuple[str, ...] = field(default_factory=tuple)
+    hints: tuple[str, ...] = ()
 
     @property
     def family(self) -> Family | None:
@@ -772,15 +871,61 @@ class Roles:
             text += f"; lacking: {'; '.join(missing)}"
         if self.family is None and self.examples:
             text += f" ({self.tensors} tensors, e.g. {', '.join(self.examples)})"
+        if self.hints:
+            text += "; " + "; ".join(self.hints)
         return text
 
     def to_json(self) -> dict:
-        return {"family": self.family, "found": self.found(), "lacking": self.lacking()}
+        return {
+            "family": self.family,
+            "found": self.found(),
+            "lacking": self.lacking(),
+            "hints": list(self.hints),
+        }
 
 
 def _is_bridge(shapes: Shapes) -> bool:
     expander = shapes.get("expander")
     return expander is not None and len(expander) == 2 and any(k.startswith("t5.") for k in shapes)
+
+
+TIME_INPUT = re.compile(r"time_?(?:emb|embed|embedding|mlp|proj)|t_?emb|temb|timestep|sinusoidal|fourier")
+TEXT_HINT = (
+    "it looks like a text model ({why}): give --builder module:function returning your model and probe "
+    "token ids `x` [N, T] for greedy decoding and the `mode` finding"
+)
+FLOW_HINT = (
+    "it looks like a velocity field with a time input ({why}): give --builder module:function returning "
+    "your model v(x, t[, c]) and probe noise `x` (with conditions such as `c` / `y`, and real samples `x1` "
+    "for spread and mode coverage) to integrate it"
+)
+
+
+def _hints(shapes: Shapes, layers: list[Layer]) -> tuple[str, ...]:
+    """What to give for a model of no weight-readable family: a text model's token tables, a velocity
+    field's time input (a time embedding, or an MLP taking a few inputs more than it gives)."""
+    hints = []
+    for key, shape in shapes.items():
+        if len(shape) == 2 and matches("codebook", key):
+            why = token_table(key, tuple(shape), shapes)
+            if why is not None:
+                hints.append(TEXT_HINT.format(why=f"token embedding {key}: {why}"))
+                break
+    timed = next((layer.path for layer in layers if TIME_INPUT.search(layer.path.lower())), None)
+    if timed is None:
+        for prefix, chain in _chains(layers).items():
+            linears = [layer for layer in chain if layer.kind == "linear"]
+            if len(linears) >= 2 and 0 < linears[0].weight[1] - linears[-1].out_width <= 32:
+                timed = (
+                    f"{prefix or 'the top-level MLP'} takes {linears[0].weight[1]} inputs and gives "
+                    f"{linears[-1].out_width}: the state plus time and conditions?"
+                )
+                break
+    else:
+        timed = f"time embedding {timed}"
+    if timed is not None:
+        hints.append(FLOW_HINT.format(why=timed))
+    return tuple(hints)
 
 
 def find_roles(shapes: Shapes) -> Roles:
@@ -806,6 +951,7 @@ def find_roles(shapes: Shapes) -> Roles:
         decoder=any(under_root(layer.path, DECODER_ROOTS) for layer in layers),
         tensors=len(shapes),
         examples=tuple(list(shapes)[:4]),
+        hints=() if bridge or codebooks or fields or heads else _hints(shapes, layers),
     )
 
 

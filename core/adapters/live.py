@@ -24,11 +24,14 @@ Config keys (all optional): `forward` (name of the method to call with x, defaul
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import inspect
 import itertools
 import random
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -46,6 +49,7 @@ from .vectorfield import DEFAULT_ALPHA, DEFAULT_STEPS, MAX_STEPS, attribute_name
 
 if TYPE_CHECKING:
     from ..checkpoints import LoadedCheckpoint
+    from ..probe import ProbeData
 
 DEFAULT_CHUNK = 256
 _NEAREST_ROWS = 65_536
@@ -70,7 +74,7 @@ def adapter_from_module(
         raise AdapterError(f"expected an nn.Module, got {type(module).__name__}")
     config = dict(config or {})
     shapes = {k: tuple(v.shape) for k, v in module.state_dict(keep_vars=True).items()}
-    roles = roles_of(shapes)
+    roles = _live_roles(module, roles_of(shapes), probe_x)
     chosen = family or roles.family
     note = ""
     if chosen is None or (chosen == "codebook" and not roles.codebooks):
@@ -95,6 +99,40 @@ def adapter_from_module(
         return builders[chosen](module, roles, config)
     except AdapterError as exc:
         raise AdapterError(f"{exc}{note}") from None
+
+
+def _token_ids(x: np.ndarray | None) -> bool:
+    """Probe x that is a batch of token id sequences: integers [N, T]."""
+    return x is not None and np.asarray(x).ndim == 2 and np.asarray(x).dtype.kind in "iu"
+
+
+def _live_roles(module: nn.Module, roles: Roles, probe_x: np.ndarray | None) -> Roles:
+    """Roles as the live module shows them: an nn.Embedding fed the probe's integer ids is a token table,
+    not a codebook (unless a quantizer's name, usage or EMA buffers place it), and an nn.Embedding is
+    never a posterior head (a learned prior's lookup tables are)."""
+
+    def embedding(key: str) -> bool:
+        owner = key.rpartition(".")[0] if key.endswith(".weight") else key
+        try:
+            return isinstance(module.get_submodule(owner), nn.Embedding)
+        except AttributeError:
+            return False
+
+    from ..roles import matches
+
+    codebooks = tuple(
+        role
+        for role in roles.codebooks
+        if not (
+            _token_ids(probe_x)
+            and embedding(role.key)
+            and not (matches("quantizer path", role.module) or role.usage or role.ema)
+        )
+    )
+    heads = tuple(h for h in roles.heads if not embedding(f"{h.mean}.weight"))
+    if codebooks == roles.codebooks and heads == roles.heads:
+        return roles
+    return dataclasses.replace(roles, codebooks=codebooks, heads=heads)
 
 
 def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builder") -> Callable:
@@ -205,7 +243,8 @@ def hooked(module: nn.Module, paths: list[str], record: Callable[[str, tuple, An
             sub = module.get_submodule(path) if path else module
 
             def hook(_m: nn.Module, args: tuple, output: Any, path: str = path) -> None:
-                record(path, args, output)
+                # Copies: the forward may change an output in place afterwards (`self.var(h).exp_()`).
+                record(path, _copied(args), _copied(output))
 
             handles.append(sub.register_forward_hook(hook))
         yield
@@ -230,6 +269,44 @@ class _LiveAdapter(CheckpointAdapter):
         self._roles = roles
         self._config = config
         self._chunk = int(config.get("chunk", DEFAULT_CHUNK))
+        self._fields: dict[str, np.ndarray] = {}
+
+    def with_probe(self, probe: ProbeData | None) -> _LiveAdapter:
+        """A copy that passes the probe's other named fields (`y`, `c`, `labels`, `t`, ...) to the
+        forward by parameter name, row for row with x."""
+        fields = probe.fields() if probe is not None else {}
+        if not fields:
+            return self
+        bound = copy.copy(self)
+        bound._fields = fields
+        return bound
+
+    def _call(self) -> Callable:
+        method = self._config.get("forward")
+        return getattr(self._module, method) if isinstance(method, str) else self._module
+
+    def _extra_inputs(self, call: Callable, n: int) -> dict[str, np.ndarray]:
+        """Probe fields named like the forward's parameters after the first (which takes x), [n, ...]
+        each; ProbeError naming a required parameter the probe does not hold."""
+        target = call.forward if isinstance(call, nn.Module) else call
+        try:
+            params = list(inspect.signature(target).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return {}
+        extra: dict[str, np.ndarray] = {}
+        for param in params:
+            if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                continue
+            value = self._fields.get(param.name)
+            if value is not None and len(value) == n:
+                extra[param.name] = value
+            elif param.default is inspect.Parameter.empty and param.kind != inspect.Parameter.POSITIONAL_ONLY:
+                raise ProbeError(
+                    f"{type(self._module).__name__}.forward also takes {param.name!r}: add an array named "
+                    f"{param.name!r} with one row per probe x row to the probe (fields reach the forward by "
+                    "parameter name)"
+                )
+        return extra
 
     def _inputs(self, x: np.ndarray) -> np.ndarray:
         a = np.asarray(x)
@@ -242,13 +319,14 @@ class _LiveAdapter(CheckpointAdapter):
     def _forward(self, x: np.ndarray) -> Iterator[tuple[int, torch.Tensor, Any]]:
         """(rows, input tensor, output) per chunk of x through the module's forward (inside evaluating)."""
         device, dtype = _placement(self._module)
-        method = self._config.get("forward")
-        call = getattr(self._module, method) if isinstance(method, str) else self._module
+        call = self._call()
+        extra = self._extra_inputs(call, len(x))
         for start in range(0, len(x), self._chunk):
             part = np.ascontiguousarray(x[start : start + self._chunk])
-            tensor = torch.from_numpy(part).to(device=device, dtype=dtype if part.dtype.kind == "f" else None)
+            tensor = _tensor(part, device, dtype)
+            kwargs = {k: _tensor(v[start : start + self._chunk], device, dtype) for k, v in extra.items()}
             try:
-                output = call(tensor)
+                output = call(tensor, **kwargs)
             except CollapseExplorerError:
                 raise
             except Exception as exc:  # the user's model rejecting the probe is bad input, not a crash
@@ -257,6 +335,24 @@ class _LiveAdapter(CheckpointAdapter):
                     f"{type(exc).__name__}: {exc}"
                 ) from None
             yield len(part), tensor, output
+
+
+def _copied(value: Any, depth: int = 0) -> Any:
+    """Tensors in `value` (nested tuples, lists, dicts up to depth 3) detached and cloned."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if depth < 3 and isinstance(value, list | tuple):
+        items = [_copied(v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if depth < 3 and isinstance(value, Mapping):
+        return {k: _copied(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A probe array on the module's device; floats in the module's dtype, integers as they are."""
+    part = np.ascontiguousarray(a)
+    return torch.from_numpy(part).to(device=device, dtype=dtype if part.dtype.kind == "f" else None)
 
 
 def _tensors_in(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
@@ -529,6 +625,8 @@ class LivePosteriorAdapter(_LiveAdapter):
         self.heads: HeadsRole = roles.heads[0]
         # How each 2 x Z head splits into mean and log-variance, as its first forward showed.
         self._splits: dict[str, str] = {}
+        # How the first level's variance head is read, as its first forward's sampled z showed.
+        self.reading: Reading | None = None
         floor = config.get("free_bits")
         self.free_bits = (
             float(floor) if isinstance(floor, int | float) and not isinstance(floor, bool) else None
@@ -567,45 +665,77 @@ class LivePosteriorAdapter(_LiveAdapter):
         self, x: np.ndarray, levels: int | None = None
     ) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(mean head path, mu [N, Z_l], logvar [N, Z_l]) of the first `levels` levels of heads (all when
-        None), first level first, from one forward of x per chunk."""
+        None), first level first, from one forward of x per chunk. Conv heads give the whole latent tensor
+        per input (C x H x W units). A level after the first whose heads the forward never calls, or
+        whose outputs are not [N, Z, ...], is left out; the first must be read."""
         x = self._inputs(x)
-        chosen = self._roles.heads[:levels]
+        chosen = list(self._roles.heads[:levels])
         paths = [p for heads in chosen for p in (heads.mean, heads.variance) if p is not None]
-        seen: dict[str, list[torch.Tensor]] = {p: [] for p in paths}
+        first = chosen[0]
+        z_path = first.decoder_input if first.kind == "linear" else None
+        seen: dict[str, list[Any]] = {p: [] for p in [*paths, *([z_path] if z_path else [])]}
 
         def record(path: str, args: tuple, output: Any) -> None:
-            first = next(_tensors_in(output), None)
-            if first is not None:
-                seen[path].append(first)
+            found = next(_tensors_in(args if path == z_path and path not in paths else output), None)
+            if found is not None:
+                seen[path].append(found)
 
         mus: list[list[np.ndarray]] = [[] for _ in chosen]
         raws: list[list[np.ndarray]] = [[] for _ in chosen]
-        with evaluating(self._module), hooked(self._module, paths, record):
-            for _n, _, output in self._forward(x):
-                for path in paths:
-                    if not seen[path]:
-                        raise ProbeError(f"the forward of probe x never called the head {path}")
+        zs: list[np.ndarray] = []
+        dropped: set[int] = set()
+        with evaluating(self._module), hooked(self._module, list(seen), record):
+            for n, _, output in self._forward(x):
                 for i, heads in enumerate(chosen):
-                    out = seen[heads.mean][-1]
-                    if heads.variance is None:
-                        split = self._splits.setdefault(heads.mean, observed_split(out, output))
-                        mu, raw = (
-                            (out[:, 0::2], out[:, 1::2]) if split == "interleaved" else out.chunk(2, dim=1)
-                        )
-                    else:
-                        mu, raw = out, seen[heads.variance][-1]
-                    mus[i].append(_rows(mu))
-                    raws[i].append(_rows(raw))
+                    if i in dropped:
+                        continue
+                    pair = self._level_pair(heads, seen, output, n)
+                    if isinstance(pair, str):
+                        if i == 0:
+                            raise ProbeError(pair)
+                        dropped.add(i)
+                        continue
+                    mus[i].append(_rows(pair[0]))
+                    raws[i].append(_rows(pair[1]))
+                sampled = _sampled_z(seen[z_path] if z_path else [], output, mus[0][-1], raws[0][-1])
+                if sampled is not None:
+                    zs.append(sampled)
                 for store in seen.values():
                     store.clear()
-        return [
-            (
-                heads.mean,
-                np.concatenate(mus[i]),
-                as_logvar(np.concatenate(raws[i]), heads.parameterisation).astype(np.float32),
-            )
-            for i, heads in enumerate(chosen)
-        ]
+        mu0, raw0 = np.concatenate(mus[0]), np.concatenate(raws[0])
+        if self.reading is None:
+            sampled_all = np.concatenate(zs) if len(zs) == len(mus[0]) else None
+            self.reading = observed_reading(mu0, raw0, sampled_all, first)
+        out = []
+        for i, heads in enumerate(chosen):
+            if i in dropped:
+                continue
+            param = self.reading.parameterisation if i == 0 else heads.parameterisation
+            raw = raw0 if i == 0 else np.concatenate(raws[i])
+            out.append((heads.mean, np.concatenate(mus[i]), as_logvar(raw, param).astype(np.float32)))
+        return out
+
+    def _level_pair(
+        self, heads: HeadsRole, seen: dict[str, list[Any]], output: Any, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor] | str:
+        """(mu, raw variance output) of one level from this chunk's hooks, or why they cannot be read."""
+        for path in (heads.mean, heads.variance):
+            if path is not None and not seen[path]:
+                return f"the forward of probe x never called the head {path}"
+        out = seen[heads.mean][-1]
+        if heads.variance is None:
+            if out.ndim < 2 or out.shape[0] != n:
+                return f"{heads.mean} gave an output of shape {list(out.shape)}, not [N, 2Z, ...]"
+            split = self._splits.setdefault(heads.mean, observed_split(out, output))
+            mu, raw = (out[:, 0::2], out[:, 1::2]) if split == "interleaved" else out.chunk(2, dim=1)
+        else:
+            mu, raw = out, seen[heads.variance][-1]
+        for name, t in ((heads.mean, mu), (heads.variance or heads.mean, raw)):
+            if t.ndim < 2 or t.shape[0] != n or not t.is_floating_point():
+                return f"{name} gave an output of shape {list(t.shape)}, not [N, Z, ...] for {n} inputs"
+        if mu.shape != raw.shape:
+            return f"{heads.mean} and {heads.variance} gave outputs of shapes {list(mu.shape)} and {list(raw.shape)}"
+        return mu, raw
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The module's own decode(z [N, Z]), flattened to float32 [N, F]."""
@@ -639,6 +769,17 @@ class LivePosteriorAdapter(_LiveAdapter):
                 parts.append(_numpy(recon).reshape(len(recon), -1))
         return np.concatenate(parts)
 
+    def prior_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The learned mixture prior's (means, log-variances) float64 [K, Z], or None without one."""
+        prior = self.heads.prior
+        if prior is None:
+            return None
+        state = self._module.state_dict()
+        return tuple(  # type: ignore[return-value]
+            state[f"{key}.weight"].detach().to("cpu", torch.float64).numpy()
+            for key in (prior.mean, prior.logvar)
+        )
+
     def head_weights(self) -> HeadWeights:
         """The heads' weights as they are now (copies)."""
         return read_head_weights(self._module.state_dict(), self.heads)
@@ -649,6 +790,78 @@ class LivePosteriorAdapter(_LiveAdapter):
             return None
         w = self._module.state_dict()[f"{self.heads.decoder_input}.weight"]
         return input_column_norms(_numpy(w), self.heads.latent)
+
+
+# How the forward may turn the variance head's output h into the std it samples with.
+_STD_OF: dict[str, Callable[[np.ndarray], np.ndarray | None]] = {
+    "logvar": lambda h: np.exp(0.5 * h),
+    "log_std": np.exp,
+    "std": lambda h: h if (h > 0).all() else None,
+    "var": lambda h: np.sqrt(h) if (h >= 0).all() else None,
+}
+_FORMULA = {
+    "logvar": "mu + exp(0.5 h) eps",
+    "log_std": "mu + exp(h) eps",
+    "std": "mu + h eps",
+    "var": "mu + sqrt(h) eps",
+}
+FIT = 0.15  # |ln std(eps)| of the reading that fits: eps ~ N(0, 1) gives about 0 on a few hundred values
+CLOSE = 0.1  # another reading this close fits as well: the forward cannot tell them apart
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How the variance head's output is read: `parameterisation` (logvar, log_std, std or var), how that
+    was decided (`note`), and the other readings that fit the forward as well (`ambiguous`)."""
+
+    parameterisation: str
+    note: str
+    ambiguous: tuple[str, ...] = ()
+
+
+def _sampled_z(at_decoder: list[Any], output: Any, mu: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
+    """The z the forward sampled [N, Z] (the decoder's input, else an output shaped like mu that is
+    neither mu nor the variance head's output), or None when it returns mu itself or nothing such."""
+    for t in [*at_decoder, *_tensors_in(output)]:
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim < 2:
+            continue
+        a = _rows(t)
+        if a.shape == mu.shape and not np.array_equal(a, raw) and not np.allclose(a, mu):
+            return a
+    return None
+
+
+def observed_reading(mu: np.ndarray, raw: np.ndarray, z: np.ndarray | None, heads: HeadsRole) -> Reading:
+    """Which std the forward sampled z = mu + std(h) eps with, read from eps = (z - mu) / std(h): the
+    reading whose eps has unit spread (mu + exp(0.5 h) eps: log-variance; mu + exp(h) eps: log-std;
+    mu + h eps: std; mu + sqrt(h) eps: variance). Without a sampled z, the head's name decides."""
+    named = heads.parameterisation
+    if z is None:
+        return Reading(named, f"{heads.assumption}; the forward's sampled z was not seen to confirm it")
+    scores: dict[str, float] = {}
+    for name, std_of in _STD_OF.items():
+        with np.errstate(all="ignore"):
+            std = std_of(raw.astype(np.float64))
+            if std is None or not np.all(std > 0):
+                continue
+            spread = float(np.std((z - mu) / std))
+        if np.isfinite(spread) and spread > 0:
+            scores[name] = abs(float(np.log(spread)))
+    if not scores or min(scores.values()) > FIT:
+        return Reading(
+            named, f"{heads.assumption}; the forward's sampled z fits none of {', '.join(_FORMULA.values())}"
+        )
+    best = min(scores, key=scores.get)
+    tied = tuple(n for n in scores if n != best and scores[n] <= scores[best] + CLOSE)
+    pick = named if named in tied else best
+    if tied:
+        readings = " or ".join(f"z = {_FORMULA[n]}" for n in (pick, *[t for t in (best, *tied) if t != pick]))
+        return Reading(
+            pick,
+            f"the forward's sampled z fits {readings} equally: the variance head's reading is ambiguous",
+            tuple(n for n in (best, *tied) if n != pick),
+        )
+    return Reading(best, f"variance head read as the forward uses it: z = {_FORMULA[best]} (h = its output)")
 
 
 def observed_split(head: torch.Tensor, output: Any) -> str:
@@ -668,9 +881,9 @@ def observed_split(head: torch.Tensor, output: Any) -> str:
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:
-    """[N, Z] as is; [N, Z, ...] (conv heads) as one row per position, [N * P, Z]."""
+    """[N, Z] as is; [N, Z, ...] (conv heads) as the whole latent tensor per input, [N, Z x H x W]."""
     a = _numpy(t)
-    return a if a.ndim == 2 else np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+    return a.reshape(len(a), -1)
 
 
 # --- vector fields ------------------------------------------------------------------------------------

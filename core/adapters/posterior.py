@@ -103,8 +103,23 @@ class MLPPlan:
 
     @property
     def is_mlp(self) -> bool:
-        return bool(self.encoder and self.decoder) and all(
+        """An MLP VAE that can be rebuilt: Linear layers only, whose widths chain from the encoder through
+        the heads and the decoder back to the input width (else the heads alone are read: a CVAE's decoder
+        takes z and a label, a GM-VAE's prior tables sit after the heads)."""
+        if not (self.encoder and self.decoder) or not all(
             is_mlp_layer(params) for _, params in self.encoder + self.decoder
+        ):
+            return False
+        enc = [params["weight"] for _, params in self.encoder if len(params["weight"]) == 2]
+        dec = [params["weight"] for _, params in self.decoder if len(params["weight"]) == 2]
+        if not enc or not dec:
+            return True  # nothing to chain: the rebuild says what is missing
+        chained = all(b[1] == a[0] for seq in (enc, dec) for a, b in itertools.pairwise(seq))
+        return (
+            chained
+            and dec[0][1] == self.heads.latent
+            and dec[-1][0] == enc[0][1]
+            and self.heads.inputs == enc[-1][0]
         )
 
 
