@@ -363,6 +363,12 @@ def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
         f"{active} of {z} latent units look active from the weights ({int(masks['inactive'].sum())} with "
         f"near-zero mean rows, {metrics['units_at_prior_estimate']} pinned to the prior; {decoder})"
     )
+    if masks["flat"].any():
+        evidence += (
+            "; every row of both heads is under a fifth of a default initialisation and the log-variance "
+            "biases are near 0: mu and logvar stay near their biases for every input (heads that cannot "
+            "vary with the input)"
+        )
     _, weights, columns, moments = levels[worst]
     if moments:
         evidence += _interleaved_reading(weights, columns, z)

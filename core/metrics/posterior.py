@@ -336,6 +336,7 @@ def dead_dims_estimate(
 
 INIT_ROW_NORM = 3**-0.5  # row norm of a default-initialised nn.Linear / nn.Conv weight, whatever its fan-in
 WEIGHT_REL_TOL = 0.05
+FLAT_HEAD_TOL = 0.2  # both heads' rows all under a fifth of a default init: the heads barely see the input
 
 register_metrics(
     MetricInfo(
@@ -466,12 +467,31 @@ def weight_only_units(
     (the units share their inputs, so a row that small moves mu that much less: Var_x(mu_j) ~ 0).
     prior: inactive and the log-variance row is as small, with |bias| <= 0.1 (sigma ~ 1: KL ~ 0).
     ignored: the decoder input column of the unit is that small (the decoder cannot see z_j).
+    flat: every row of both heads under FLAT_HEAD_TOL of a default init and log-variance biases near 0
+    (heads that cannot vary with the input): every unit inactive and at the prior.
     dead: inactive or ignored. Assumes comparable input scales, which the shared inputs give.
     """
-    inactive = _small(row_norms(mu_weight), INIT_ROW_NORM, rel_tol)
-    flat_lv = _small(row_norms(logvar_weight), INIT_ROW_NORM, rel_tol)
-    prior = inactive & flat_lv & (np.abs(np.asarray(logvar_bias, dtype=np.float64)) <= 0.1)
-    masks = {"inactive": inactive, "prior": prior, "dead": inactive.copy()}
+    mu_rows, lv_rows = row_norms(mu_weight), row_norms(logvar_weight)
+    lv_bias = np.abs(np.asarray(logvar_bias, dtype=np.float64))
+    inactive = _small(mu_rows, INIT_ROW_NORM, rel_tol)
+    flat_lv = _small(lv_rows, INIT_ROW_NORM, rel_tol)
+    # Heads that cannot vary with the input: every row of both far under a default init and sigma ~ 1,
+    # so mu ~ its bias and logvar ~ 0 for every input, whatever the rows' sizes relative to each other.
+    flat = bool(
+        len(mu_rows)
+        and (mu_rows <= FLAT_HEAD_TOL * INIT_ROW_NORM).all()
+        and (lv_rows <= FLAT_HEAD_TOL * INIT_ROW_NORM).all()
+        and (lv_bias <= 0.1).all()
+    )
+    if flat:
+        inactive = flat_lv = np.ones(len(mu_rows), dtype=bool)
+    prior = inactive & flat_lv & (lv_bias <= 0.1)
+    masks = {
+        "inactive": inactive,
+        "prior": prior,
+        "dead": inactive.copy(),
+        "flat": np.full(len(mu_rows), flat),
+    }
     if decoder is not None:
         columns, scale = decoder
         ignored = _small(columns, scale, rel_tol)

@@ -363,3 +363,21 @@ def sentence_probe(seed: int = 0, n: int = ROWS) -> dict[str, np.ndarray]:
 
 def build_sentence_vae(loaded: object) -> nn.Module:
     return _loaded_into(SentenceVAE(), loaded)
+
+
+# --- 1Konny/Beta-VAE model.py: BetaVAE_H whose 2 x Z head shrank under the KL term -----------------------
+
+
+def beta_vae_shrunk(collapsed: bool) -> nn.Module:
+    """Collapsed: every row of the encoder's last Linear (2 x z_dim outputs) at a tenth of its default
+    initialisation and biases zero: mu ~ 0 and logvar ~ 0 for every input, with rows of similar sizes (no
+    row small next to the others). Healthy: the default initialisation (the weights cannot show use)."""
+    from tests.corpus.layouts import BetaVAEH
+
+    _seed(7)
+    model = BetaVAEH()
+    if collapsed:
+        with torch.no_grad():
+            model.encoder[5].weight.mul_(0.1)
+            model.encoder[5].bias.zero_()
+    return model

@@ -33,7 +33,7 @@ from core.diagnosis import diagnose
 from core.metrics.posterior import kl_per_dim
 from core.probe import ProbeData, load_probe
 from core.roles import roles_of
-from tests.corpus import real3
+from tests.corpus import layouts, real3
 
 
 def _cli(*args: str) -> tuple[int, dict | None, str]:
@@ -206,3 +206,55 @@ def test_token_embeddings_are_not_codebooks():
     roles = roles_of({k: tuple(v.shape) for k, v in model.state_dict().items()})
     assert roles.codebooks == () and roles.family is None
     assert any("looks like a text model" in hint and "token ids" in hint for hint in roles.hints)
+
+
+# --- honest weight-only verdicts ---------------------------------------------------------------------------
+
+
+def _weight_only(tmp_path: Path, module: torch.nn.Module) -> tuple[int, dict]:
+    torch.save(module.state_dict(), tmp_path / "model.pt")
+    code, report, err = _cli("diagnose", str(tmp_path / "model.pt"), "--json")
+    assert err == "", err
+    return code, report["findings"][0]
+
+
+def test_a_sizeable_share_of_codes_never_trained_is_a_warning_with_a_lower_bound(tmp_path):
+    """taming's VectorQuantizer2 (uniform +-1/K init, no EMA): 14 of 32 codes never left the init box."""
+    model = layouts.taming(False)
+    with torch.no_grad():
+        model.quantize.embedding.weight[18:] = layouts.box_codebook(layouts.K, layouts.D, 0, 3)[18:]
+    code, finding = _weight_only(tmp_path, model)
+    assert finding["severity"] == "warning" and code == 0
+    assert "at least 14 of 32 codes never trained (a lower bound on dead codes)" in finding["summary"]
+    with torch.no_grad():
+        model.quantize.embedding.weight[2:] = layouts.box_codebook(layouts.K, layouts.D, 0, 3)[2:]
+    code, finding = _weight_only(tmp_path, model)
+    assert finding["severity"] == "collapse" and code == 1
+    assert "at least 30 of 32 codes never trained" in finding["summary"]
+
+
+def test_ema_codes_that_are_exact_zero_rows_never_trained(tmp_path):
+    """zalando's VectorQuantizerEMA with a cluster-size buffer the code never fills (all zeros): that is no
+    usage signal; 20 of 32 codes are exact zero rows (never assigned), every other code moved."""
+    model = layouts.zalando(False)
+    with torch.no_grad():
+        model._vq_vae._ema_cluster_size.zero_()
+        model._vq_vae._embedding.weight.copy_(torch.randn(layouts.K, layouts.D))
+    _, finding = _weight_only(tmp_path, model)
+    assert finding["severity"] == "undefined" and "no usage signal" in finding["summary"]
+    with torch.no_grad():
+        model._vq_vae._embedding.weight[12:] = 0.0
+    _, finding = _weight_only(tmp_path, model)
+    assert finding["severity"] == "warning"
+    assert "at least 20 of 32 codes never trained (a lower bound on dead codes)" in finding["summary"]
+    assert "exact zero rows" in finding["summary"] and "no usage signal" in finding["summary"]
+
+
+def test_heads_that_cannot_vary_with_the_input_are_collapse_from_weights(tmp_path):
+    """1Konny's BetaVAE_H whose 2 x Z head shrank to a tenth of its init, rows alike: 0 of 6 active."""
+    code, finding = _weight_only(tmp_path, real3.beta_vae_shrunk(True))
+    assert finding["severity"] == "collapse" and code == 1
+    assert "0 of 6 latent units look active" in finding["summary"]
+    assert "heads that cannot vary with the input" in finding["summary"]
+    code, finding = _weight_only(tmp_path, real3.beta_vae_shrunk(False))
+    assert finding["severity"] == "undefined" and code == 3
