@@ -863,16 +863,16 @@ class Roles:
         return []
 
     def report(self) -> str:
-        """One paragraph: roles found and roles lacking."""
+        """One paragraph: what to give for a model of no weight-readable family (hints), roles found and
+        roles lacking."""
         found = "; ".join(self.found()) or "nothing of a known role"
-        text = f"roles found: {found}"
+        lead = "; ".join(self.hints) + "; " if self.hints else ""
+        text = f"{lead}roles found: {found}"
         missing = self.lacking()
         if missing:
             text += f"; lacking: {'; '.join(missing)}"
         if self.family is None and self.examples:
             text += f" ({self.tensors} tensors, e.g. {', '.join(self.examples)})"
-        if self.hints:
-            text += "; " + "; ".join(self.hints)
         return text
 
     def to_json(self) -> dict:

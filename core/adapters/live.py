@@ -64,11 +64,12 @@ def adapter_from_module(
 ) -> CheckpointAdapter:
     """A read-only adapter over `module` (weights loaded), its parts found by role in its state dict.
 
-    `family` ("codebook", "posterior" or "flow") overrides the family the roles suggest; `config` holds
+    `family` ("codebook", "posterior", "flow" or "text") overrides the family the roles suggest; `config` holds
     optional settings (see the module docstring). When the state dict holds no codebook and a codebook
     (or any part) is wanted, `probe_x` [N, ...] is run through the forward once to find a quantizer that
     keeps no codebook tensor (FSQ, LFQ: core.adapters.implicit). Raises AdapterError naming the roles
-    found and lacking when the module has no part of the family.
+    found and lacking when the module has no part of the family. Probe x of token ids [N, T] with no
+    other part found makes a text model (core.adapters.livetext) when the forward scores a vocabulary.
     """
     if not isinstance(module, nn.Module):
         raise AdapterError(f"expected an nn.Module, got {type(module).__name__}")
@@ -77,6 +78,13 @@ def adapter_from_module(
     roles = _live_roles(module, roles_of(shapes), probe_x)
     chosen = family or roles.family
     note = ""
+    if chosen in (None, "text") and _token_ids(probe_x):
+        from .livetext import LiveTextAdapter
+
+        text = LiveTextAdapter.build(module, roles, config, probe_x)
+        if text is not None:
+            return text
+        note = "; probe x holds token ids but the forward gave no scores over a vocabulary for them"
     if chosen is None or (chosen == "codebook" and not roles.codebooks):
         from .implicit import LiveImplicitCodebookAdapter
 

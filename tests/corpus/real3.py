@@ -77,17 +77,22 @@ class Seq2SeqTransformer(nn.Module):
 
 
 def seq2seq(collapsed: bool) -> nn.Module:
-    """Healthy: the generator copies the source token at the same position (a lookup through attention
-    is not needed: a large embedding-to-vocab map on the memory makes outputs follow the source).
-    Collapsed: the generator's bias on one token dwarfs everything (one sentence for every input)."""
+    """Healthy: the decoder reads the source (cross-attention's output projection scaled up, its
+    self-attention and the target embeddings silenced, the source embeddings enlarged), so greedy outputs
+    follow the input. Collapsed: the generator's bias on one token dwarfs everything (one sentence for
+    every input)."""
     _seed(0)
     model = Seq2SeqTransformer()
     with torch.no_grad():
+        model.generator.bias.zero_()
         if collapsed:
-            model.generator.bias.zero_()
             model.generator.bias[5] = 50.0
         else:
-            model.generator.weight.mul_(8.0)
+            layer = model.transformer.decoder.layers[0]
+            layer.multihead_attn.out_proj.weight.mul_(20.0)
+            layer.self_attn.out_proj.weight.zero_()
+            model.src_tok_emb.embedding.weight.mul_(5.0)
+            model.tgt_tok_emb.embedding.weight.zero_()
     return model.eval()
 
 
@@ -381,3 +386,77 @@ def beta_vae_shrunk(collapsed: bool) -> nn.Module:
             model.encoder[5].weight.mul_(0.1)
             model.encoder[5].bias.zero_()
     return model
+
+
+# --- bentrevett/pytorch-seq2seq: an LSTM encoder-decoder, forward(src, trg) -> logits [N, T, V] -----------
+
+
+class LSTMEncoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, EMB)
+        self.rnn = nn.LSTM(EMB, 24, batch_first=True)
+
+
+class LSTMDecoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, EMB)
+        self.rnn = nn.LSTM(EMB, 24, batch_first=True)
+        self.fc_out = nn.Linear(24, VOCAB)
+
+
+class LSTMSeq2Seq(nn.Module):
+    """encoder.embedding / encoder.rnn, decoder.embedding / decoder.rnn / decoder.fc_out (batch first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = LSTMEncoder()
+        self.decoder = LSTMDecoder()
+
+    def forward(self, src: torch.Tensor, trg: torch.Tensor) -> torch.Tensor:
+        _, state = self.encoder.rnn(self.encoder.embedding(src.long()))
+        outputs, _ = self.decoder.rnn(self.decoder.embedding(trg.long()), state)
+        return self.decoder.fc_out(outputs)
+
+
+def lstm_seq2seq(collapsed: bool) -> nn.Module:
+    """Healthy: the decoder's state comes from the source (recurrent weights enlarged) and its own
+    embeddings are silenced, so outputs follow the source. Collapsed: one output token's bias dwarfs the rest."""
+    _seed(8)
+    model = LSTMSeq2Seq()
+    with torch.no_grad():
+        model.decoder.fc_out.bias.zero_()
+        if collapsed:
+            model.decoder.fc_out.bias[7] = 50.0
+        else:
+            for weight in (
+                model.encoder.rnn.weight_ih_l0,
+                model.encoder.rnn.weight_hh_l0,
+                model.decoder.rnn.weight_hh_l0,
+            ):
+                weight.mul_(4.0)
+            model.decoder.embedding.weight.zero_()
+            model.decoder.fc_out.weight.mul_(10.0)
+    return model
+
+
+def build_lstm_seq2seq(loaded: object) -> nn.Module:
+    return _loaded_into(LSTMSeq2Seq(), loaded)
+
+
+# --- a table indexed by integer ids where the weights alone would place a codebook ------------------------
+
+
+class BagOfTokens(nn.Module):
+    """`embedding` [V, 8] whose width is the encoder's output and the decoder's input (as a bare VQ-VAE's
+    codebook would be), but fed the input ids: forward(ids [N, T]) -> scores [N, 5]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 8)
+        self.encoder = nn.Sequential(nn.Linear(8, 8))
+        self.decoder = nn.Sequential(nn.Linear(8, 5))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.relu(self.encoder(self.embedding(ids.long()).mean(1))))

@@ -258,3 +258,46 @@ def test_heads_that_cannot_vary_with_the_input_are_collapse_from_weights(tmp_pat
     assert "heads that cannot vary with the input" in finding["summary"]
     code, finding = _weight_only(tmp_path, real3.beta_vae_shrunk(False))
     assert finding["severity"] == "undefined" and code == 3
+
+
+# --- text models through --builder ----------------------------------------------------------------------------
+
+TEXT_CASES = [
+    ("seq2seq_transformer", real3.seq2seq, "build_seq2seq"),
+    ("lstm_seq2seq", real3.lstm_seq2seq, "build_lstm_seq2seq"),
+]
+
+
+@pytest.mark.parametrize("case", TEXT_CASES, ids=[c[0] for c in TEXT_CASES])
+@pytest.mark.parametrize("collapsed", [True, False], ids=["collapsed", "healthy"])
+def test_a_text_model_is_decoded_greedily_never_read_as_a_codebook(case, collapsed, tmp_path):
+    """Weights alone: no codebook, and the one line says what to give. With the builder and probe token
+    ids: greedy outputs judged for mode collapse (a healthy model writes many distinct outputs)."""
+    _, build, builder = case
+    model, data = _files(tmp_path, build(collapsed), {"x": real3.token_ids()})
+    code, _, err = _cli("diagnose", model, "--json")
+    assert code == 2 and err.startswith(
+        "error: no adapter recognises this checkpoint's layout: it looks like a text"
+    )
+    assert "probe token ids" in err and len(err.strip().splitlines()) == 1
+    code, report, err = _cli(
+        "diagnose", model, "--builder", f"tests.corpus.real3:{builder}", "--data", data, "--json"
+    )
+    finding = report["findings"][0]
+    assert err == "" and report["adapter"] == "live_text" and finding["kind"] == "mode"
+    distinct = round(finding["metrics"]["unique_output_ratio"] * finding["metrics"]["inputs"])
+    if collapsed:
+        assert code == 1 and finding["severity"] == "collapse" and distinct == 1
+    else:
+        assert code == 0 and finding["severity"] == "ok" and distinct > 20, finding["summary"]
+    assert "pooled over all outputs distinct-1" in finding["summary"]
+
+
+def test_a_table_fed_integer_ids_is_a_token_table_in_the_live_path():
+    model = real3.BagOfTokens()
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert [c.key for c in roles_of(shapes).codebooks] == [
+        "embedding.weight"
+    ]  # the weights alone cannot tell
+    adapter = adapter_from_module(model, probe_x=real3.token_ids())
+    assert adapter.spec().family == "text" and adapter.name == "live_text"
