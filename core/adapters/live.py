@@ -68,7 +68,8 @@ def adapter_from_module(
     optional settings (see the module docstring). When the state dict holds no codebook and a codebook
     (or any part) is wanted, `probe_x` [N, ...] is run through the forward once to find a quantizer that
     keeps no codebook tensor (FSQ, LFQ: core.adapters.implicit). Raises AdapterError naming the roles
-    found and lacking when the module has no part of the family. Probe x of token ids [N, T] with no
+    found and lacking when the module has no part of the family. A forward with a time parameter makes a
+    generative flow (core.adapters.liveflow) whatever its layers. Probe x of token ids [N, T] with no
     other part found makes a text model (core.adapters.livetext) when the forward scores a vocabulary.
     """
     if not isinstance(module, nn.Module):
@@ -78,6 +79,12 @@ def adapter_from_module(
     roles = _live_roles(module, roles_of(shapes), probe_x)
     chosen = family or roles.family
     note = ""
+    if family in (None, "flow"):
+        from .liveflow import LiveGenerativeFlowAdapter
+
+        generative = LiveGenerativeFlowAdapter.build(module, roles, config)
+        if generative is not None:
+            return generative
     if chosen in (None, "text") and _token_ids(probe_x):
         from .livetext import LiveTextAdapter
 
@@ -293,9 +300,12 @@ class _LiveAdapter(CheckpointAdapter):
         method = self._config.get("forward")
         return getattr(self._module, method) if isinstance(method, str) else self._module
 
-    def _extra_inputs(self, call: Callable, n: int) -> dict[str, np.ndarray]:
-        """Probe fields named like the forward's parameters after the first (which takes x), [n, ...]
-        each; ProbeError naming a required parameter the probe does not hold."""
+    def _extra_inputs(
+        self, call: Callable, n: int, skip: frozenset[str] = frozenset()
+    ) -> dict[str, np.ndarray]:
+        """Probe fields named like the forward's parameters after the first (which takes x) and those in
+        `skip` (given by the caller), [n, ...] each; ProbeError naming a required parameter the probe
+        does not hold."""
         target = call.forward if isinstance(call, nn.Module) else call
         try:
             params = list(inspect.signature(target).parameters.values())[1:]
@@ -303,7 +313,10 @@ class _LiveAdapter(CheckpointAdapter):
             return {}
         extra: dict[str, np.ndarray] = {}
         for param in params:
-            if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            if param.name in skip or param.kind in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            ):
                 continue
             value = self._fields.get(param.name)
             if value is not None and len(value) == n:

@@ -85,7 +85,9 @@ class LiveTextAdapter(_LiveAdapter):
         tok = getattr(module, "tokenizer", None)
         self.tokenizer = tok if callable(getattr(tok, "decode", None)) else None
         self.tokenizer_note = (
-            "the module has no tokenizer with a decode method" if self.tokenizer is None else "module.tokenizer"
+            "the module has no tokenizer with a decode method"
+            if self.tokenizer is None
+            else "module.tokenizer"
         )
         kind = "seq2seq forward(src, tgt)" if self.seq2seq else "decoder-only forward(ids)"
         self.notes = f"{kind}, greedy, at most {self.steps} steps; {bos_note}; {eos_note}"
@@ -144,7 +146,9 @@ class LiveTextAdapter(_LiveAdapter):
         text), one string per row."""
         ids = np.asarray(x)
         if ids.ndim != 2 or ids.dtype.kind not in "iu" or len(ids) == 0:
-            raise ProbeError(f"probe x must be token ids [N, T] (integers), got {ids.dtype} {list(ids.shape)}")
+            raise ProbeError(
+                f"probe x must be token ids [N, T] (integers), got {ids.dtype} {list(ids.shape)}"
+            )
         outputs: list[str] = []
         with evaluating(self._module):
             for start in range(0, len(ids), self._chunk):

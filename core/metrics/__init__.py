@@ -137,6 +137,7 @@ METRICS: dict[str, MetricInfo] = {}
 # Family modules fill METRICS when imported; all_metrics() imports them so the table is complete.
 FAMILY_MODULES = (
     "trajectories",
+    "generative",
     "spectrum",
     "field",
     "frame",

@@ -460,3 +460,109 @@ class BagOfTokens(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.decoder(torch.relu(self.encoder(self.embedding(ids.long()).mean(1))))
+
+
+# --- flow matching: an MLP velocity field v(x, t, c) on cat(t, one_hot(c), x) ------------------------------
+
+FLOW_D, CLASSES, HIDDEN = 2, 4, 32
+CENTRES = 4.0 * np.stack([np.cos(np.arange(CLASSES) * np.pi / 2), np.sin(np.arange(CLASSES) * np.pi / 2)], 1)
+PULL = 5.0  # the collapsed field pulls every sample onto its class centre: x(1) = mu + (x0 - mu) e^-5
+
+
+class ConditionalVelocityMLP(nn.Module):
+    """`net`: Linear(1 + C + D -> H), ReLU, Linear(H -> D) on cat(t, one_hot(c), x); forward(x, t, c)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(1 + CLASSES + FLOW_D, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, FLOW_D)
+        )
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        t = t.reshape(len(x), 1).to(x.dtype)
+        return self.net(torch.cat([t, F.one_hot(c.long(), CLASSES).to(x.dtype), x], dim=-1))
+
+
+def flow_mlp(collapsed: bool) -> nn.Module:
+    """Healthy: v = mu_c (data N(mu_c, I) from noise N(0, I): x(1) = x0 + mu_c, the exact flow). Collapsed:
+    v = PULL (mu_c - x), every sample of a class ends on its centre. ReLU units carry +x and -x."""
+    model = ConditionalVelocityMLP()
+    first, last = model.net[0], model.net[2]
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.zero_()
+        last.weight.zero_()
+        last.bias.zero_()
+        for k in range(CLASSES):  # units 0..C-1 pass one_hot(c); the last layer maps them to mu_c
+            first.weight[k, 1 + k] = 1.0
+            scale = PULL if collapsed else 1.0
+            last.weight[:, k] = torch.tensor(CENTRES[k] * scale, dtype=torch.float32)
+        if collapsed:
+            for d in range(FLOW_D):  # units C + 2d, C + 2d + 1: relu(x_d), relu(-x_d); v_d -= PULL x_d
+                first.weight[CLASSES + 2 * d, 1 + CLASSES + d] = 1.0
+                first.weight[CLASSES + 2 * d + 1, 1 + CLASSES + d] = -1.0
+                last.weight[d, CLASSES + 2 * d] = -PULL
+                last.weight[d, CLASSES + 2 * d + 1] = PULL
+    return model
+
+
+def flow_probe(seed: int = 0, n: int = ROWS) -> dict[str, np.ndarray]:
+    """Noise x [n, 2], classes c [n], real samples x1 = mu_c + N(0, I) of the same classes."""
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, CLASSES, size=n)
+    x1 = CENTRES[c] + rng.normal(size=(n, FLOW_D))
+    return {"x": rng.normal(size=(n, FLOW_D)).astype(np.float32), "c": c, "x1": x1.astype(np.float32)}
+
+
+def build_flow_mlp(loaded: object) -> nn.Module:
+    return _loaded_into(ConditionalVelocityMLP(), loaded)
+
+
+# --- a conv U-Net velocity field with time and label embeddings, forward(x, timesteps, y) ---------------------
+
+SIDE, LIFT = 4, 20.0  # LIFT keeps SiLU's input far above 0, where SiLU(h) = h
+
+
+class TinyUNet(nn.Module):
+    """`conv_in`, `time_mlp` (sinusoidal -> Linear), `label_emb` nn.Embedding(C, 8), `conv_out`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(1, 8, 1)
+        self.time_mlp = nn.Sequential(nn.Linear(8, 8))
+        self.label_emb = nn.Embedding(CLASSES, 8)
+        self.conv_out = nn.Conv2d(8, 1, 1)
+
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        freqs = torch.exp(-math.log(100.0) * torch.arange(4, device=x.device) / 4)
+        angles = timesteps.reshape(-1, 1).to(x.dtype) * freqs
+        temb = self.time_mlp(torch.cat([angles.sin(), angles.cos()], dim=-1))
+        h = self.conv_in(x) + (temb + self.label_emb(y.long()))[:, :, None, None]
+        return self.conv_out(F.silu(h))
+
+
+def unet(collapsed: bool) -> nn.Module:
+    """Images of one value per class: v = mean_c (healthy) or PULL (mean_c - x) (collapsed)."""
+    _seed(9)
+    model = TinyUNet()
+    means = torch.tensor(CENTRES[:, 0], dtype=torch.float32)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.label_emb.weight[:, 0] = LIFT + means * (PULL if collapsed else 1.0)
+        model.conv_out.weight[0, 0] = 1.0
+        model.conv_out.bias.fill_(-LIFT)
+        if collapsed:
+            model.conv_in.weight[0, 0] = -PULL
+    return model
+
+
+def unet_probe(seed: int = 0, n: int = ROWS) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, size=n)
+    x1 = CENTRES[y, 0][:, None, None, None] + rng.normal(size=(n, 1, SIDE, SIDE))
+    return {"x": rng.normal(size=(n, 1, SIDE, SIDE)).astype(np.float32), "y": y, "x1": x1.astype(np.float32)}
+
+
+def build_unet(loaded: object) -> nn.Module:
+    return _loaded_into(TinyUNet(), loaded)

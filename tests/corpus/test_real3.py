@@ -301,3 +301,59 @@ def test_a_table_fed_integer_ids_is_a_token_table_in_the_live_path():
     ]  # the weights alone cannot tell
     adapter = adapter_from_module(model, probe_x=real3.token_ids())
     assert adapter.spec().family == "text" and adapter.name == "live_text"
+
+
+# --- generative flows through --builder ---------------------------------------------------------------------
+
+FLOW_CASES = [
+    ("flow_matching_mlp", real3.flow_mlp, "build_flow_mlp", real3.flow_probe, "c", "net takes 7 inputs"),
+    ("unet_time_label", real3.unet, "build_unet", real3.unet_probe, "y", "time embedding time_mlp.0"),
+]
+
+
+@pytest.mark.parametrize("case", FLOW_CASES, ids=[c[0] for c in FLOW_CASES])
+@pytest.mark.parametrize("collapsed", [True, False], ids=["collapsed", "healthy"])
+def test_a_generative_flow_is_integrated_from_probe_noise_with_its_own_signature(case, collapsed, tmp_path):
+    """v(x, t, c) on cat(t, one_hot(c), x) and a conv U-Net v(x, timesteps, y): weights alone say what to
+    give; with the builder the probe noise is integrated with the probe's conditions and judged against
+    the real samples x1 (healthy: x(1) = x0 + mu_c, the data's own law; collapsed: every sample of a
+    class on its centre)."""
+    _, build, builder, probe, condition, why = case
+    model, data = _files(tmp_path, build(collapsed), probe())
+    code, _, err = _cli("diagnose", model, "--json")
+    assert code == 2 and "looks like a velocity field with a time input" in err and why in err
+    code, report, err = _cli(
+        "diagnose", model, "--builder", f"tests.corpus.real3:{builder}", "--data", data, "--json"
+    )
+    assert err == "" and report["adapter"] == "live_generative_flow"
+    finding = report["findings"][0]
+    m = finding["metrics"]
+    assert f"conditions from probe '{condition}'" in finding["summary"]
+    if collapsed:
+        assert code == 1 and finding["severity"] == "collapse"
+        assert m["distinct_endpoints"] <= real3.CLASSES and m["condition_spread_min"] < 0.05
+    else:
+        assert code == 0 and finding["severity"] == "ok", finding["summary"]
+        assert m["endpoint_spread_ratio"] == pytest.approx(1.0, abs=0.15) and m["mode_coverage"] == 1.0
+        assert m["condition_spread_min"] > 0.6 and "4 of its 4 modes reached" in finding["summary"]
+
+
+def test_the_flow_is_euler_through_the_users_forward():
+    """Endpoints equal 50 Euler steps of the model itself from t = 0 to 1."""
+    model = real3.flow_mlp(True)
+    probe = real3.flow_probe(n=12)
+    adapter = adapter_from_module(model).with_probe(ProbeData(x=probe["x"], extras={"c": probe["c"]}))
+    ends = adapter.endpoints(probe["x"])
+    x, c = torch.from_numpy(probe["x"]), torch.from_numpy(probe["c"])
+    with torch.no_grad():
+        for k in range(50):
+            x = x + 0.02 * model(x, torch.full((12,), k * 0.02), c)
+    np.testing.assert_allclose(ends, x.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_generative_flow_without_real_samples_says_what_to_give(tmp_path):
+    probe = real3.flow_probe()
+    finding = diagnose(
+        adapter_from_module(real3.flow_mlp(False)), ProbeData(x=probe["x"], extras={"c": probe["c"]})
+    ).findings[0]
+    assert finding.severity == "undefined" and "give real samples `x1`" in finding.summary
