@@ -357,3 +357,22 @@ def test_a_generative_flow_without_real_samples_says_what_to_give(tmp_path):
         adapter_from_module(real3.flow_mlp(False)), ProbeData(x=probe["x"], extras={"c": probe["c"]})
     ).findings[0]
     assert finding.severity == "undefined" and "give real samples `x1`" in finding.summary
+
+
+# --- no internal error, whatever is given ---------------------------------------------------------------------
+
+EVERY = (
+    [(name, build, builder, probe) for name, build, builder, probe, *_ in CASES]
+    + [(name, build, builder, lambda: {"x": real3.token_ids()}) for name, build, builder in TEXT_CASES]
+    + [(name, build, builder, probe) for name, build, builder, probe, *_ in FLOW_CASES]
+)
+
+
+@pytest.mark.parametrize("case", EVERY, ids=[c[0] for c in EVERY])
+def test_no_internal_error_with_a_builder_and_no_probe(case, tmp_path):
+    """A builder without probe data: a verdict, undefined with what to give, or one line of bad input."""
+    _, build, builder, probe = case
+    model, _ = _files(tmp_path, build(True), probe())
+    code, _, err = _cli("diagnose", model, "--builder", f"tests.corpus.real3:{builder}", "--json")
+    assert code in (0, 1, 2, 3) and "internal error" not in err and "Traceback" not in err
+    assert code != 2 or len(err.strip().splitlines()) == 1
