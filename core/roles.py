@@ -286,7 +286,7 @@ def token_table(key: str, shape: tuple[int, ...], shapes: Shapes) -> str | None:
             and tuple(other_shape) == shape
             and other.rpartition(".")[0] != owner
         ):
-            return f"{other} has its shape {list(shape)} (an output projection over the same vocabulary)"
+            return f"{other} has its very shape {list(shape)} (an output projection or another table over the same vocabulary)"
     sequence = next((k for k in shapes if SEQUENCE_LAYER.search(k.lower())), None)
     if sequence is not None:
         return f"the model has attention or recurrent layers ({sequence}): a sequence model's input table"
@@ -911,11 +911,14 @@ def _hints(shapes: Shapes, layers: list[Layer]) -> tuple[str, ...]:
             if why is not None:
                 hints.append(TEXT_HINT.format(why=f"token embedding {key}: {why}"))
                 break
+    if hints:  # a text model's tables and projections are no velocity field
+        return tuple(hints)
     timed = next((layer.path for layer in layers if TIME_INPUT.search(layer.path.lower())), None)
     if timed is None:
         for prefix, chain in _chains(layers).items():
             linears = [layer for layer in chain if layer.kind == "linear"]
-            if len(linears) >= 2 and 0 < linears[0].weight[1] - linears[-1].out_width <= 32:
+            chained = all(a.out_width in b.in_widths() for a, b in itertools.pairwise(linears))
+            if len(linears) >= 2 and chained and 0 < linears[0].weight[1] - linears[-1].out_width <= 32:
                 timed = (
                     f"{prefix or 'the top-level MLP'} takes {linears[0].weight[1]} inputs and gives "
                     f"{linears[-1].out_width}: the state plus time and conditions?"
