@@ -376,3 +376,20 @@ def test_no_internal_error_with_a_builder_and_no_probe(case, tmp_path):
     code, _, err = _cli("diagnose", model, "--builder", f"tests.corpus.real3:{builder}", "--json")
     assert code in (0, 1, 2, 3) and "internal error" not in err and "Traceback" not in err
     assert code != 2 or len(err.strip().splitlines()) == 1
+
+
+def test_the_generative_frame_shows_noise_endpoints_and_real_data():
+    from core.plots.generative import generative_figure, generative_frame
+
+    probe = real3.flow_probe(n=40)
+    adapter = adapter_from_module(real3.flow_mlp(True)).with_probe(
+        ProbeData(x=probe["x"], extras={"c": probe["c"]})
+    )
+    ends = adapter.endpoints(probe["x"])
+    _start, end, data, frame = generative_frame(probe["x"], ends, probe["x1"])
+    assert frame == "data axes" and np.allclose(end, ends) and data.shape == (40, 2)
+    fig = generative_figure(probe["x"], ends, probe["x1"])
+    assert [t.name for t in fig.data] == ["noise x", "real data x1", "endpoints"]
+    images = real3.unet_probe(n=30)
+    _, end, data, frame = generative_frame(images["x"], images["x1"], images["x1"])
+    assert frame.startswith("joint PCA") and end.shape == data.shape == (30, 2) and np.allclose(end, data)
