@@ -25,7 +25,7 @@ from torch import nn
 from ..errors import AdapterError, CollapseExplorerError, ProbeError
 from ..roles import Roles
 from .base import AdapterSpec
-from .live import _LiveAdapter, _placement, _tensors_in, evaluating
+from .live import _LiveAdapter, _placement, _tensors_in, _token_ids, evaluating
 
 MAX_STEPS = 64
 BOS_KEYS = ("bos_id", "sos_idx", "sos_id", "bos_idx", "bos_token_id", "decoder_start_token_id", "start_token")
@@ -63,7 +63,7 @@ class LiveTextAdapter(_LiveAdapter):
         cls, module: nn.Module, roles: Roles, config: dict, probe_x: np.ndarray | None
     ) -> LiveTextAdapter | None:
         """The adapter when one greedy step on two probe rows gives scores over a vocabulary, else None."""
-        if probe_x is None or np.asarray(probe_x).ndim != 2 or np.asarray(probe_x).dtype.kind not in "iu":
+        if probe_x is None or not _token_ids(probe_x):
             return None
         adapter = cls(module, roles, config, np.asarray(probe_x))
         try:
