@@ -152,9 +152,12 @@ def _live_roles(module: nn.Module, roles: Roles, probe_x: np.ndarray | None) -> 
 
 def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builder") -> Callable:
     """Wrap a user builder: its result may be a CheckpointAdapter or an nn.Module (adapted by role; the
-    wrapper's `probe_x` lets a quantizer without a codebook tensor be found by its forward)."""
+    wrapper's `probe_x` lets a quantizer without a codebook tensor be found by its forward, and probe texts
+    stand for x through the module's own tokenizer)."""
 
-    def build(loaded: LoadedCheckpoint, probe_x: np.ndarray | None = None) -> CheckpointAdapter:
+    def build(
+        loaded: LoadedCheckpoint, probe_x: np.ndarray | None = None, probe_texts: tuple[str, ...] = ()
+    ) -> CheckpointAdapter:
         try:
             result = func(loaded)
         except CollapseExplorerError:
@@ -164,6 +167,11 @@ def builder_adapter(func: Callable[[LoadedCheckpoint], Any], spec: str = "builde
         if isinstance(result, CheckpointAdapter):
             return result
         if isinstance(result, nn.Module):
+            if probe_x is None and probe_texts:
+                from .livetext import encode_texts, module_tokenizer
+
+                tokenizer = module_tokenizer(result)
+                probe_x = encode_texts(tokenizer, probe_texts) if tokenizer is not None else None
             return adapter_from_module(result, config=loaded.config, probe_x=probe_x)
         raise AdapterError(
             f"{spec} returned a {type(result).__name__}; it must return an nn.Module with the weights "

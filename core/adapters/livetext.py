@@ -4,7 +4,8 @@ Any module whose forward turns token ids into scores over a vocabulary serves: `
 returning logits [N, T, V] (a seq2seq model: the target starts from a begin token and grows one greedy
 token at a time), or `forward(ids)` returning logits [N, T, V] (a decoder-only model: the probe ids are
 continued). Outputs are the generated token ids (decoded with the module's `tokenizer` when it has one
-with a `decode` method); the `mode` rules judge them (core.diagnosis.mode).
+with `encode` and `decode`; probe `texts` are then encoded with it when the probe has no x); the `mode`
+rules judge them (core.diagnosis.mode).
 
 Config keys (all optional, the module's own config): begin token `bos_id` / `sos_idx` / `bos_token_id`
 / `decoder_start_token_id`, end token `eos_id` / `eos_idx` / `eos_token_id`, `max_len` /
@@ -52,6 +53,37 @@ def _required_inputs(module: nn.Module, method: str | None) -> int:
     return sum(p.kind in kinds and p.default is inspect.Parameter.empty for p in params)
 
 
+MAX_TEXT_TOKENS = 512
+
+
+def encode_texts(tokenizer: object, texts: tuple[str, ...]) -> np.ndarray:
+    """Token ids int64 [N, T] of probe texts through the module's tokenizer (`encode(text) -> ids`),
+    right-padded with its `pad_token_id` (else 0), each cut at MAX_TEXT_TOKENS."""
+    encode = getattr(tokenizer, "encode", None)
+    if not callable(encode):
+        raise ProbeError(
+            "the module's tokenizer has no encode method: give probe token ids x instead of texts"
+        )
+    try:
+        rows = [list(encode(text))[:MAX_TEXT_TOKENS] for text in texts]
+    except Exception as exc:  # the user's tokenizer failing on a probe text is bad input
+        raise ProbeError(
+            f"the module's tokenizer cannot encode the probe texts: {type(exc).__name__}: {exc}"
+        ) from None
+    pad = getattr(tokenizer, "pad_token_id", None)
+    pad = pad if isinstance(pad, int) and not isinstance(pad, bool) else 0
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        raise ProbeError("the probe texts encode to no tokens")
+    return np.array([r + [pad] * (width - len(r)) for r in rows], dtype=np.int64)
+
+
+def module_tokenizer(module: nn.Module) -> object | None:
+    """The module's `tokenizer` attribute when it can encode and decode, else None."""
+    tok = getattr(module, "tokenizer", None)
+    return tok if callable(getattr(tok, "encode", None)) and callable(getattr(tok, "decode", None)) else None
+
+
 class LiveTextAdapter(_LiveAdapter):
     """Greedy decoding of probe token ids [N, T] through a live seq2seq or decoder-only module."""
 
@@ -82,10 +114,9 @@ class LiveTextAdapter(_LiveAdapter):
         steps = _config_int(config, LENGTH_KEYS)
         default = probe_x.shape[1] + 2 if self.seq2seq else 16
         self.steps = min(steps if steps else default, MAX_STEPS)
-        tok = getattr(module, "tokenizer", None)
-        self.tokenizer = tok if callable(getattr(tok, "decode", None)) else None
+        self.tokenizer = module_tokenizer(module)
         self.tokenizer_note = (
-            "the module has no tokenizer with a decode method"
+            "the module has no tokenizer with encode and decode methods"
             if self.tokenizer is None
             else "module.tokenizer"
         )

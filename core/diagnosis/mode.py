@@ -147,12 +147,25 @@ LIVE_FIX = (
 
 def live_text_findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
     """A live text model decoded greedily on a seeded subsample of probe token ids x (kind "mode")."""
-    if probe is None or probe.x is None:
-        return [Finding("mode", "undefined", "a live text model needs probe token ids x [N, T] to decode")]
+    tokenizer = getattr(adapter, "tokenizer", None)
+    if probe is None or (probe.x is None and not (probe.texts and tokenizer is not None)):
+        return [
+            Finding(
+                "mode",
+                "undefined",
+                "a live text model needs probe token ids x [N, T] (or texts, with a module tokenizer) to decode",
+            )
+        ]
     rows = probe_sample(probe)
-    hyps = adapter.greedy_outputs(probe.x[rows])  # type: ignore[attr-defined]
-    refs = tuple(probe.texts[i] for i in rows) if probe.texts else None
-    ids_only = getattr(adapter, "tokenizer", None) is None
+    if probe.x is not None:
+        inputs = probe.x[rows]
+        refs = tuple(probe.texts[i] for i in rows) if probe.texts else None
+    else:  # the texts are the inputs here, not references
+        from ..adapters.livetext import encode_texts
+
+        inputs, refs = encode_texts(tokenizer, tuple(probe.texts[i] for i in rows)), None
+    hyps = adapter.greedy_outputs(inputs)  # type: ignore[attr-defined]
+    ids_only = tokenizer is None
     metrics: dict[str, object] = dict(text_metrics(hyps, None if ids_only else refs, seed=SEED))
     if ids_only:
         metrics["bleu"] = Undefined(f"BLEU needs a tokenizer ({getattr(adapter, 'tokenizer_note', '')})")

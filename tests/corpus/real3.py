@@ -566,3 +566,22 @@ def unet_probe(seed: int = 0, n: int = ROWS) -> dict[str, np.ndarray]:
 
 def build_unet(loaded: object) -> nn.Module:
     return _loaded_into(TinyUNet(), loaded)
+
+
+class CharTokenizer:
+    """A character tokenizer over 'a'..'i' (ids 3..11), BOS 1, EOS 2, pad 0: encode adds BOS and EOS."""
+
+    pad_token_id = 0
+
+    def encode(self, text: str) -> list[int]:
+        return [BOS, *(3 + "abcdefghi".index(ch) for ch in text), EOS]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join("abcdefghi"[i - 3] if 3 <= i < VOCAB else "" for i in ids)
+
+
+def build_seq2seq_tokenized(loaded: object) -> nn.Module:
+    """The user's model with its tokenizer attached (texts in, texts out)."""
+    model = _loaded_into(Seq2SeqTransformer(), loaded)
+    model.tokenizer = CharTokenizer()
+    return model

@@ -393,3 +393,26 @@ def test_the_generative_frame_shows_noise_endpoints_and_real_data():
     images = real3.unet_probe(n=30)
     _, end, data, frame = generative_frame(images["x"], images["x1"], images["x1"])
     assert frame.startswith("joint PCA") and end.shape == data.shape == (30, 2) and np.allclose(end, data)
+
+
+def test_probe_texts_are_encoded_with_the_models_own_tokenizer(tmp_path):
+    rng = np.random.default_rng(0)
+    texts = np.array(["".join(rng.choice(list("abcdefghi"), size=4)) for _ in range(80)])
+    for collapsed, severity in ((True, "collapse"), (False, "ok")):
+        model, data = _files(tmp_path, real3.seq2seq(collapsed), {"texts": texts})
+        _code, report, err = _cli(
+            "diagnose",
+            model,
+            "--builder",
+            "tests.corpus.real3:build_seq2seq_tokenized",
+            "--data",
+            data,
+            "--json",
+        )
+        finding = report["findings"][0]
+        assert err == "" and report["adapter"] == "live_text" and finding["severity"] == severity, finding[
+            "summary"
+        ]
+        assert "judged from generated token ids" not in finding["summary"]
+        if collapsed:  # token 5 everywhere, decoded by the tokenizer
+            assert set(finding["metrics"]["most_common_output"]) == {"c"}
