@@ -11,6 +11,15 @@ Module definitions read (names and shapes only; the modules in real3.py are writ
   log-probabilities [N, T, V], mean, logv, z)
 - yjlolo/vae-audio: base/base_model.py (BaseGMVAE: `mu_lookup` / `logvar_lookup` nn.Embedding(n_class,
   latent_dim) tables of a learned mixture prior, each called with one component index)
+- bentrevett/pytorch-seq2seq: 1 - Sequence to Sequence Learning with Neural Networks.ipynb (Encoder
+  `embedding`, `rnn` LSTM; Decoder `embedding`, `rnn`, `fc_out`; Seq2Seq forward(src, trg))
+- dome272/Diffusion-Models-pytorch: modules.py (UNet_conditional: sinusoidal time encoding plus
+  `label_emb` nn.Embedding(num_classes, time_dim), forward(x, t, y))
+- 1Konny/Beta-VAE: model.py (BetaVAE_H: the encoder's last Linear gives 2 x z_dim)
+- atong01/conditional-flow-matching: torchcfm/models/models.py (an MLP velocity field on the state and
+  time; the conditional variant here takes cat(t, one_hot(c), x), the layout issue 21 reports)
+Layouts without a public definition read: the conv VAE with Conv2d mean / log-variance heads on a 4 x 4
+map and the `fcm` / `fcs` twin heads are the shapes issue 21's report gives.
 
 Each layout is diagnosed from the weights alone and through --builder with probe data; the table in
 /work/notes/real.md lists the verdicts.
