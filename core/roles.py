@@ -914,11 +914,19 @@ def _hints(shapes: Shapes, layers: list[Layer]) -> tuple[str, ...]:
     if hints:  # a text model's tables and projections are no velocity field
         return tuple(hints)
     timed = next((layer.path for layer in layers if TIME_INPUT.search(layer.path.lower())), None)
+    matrices = [layer for layer in layers if layer.kind != "norm"]
     if timed is None:
         for prefix, chain in _chains(layers).items():
             linears = [layer for layer in chain if layer.kind == "linear"]
+            # the whole model is this one chain (an encoder beside a decoder is no velocity field)
+            whole = len(linears) == len(matrices)
             chained = all(a.out_width in b.in_widths() for a, b in itertools.pairwise(linears))
-            if len(linears) >= 2 and chained and 0 < linears[0].weight[1] - linears[-1].out_width <= 32:
+            if (
+                whole
+                and len(linears) >= 2
+                and chained
+                and 0 < linears[0].weight[1] - linears[-1].out_width <= 32
+            ):
                 timed = (
                     f"{prefix or 'the top-level MLP'} takes {linears[0].weight[1]} inputs and gives "
                     f"{linears[-1].out_width}: the state plus time and conditions?"
