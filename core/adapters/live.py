@@ -711,7 +711,7 @@ class LivePosteriorAdapter(_LiveAdapter):
 
         mus: list[list[np.ndarray]] = [[] for _ in chosen]
         raws: list[list[np.ndarray]] = [[] for _ in chosen]
-        zs: list[np.ndarray] = []
+        candidates: list[np.ndarray] = []  # what may be the sampled z, from the first chunk
         dropped: set[int] = set()
         with evaluating(self._module), hooked(self._module, list(seen), record):
             for n, _, output in self._forward(x):
@@ -726,15 +726,15 @@ class LivePosteriorAdapter(_LiveAdapter):
                         continue
                     mus[i].append(_rows(pair[0]))
                     raws[i].append(_rows(pair[1]))
-                sampled = _sampled_z(seen[z_path] if z_path else [], output, mus[0][-1], raws[0][-1])
-                if sampled is not None:
-                    zs.append(sampled)
+                if len(mus[0]) == 1:
+                    candidates = _sampled_candidates(
+                        seen[z_path] if z_path else [], output, mus[0][0], raws[0][0]
+                    )
                 for store in seen.values():
                     store.clear()
-        mu0, raw0 = np.concatenate(mus[0]), np.concatenate(raws[0])
+        raw0 = np.concatenate(raws[0])
         if self.reading is None:
-            sampled_all = np.concatenate(zs) if len(zs) == len(mus[0]) else None
-            self.reading = observed_reading(mu0, raw0, sampled_all, first)
+            self.reading = observed_reading(mus[0][0], raws[0][0], candidates, first)
         out = []
         for i, heads in enumerate(chosen):
             if i in dropped:
@@ -848,25 +848,23 @@ class Reading:
     ambiguous: tuple[str, ...] = ()
 
 
-def _sampled_z(at_decoder: list[Any], output: Any, mu: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
-    """The z the forward sampled [N, Z] (the decoder's input, else an output shaped like mu that is
-    neither mu nor the variance head's output), or None when it returns mu itself or nothing such."""
+def _sampled_candidates(
+    at_decoder: list[Any], output: Any, mu: np.ndarray, raw: np.ndarray
+) -> list[np.ndarray]:
+    """What may be the z the forward sampled, [N, Z] each: the decoder's input, then outputs shaped like
+    mu that are neither mu nor the variance head's output (none when the forward uses mu itself)."""
+    found = []
     for t in [*at_decoder, *_tensors_in(output)]:
         if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim < 2:
             continue
         a = _rows(t)
         if a.shape == mu.shape and not np.array_equal(a, raw) and not np.allclose(a, mu):
-            return a
-    return None
+            found.append(a)
+    return found
 
 
-def observed_reading(mu: np.ndarray, raw: np.ndarray, z: np.ndarray | None, heads: HeadsRole) -> Reading:
-    """Which std the forward sampled z = mu + std(h) eps with, read from eps = (z - mu) / std(h): the
-    reading whose eps has unit spread (mu + exp(0.5 h) eps: log-variance; mu + exp(h) eps: log-std;
-    mu + h eps: std; mu + sqrt(h) eps: variance). Without a sampled z, the head's name decides."""
-    named = heads.parameterisation
-    if z is None:
-        return Reading(named, f"{heads.assumption}; the forward's sampled z was not seen to confirm it")
+def _reading_scores(mu: np.ndarray, raw: np.ndarray, z: np.ndarray) -> dict[str, float]:
+    """|ln std(eps)| of eps = (z - mu) / std(h) for each reading of h that gives a positive std."""
     scores: dict[str, float] = {}
     for name, std_of in _STD_OF.items():
         with np.errstate(all="ignore"):
@@ -876,7 +874,23 @@ def observed_reading(mu: np.ndarray, raw: np.ndarray, z: np.ndarray | None, head
             spread = float(np.std((z - mu) / std))
         if np.isfinite(spread) and spread > 0:
             scores[name] = abs(float(np.log(spread)))
-    if not scores or min(scores.values()) > FIT:
+    return scores
+
+
+def observed_reading(
+    mu: np.ndarray, raw: np.ndarray, candidates: list[np.ndarray], heads: HeadsRole
+) -> Reading:
+    """Which std the forward sampled z = mu + std(h) eps with, read from eps = (z - mu) / std(h): the
+    reading whose eps has unit spread (mu + exp(0.5 h) eps: log-variance; mu + exp(h) eps: log-std;
+    mu + h eps: std; mu + sqrt(h) eps: variance), for the first candidate z that one reading fits.
+    Without a sampled z, the head's name decides."""
+    named = heads.parameterisation
+    if not candidates:
+        return Reading(named, f"{heads.assumption}; the forward's sampled z was not seen to confirm it")
+    scores = next(
+        (s for s in (_reading_scores(mu, raw, z) for z in candidates) if s and min(s.values()) <= FIT), None
+    )
+    if scores is None:
         return Reading(
             named, f"{heads.assumption}; the forward's sampled z fits none of {', '.join(_FORMULA.values())}"
         )

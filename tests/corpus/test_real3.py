@@ -425,3 +425,20 @@ def test_probe_texts_are_encoded_with_the_models_own_tokenizer(tmp_path):
         assert "judged from generated token ids" not in finding["summary"]
         if collapsed:  # token 5 everywhere, decoded by the tokenizer
             assert set(finding["metrics"]["most_common_output"]) == {"c"}
+
+
+def test_the_sampled_z_is_told_from_other_outputs_shaped_like_mu():
+    """A forward returning (recon, mu, std, z): std is shaped like mu but is no sample; z is read."""
+
+    class StdFirst(real3.LogStdVAE):
+        def forward(self, x: torch.Tensor) -> tuple:
+            h = torch.relu(self.body(x))
+            mu, raw = self.mean(h), self.var(h)
+            std = torch.exp(raw)
+            z = mu + std * torch.randn_like(mu)
+            return self.fc_dec(z), mu, std, z
+
+    model = real3.variance_vae(StdFirst)
+    adapter = adapter_from_module(model)
+    adapter.posterior(real3.cvae_probe()["x"])
+    assert adapter.reading.parameterisation == "log_std"
