@@ -469,6 +469,7 @@ class HeadsRole:
     split: Literal["separate", "chunk"] = "separate"
     mismatch: str | None = None
     prior: PriorRole | None = None
+    other_prior: str | None = None  # a learned prior's tensors that are not mean / log-variance tables
 
     def describe(self) -> str:
         heads = (
@@ -495,6 +496,8 @@ def _parameterisation(name: str) -> tuple[Parameterisation, str]:
 
 
 PRIOR_TABLE = re.compile(r"lookup|prior|mixture|component|cluster")
+# Learned priors kept in other forms (VampPrior pseudo-inputs, a mixture in one tensor, a prior network).
+UNREAD_PRIOR = re.compile(r"(?:^|[._])(?:prior|pseudo_?inputs?|vamp|z_pre|mixture|gmm)(?:[._]|$)")
 
 
 def _head_layers(layers: list[Layer]) -> list[Layer]:
@@ -569,7 +572,12 @@ def find_heads(shapes: Shapes, layers: list[Layer] | None = None) -> list[HeadsR
         found = posterior or pairs
     else:
         found = _moments_heads(layers)
-    return [dataclasses.replace(h, prior=find_prior(every, h.latent)) for h in found]
+    other = next((k for k in shapes if UNREAD_PRIOR.search(k.lower())), None)
+    roles = []
+    for h in found:
+        prior = find_prior(every, h.latent)
+        roles.append(dataclasses.replace(h, prior=prior, other_prior=None if prior else other))
+    return roles
 
 
 def _slot(layer: Layer) -> tuple[str, str]:

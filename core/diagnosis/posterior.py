@@ -443,8 +443,15 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         f"smallest per dimension {format_value(m['kl_dim_min'], 3)}; {_percent(m['floor_fraction'])} of "
         f"dimensions on the free-bits floor {floor_text}; {_diversity_text(m)}; {len(x):,} probe rows"
     )
+    other_prior = getattr(getattr(adapter, "heads", None), "other_prior", None)
     if learned is not None:
         summary = _learned_prior_summary(lead, m, len(x))
+    elif other_prior:
+        summary += (
+            f"; the model keeps a learned prior ({other_prior}) that cannot be read as mean / log-variance "
+            "tables: KL is to N(0, 1) and the active-unit rule (Var_x(mu) >= 0.01) assumes that prior, "
+            "so both may not apply"
+        )
     elif is_defined(m["active_units"]):
         summary += _inactive_note(int(m["active_units"]), int(m["latent_dim"]))
     summary += _reading_text(adapter, result)

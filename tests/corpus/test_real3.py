@@ -442,3 +442,12 @@ def test_the_sampled_z_is_told_from_other_outputs_shaped_like_mu():
     adapter = adapter_from_module(model)
     adapter.posterior(real3.cvae_probe()["x"])
     assert adapter.reading.parameterisation == "log_std"
+
+
+def test_a_learned_prior_that_cannot_be_read_is_said_not_to_fit_the_standard_rule():
+    """A mixture prior kept in one tensor (`z_pre` [1, 2K, Z], as some GM-VAEs do): not readable as
+    tables, so the verdict says the N(0, 1) rule may not apply."""
+    model = real3.short_twin(False)
+    model.z_pre = torch.nn.Parameter(torch.randn(1, 2 * 3, real3.CVAE_Z))
+    finding = diagnose(adapter_from_module(model), ProbeData(x=real3.cvae_probe()["x"])).findings[0]
+    assert "learned prior (z_pre)" in finding.summary and "may not apply" in finding.summary
