@@ -75,7 +75,7 @@ def make_case(folder: Path, n: int) -> Path:
     """Checkpoint + probe.npz of `n` rows in `folder`; returns the checkpoint path."""
     import torch
 
-    from core.models.vectorfield import VectorFieldNetwork
+    from core.models.flow import VectorFieldNetwork
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -94,12 +94,18 @@ def child(checkpoint: str) -> None:
     import torch
 
     from core.adapters.registry import open_adapter
-    from core.diagnosis.prototype import probe_targets
-    from core.metrics import trajectories
-    from core.metrics.clustering import distinct_endpoints, median_nn_distance, pack_bits, purity, silhouette
-    from core.metrics.field import field_stats
+    from core.diagnosis.flow import probe_targets
+    from core.io.probe import load_probe
+    from core.metrics.flow import trajectories
+    from core.metrics.flow.clustering import (
+        distinct_endpoints,
+        median_nn_distance,
+        pack_bits,
+        purity,
+        silhouette,
+    )
+    from core.metrics.flow.field import field_stats
     from core.metrics.spectrum import rankme
-    from core.probe import load_probe
 
     adapter = open_adapter(checkpoint)
     probe = load_probe(Path(checkpoint).with_name("probe.npz"))
@@ -137,7 +143,7 @@ def child(checkpoint: str) -> None:
     yt = torch.from_numpy(y)
     parameters = inspect.signature(field_stats).parameters
     if "max_rows" in parameters:  # as the page estimates them: a seeded sample of the inputs
-        from core.metrics.field import SAMPLE_ROWS
+        from core.metrics.flow.field import SAMPLE_ROWS
 
         clock("divergence_curl", lambda: field_stats(field, start, condition=yt, max_rows=SAMPLE_ROWS))
     elif "condition" in parameters:  # rows in chunks, each with its targets

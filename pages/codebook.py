@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.diagnosis.codebook import EMA_DEAD_THRESHOLD
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
 from core.metrics import format_value
 from core.plots import codebook as plots
 from ui import cache, router, state, widgets

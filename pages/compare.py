@@ -3,8 +3,8 @@ or worse from the METRICS table (rows whose good direction depends on context sa
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.paths import demo_counterpart
+from core.io.errors import CollapseExplorerError
+from core.io.paths import demo_counterpart
 from core.report import headline, verdict_line
 from ui import cache, flow, router, state, widgets
 

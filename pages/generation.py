@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.diagnosis.mode import sampling_noise
-from core.errors import CollapseExplorerError
+from core.diagnosis.text import sampling_noise
+from core.io.errors import CollapseExplorerError
 from core.metrics import METRICS, format_value
 from core.plots import text as plots
 from ui import router, widgets

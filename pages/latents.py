@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
 from core.metrics import Undefined, format_value
 from core.plots import posterior as plots
 from ui import cache, router, state, widgets

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError, NeedsTrustError
+from core.io.errors import CollapseExplorerError, NeedsTrustError
 from ui import cache, router, state, training, widgets
 
 router.require()

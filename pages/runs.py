@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.paths import ROOTS_ENV
+from core.io.errors import CollapseExplorerError
+from core.io.paths import ROOTS_ENV
 from core.sweep import SEVERITIES
 from ui import router, runs, widgets
 

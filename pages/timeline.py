@@ -6,11 +6,11 @@ default charts are the metrics that change over the run."""
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
+from core.io.paths import demo_runs, display_name, resolve_user_path
 from core.metrics import label
-from core.paths import demo_runs, display_name, resolve_user_path
-from core.plots.runs import timeline_figure
-from core.runs import changing_metrics, main_family, metric_series
+from core.plots.timeline import timeline_figure
+from core.timeline import changing_metrics, main_family, metric_series
 from ui import cache, router, state, widgets
 
 router.require()

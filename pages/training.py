@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
 from core.plots.training import gap_figure, loss_figure
 from ui import router, widgets
 from ui import training as tr

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.flowtext import DECODE_ROWS
-from core.flowview import CONTROLS, MAX_DRAWN
-from core.metrics.trajectories import ENDPOINT_KEYS
+from core.config import FlowConfig
+from core.io.errors import CollapseExplorerError
+from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
+from core.plots.flow.text import DECODE_ROWS
+from core.plots.flow.view import CONTROLS, MAX_DRAWN
 from ui import flow, router, widgets
 
 router.require()
@@ -56,8 +57,9 @@ sample_size = right.slider(
     help=f"A sample stratified by target, at most {MAX_DRAWN:,} of any probe; the metrics use every row.",
 )
 
+config = FlowConfig(steps, alpha, controls, sample_size)
 try:
-    view = flow.view(setup, controls, steps, alpha, sample_size)
+    view = flow.view(setup, config)
 except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
@@ -101,7 +103,7 @@ st.plotly_chart(plots.flow_animation(sample, background=view.background), key="t
 st.subheader("Selected rows")
 selected = flow.selected(event)
 if selected:
-    table, note = flow.selection_table(setup, view, selected, controls, steps, alpha)
+    table, note = flow.selection_table(setup, view, selected, config)
     st.caption(f"{len(selected):,} rows selected on the plot. {note}")
     st.dataframe(table, hide_index=True, width="stretch", key="traj_selection")
     st.download_button(
@@ -158,7 +160,7 @@ if st.toggle(
         help="A seeded uniform sample of the probe's rows; starts and endpoints are decoded in one batch.",
     )
     try:
-        decoded = flow.decoded(setup, controls, steps, alpha, int(count))
+        decoded = flow.decoded(setup, config, int(count))
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
     else:

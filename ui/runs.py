@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.paths import allowed_roots, resolve_user_path
+from core.io.errors import CollapseExplorerError
+from core.io.paths import allowed_roots, resolve_user_path
 from core.sweep import leaderboard, read_table, sweep_tables
 from ui import cache, state
 
@@ -44,14 +44,14 @@ def typed_table(text: str) -> str:
 
 
 @st.cache_data(show_spinner="Reading the sweep table…", max_entries=8)
-def _tables(path: str, stamp: cache.Stamp):
-    table = read_table(path)
+def _tables(file: cache.FileKey):
+    table = read_table(file.path)
     return table, leaderboard(table)
 
 
 def tables(path: str):
     """(checkpoint table, leaderboard of runs) of a sweep table file (cached per file version)."""
-    return _tables(path, cache.file_stamp(path))
+    return _tables(cache.FileKey.of(path))
 
 
 def filter_runs(board, severities: list[str]):

@@ -12,7 +12,7 @@ from typing import Literal
 
 import streamlit as st
 
-from core.paths import default_demo, file_stamp
+from core.io.paths import default_demo, file_stamp
 
 Slot = Literal["a", "b"]
 TRUST_KEY = "trust_files"
@@ -86,7 +86,7 @@ def timeline_folder() -> tuple[str | None, str]:
     """The run folder the Timeline opens on and where it came from: the one another page set
     (`timeline_run`, e.g. the Runs page), else checkpoint A's folder. A folder from a link is checked
     against the allowed roots like a typed one (CollapseExplorerError when outside)."""
-    from core.paths import resolve_user_path
+    from core.io.paths import resolve_user_path
 
     linked = st.session_state.get(TIMELINE_RUN_KEY)
     if linked:

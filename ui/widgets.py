@@ -7,11 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.checkpoints import epoch_from_name
 from core.diagnosis import SEVERITY_ORDER, Finding, Report
-from core.errors import CollapseExplorerError
+from core.io.checkpoints import epoch_from_name
+from core.io.errors import CollapseExplorerError
+from core.io.paths import default_demo, demo_checkpoints, display_name
 from core.metrics import all_metrics, format_value, info_of, label
-from core.paths import default_demo, demo_checkpoints, display_name
 from ui import cache, state, uploads
 
 SOURCES = ("Demo", "Path", "Upload")
@@ -296,7 +296,7 @@ def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bo
 
 def device_picker() -> str:
     """Sidebar setting: where models run (the CPU, or a CUDA GPU that torch can see on the server)."""
-    from core.device import available_devices
+    from core.models.device import available_devices
 
     devices = available_devices()
     if st.session_state.get(state.DEVICE_KEY) not in devices:

@@ -9,6 +9,9 @@ activation) from the checkpoint's config, found in the file or beside it. Anythi
 2 x Z heads, a hierarchical VAE's several levels of heads) opens as `vae_heads`: each level's heads and the
 decoder input layer that takes its z read from the weights, for a weight-only estimate; `--builder` runs
 the user's own class on probe x.
+
+Why one module: the MLP rebuild and the heads-only reading share the plan of where encoder, heads and
+decoder sit (MLPPlan, mlp_plan) and the head weights they read.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import AdapterError, ProbeError
+from ..io.errors import AdapterError, ProbeError
 from ..metrics.posterior import as_logvar, input_column_norms
 from ..models.mlp import Group, chain, groups_at, is_mlp_layer, layer_groups, linears
-from ..models.vae import FeatureVAE, Step, make_activation
-from ..roles import HeadsRole, layers_of, roles_of
+from ..models.posterior import FeatureVAE, Step, make_activation
+from ..roles.found import roles_of
+from ..roles.heads import HeadsRole
+from ..roles.layers import layers_of
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import register
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
+    from ..io.checkpoints import LoadedCheckpoint
 
 DECODER_PARTS = ("decoder_input", "decoder", "final_layer")
 _CHUNK = 4096
@@ -103,24 +108,19 @@ class MLPPlan:
 
     @property
     def is_mlp(self) -> bool:
-        """An MLP VAE that can be rebuilt: Linear layers only, whose widths chain from the encoder through
-        the heads and the decoder back to the input width (else the heads alone are read: a CVAE's decoder
-        takes z and a label, a GM-VAE's prior tables sit after the heads)."""
-        if not (self.encoder and self.decoder) or not all(
-            is_mlp_layer(params) for _, params in self.encoder + self.decoder
-        ):
+        """Linear layers only, widths chaining encoder -> heads -> decoder -> input width (else the heads
+        alone are read: a CVAE's decoder takes [z, label], a GM-VAE's prior tables follow the heads)."""
+        layers = self.encoder + self.decoder
+        if not (self.encoder and self.decoder) or not all(is_mlp_layer(p) for _, p in layers):
             return False
-        enc = [params["weight"] for _, params in self.encoder if len(params["weight"]) == 2]
-        dec = [params["weight"] for _, params in self.decoder if len(params["weight"]) == 2]
+        enc, dec = (
+            [p["weight"] for _, p in part if len(p["weight"]) == 2] for part in (self.encoder, self.decoder)
+        )
         if not enc or not dec:
             return True  # nothing to chain: the rebuild says what is missing
         chained = all(b[1] == a[0] for seq in (enc, dec) for a, b in itertools.pairwise(seq))
-        return (
-            chained
-            and dec[0][1] == self.heads.latent
-            and dec[-1][0] == enc[0][1]
-            and self.heads.inputs == enc[-1][0]
-        )
+        ends = (dec[0][1], dec[-1][0], self.heads.inputs) == (self.heads.latent, enc[0][1], enc[-1][0])
+        return chained and ends
 
 
 def mlp_plan(shapes: Mapping[str, tuple[int, ...]], heads: HeadsRole) -> MLPPlan:

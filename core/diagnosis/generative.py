@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..metrics import MetricValue, Undefined, format_value, is_defined
-from ..metrics.clustering import distinct_endpoints, median_nn_distance
-from ..metrics.generative import condition_spread, mode_coverage, mode_labels, spread_ratio
-from . import Finding, Severity
+from ..metrics.flow.clustering import distinct_endpoints, median_nn_distance
+from ..metrics.flow.generative import condition_spread, mode_coverage, mode_labels, spread_ratio
+from .base import Finding, Severity
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter

@@ -8,6 +8,9 @@ layer leave out (the summary says "estimate" and names its assumption).
 Some inactive units are not collapse: a VAE given more latents than its data has factors of variation
 leaves the rest at the prior (6 of 16 active on data with 6 factors is healthy), so that is a warning
 with the count. Collapse is (nearly) every unit inactive, or a decoder that ignores z.
+
+Why one module: the measured verdict, the weight-only estimate, the learned-prior and variance-reading
+texts and the run timeline share one analysis (PosteriorAnalysis) and one set of thresholds.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..adapters.registry import build_adapter
-from ..checkpoints import load_checkpoint, weight_files
-from ..errors import AdapterError, ProbeError
-from ..metrics import MetricValue, Undefined, format_value, is_defined
+from ..io.checkpoints import load_checkpoint
+from ..io.errors import AdapterError, ProbeError
+from ..io.paths import checkpoint_files
+from ..metrics.base import MetricValue, Undefined, format_value, is_defined
 from ..metrics.posterior import (
     ACTIVE_THRESHOLD,
     active_units,
@@ -40,13 +44,13 @@ from ..metrics.posterior import (
     sigma_per_dim,
     weight_only_units,
 )
-from . import SEVERITY_ORDER, Finding, Severity
+from .base import SEVERITY_ORDER, Finding, Severity
 from .memo import of_inputs
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
     from ..adapters.posterior import HeadWeights
-    from ..probe import ProbeData
+    from ..io.probe import ProbeData
 
 COLLAPSE_ACTIVE = 0.125  # (nearly) every unit inactive: at most 1 in 8 active
 COLLAPSE_DIVERSITY = 0.2  # reconstructions keep under a fifth of the inputs' spread: the decoder ignores z
@@ -531,7 +535,7 @@ class RunTimeline:
 def run_timeline(folder: str | Path, x: np.ndarray) -> RunTimeline:
     """KL per dimension and active units for every checkpoint directly in `folder`, in file order."""
     folder = Path(folder)
-    files = weight_files(folder) if folder.is_dir() else []
+    files = checkpoint_files(folder) if folder.is_dir() else []
     if not files:
         raise AdapterError(f"{folder.name}/ holds no checkpoint files")
     epochs, kls, active = [], [], []

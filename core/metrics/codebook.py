@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ProbeError
-from . import MetricInfo, MetricValue, Undefined, register_metrics
+from ..io.errors import ProbeError
+from .base import MetricInfo, MetricValue, Undefined, register_metrics
+from .spectrum import rankme
 
 FAMILY = "codebook"
 
@@ -343,7 +344,6 @@ def weight_evidence(codebook: np.ndarray, *, ema: bool) -> dict[str, MetricValue
     counted as never trained instead. Keys as METRICS;
     `distinct_codes_estimate` / `live_fraction_estimate` bound the codes that can be in use.
     """
-    from .spectrum import rankme
 
     c = np.asarray(codebook, dtype=np.float64)
     k = len(c)

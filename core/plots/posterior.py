@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from ..metrics import Undefined
+from ..metrics.base import Undefined
 from ..metrics.posterior import ACTIVE_THRESHOLD
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from ..metrics import METRICS, is_defined
 from ..metrics import text as _text_metrics  # noqa: F401  (registers the METRICS entries read below)
+from ..metrics.base import METRICS, is_defined
 
 # Metrics on a 0-1 scale, drawn together; BLEU-like metrics (0-100) would flatten them.
 DIVERSITY_KEYS = ("unique_output_ratio", "most_common_share", "distinct_1", "distinct_2", "bridge_similarity")

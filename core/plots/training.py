@@ -15,7 +15,7 @@ from ..metrics.training import ema_smooth, train_val_gap
 
 if TYPE_CHECKING:
     from ..diagnosis.training import TrainingEvent
-    from ..logs import RunLog
+    from ..io.logs import RunLog
 
 MAX_POINTS = 4000  # per trace; longer series are thinned evenly (events are drawn from the full data)
 WEBGL_ABOVE = 2000

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.adapters import vectorfield
+from core.adapters import flow as vectorfield
+from core.adapters.flow import FlowNetworkAdapter
 from core.adapters.registry import open_adapter
-from core.adapters.vectorfield import FlowNetworkAdapter
 from core.cli import main
-from core.device import DeviceError, available_devices, resolve_device
-from core.models.vectorfield import flow
+from core.models.device import DeviceError, available_devices, resolve_device
+from core.models.flow import flow
 from tests.adapters.cases_flow import network_case
 
 

@@ -2,9 +2,9 @@
 
 from core import DEMO_DIR
 from core.cli import main
-from core.paths import demo_checkpoints
-from core.report_figures import report_figures
-from core.runs import report_for
+from core.io.paths import demo_checkpoints
+from core.report.figures import report_figures
+from core.timeline import report_for
 
 
 def _last(run: str):

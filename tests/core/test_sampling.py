@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 
-from core.sampling import SamplingConfig
+from core.config import SamplingConfig
 
 
 def test_defaults_are_greedy_and_map_to_generation_config():

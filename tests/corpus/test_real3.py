@@ -39,8 +39,8 @@ import torch
 from core.adapters.live import adapter_from_module
 from core.cli import main
 from core.diagnosis import diagnose
+from core.io.probe import ProbeData, load_probe
 from core.metrics.posterior import kl_per_dim
-from core.probe import ProbeData, load_probe
 from core.roles import roles_of
 from tests.corpus import layouts, real3
 
@@ -388,7 +388,7 @@ def test_no_internal_error_with_a_builder_and_no_probe(case, tmp_path):
 
 
 def test_the_generative_frame_shows_noise_endpoints_and_real_data():
-    from core.plots.generative import generative_figure, generative_frame
+    from core.plots.flow.generative import generative_figure, generative_frame
 
     probe = real3.flow_probe(n=40)
     adapter = adapter_from_module(real3.flow_mlp(True)).with_probe(

@@ -3,7 +3,7 @@ import json
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.paths import DEMO_DIR, demo_checkpoints
+from core.io.paths import DEMO_DIR, demo_checkpoints
 from tests.conftest import ROOT
 
 COMPARE = str(ROOT / "pages" / "compare.py")

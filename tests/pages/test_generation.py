@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.errors import ProbeError
-from core.probe import load_probe
+from core.io.errors import ProbeError
+from core.io.probe import load_probe
 from tests.adapters.cases_text import seed_checkpoint
 from tests.conftest import ROOT
 from tests.pages.helpers import run_page

@@ -13,12 +13,12 @@ from streamlit.testing.v1 import AppTest
 from core import REPO_ROOT
 from core.adapters.base import AdapterSpec, CheckpointAdapter
 from core.adapters.registry import REGISTRY
-from core.flowtext import DECODE_ROWS
+from core.io.paths import default_demo, demo_checkpoints, display_name
+from core.io.probe import ProbeData, save_probe
 from core.metrics import Undefined
-from core.metrics.field import FieldStats
-from core.paths import default_demo, demo_checkpoints, display_name
-from core.probe import ProbeData, save_probe
-from core.projection import Projection, fingerprint, unit_rows
+from core.metrics.flow.field import FieldStats
+from core.plots.flow.projection import Projection, fingerprint, unit_rows
+from core.plots.flow.text import DECODE_ROWS
 
 N, D, A = 300, 16, 3
 
@@ -145,7 +145,7 @@ def test_controls_change_the_flow(checkpoint):
 def test_trajectories_drawn_are_capped(checkpoint, monkeypatch):
     # A bound below the probe's 300 rows stands in for a 100k-row probe: the slider stops at the bound, a
     # link asking for more is brought down to it, and the metrics still use every row.
-    monkeypatch.setattr("core.flowview.MAX_DRAWN", 120)
+    monkeypatch.setattr("core.plots.flow.view.MAX_DRAWN", 120)
     at = _page(checkpoint_a=str(checkpoint), traj_sample=250)
     assert not at.exception and not at.error
     slider = at.slider(key="traj_sample")

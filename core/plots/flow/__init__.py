@@ -1,0 +1,42 @@
+"""The flow family's pictures: figures.py (trajectories, step lengths, frames drawn), view.py (what the
+Trajectories page shows for one set of controls), projection.py (joint, aligned 2-D frames), text.py
+(flow endpoints read back as sentences), generative.py (a generative flow's noise, endpoints and real data
+in one frame). This file only re-exports the figures.
+"""
+
+from __future__ import annotations
+
+from .figures import (
+    INPUTS,
+    JOINT,
+    PATHS,
+    START_POINTS,
+    PathSample,
+    colour_groups,
+    compare_flow_figure,
+    flow_animation,
+    flow_figure,
+    joint_labels,
+    polyline_xy,
+    selected_rows,
+    step_figure,
+)
+from .generative import generative_figure, generative_frame
+
+__all__ = [
+    "INPUTS",
+    "JOINT",
+    "PATHS",
+    "START_POINTS",
+    "PathSample",
+    "colour_groups",
+    "compare_flow_figure",
+    "flow_animation",
+    "flow_figure",
+    "generative_figure",
+    "generative_frame",
+    "joint_labels",
+    "polyline_xy",
+    "selected_rows",
+    "step_figure",
+]
