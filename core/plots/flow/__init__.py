@@ -7,30 +7,41 @@ in one frame). This file only re-exports the figures.
 from __future__ import annotations
 
 from .figures import (
+    ANIMATION_FRAMES,
     INPUTS,
     JOINT,
+    MAX_SPOT_PX,
     PATHS,
     START_POINTS,
     PathSample,
+    Spots,
+    animation_steps,
     colour_groups,
     compare_flow_figure,
+    endpoint_spots,
     flow_animation,
     flow_figure,
     joint_labels,
     polyline_xy,
     selected_rows,
+    spot_sizes,
     step_figure,
 )
 from .generative import generative_figure, generative_frame
 
 __all__ = [
+    "ANIMATION_FRAMES",
     "INPUTS",
     "JOINT",
+    "MAX_SPOT_PX",
     "PATHS",
     "START_POINTS",
     "PathSample",
+    "Spots",
+    "animation_steps",
     "colour_groups",
     "compare_flow_figure",
+    "endpoint_spots",
     "flow_animation",
     "flow_figure",
     "generative_figure",
@@ -38,5 +49,6 @@ __all__ = [
     "joint_labels",
     "polyline_xy",
     "selected_rows",
+    "spot_sizes",
     "step_figure",
 ]
