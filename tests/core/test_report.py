@@ -24,10 +24,19 @@ from core.report import (
 from core.timeline import main_family, metric_series, timeline
 from tests.conftest import folder_snapshot
 
-register_metrics(
+_TEST_METRICS = (
     MetricInfo("test_alive", "Alive", "higher", "test metric", "test"),
     MetricInfo("test_loss", "Loss", "lower", "test metric", "test"),
 )
+
+
+@pytest.fixture(autouse=True)
+def _test_metrics():
+    """Two made-up metrics for this module only: the METRICS table others read stays the product's own."""
+    register_metrics(*_TEST_METRICS)
+    yield
+    for info in _TEST_METRICS:
+        METRICS.pop(info.key, None)
 
 
 def _report(alive, loss, severity="collapse") -> Report:
