@@ -16,7 +16,7 @@ effect under the other settings (top-k while sampling is off) are listed by `ine
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,12 @@ def env_int(name: str, default: int) -> int:
         return int(float(text)) if text else default
     except ValueError:
         return default
+
+
+def thread_environment(count: int) -> None:
+    """Ask OpenMP, OpenBLAS and MKL pools loaded from now on for `count` threads (unless already set)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(count))
 
 
 def env_paths(name: str) -> list[Path]:
@@ -124,6 +130,13 @@ class SamplingConfig:
         if self.sampling and self.num_beams > 1:
             notes.append("num_beams > 1 with sampling runs beam-search sampling, which is slower")
         return notes
+
+    def effective(self) -> SamplingConfig:
+        """The same decoding with the settings it ignores at their neutral values (without sampling:
+        temperature, top-k, top-p and the seed), so settings that decode alike compare (and cache) equal."""
+        if self.sampling:
+            return self
+        return replace(self, do_sample=False, temperature=1.0, top_k=0, top_p=1.0, seed=0)
 
     def to_generation_config(self, **token_ids: int) -> GenerationConfig:
         """The transformers GenerationConfig for these settings; `token_ids` adds pad/eos/decoder-start ids."""

@@ -454,8 +454,41 @@ def sweep_tables(cache_dir: str | Path | None = None) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
 
+HISTORY_WORDS = {"collapse": "collapsed", "warning": "warning", "ok": "ok", "undefined": "not judged"}
+
+
+def history(epochs: Sequence[object], severities: Sequence[str]) -> str:
+    """A run's severities over its checkpoints (oldest first) in words: 'collapsed at epoch 1, recovered
+    by epoch 3'; a checkpoint without an epoch is named by its position."""
+    spans: list[list] = []  # [severity, first label, last label]
+    for i, (epoch, severity) in enumerate(zip(epochs, severities, strict=True)):
+        where = f"checkpoint {i + 1}" if _missing(epoch) else f"epoch {epoch}"
+        if spans and spans[-1][0] == severity:
+            spans[-1][2] = where
+        else:
+            spans.append([severity, where, where])
+    if not spans:
+        return ""
+    if len(spans) == 1:
+        return f"{HISTORY_WORDS.get(spans[0][0], spans[0][0])} at every checkpoint ({len(severities)})"
+    parts = []
+    for i, (severity, first, last) in enumerate(spans[:6]):
+        word = HISTORY_WORDS.get(severity, severity)
+        span = f"at {first}" if first == last else f"from {first} to {last}"
+        if i == 0:
+            parts.append(f"{word} {span}")
+        elif severity == "ok":
+            parts.append(f"recovered by {first}")
+        else:
+            again = "again " if any(s[0] == severity for s in spans[:i]) else ""
+            parts.append(f"{word} {again}{span}")
+    more = f" (and {len(spans) - 6} more changes)" if len(spans) > 6 else ""
+    return ", ".join(parts) + more
+
+
 def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: worst severity, first collapsed epoch and checkpoint, the evidence there, counts."""
+    """One row per run: its status (the severity of its latest checkpoint), its history in words, the
+    worst severity it ever had, the first collapsed epoch and checkpoint, the latest evidence, counts."""
     import pandas as pd
 
     order = {s: i for i, s in enumerate(SEVERITIES)}
@@ -465,23 +498,22 @@ def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
         worst = min(group["severity"], key=lambda s: order.get(s, len(order)))
         collapsed = group[group["severity"] == "collapse"]
         first = collapsed.iloc[0] if len(collapsed) else None
-        # The evidence shown: the first collapse, else the first checkpoint at the run's worst severity.
-        focus = first if first is not None else group[group["severity"] == worst].iloc[0]
         last = group.iloc[-1]
         families = group["family"].dropna()
         records.append(
             {
                 "run": run,
                 "family": families.mode().iloc[0] if len(families) else None,
-                "status": worst,
+                "status": last["severity"],
+                "history": history(group["epoch"].tolist(), group["severity"].tolist()),
+                "worst": worst,
                 "first_collapsed_epoch": first["epoch"] if first is not None else pd.NA,
                 "first_collapsed_checkpoint": first["checkpoint"] if first is not None else None,
-                "finding": focus["finding"],
-                "evidence": focus["evidence"],
+                "finding": last["finding"],
+                "evidence": last["evidence"],
                 "checkpoints": len(group),
                 "errors": int(group["error"].notna().sum()),
                 "last_epoch": last["epoch"],
-                "last_severity": last["severity"],
                 "folder": str(Path(last["path"]).parent),
             }
         )

@@ -3,6 +3,8 @@ so a checkpoint rewritten on disk is read again; adapters are shared read-only a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from core.adapters.base import CheckpointAdapter
@@ -129,24 +131,57 @@ def comparison(path_a: str, path_b: str, probe: str | None = None, trust: bool =
     return _comparison(FileKey.of(path_a), FileKey.of(path_b), probe, trust, state.device())
 
 
+@dataclass(frozen=True)
+class Pair:
+    """What a report or its pictures of A (and B) depend on: the files (with their versions), the probe and
+    the settings."""
+
+    a: FileKey
+    b: FileKey | None
+    probe: str | None
+    trust: bool
+    built: bool
+    device: str
+
+
+def _items(pair: Pair) -> tuple[list, list | None]:
+    """((label, path, report) of A and B, the metric deltas or None without B)."""
+    a, b = pair.a, pair.b
+    if b is None:
+        return [("A", a.path, _report(a, pair.probe, pair.trust, pair.built, pair.device))], None
+    report_a, report_b, deltas = _comparison(a, b, pair.probe, pair.trust, pair.device)
+    return [("A", a.path, report_a), ("B", b.path, report_b)], deltas
+
+
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
-def _export(
-    a: FileKey, b: FileKey | None, probe: str | None, trust: bool, built: bool, device: str
-) -> tuple[str, str]:
+def _export(pair: Pair) -> tuple[str, str]:
     from core.report import Entry, export_both
+
+    items, deltas = _items(pair)
+    entries = [Entry(label, path, report, pair.probe) for label, path, report in items]
+    return export_both(entries, deltas, _pictures(pair))
+
+
+@st.cache_data(show_spinner="Drawing the family's picture…", max_entries=16)
+def _pictures(pair: Pair) -> list:
     from core.report.figures import report_figures
 
-    if b is None:
-        items, deltas = [("A", a.path, _report(a, probe, trust, built, device))], None
-    else:
-        report_a, report_b, deltas = _comparison(a, b, probe, trust, device)
-        items = [("A", a.path, report_a), ("B", b.path, report_b)]
-    entries = [Entry(label, path, report, probe) for label, path, report in items]
-    return export_both(entries, deltas, report_figures(items, probe, trust=trust))
+    items, _ = _items(pair)
+    return report_figures(items, pair.probe, trust=pair.trust)
+
+
+def _pair(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> Pair:
+    probe = resolve_probe(path_a, probe)
+    built = _built(path_a, trust)
+    return Pair(FileKey.of(path_a), FileKey.maybe(path_b), probe, trust, built, state.device())
 
 
 def export(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> tuple[str, str]:
     """The downloadable report of A, or of A vs B: (offline HTML document, JSON of the same report)."""
-    probe = resolve_probe(path_a, probe)
-    built = _built(path_a, trust)
-    return _export(FileKey.of(path_a), FileKey.maybe(path_b), probe, trust, built, state.device())
+    return _export(_pair(path_a, path_b, probe, trust))
+
+
+def pictures(path_a: str, path_b: str | None, probe: str | None = None, trust: bool = False) -> list:
+    """The report's family pictures of A (and B, both on A's probe), the main one first (cached; the
+    report reuses them)."""
+    return _pictures(_pair(path_a, path_b, probe, trust))

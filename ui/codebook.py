@@ -156,3 +156,11 @@ def usage_table(runs: dict[str, RunUsage]) -> list[dict[str, object]]:
                     for code, count in enumerate(per_code)
                 ]
     return rows
+
+
+def dead_codes_text(summary: dict) -> str:
+    """'84% (54 of 64)': the dead-code share with its count, or the undefined reason."""
+    share, size = summary["dead_code_fraction"], summary["codebook_size"]
+    if not isinstance(share, float | int) or isinstance(share, bool):
+        return str(share)
+    return f"{share:.0%} ({round(share * size):,} of {size:,})"

@@ -92,6 +92,14 @@ def checkpoint_choices() -> dict[str, str]:
     return choices
 
 
+def partner(checkpoint: str) -> str | None:
+    """Checkpoint B of the sidebar when it is a flow model other than `checkpoint` (drawn beside it)."""
+    path_b = state.selected_path("b")
+    if path_b is None or path_b == checkpoint or state.problem("b") is not None:
+        return None
+    return path_b if is_flow_checkpoint(path_b) else None
+
+
 def default_choice(choices: dict[str, str]) -> int:
     """Index of checkpoint A if offered, else the collapsed demo run's last checkpoint."""
     if choices and next(iter(choices)).startswith("A: "):
@@ -101,9 +109,10 @@ def default_choice(choices: dict[str, str]) -> int:
     return paths.index(str(demo)) if demo is not None and str(demo) in paths else max(len(paths) - 1, 0)
 
 
-def setup(checkpoint: str) -> FlowSetup:
-    """Check the checkpoint and its probe data fit together; CollapseExplorerError says why not."""
-    probe = cache.resolve_probe(checkpoint, state.probe_path())
+def setup(checkpoint: str, probe: str | None = None) -> FlowSetup:
+    """Check the checkpoint and its probe data (default: the sidebar's, else the one beside it) fit
+    together; CollapseExplorerError says why not."""
+    probe = cache.resolve_probe(checkpoint, probe or state.probe_path())
     adapter = cache.adapter(checkpoint, state.trusted())
     embeddings, _ = check_flow_inputs(adapter, cache.probe_data(probe))
     names = _attribute_names(probe, adapter)
@@ -201,6 +210,8 @@ def frame_caption(view: FlowView) -> str:
     n, total = len(view.rows), view.total
     if view.frame_note:
         text = f"Frame: {view.frame_note}."
+        if not isinstance(view.trust, Undefined):
+            text += f" Trustworthiness {format_value(view.trust)} (k=10, cosine)."
     else:
         text = (
             f"Joint frame: UMAP fitted on {n:,} inputs and their {n:,} endpoints together, so endpoints that "
@@ -220,8 +231,64 @@ def path_sample(setup: FlowSetup, view: FlowView, colour_source: str, colour_att
     """The view's sampled paths with colours (target or original attributes, joint or one attribute),
     sentences and target / original labels, for the figures."""
     return core_path_sample(
-        view, setup.attribute_names, texts(setup.probe, view.sample), colour_source, colour_attr
+        view,
+        setup.attribute_names,
+        texts(setup.probe, view.sample),
+        colour_source,
+        colour_attr,
+        texts(setup.probe, view.rows),
     )
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Checkpoint B of the sidebar drawn beside the page's checkpoint: its view at the same controls on
+    the same probe (so both frames are aligned on that probe's input frame), its sample, panel titles."""
+
+    view: FlowView
+    sample: PathSample
+    titles: tuple[str, str]
+
+
+def pair(
+    setup: FlowSetup, label: str, config: FlowConfig, colour_source: str, colour_attr: str
+) -> Pair | None:
+    """Sidebar B beside the page's checkpoint (`partner`), flowed at the same controls on the same
+    probe; None when B is not a flow model. CollapseExplorerError when B does not fit the probe."""
+    path_b = partner(setup.checkpoint)
+    if path_b is None:
+        return None
+    setup_b = FlowSetup(*_pair_setup(path_b, setup))
+    view_b = view(setup_b, config)
+    titles = (label, f"B: {display_name(Path(path_b))}")
+    return Pair(view_b, path_sample(setup_b, view_b, colour_source, colour_attr), titles)
+
+
+def _pair_setup(path_b: str, setup_a: FlowSetup) -> tuple:
+    """B's setup fields on A's probe: A's attribute names, B's own default steps and alpha (its home)."""
+    own = setup(path_b, setup_a.probe)
+    return path_b, setup_a.probe, setup_a.attribute_names, own.steps, own.alpha, own.rows
+
+
+def headline(view: FlowView, sample: PathSample, other: Pair | None = None) -> str:
+    """One line a stakeholder reads first: distinct endpoints of all rows at these controls and how few
+    dots hold 90% of the rows (for B too when it is drawn beside)."""
+
+    def line(v: FlowView, s: PathSample) -> str:
+        distinct = v.metrics.get("distinct_endpoints")
+        counts = np.sort(s.spots.counts)[::-1]
+        heavy = int(np.searchsorted(np.cumsum(counts), 0.9 * counts.sum()) + 1) if len(counts) else 0
+        found = f"{distinct:,}" if isinstance(distinct, int) else "undefined"
+        return (
+            f"**{found} distinct endpoints** from {v.total:,} inputs; {heavy:,} of {len(counts):,} dots "
+            f"hold 90% of the {int(counts.sum()):,} frame rows"
+        )
+
+    if other is None:
+        return line(view, sample)
+    # File names go into code spans (never read as Markdown).
+    a, b = (f"`{title.replace('`', '')}`" for title in other.titles)
+    return f"{a}: {line(view, sample)}  \n{b}: {line(other.view, other.sample)}"
 
 
 @st.cache_data(show_spinner="Estimating divergence and curl…", max_entries=32)
@@ -401,3 +468,26 @@ def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Fig
     views = (view_a, view_b)
     labels = [f"{slot}: {display_name(Path(path))}" for slot, path in (("A", path_a), ("B", path_b))]
     return flow_frames_figure(views, flow_frame_titles(labels, views), names, texts(probe, view_a.sample))
+
+
+@st.cache_data(show_spinner="Flowing the probe and fitting its joint frame…", max_entries=16)
+def _alone(a: cache.FileKey, probe: cache.FileKey, trust: bool) -> FlowView:
+    context, scale = _context(probe)
+    (view,) = compare_flows(
+        (cache.adapter(a.path, trust),), (_digest(a),), cache.probe_data(probe.path), context, scale=scale
+    )
+    return view
+
+
+def alone_figure(path: str, probe: str | None = None) -> go.Figure:
+    """One flow checkpoint's trajectories on its probe in its joint frame (the diagnosis' targets and
+    settings, as `compare_figure` draws each of two). CollapseExplorerError when they cannot be drawn."""
+    probe = cache.resolve_probe(path, probe)
+    if probe is None:
+        raise CollapseExplorerError(
+            "no probe data: put probe.npz (embeddings, attributes) beside the checkpoint or pick probe data"
+        )
+    view = _alone(cache.FileKey.of(path), cache.FileKey.of(probe), state.trusted())
+    names = _attribute_names(probe, cache.adapter(path, state.trusted()))
+    titles = flow_frame_titles([f"A: {display_name(Path(path))}"], [view])
+    return flow_frames_figure([view], titles, names, texts(probe, view.sample))

@@ -20,6 +20,7 @@ TRUSTED_FILES_KEY = "trusted_file_identities"
 PROBE_KEY = "probe_path"
 FileIdentity = tuple[str, int, int]
 PROBE_PROBLEM_KEY = "probe_problem"
+PAGE_PROBE_KEY = "probe_given_on_page"  # probe data uploaded on a page where it was missing
 TIMELINE_RUN_KEY = "timeline_run"  # a run folder chosen elsewhere (the Runs page) for the Timeline
 DEVICE_KEY = "device"
 

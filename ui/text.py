@@ -114,8 +114,9 @@ def probe_for(model: Model) -> str:
 
 
 def decoded(model: Model, probe: str, config: SamplingConfig, size: int) -> Decoded:
-    """Outputs and metrics of `model` on a seeded subsample of `size` inputs of `probe`."""
-    return _decoded(cache.FileKey.of(model.path), probe, state.trusted(), config, size)
+    """Outputs and metrics of `model` on a seeded subsample of `size` inputs of `probe`; settings that
+    change nothing under the others (temperature without sampling) reuse the cached outputs."""
+    return _decoded(cache.FileKey.of(model.path), probe, state.trusted(), config.effective(), size)
 
 
 @st.cache_data(show_spinner="Embedding with MiniLM…", max_entries=256)

@@ -21,6 +21,7 @@ from .base import (
     info_of,
     is_defined,
     label,
+    readable,
     register_metrics,
     to_jsonable,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "is_defined",
     "label",
     "posterior",
+    "readable",
     "register_metrics",
     "settings",
     "spectrum",

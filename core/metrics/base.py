@@ -74,6 +74,16 @@ def format_value(value: object, digits: int = 3) -> str:
     return f"{f:.{digits}g}" if abs(f) < 1e-3 or abs(f) >= 1e4 else f"{f:.{digits}f}"
 
 
+def readable(value: object, digits: int = 3) -> str:
+    """`format_value` for people: a value nearer zero than 0.001 reads '< 0.001' (or '> -0.001'), never
+    '4.87e-06'."""
+    if is_defined(value) and not isinstance(value, bool):
+        f = float(value)  # type: ignore[arg-type]
+        if 0 < abs(f) < 1e-3:
+            return "< 0.001" if f > 0 else "> -0.001"
+    return format_value(value, digits)
+
+
 def _error_decimals(value: object, error: object) -> int | None:
     """Decimals that show two significant digits of a positive finite standard error of a defined value,
     else None (nothing to show beside the value)."""

@@ -10,6 +10,7 @@ import re
 
 import torch
 
+from ..config import env_int, thread_environment
 from ..io.errors import CollapseExplorerError
 
 DEVICE_CHOICES: tuple[str, ...] = ("cpu", "cuda", "auto")
@@ -47,3 +48,21 @@ def resolve_device(name: str | None) -> str:
             f"device {name!r} does not exist: torch sees {torch.cuda.device_count()} CUDA GPU(s)"
         )
     return name
+
+
+# The app server's numerics (torch, numpy / scipy BLAS, OpenMP) run on this many threads per call;
+# COLLAPSE_EXPLORER_THREADS overrides it. One thread each: sessions already run in threads of their own,
+# and on a shared 2-core machine a 2-thread BLAS or torch call that waits for a busy core runs 2-10x
+# slower than on one thread (benchmarks/bench_browser.py; see the speed notes).
+def limit_threads(default: int = 1) -> int:
+    """Run numerics on `default` threads (or $COLLAPSE_EXPLORER_THREADS): torch's intra-op pool, the BLAS
+    and OpenMP pools already loaded, and (by environment, `thread_environment`) those loaded later.
+    Returns the count."""
+    from threadpoolctl import threadpool_limits
+
+    count = env_int("THREADS", default)
+    count = count if count > 0 else default
+    thread_environment(count)
+    torch.set_num_threads(count)
+    threadpool_limits(limits=count)
+    return count

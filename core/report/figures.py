@@ -34,6 +34,7 @@ from ..plots.codebook import sorted_usage_figure, usage_rows
 from ..plots.flow.figures import compare_flow_figure, flow_figure
 from ..plots.flow.projection import content_digest
 from ..plots.flow.view import check_flow_inputs, compare_flows, path_sample, row_texts
+from ..plots.palette import series_colour
 from ..plots.posterior import kl_bars
 from ..plots.text import metric_bars
 from .html import Table
@@ -67,13 +68,21 @@ def flow_steps(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarra
 
 def steps_figure(series: Mapping[str, np.ndarray]) -> go.Figure:
     fig = go.Figure()
-    for label, per_step in series.items():
-        fig.add_scatter(x=np.arange(1, len(per_step) + 1), y=per_step, mode="lines+markers", name=label)
+    for i, (label, per_step) in enumerate(series.items()):
+        fig.add_scatter(
+            x=np.arange(1, len(per_step) + 1),
+            y=per_step,
+            mode="lines+markers",
+            name=label,
+            line={"color": series_colour(label, i), "width": 2},
+            marker={"color": series_colour(label, i)},
+        )
     fig.update_layout(
-        title="Mean step length per flow step (probe rows flipped one attribute each)",
-        xaxis_title="step",
-        yaxis={"title": "mean ||z_{t+1} - z_t||", "rangemode": "tozero"},
-        height=320,
+        title="How far the inputs move at each flow step (each probe row with one attribute flipped)",
+        xaxis_title="flow step",
+        yaxis={"title": "mean distance moved in the step", "rangemode": "tozero"},
+        legend={"title": {"text": "checkpoint"}, "orientation": "h", "y": -0.25},
+        height=340,
     )
     return fig
 
@@ -99,8 +108,8 @@ def text_outputs(adapter: CheckpointAdapter, probe: ProbeData | None):
 
 
 def text_pictures(series: Mapping[str, object]) -> list:
-    """Diversity bars of every model and a table of what each wrote for the same inputs (greedy, the
-    diagnosis' own sample, so the pictures show what the verdict read)."""
+    """A table of what each model wrote for the same inputs (greedy, the diagnosis' own sample, so the
+    pictures show what the verdict read), then the diversity bars of every model."""
 
     first = next(iter(series.values()))
     columns = ("input", *(("reference",) if first.references else ()), *series)
@@ -114,7 +123,7 @@ def text_pictures(series: Mapping[str, object]) -> list:
         tuple(rows),
         f"The first {len(rows)} of the {len(first.rows)} probe inputs the diagnosis decoded (seeded sample).",
     )
-    return [metric_bars({label: decoded.metrics for label, decoded in series.items()}), table]
+    return [table, metric_bars({label: decoded.metrics for label, decoded in series.items()})]
 
 
 def flow_frames_figure(
@@ -166,7 +175,8 @@ def report_figures(
     items: Sequence[tuple[str, str, Report]], probe: str | None = None, *, trust: bool = False
 ) -> list:
     """Pictures (figures and tables) for checkpoints given as (label, path, report); one probe for
-    all, else each its own.
+    all, else each its own. The first is the family's main picture (flow: the endpoints in their
+    frames; codebook: the usage strip; posterior: KL per dimension; text: the outputs table).
 
     A checkpoint that cannot be rebuilt or measured is left out of the picture (its report says why).
     """
@@ -212,5 +222,6 @@ def report_figures(
             )
         except CollapseExplorerError:
             frames = None
-        figures += [frames] if frames is not None else []
+        # The endpoints in their frames are the picture that shows a prototype collapse: it leads.
+        figures = ([frames] if frames is not None else []) + figures
     return figures

@@ -38,7 +38,9 @@ from ..metrics.base import (
     to_jsonable,
 )
 from ..metrics.settings import is_setting
+from ..plots.palette import SLOT_COLOURS
 from .compare import _NOT_OK, MetricDelta, headline, verdict_line
+from .verdict import verdict_of
 
 
 # --- names ------------------------------------------------------------------------------------------
@@ -214,12 +216,15 @@ td,th{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertic
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .better{color:var(--good)}.worse{color:var(--bad)}.depends{color:var(--warn)}
 .plot{min-height:320px;margin:.6rem 0;break-inside:avoid}
-.fix{background:#f6f8fa;padding:.4rem .6rem;border-radius:4px}
+.fix{background:#f6f8fa;padding:.4rem .6rem;border-radius:4px;margin:.4rem 0}
+.fix details{margin-top:.3rem}.fix summary{cursor:pointer;color:var(--muted)}
 .note{font-size:.9em;color:var(--muted)}
 @page{size:A4;margin:14mm}
 @media print{body{margin:0;max-width:none;font-size:11pt}h2{break-after:avoid}.card,tr,.plot{break-inside:avoid}
 .noprint{display:none}th{background:none}}
 """
+
+_CSS += "".join(f".slot{slot}{{color:{colour}}}" for slot, colour in SLOT_COLOURS.items())
 
 _LOADER = """
 (async function () {
@@ -351,7 +356,8 @@ def report_html(
     generated = generated or _now()
     names = " vs ".join(f"{e.label} = {run_relative(e.path)}" for e in entries)
     verdicts = "".join(
-        f'<li class="{_top_severity(e.report)}"><b>{_e(e.label)}</b> ({_e(run_relative(e.path))}): '
+        f'<li class="{_top_severity(e.report)}"><b class="slot{_e(e.label)}">{_e(e.label)}</b> '
+        f"({_e(run_relative(e.path))}): "
         f"{_e(_scrub(verdict_line(e.report), paths))}</li>"
         for e in entries
     )
@@ -360,11 +366,12 @@ def report_html(
         if len(entries) == 2
         else ""
     )
+    # The fix in one plain sentence; the finding's full fix (numbered, model-specific) behind a click.
     fixes = "".join(
-        f'<p class="fix"><b>{_e(e.label)}, {_e(f.kind)} - known fix:</b> {_e(f.fix)}</p>'
+        f'<div class="fix"><b>Fix for {_e(e.label)}:</b> {_e(v.fix)}'
+        f"<details><summary>How, in detail</summary><p>{_e(v.details)}</p></details></div>"
         for e in entries
-        for f in e.report.findings
-        if f.severity == "collapse" and f.fix and f.kind != "training"
+        if (v := verdict_of(e.report)).fix
     )
     body = [
         f"<header><h1>Collapse report{': A vs B' if len(entries) == 2 else ''}</h1>"

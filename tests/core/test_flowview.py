@@ -11,6 +11,8 @@ from core.metrics import Undefined
 from core.plots.flow.projection import FRAME_ROWS, FrameStore, Projection, frame_rows, unit_rows
 from core.plots.flow.text import GREEDY, check_decoder, decode_endpoints, decode_rows, decode_selected
 from core.plots.flow.view import (
+    PLACED_MIN_TRUST,
+    PLACED_NOTE,
     FrameContext,
     check_flow_inputs,
     compare_flows,
@@ -125,7 +127,7 @@ def test_flow_view_metrics_sample_and_joint_frame(tmp_path):
     assert merged.metrics["silhouette_target"] == pytest.approx(1.0, abs=1e-5)
 
 
-def test_home_frame_anchors_the_other_settings(tmp_path):
+def test_home_frame_anchors_the_other_settings(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     embeddings = unit_rows(rng.normal(size=(150, 8)))
     attributes = rng.integers(0, 2, size=(150, 2)).astype(np.int8)
@@ -139,17 +141,18 @@ def test_home_frame_anchors_the_other_settings(tmp_path):
     )
     assert np.array_equal(home.coords, anchor.coords) and len(list(tmp_path.glob("*.npz"))) == 1
     # Another setting starts from it: every input stays where the home frame put it.
-    other = flow_view(
-        adapter,
-        "ckpt",
-        context,
-        embeddings,
-        attributes,
-        FlowConfig(4, 0.2, ("keep", "flip"), 20),
-        anchor=anchor,
-    )
+    flip_second = FlowConfig(4, 0.2, ("keep", "flip"), 20)
+    other = flow_view(adapter, "ckpt", context, embeddings, attributes, flip_second, anchor=anchor)
     assert np.array_equal(other.background, home.background)
     assert not np.array_equal(other.coords[150:], home.coords[150:])
+    # Its endpoints placed into the home frame were trustworthy enough: no fit, nothing stored, and the
+    # caption's note says the frame is the home frame with placed endpoints.
+    assert other.trust >= PLACED_MIN_TRUST and other.frame_note == PLACED_NOTE
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    # Where placing is not trustworthy enough the setting gets a joint frame of its own, kept in the store.
+    monkeypatch.setattr("core.plots.flow.view.PLACED_MIN_TRUST", 1.01)
+    fitted = flow_view(adapter, "ckpt", context, embeddings, attributes, flip_second, anchor=anchor)
+    assert fitted.frame_note == "" and np.array_equal(fitted.background, home.background)
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
@@ -349,8 +352,10 @@ def test_compare_flows_align_both_frames_on_the_inputs(tmp_path):
         assert np.linalg.norm(view.background - context.input_frame.coords, axis=1).mean() < 0.5 * span
     assert view_b.metrics["distinct_endpoints"] == 4
     assert view_a.metrics["distinct_endpoints"] == 80
-    # Two home frames and two comparison frames were fitted and kept.
-    assert len(list(tmp_path.glob("*.npz"))) == 4
+    # Two home frames were fitted and kept; each comparison frame is kept only when placing its endpoints
+    # into its home frame was not trustworthy enough.
+    placed = sum(view.frame_note == PLACED_NOTE for view in (view_a, view_b))
+    assert len(list(tmp_path.glob("*.npz"))) == 4 - placed
     sample = path_sample(view_b, ("p", "q"), [f"s{i}" for i in view_b.sample])
     assert list(sample.rows) == list(view_b.sample) and sample.group_names[3] == "p+q"
     flipped = compare_flows(

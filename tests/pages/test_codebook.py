@@ -1,5 +1,6 @@
 """Codebook page: defaults to the shipped runs, follows the sidebar's A, reacts to its controls."""
 
+import json
 import shutil
 
 import numpy as np
@@ -56,9 +57,10 @@ def test_demo_runs_and_controls(tmp_path):
     )  # the chosen epoch carries over to the other run
     at.select_slider(key="cb_epoch").set_value("vqvae_epoch_040.pt").run()
     fixed = _metrics(at)
-    assert float(fixed["Perplexity / K"]) > 0.5 and fixed["Dead codes"] == "0"
+    assert float(fixed["Perplexity / K"]) > 0.5 and fixed["Dead codes"] == "0% (0 of 64)"
     at.slider(key="cb_threshold").set_value(0.5).run()
-    assert float(_metrics(at)["Dead codes"]) > 0  # rare codes now count as dead
+    share, count = _metrics(at)["Dead codes"].split(" (")
+    assert share != "0%" and count.endswith(" of 64)") and count != "0 of 64)"  # rare codes now count as dead
     at.toggle(key="cb_log").set_value(False).run()
     at.selectbox(key="cb_compare").select("(none)").run()
     assert not at.exception and not at.error
@@ -161,3 +163,17 @@ def test_a_builder_model_whose_quantizer_keeps_no_codebook_is_measured(tmp_path,
     monkeypatch.delenv("COLLAPSE_EXPLORER_BUILDER")  # without the builder the file is no codebook model
     at = run_page("codebook", timeout=90, checkpoint_a=str(last))
     assert "A: fsq_run/" not in at.selectbox(key="cb_run").options
+
+
+def test_the_page_follows_the_sidebar_checkpoints():
+    first, last = (
+        str(DEMO_DIR / "codebook/collapsing" / n) for n in ("vqvae_epoch_001.pt", "vqvae_epoch_040.pt")
+    )
+    fixed = str(DEMO_DIR / "codebook/fixed/vqvae_epoch_010.pt")
+    at = run_page("codebook", checkpoint_a=last, checkpoint_b=fixed)
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
+    rows = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
+    assert rows[1].endswith("epoch 10")  # B at the sidebar's B, not its run's last checkpoint
+    at.session_state["checkpoint_a"] = first  # the sidebar's A moves: the page follows
+    at.run()
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_001.pt"

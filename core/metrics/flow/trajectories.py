@@ -219,12 +219,14 @@ def endpoint_metrics(
     reference: np.ndarray | None = None,
     *,
     scale: float | Undefined | None = None,
+    distinct: tuple[int, np.ndarray] | Undefined | None = None,
 ) -> dict[str, float | int | Undefined]:
     """Every flow metric of trajectories [T+1, N, D] or their FlowSummary (keys: ENDPOINT_KEYS).
 
     target_labels / original_labels [N] are joint labels (see `pack_bits`). The distinct-endpoint
     epsilon is EPSILON_FACTOR x the median nearest-neighbour distance of `reference` [M, D] (default:
-    the inputs at step 0); pass `scale` instead to reuse an already computed median distance.
+    the inputs at step 0); pass `scale` instead to reuse an already computed median distance, and
+    `distinct` to reuse `distinct_endpoints(endpoints, scale)`.
     """
     summary = traj if isinstance(traj, FlowSummary) else summarize(traj)
     target_labels = np.asarray(target_labels).reshape(-1)
@@ -255,7 +257,9 @@ def endpoint_metrics(
         out["step_mean"] = out["step_std"] = Undefined("zero steps")
     if scale is None:
         scale = median_nn_distance(summary.start if reference is None else reference)
-    found = Undefined(scale.reason) if isinstance(scale, Undefined) else distinct_endpoints(end, scale)
+    found = distinct
+    if found is None:
+        found = Undefined(scale.reason) if isinstance(scale, Undefined) else distinct_endpoints(end, scale)
     if isinstance(found, Undefined):
         out["distinct_endpoints"] = out["purity"] = found
     else:

@@ -399,13 +399,14 @@ class JointFrame:
 
     rows int64 [n]: the probe rows fitted; coords float32 [2n, 2]: their inputs, then their endpoints, in
     the probe's input frame coordinates; trust: trustworthiness of the layout (k=10, cosine); key: see
-    `frame_key`.
+    `frame_key`; fitted: False for a frame placed into another one, never saved (see core/plots/flow/view.py).
     """
 
     rows: np.ndarray
     coords: np.ndarray
     trust: float | Undefined
     key: str
+    fitted: bool = True
 
     @property
     def inputs(self) -> np.ndarray:

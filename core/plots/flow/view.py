@@ -21,11 +21,12 @@ from ...diagnosis.flow import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
 from ...io.errors import AdapterError, ProbeError
 from ...io.probe import ProbeData
 from ...metrics.base import Undefined
-from ...metrics.flow.clustering import median_nn_distance, pack_bits
+from ...metrics.flow.clustering import distinct_endpoints, median_nn_distance, pack_bits
 from ...metrics.flow.field import PROBES, SAMPLE_ROWS, FieldStats, field_stats
+from ...metrics.flow.frame import trustworthiness_of
 from ...metrics.flow.trajectories import endpoint_metrics, mean_per_step
 from ..sample import stratified_sample
-from .figures import JOINT, PathSample, colour_groups, joint_labels
+from .figures import JOINT, PathSample, colour_groups, endpoint_spots, joint_labels
 from .projection import (
     FRAMES_DIR,
     PROJECTION_CACHE,
@@ -125,6 +126,25 @@ class FrameContext:
         return cls(cached_projection(embeddings[rows], shipped, cache_dir=cache), rows, store)
 
 
+# A setting away from the defaults keeps its checkpoint's home frame, its endpoints placed by their
+# nearest fitted points, when the placed layout is at least this trustworthy; below it the frame is fitted
+# (UMAP layout from the home frame). Placing takes ~0.1 s where a fit takes ~1 s (and ~10 s more the first
+# time a server process fits, while numba compiles umap's layout code).
+PLACED_MIN_TRUST = 0.9
+
+
+def placed_frame(
+    anchor: Projection, rows: np.ndarray, inputs: np.ndarray, endpoints: np.ndarray, key: str
+) -> JointFrame:
+    """The home frame `anchor` (a Projection over its 2n fitted points, inputs first) with these rows'
+    inputs where it has them and their endpoints [n, D] placed into it (`Projection.place`), and the
+    trustworthiness of that layout; `fitted` is False."""
+    n = len(rows)
+    coords = np.concatenate([anchor.coords[:n], anchor.place(endpoints)]).astype(np.float32)
+    points = np.concatenate([inputs, endpoints])
+    return JointFrame(rows, coords, trustworthiness_of(points, coords), key, fitted=False)
+
+
 def joint_frame(
     context: FrameContext,
     checkpoint: str,
@@ -136,8 +156,9 @@ def joint_frame(
     anchor: Projection | None = None,
 ) -> JointFrame:
     """The joint frame of the context's rows: inputs / endpoints [n, D] and targets int8 [n, A] of those
-    rows, flowed by the checkpoint with content digest `checkpoint`. Found in the store by key, else
-    fitted (from `anchor`, or from the input frame when None) and kept there."""
+    rows, flowed by the checkpoint with content digest `checkpoint`. Found in the store by key; else, from
+    an `anchor`, the anchor with the endpoints placed when that is trustworthy (`PLACED_MIN_TRUST`);
+    else fitted (from `anchor`, or from the input frame when None) and kept in the store."""
     key = frame_key(
         checkpoint,
         context.input_frame.key,
@@ -149,6 +170,10 @@ def joint_frame(
     found = context.store.get(key, context.rows)
     if found is not None:
         return found
+    if anchor is not None:
+        placed = placed_frame(anchor, context.rows, inputs, endpoints, key)
+        if isinstance(placed.trust, float) and placed.trust >= PLACED_MIN_TRUST:
+            return placed
     frame = fit_joint_frame(inputs, endpoints, context.rows, context.input_frame, key=key, anchor=anchor)
     context.store.put(frame)
     return frame
@@ -181,7 +206,7 @@ class FlowView:
 
     The frame: fitted on probe rows `rows` int64 [n], coordinates `coords` float32 [2n, 2] (their inputs,
     then their endpoints), trustworthiness `trust`; `frame_note` says why it is not a joint frame ("" when
-    it is)."""
+    it is). `components` int64 [N]: each row's distinct-endpoint component (None when undefined)."""
 
     metrics: dict[str, float | int | Undefined]
     far_endpoints: float | Undefined
@@ -196,6 +221,7 @@ class FlowView:
     trust: float | Undefined
     movement: np.ndarray
     frame_note: str = ""
+    components: np.ndarray | None = None
 
     @property
     def background(self) -> np.ndarray:
@@ -224,6 +250,14 @@ def _place_paths(
     return paths
 
 
+PLACED_NOTE = (
+    "this checkpoint's home frame (UMAP fitted on inputs and endpoints at the default controls, aligned on "
+    "the probe's input frame), with these endpoints placed by their nearest fitted points; it is kept "
+    "where the placed layout stays trustworthy (trustworthiness at least "
+    f"{PLACED_MIN_TRUST}), else this setting gets a joint frame of its own"
+)
+
+
 def flow_toward(
     adapter: CheckpointAdapter,
     checkpoint: str,
@@ -250,13 +284,16 @@ def flow_toward(
     target_labels, original_labels = pack_bits(target), pack_bits(attributes)
     if scale is None:
         scale = median_nn_distance(embeddings)
-    metrics = endpoint_metrics(traj, target_labels, original_labels, scale=scale)
+    finite = bool(np.isfinite(traj).all())
+    distinct = distinct_endpoints(traj[-1], scale) if finite and not isinstance(scale, Undefined) else None
+    metrics = endpoint_metrics(traj, target_labels, original_labels, scale=scale, distinct=distinct)
     sample = stratified_sample(target_labels, min(config.sample_size, MAX_DRAWN), config.seed)
-    rows, finite = context.rows, bool(np.isfinite(traj).all())
+    rows = context.rows
     inputs, endpoints = np.asarray(embeddings, dtype=np.float32)[rows], traj[-1][rows]
     if finite:
         frame = joint_frame(context, checkpoint, inputs, endpoints, target[rows], steps, alpha, anchor)
-        coords, trust, note = frame.coords, frame.trust, ""
+        coords, trust = frame.coords, frame.trust
+        note = "" if frame.fitted else PLACED_NOTE
         placer = frame.projection(inputs, endpoints)
     else:
         note = "the flow produced NaN or inf, so the frame is fitted on the inputs alone"
@@ -285,6 +322,7 @@ def flow_toward(
         trust,
         movement,
         note,
+        None if distinct is None or isinstance(distinct, Undefined) else distinct[1],
     )
 
 
@@ -300,19 +338,34 @@ def path_sample(
     sentences: Sequence[str],
     colour_source: Literal["target", "original"] = "target",
     colour_attr: str = JOINT,
+    spot_sentences: Sequence[str] | None = None,
 ) -> PathSample:
     """The view's sampled paths for the figures: coloured by target or original attributes (`names`, the
-    joint combination or one attribute), with their sentences [s] and target / original labels."""
-    attributes = (view.target if colour_source == "target" else view.original)[view.sample]
+    joint combination or one attribute), with their sentences [s] and target / original labels; and the
+    endpoints of every frame row grouped into spots by distinct-endpoint component and colour (hover text
+    from `spot_sentences`, one per frame row, else the row number)."""
+    attributes = view.target if colour_source == "target" else view.original
     groups, group_names = colour_groups(attributes, names, colour_attr)
+    targets, originals = joint_labels(view.target, names), joint_labels(view.original, names)
+    rows, n = view.rows, len(view.rows)
+    spots = endpoint_spots(
+        view.coords[n:],
+        groups[rows],
+        rows,
+        None if view.components is None else view.components[rows],
+        [f"row {i}" for i in rows] if spot_sentences is None else spot_sentences,
+        [targets[i] for i in rows],
+        [originals[i] for i in rows],
+    )
     return PathSample(
         view.paths,
-        groups,
+        groups[view.sample],
         group_names,
         view.sample,
         sentences,
-        joint_labels(view.target[view.sample], names),
-        joint_labels(view.original[view.sample], names),
+        [targets[i] for i in view.sample],
+        [originals[i] for i in view.sample],
+        spots,
     )
 
 
