@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from ..io.probe import ProbeData
 
 Severity = Literal["ok", "warning", "collapse", "undefined"]
-Kind = Literal["prototype", "mode", "codebook", "posterior", "dimensional", "training"]
+Kind = Literal[
+    "prototype", "mode", "repetition", "adapter", "codebook", "posterior", "dimensional", "training"
+]
 SEVERITY_ORDER: dict[str, int] = {"ok": 0, "undefined": 1, "warning": 2, "collapse": 3}
 
 
