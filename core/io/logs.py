@@ -163,7 +163,7 @@ def _to_float(cell: object) -> float | _Unfit | None:
     if isinstance(cell, int | float):
         try:
             return float(cell)
-        except OverflowError:
+        except OverflowError:  # an integer past float range: skipped and counted, with a note
             return _Unfit()
     text = str(cell).strip()
     if not text:
