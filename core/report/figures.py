@@ -192,7 +192,30 @@ def _flow_frames(
     if len(names) != probe.attributes.shape[1]:
         names = tuple(f"attribute {i}" for i in range(probe.attributes.shape[1]))
     titles = flow_frame_titles([f"{label}: {display_name(Path(paths[label]))}" for label in labels], views)
-    return flow_frames_figure(views, titles, names, row_texts(probe, views[0].sample))
+    return compact_target_legend(flow_frames_figure(views, titles, names, row_texts(probe, views[0].sample)))
+
+
+def compact_target_legend(figure: go.Figure) -> go.Figure:
+    """The frames figure with a legend a reader takes in at once: inputs, paths and start points only.
+
+    One legend row per target combination (32 for five attributes) would push the picture off the
+    printed page; the colours stay, each dot's hover names its targets, and one line says so."""
+    figure.for_each_trace(
+        lambda trace: trace.update(showlegend=False) if str(trace.name).startswith("endpoint") else None
+    )
+    figure.add_annotation(
+        text="Dots: where the inputs end, one colour per target combination (hover for it), sized by how many "
+        "inputs end there.",
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=-0.08,
+        xanchor="left",
+        yanchor="top",
+        showarrow=False,
+    )
+    figure.update_layout(margin={"b": 60})
+    return figure
 
 
 def report_figures(

@@ -25,6 +25,10 @@ def test_flow_report_has_the_trajectories_side_by_side(tmp_path):
     titles = [t.text for t in frames.layout.annotations]
     assert titles[0].startswith("A: flow/collapsed/") and "trustworthiness" in titles[0]
     assert any(t.name.startswith("endpoint · ") for t in frames.data)
+    # A compact legend: inputs, paths and start points; 32 target combinations are one line, not 32 rows.
+    in_legend = {t.name for t in frames.data if t.showlegend is not False}
+    assert in_legend == {"inputs", "paths", "start points"}
+    assert any(t.text.startswith("Dots: where the inputs end") for t in frames.layout.annotations)
     alone = report_figures(items[:1], str(a.parent / "probe.npz"))
     assert len(alone) == 2 and alone[0].layout.title.text.startswith("A: flow/collapsed/")
     assert main(["report", str(a), "--compare", str(b), "--out", str(tmp_path / "r.html")]) == 1
