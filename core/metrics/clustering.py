@@ -273,11 +273,31 @@ def _exact_pairs(x: np.ndarray, a: np.ndarray, b: np.ndarray, eps2: float) -> np
 
 
 def _link(forest: _Forest, x: np.ndarray, a: np.ndarray, b: np.ndarray | None, eps2: float) -> None:
-    """Merge the components that pairs within sqrt(eps2) join, between rows a and rows b (None: a with a)."""
+    """Merge the components that pairs within sqrt(eps2) join, between rows a and rows b (None: a with a).
+
+    Pairs inside one component merge nothing: when most rows already share a component, only the
+    other rows are compared (with every row), so a block of a nearly joined cluster costs little.
+    """
+    roots = forest.roots(a if b is None else np.concatenate([a, b]))
+    values, counts = np.unique(roots, return_counts=True)
+    if len(values) == 1:
+        return
+    if 2 * counts.max() < len(roots):
+        _link_block(forest, x, a, b, eps2)
+        return
+    major = roots == values[counts.argmax()]
+    if b is None:
+        _link_block(forest, x, a[~major], a, eps2)
+        return
+    _link_block(forest, x, a[~major[: len(a)]], b, eps2)
+    _link_block(forest, x, a[major[: len(a)]], b[~major[len(a) :]], eps2)
+
+
+def _link_block(forest: _Forest, x: np.ndarray, a: np.ndarray, b: np.ndarray | None, eps2: float) -> None:
+    """Merge the components that pairs within sqrt(eps2) join, every pair of rows a x b (None: a x a)."""
+    if not len(a) or (b is not None and not len(b)):
+        return
     nodes = a if b is None else np.concatenate([a, b])
-    roots = forest.roots(nodes)
-    if (roots == roots[0]).all():
-        return  # one component already: no pair here can merge anything
     # float32 products of rows centred on one of them (so rounding scales with the block's spread, not
     # with the rows' norms); pairs whose distance lies within the rounding band are measured again exactly.
     origin = x[a[0]].astype(np.float64)
@@ -458,11 +478,11 @@ def _sweep_basis(x: np.ndarray, epsilon: float, seed: int) -> tuple[np.ndarray, 
     An orthonormal projection never lengthens a difference, so pairs farther apart than the screening
     radius once projected are far in full: any K is exact, K only decides how many far pairs the screen
     leaves to measure. On a seeded sample (leading principal directions), K is one width of
-    `_SWEEP_DIMS` wider than the narrowest that screens out every sampled pair beyond the screen's radius
+    `_SWEEP_DIMS` (or the sample's rank) wider than the narrowest that screens out every sampled pair beyond the screen's radius
     (the sample sees a millionth of the pairs that the sweep will), or the narrowest that leaves at most
     `_SWEEP_FALSE_SHARE` of them; bfloat16 where its rounding widens the radius by at most
-    `_SCREEN_SLACK`, else float32. None when neither does (or no sampled pair is far): then comparing in
-    full costs less.
+    `_SCREEN_SLACK`, else float32. None when neither precision resolves epsilon (or no sampled pair is
+    far): then comparing in full float32 costs less.
     """
     rng = np.random.default_rng(seed)
     sample = x[np.sort(rng.choice(len(x), min(len(x), _SWEEP_SAMPLE), replace=False))].astype(np.float64)
@@ -471,14 +491,19 @@ def _sweep_basis(x: np.ndarray, epsilon: float, seed: int) -> tuple[np.ndarray, 
     basis = np.linalg.svd(sample, full_matrices=False)[2].T
     upper = np.triu_indices(len(sample), 1)
     full = _square_distances(sample)[upper]
-    widths = sorted({min(k, basis.shape[1]) for k in _SWEEP_DIMS})
+    proj = sample @ basis
+    norms = np.sqrt(np.cumsum(proj**2, axis=1).max(axis=0))
+    widths = sorted({min(k, basis.shape[1]) for k in (*_SWEEP_DIMS, basis.shape[1])})
+    # Squared projected distances, width by width: each step adds its directions' share.
+    partial, done = [], 0
+    for k in widths:
+        partial.append((partial[-1] if partial else 0.0) + _square_distances(proj[:, done:k])[upper])
+        done = k
     for precision, rounding in _SCREEN_ROUNDING.items():
         fallback = None
         for i, k in enumerate(widths):
-            proj = sample @ basis[:, :k]
-            norm = float(np.sqrt(np.einsum("ij,ij->i", proj, proj).max()))
-            reach = epsilon + 2.0 * rounding * norm
-            screen = reach**2 + 2.0 * _screen_error(k, norm, reach, precision)
+            reach = epsilon + 2.0 * rounding * norms[k - 1]
+            screen = reach**2 + 2.0 * _screen_error(k, norms[k - 1], reach, precision)
             if screen > (_SCREEN_SLACK * epsilon) ** 2:
                 break  # rounding alone would let through pairs well beyond epsilon
             # Pairs beyond the screen's radius in full are those a width can prune; the few between
@@ -486,7 +511,7 @@ def _sweep_basis(x: np.ndarray, epsilon: float, seed: int) -> tuple[np.ndarray, 
             far = full > screen
             if not far.any():
                 return None
-            passed = np.count_nonzero(far & (_square_distances(proj)[upper] <= screen))
+            passed = np.count_nonzero(far & (partial[i] <= screen))
             if passed == 0:
                 return origin, basis[:, : widths[min(i + 1, len(widths) - 1)]], precision
             if fallback is None and passed <= _SWEEP_FALSE_SHARE * np.count_nonzero(far):
@@ -508,33 +533,40 @@ def _sweep(
     [h_x, 1, t_x - e] by [h_y, -|h_y|^2 / 2, -1] screens a tile of pairs, where e (`_screen_error`) covers
     the product's rounding, so its sign bit alone says which pairs may be near. Tiles without a survivor
     (almost all, on data without cluster structure) cost one product and one integer maximum; survivors
-    are measured exactly (`_join_pairs`), or densely where a tile has many (`_link`).
+    not yet in one component are measured exactly (`_join_pairs`), or densely where a tile has many
+    (`_link`).
     """
     import torch
 
     n, k = len(x), basis.shape[1]
-    proj = np.empty((n, k))
-    for start in range(0, n, _BLOCK):
-        proj[start : start + _BLOCK] = (x[start : start + _BLOCK].astype(np.float64) - origin) @ basis
-    order = np.argsort(proj[:, 0], kind="stable")
-    proj = proj[order]
-    lead = proj[:, 0].copy()
     dtype = getattr(torch, precision)
-    low = torch.from_numpy(proj.astype(np.float32)).to(dtype)
-    held = low.double().numpy()
-    # Float64 projection error is far below this margin; rounding to `precision` is measured per row.
-    margin = 1e-9 * (epsilon + float(np.abs(proj).max()))
-    reach = epsilon + margin + 2.0 * float(np.linalg.norm(held - proj, axis=1).max())
-    del proj
-    sq = np.einsum("ij,ij->i", held, held)
-    del held
+    lead = np.empty(n)
+    for start in range(0, n, _BLOCK):
+        lead[start : start + _BLOCK] = (x[start : start + _BLOCK].astype(np.float64) - origin) @ basis[:, 0]
+    order = np.argsort(lead, kind="stable")
+    lead = lead[order]
+    # Rows in sorted order, projected (float64) and rounded to `precision` in chunks: [h, 1, t - e] on
+    # the left, [h, -|h|^2 / 2, -1] on the right; float64 projection error is far below `margin`.
+    margin = 1e-9 * epsilon
+    left = torch.empty((n, k + 2), dtype=dtype)
+    right = torch.empty((n, k + 2), dtype=dtype)
+    sq, shift = np.empty(n), np.empty(n)
+    for start in range(0, n, _BLOCK):
+        proj = (x[order[start : start + _BLOCK]].astype(np.float64) - origin) @ basis
+        low = torch.from_numpy(proj.astype(np.float32)).to(dtype)
+        held = low.double().numpy()
+        shift[start : start + len(proj)] = np.linalg.norm(held - proj, axis=1)
+        sq[start : start + len(proj)] = np.einsum("ij,ij->i", held, held)
+        margin = max(margin, 1e-9 * float(np.abs(proj).max()))
+        left[start : start + len(proj), :k] = low
+        right[start : start + len(proj), :k] = low
+    reach = epsilon + margin + 2.0 * float(shift.max())
     error = _screen_error(k, float(np.sqrt(sq.max())), reach, precision)
-    ones = torch.ones(n, 1, dtype=dtype)
-    offset = torch.from_numpy((sq - reach**2) / 2 - error).float().to(dtype)
-    left = torch.cat([low, ones, offset[:, None]], dim=1)
-    half = torch.from_numpy(-sq / 2).float().to(dtype)
-    right = torch.cat([low, half[:, None], -ones], dim=1).T.contiguous()
-    del low, offset, half
+    left[:, k] = 1.0
+    left[:, k + 1] = torch.from_numpy((sq - reach**2) / 2 - error).float().to(dtype)
+    right[:, k] = torch.from_numpy(-sq / 2).float().to(dtype)
+    right[:, k + 1] = -1.0
+    right = right.T.contiguous()
     below = torch.ones(_SWEEP_ROWS, _SWEEP_COLS, dtype=torch.bool).tril()
     eps2 = epsilon**2
     for i0 in range(0, n, _SWEEP_ROWS):
@@ -552,12 +584,14 @@ def _sweep(
                 continue
             hit = np.flatnonzero(signs.max(axis=1) >= 0)
             rows, cols = np.nonzero(signs[hit] >= 0)
-            rows, cols = hit[rows] + i0, cols + j0
+            rows, cols = order[hit[rows] + i0], order[cols + j0]
+            apart = forest.roots(rows) != forest.roots(cols)
+            rows, cols = rows[apart], cols[apart]
             if len(rows) > _SWEEP_DENSE:
-                _link(forest, x, order[np.unique(rows)], order[np.unique(cols)], eps2)
+                _link(forest, x, np.unique(rows), np.unique(cols), eps2)
             else:
-                found_a.append(order[rows])
-                found_b.append(order[cols])
+                found_a.append(rows)
+                found_b.append(cols)
         if found_a:
             _join_pairs(forest, x, np.concatenate(found_a), np.concatenate(found_b), eps2)
 
