@@ -566,7 +566,6 @@ def _sweep(
     left[:, k + 1] = torch.from_numpy((sq - reach**2) / 2 - error).float().to(dtype)
     right[:, k] = torch.from_numpy(-sq / 2).float().to(dtype)
     right[:, k + 1] = -1.0
-    right = right.T.contiguous()
     below = torch.ones(_SWEEP_ROWS, _SWEEP_COLS, dtype=torch.bool).tril()
     eps2 = epsilon**2
     for i0 in range(0, n, _SWEEP_ROWS):
@@ -575,7 +574,7 @@ def _sweep(
         found_a, found_b = [], []
         for j0 in range(i0, end, _SWEEP_COLS):
             j1 = min(j0 + _SWEEP_COLS, end)
-            product = torch.mm(left[i0:i1], right[:, j0:j1])
+            product = torch.mm(left[i0:i1], right[j0:j1].T)
             if j0 == i0:  # a row against itself and the rows before it: each pair once
                 product.masked_fill_(below[: i1 - i0, : j1 - j0], float("-inf"))
             # A float is >= +0 exactly when its sign bit is clear, i.e. its same-width integer view is >= 0.
