@@ -3,8 +3,10 @@
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.models.device import limit_threads
 from ui import router, state, uploads, widgets
 
+limit_threads()  # numerics on one thread per session: see core/models/device.py
 st.set_page_config(page_title="Collapse Explorer", page_icon=":material/explore:", layout="wide")
 uploads.confine_reads()  # files found beside a checkpoint must lie under this session's roots too
 

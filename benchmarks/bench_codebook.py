@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.adapters.codebook import run_usage  # noqa: E402
+from core.io.probe import ProbeData  # noqa: E402
 from core.metrics.codebook import code_counts, usage_summary  # noqa: E402
-from core.models.vqvae import VQVAE, VQVAEConfig  # noqa: E402
+from core.models.codebook import VQVAE, VQVAEConfig  # noqa: E402
 from core.plots.codebook import usage_heatmap  # noqa: E402
-from core.probe import ProbeData  # noqa: E402
 
 USAGE_TARGET_S = 0.010
 HEATMAP_TARGET_S = 2.0

@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from core import DEMO_DIR  # noqa: E402
 from core.adapters.registry import open_adapter  # noqa: E402
-from core.probe import find_probe, load_probe  # noqa: E402
-from core.sampling import SamplingConfig  # noqa: E402
+from core.config import SamplingConfig  # noqa: E402
+from core.io.probe import find_probe, load_probe  # noqa: E402
 
 TARGET_S = 2.0
 N = 64

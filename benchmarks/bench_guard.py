@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core import DEMO_DIR  # noqa: E402
-from core.checkpoints import load_checkpoint  # noqa: E402
 from core.guard import CollapseGuard  # noqa: E402
-from core.paths import demo_checkpoints  # noqa: E402
-from core.probe import load_probe  # noqa: E402
+from core.io.checkpoints import load_checkpoint  # noqa: E402
+from core.io.paths import demo_checkpoints  # noqa: E402
+from core.io.probe import load_probe  # noqa: E402
 
 TARGET_RATIO = 0.05
 DEFAULT_ROWS = CollapseGuard.max_rows  # the target is checked for the default; 128 and all rows for reference
@@ -77,8 +77,8 @@ def flow_trainer(epochs: int, out: Path) -> object:
 def live_model(path: Path) -> torch.nn.Module:
     """The demo checkpoint rebuilt as the nn.Module its trainer trains, in train mode."""
     from core.adapters.registry import build_adapter
-    from core.models.vectorfield import VectorFieldNetwork
-    from core.models.vqvae import build_vqvae
+    from core.models.codebook import build_vqvae
+    from core.models.flow import VectorFieldNetwork
 
     loaded = load_checkpoint(path)
     family = build_adapter(loaded).family

@@ -26,7 +26,7 @@ from timing import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.models.vectorfield import VectorFieldNetwork
+from core.models.flow import VectorFieldNetwork
 from core.sweep import sweep
 
 TARGET_SPEEDUP = 1.6

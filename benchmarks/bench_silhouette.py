@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from timing import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.metrics.clustering import pack_bits, silhouette
+from core.metrics.flow.clustering import pack_bits, silhouette
 
 N, D, A = 20_000, 384, 5
 

@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 from timing import timed
 
-from core.paths import DEMO_DIR, demo_checkpoints
-from core.runs import timeline
+from core.io.paths import DEMO_DIR, demo_checkpoints
+from core.timeline import timeline
 
 N_CHECKPOINTS = 20
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.diagnosis.training import detect_events  # noqa: E402
-from core.logs import RunLog, scan_run_folder  # noqa: E402
+from core.io.logs import RunLog, scan_run_folder  # noqa: E402
 from core.metrics.training import loss_spikes, spike_threshold  # noqa: E402
 
 SERIES, STEPS, WINDOW = 20, 50_000, 50

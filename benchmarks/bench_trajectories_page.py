@@ -1,6 +1,6 @@
 """Trajectories page server time and picture quality, on the shipped flow demo's last checkpoints.
 
-1. Re-render after a control change, warm (umap imported and compiled): `core.flowview.flow_view` as the
+1. Re-render after a control change, warm (umap imported and compiled): `core.plots.flow.view.flow_view` as the
    page's cached helper runs it, flow of every probe row (1,000), all endpoint metrics, the joint frame
    refitted from the checkpoint's home frame (frames cache emptied, so every setting is a real fit), and
    500 paths x 10 steps placed into it. Target <= 1.5 s. Baseline in the same process: the bare
@@ -36,7 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from core import DEMO_DIR  # noqa: E402
 from core.adapters.registry import open_adapter  # noqa: E402
-from core.flowview import (  # noqa: E402
+from core.config import FlowConfig  # noqa: E402
+from core.io.probe import load_probe  # noqa: E402
+from core.metrics.flow.clustering import median_nn_distance, pack_bits  # noqa: E402
+from core.plots.flow.projection import FRAMES_DIR, FrameStore, content_digest  # noqa: E402
+from core.plots.flow.view import (  # noqa: E402
     FlowView,
     FrameContext,
     check_flow_inputs,
@@ -46,9 +50,6 @@ from core.flowview import (  # noqa: E402
     joint_frame,
     target_attributes,
 )
-from core.metrics.clustering import median_nn_distance, pack_bits  # noqa: E402
-from core.probe import load_probe  # noqa: E402
-from core.projection import FRAMES_DIR, FrameStore, content_digest  # noqa: E402
 
 RERENDER_S = 1.5
 FIRST_PAINT_S = 5.0
@@ -59,7 +60,7 @@ start = time.perf_counter()
 import sys
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-import core.adapters.registry, core.flowview, ui.flow
+import core.adapters.registry, core.plots.flow.view, ui.flow
 imports = time.perf_counter() - start
 at = AppTest.from_file(str(Path.cwd() / "pages" / "trajectories.py"), default_timeout=600).run()
 first = time.perf_counter() - start
@@ -98,9 +99,15 @@ def run(name: str, cache: Path) -> dict[str, float]:
     context = FrameContext.for_probe(embeddings, attributes, checkpoint.parent, store)
     digest, scale, a = content_digest(checkpoint), median_nn_distance(embeddings), attributes.shape[1]
     steps, alpha = adapter.flow_defaults()
-    anchor = home_anchor(adapter, digest, context, embeddings, attributes, steps, alpha)
+    anchor = home_anchor(adapter, digest, context, embeddings, attributes, FlowConfig(steps, alpha))
     home = flow_view(
-        adapter, digest, context, embeddings, attributes, default_controls(a), steps, alpha, 500, scale=scale
+        adapter,
+        digest,
+        context,
+        embeddings,
+        attributes,
+        FlowConfig(steps, alpha, default_controls(a), 500),
+        scale=scale,
     )
 
     # Every other single flip, "set" controls and flips of two: each a setting never fitted before.
@@ -118,10 +125,7 @@ def run(name: str, cache: Path) -> dict[str, float]:
                 context,
                 embeddings,
                 attributes,
-                controls,
-                steps,
-                alpha,
-                500,
+                FlowConfig(steps, alpha, controls, 500),
                 anchor=anchor,
                 scale=scale,
             )
@@ -136,10 +140,7 @@ def run(name: str, cache: Path) -> dict[str, float]:
             context,
             embeddings,
             attributes,
-            settings[1],
-            steps,
-            alpha,
-            500,
+            FlowConfig(steps, alpha, settings[1], 500),
             anchor=anchor,
             scale=scale,
         )

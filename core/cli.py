@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from .errors import CollapseExplorerError, NeedsTrustError
+from .io.errors import CollapseExplorerError, NeedsTrustError
 
 EXIT_OK, EXIT_COLLAPSE, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 EXIT_CODES = """exit codes:
@@ -105,15 +105,15 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
 
 def load_builder(spec: str) -> Callable:
     """`module:function` -> a builder (see core.adapters.live.load_builder)."""
-    from .adapters.live import load_builder as load
+    from .adapters.live.builder import load_builder as load
 
     return load(spec)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .adapters.registry import detect
-    from .checkpoints import load_checkpoint
-    from .health import weight_health
+    from .io.checkpoints import load_checkpoint
+    from .metrics.health import weight_health
 
     try:
         loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
@@ -156,7 +156,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def _roles(loaded) -> dict:
     """Roles found and lacking (core.roles) for `inspect`; for a data file, what its tensors look like."""
     from .adapters.registry import data_message
-    from .roles import roles_of
+    from .roles.found import roles_of
 
     if not loaded.state_dict and loaded.data_tensors:
         return {"family": None, "found": [], "lacking": [], "data": data_message(loaded)}
@@ -164,10 +164,10 @@ def _roles(loaded) -> dict:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from .checkpoints import load_checkpoint
-    from .device import resolve_device
-    from .diagnosis import diagnose_checkpoint
-    from .probe import find_probe, load_probe
+    from .diagnosis.checkpoint import diagnose_checkpoint
+    from .io.checkpoints import load_checkpoint
+    from .io.probe import find_probe, load_probe
+    from .models.device import resolve_device
 
     device = resolve_device(args.device)
     loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
@@ -191,16 +191,17 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: object) -> str:
-    from .metrics import format_value
+    from .metrics.base import format_value
 
     return format_value(value)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .probe import find_probe
-    from .report import Entry, check_comparable, compare_metrics, export_both, export_text, write_atomic
-    from .report_figures import report_figures
-    from .runs import report_for
+    from .io.probe import find_probe
+    from .report.compare import check_comparable, compare_metrics
+    from .report.figures import report_figures
+    from .report.html import Entry, export_both, export_text, write_atomic
+    from .timeline import report_for
 
     # A comparison measures both checkpoints on the same inputs: A's probe unless --data names one.
     probe = args.data or (find_probe(args.path) if args.compare else None)

@@ -10,7 +10,7 @@ adapter (core.adapters.live), which runs the model's forward with hooks where it
 
 Each check can write its metrics as TensorBoard scalars (`collapse/<kind>/<metric>`, plus
 `collapse/<kind>/severity`: 0 ok, 1 undefined, 2 warning, 3 collapse) and appends one JSON line to
-`collapse_guard.jsonl` in `log_dir`; the Timeline page reads that file (core.runs.guard_points).
+`collapse_guard.jsonl` in `log_dir`; the Timeline page reads that file (core.timeline.guard_points).
 
 Loops: `guard.check(model, step)` in a plain loop, `guard.lightning_callback()` for PyTorch Lightning
 and `guard.hf_callback()` for the Hugging Face Trainer. Lightning and transformers are imported only
@@ -34,13 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapters.live import adapter_from_module, evaluating
-from .diagnosis import SEVERITY_ORDER, Finding, diagnose
-from .errors import AdapterError, CollapseExplorerError
-from .metrics import is_defined
-from .probe import ProbeData, load_probe
-from .runs import GUARD_FILE as FINDINGS_FILE
-from .runs import GUARD_FORMAT as FORMAT
+from .adapters.live.base import evaluating
+from .adapters.live.builder import adapter_from_module
+from .diagnosis.base import SEVERITY_ORDER, Finding, diagnose
+from .io.errors import AdapterError, CollapseExplorerError
+from .io.probe import ProbeData, load_probe
+from .metrics.base import is_defined
+from .timeline import GUARD_FILE as FINDINGS_FILE
+from .timeline import GUARD_FORMAT as FORMAT
 
 if TYPE_CHECKING:
     from .adapters.base import CheckpointAdapter
@@ -147,9 +148,9 @@ def _numpy(value: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def _reference_module(model: nn.Module) -> nn.Module | None:
     """The first reference architecture of core.models (the demo's) inside `model`, or None."""
-    from .models.vae import FeatureVAE
-    from .models.vectorfield import AttributeMLPField, VectorFieldNetwork
-    from .models.vqvae import VQVAE
+    from .models.codebook import VQVAE
+    from .models.flow import AttributeMLPField, VectorFieldNetwork
+    from .models.posterior import FeatureVAE
 
     kinds = (VQVAE, FeatureVAE, VectorFieldNetwork, AttributeMLPField)
     # a LightningModule or a Trainer's wrapper holds the model inside
@@ -159,11 +160,11 @@ def _reference_module(model: nn.Module) -> nn.Module | None:
 def _reference_adapter(module: nn.Module, probe: ProbeData) -> CheckpointAdapter:
     """The reference adapter of a module `_reference_module` found."""
     from .adapters.codebook import ReferenceVQVAEAdapter
+    from .adapters.flow import FlowAttrMLPAdapter, FlowNetworkAdapter, attribute_names
     from .adapters.posterior import FcMuVAEAdapter, MuLogvarVAEAdapter
-    from .adapters.vectorfield import FlowAttrMLPAdapter, FlowNetworkAdapter, attribute_names
-    from .models.vae import FeatureVAE
-    from .models.vectorfield import VectorFieldNetwork
-    from .models.vqvae import VQVAE
+    from .models.codebook import VQVAE
+    from .models.flow import VectorFieldNetwork
+    from .models.posterior import FeatureVAE
 
     if isinstance(module, VQVAE):
         return ReferenceVQVAEAdapter(module)

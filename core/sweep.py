@@ -14,6 +14,9 @@ so a cluster needs the files on a filesystem every worker sees.
 Table, one row per checkpoint: run, checkpoint, path, epoch, family, adapter, severity (worst over the
 findings), finding (kind of the worst finding), summary, error, severity_<kind> per finding kind, one column
 per numeric metric (NaN where undefined), first_collapsed_epoch (per run) and content_hash.
+
+Why one module: an application whose cache, stat index, workers and table are one pipeline; its parts
+mean nothing apart.
 """
 
 from __future__ import annotations
@@ -22,16 +25,16 @@ import hashlib
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .checkpoints import WEIGHT_SUFFIXES, epoch_from_name
-from .errors import CollapseExplorerError
-from .projection import CACHE_DIR
+from .config import CACHE_DIR
+from .io.checkpoints import epoch_from_name
+from .io.errors import CollapseExplorerError
+from .io.files import write_atomic
+from .io.paths import WEIGHT_SUFFIXES, checkpoint_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,11 +119,6 @@ def _regular_inside(path: Path, root: Path) -> bool:
     return path.is_file() and path.resolve().is_relative_to(root)
 
 
-def checkpoints_of(run: Path, root: Path) -> list[Path]:
-    """Checkpoint files directly inside the run folder `run`, sorted by name."""
-    return sorted(p for p in run.iterdir() if p.suffix in WEIGHT_SUFFIXES and _regular_inside(p, root))
-
-
 class _Index:
     """path -> (size, mtime_ns, inode, sha256) of files already hashed, so unchanged files are not read."""
 
@@ -163,7 +161,7 @@ def code_fingerprint() -> str:
 
 def diagnose_one(path: str, probe: str | None, trust: bool, device: str) -> dict:
     """One checkpoint's row (plain data, so it travels to and from workers): see `result_row`."""
-    from .runs import report_for
+    from .timeline import report_for
 
     try:
         family, _, epoch, report = report_for(path, probe, trust=trust, device=device)
@@ -175,9 +173,9 @@ def diagnose_one(path: str, probe: str | None, trust: bool, device: str) -> dict
 
 def result_row(path: str, family: str | None, epoch: int | None, report) -> dict:
     """Row of a diagnosed checkpoint: severities per finding kind, numeric metrics, the worst finding."""
-    from .diagnosis import SEVERITY_ORDER
-    from .metrics import Undefined
-    from .runs import report_metrics
+    from .diagnosis.base import SEVERITY_ORDER
+    from .metrics.base import Undefined
+    from .timeline import report_metrics
 
     metrics: dict[str, float | None] = {}
     for key, value in report_metrics(report).items():
@@ -209,7 +207,7 @@ def result_row(path: str, family: str | None, epoch: int | None, report) -> dict
 def evidence(metrics: dict[str, object]) -> str:
     """'label = value' of the metric that shows a finding: the first of its evidence that has a better
     direction in METRICS and a defined value (distinct endpoints for prototype collapse, say)."""
-    from .metrics import all_metrics, format_value, is_defined
+    from .metrics.base import all_metrics, format_value, is_defined
 
     table = all_metrics()
     for key, value in metrics.items():
@@ -290,8 +288,8 @@ def sweep(
     `out` is the table's path (the leaderboard goes beside it as .html); by default both go to a folder of
     `cache_dir` named after the root. `probe` overrides probe.npz beside each checkpoint or in its run.
     """
-    from .device import resolve_device
-    from .probe import find_probe
+    from .io.probe import find_probe
+    from .models.device import resolve_device
 
     device = resolve_device(device)
     root = Path(root).expanduser().resolve()
@@ -307,7 +305,7 @@ def sweep(
     rows: dict[str, dict] = {}
     todo: list[tuple] = []
     for run in runs:
-        for file in checkpoints_of(run, root):
+        for file in checkpoint_files(run, within=root):
             probe_path = probe_override or find_probe(file)
             # The name is part of the key: a checkpoint's epoch may come from its file name.
             parts = [
@@ -376,32 +374,18 @@ def _write_result(cache_dir: Path, key: str, row: dict) -> None:
 
 def _write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data)
 
 
 def _write_parquet(table: pd.DataFrame, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, engine="pyarrow", index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, lambda tmp: table.to_parquet(tmp, engine="pyarrow", index=False))
 
 
 def build_table(root: Path, rows: list[dict]) -> pd.DataFrame:
     """The sweep table from result rows (see the module docstring for its columns)."""
     import pandas as pd
 
-    from .metrics import all_metrics
+    from .metrics.base import all_metrics
 
     records = []
     for row in rows:
@@ -470,8 +454,41 @@ def sweep_tables(cache_dir: str | Path | None = None) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
 
+HISTORY_WORDS = {"collapse": "collapsed", "warning": "warning", "ok": "ok", "undefined": "not judged"}
+
+
+def history(epochs: Sequence[object], severities: Sequence[str]) -> str:
+    """A run's severities over its checkpoints (oldest first) in words: 'collapsed at epoch 1, recovered
+    by epoch 3'; a checkpoint without an epoch is named by its position."""
+    spans: list[list] = []  # [severity, first label, last label]
+    for i, (epoch, severity) in enumerate(zip(epochs, severities, strict=True)):
+        where = f"checkpoint {i + 1}" if _missing(epoch) else f"epoch {epoch}"
+        if spans and spans[-1][0] == severity:
+            spans[-1][2] = where
+        else:
+            spans.append([severity, where, where])
+    if not spans:
+        return ""
+    if len(spans) == 1:
+        return f"{HISTORY_WORDS.get(spans[0][0], spans[0][0])} at every checkpoint ({len(severities)})"
+    parts = []
+    for i, (severity, first, last) in enumerate(spans[:6]):
+        word = HISTORY_WORDS.get(severity, severity)
+        span = f"at {first}" if first == last else f"from {first} to {last}"
+        if i == 0:
+            parts.append(f"{word} {span}")
+        elif severity == "ok":
+            parts.append(f"recovered by {first}")
+        else:
+            again = "again " if any(s[0] == severity for s in spans[:i]) else ""
+            parts.append(f"{word} {again}{span}")
+    more = f" (and {len(spans) - 6} more changes)" if len(spans) > 6 else ""
+    return ", ".join(parts) + more
+
+
 def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: worst severity, first collapsed epoch and checkpoint, the evidence there, counts."""
+    """One row per run: its status (the severity of its latest checkpoint), its history in words, the
+    worst severity it ever had, the first collapsed epoch and checkpoint, the latest evidence, counts."""
     import pandas as pd
 
     order = {s: i for i, s in enumerate(SEVERITIES)}
@@ -481,23 +498,22 @@ def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
         worst = min(group["severity"], key=lambda s: order.get(s, len(order)))
         collapsed = group[group["severity"] == "collapse"]
         first = collapsed.iloc[0] if len(collapsed) else None
-        # The evidence shown: the first collapse, else the first checkpoint at the run's worst severity.
-        focus = first if first is not None else group[group["severity"] == worst].iloc[0]
         last = group.iloc[-1]
         families = group["family"].dropna()
         records.append(
             {
                 "run": run,
                 "family": families.mode().iloc[0] if len(families) else None,
-                "status": worst,
+                "status": last["severity"],
+                "history": history(group["epoch"].tolist(), group["severity"].tolist()),
+                "worst": worst,
                 "first_collapsed_epoch": first["epoch"] if first is not None else pd.NA,
                 "first_collapsed_checkpoint": first["checkpoint"] if first is not None else None,
-                "finding": focus["finding"],
-                "evidence": focus["evidence"],
+                "finding": last["finding"],
+                "evidence": last["evidence"],
                 "checkpoints": len(group),
                 "errors": int(group["error"].notna().sum()),
                 "last_epoch": last["epoch"],
-                "last_severity": last["severity"],
                 "folder": str(Path(last["path"]).parent),
             }
         )

@@ -6,15 +6,17 @@ from pathlib import Path
 import streamlit as st
 
 from core.diagnosis.codebook import EMA_DEAD_THRESHOLD
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
 from core.metrics import format_value
 from core.plots import codebook as plots
-from ui import cache, router, state, widgets
+from ui import cache, router, state, verdict, widgets
 from ui import codebook as cb
 
 router.require()
 
 st.title("Codebook usage")
+verdict.strip()
+picture_slot = st.container()  # A's (and B's) usage strip, drawn once the controls below are read
 st.caption(
     "Perplexity = exp(entropy) of code usage counted over the whole probe pass (1 = one code, K = uniform). "
     "A code is dead when its share is at most threshold / K."
@@ -48,6 +50,12 @@ if run_a.checkpoint is not None and Path(run_a.checkpoint).name in names:
     default_name = Path(run_a.checkpoint).name
 if st.session_state.get("cb_epoch") not in names:  # a new run without the checkpoint chosen before
     st.session_state["cb_epoch"] = default_name
+# The page follows the sidebar: when checkpoint A changes there, the scrubber moves to it (the scrubber is
+# the run view's own control in between).
+followed = st.session_state.get("_cb_followed")
+if run_a.checkpoint is not None and followed not in (None, run_a.checkpoint):
+    st.session_state["cb_epoch"] = default_name
+st.session_state["_cb_followed"] = run_a.checkpoint
 chosen = st.select_slider(
     "Checkpoint (epoch)", options=names, format_func=lambda n: f"epoch {epoch_of[n]}", key="cb_epoch"
 )
@@ -83,7 +91,7 @@ widgets.metric_grid(
     {
         "Perplexity": format_value(summary["code_perplexity"], 2),
         "Perplexity / K": format_value(summary["code_perplexity_ratio"], 3),
-        "Dead codes": format_value(summary["dead_code_fraction"], 3),
+        "Dead codes": cb.dead_codes_text(summary),
         "Used codes": f"{format_value(summary['used_codes'])} of {summary['codebook_size']:,}",
     }
 )
@@ -97,12 +105,26 @@ except CollapseExplorerError as exc:
 else:
     widgets.findings_section(report, show_errors_as=st.error)
 
+# B's checkpoint: the sidebar's B when the compared run is its run, else the run's last one.
+at_b = -1
+if run_b is not None and usage_b is not None and run_b.checkpoint is not None:
+    at_b = next((i for i, n in enumerate(usage_b.names) if n == Path(run_b.checkpoint).name), -1)
+strip_curves = {f"{run_a.label} epoch {epoch}": counts[head]}
+if usage_b is not None and run_b is not None and usage_b.counts.shape[1:] == usage_a.counts.shape[1:]:
+    strip_curves[f"{run_b.label} epoch {usage_b.epochs[at_b]}"] = usage_b.counts[at_b, head]
+with picture_slot:
+    st.plotly_chart(plots.usage_rows(strip_curves), key="cb_strip")
+    st.caption(
+        "One row per checkpoint: the first follows the sidebar's A (or the run and epoch chosen below), the "
+        "second the compared run at the sidebar's B (else its last checkpoint)."
+    )
+
 tab_run, tab_ab, tab_class, tab_recon = st.tabs(["Run", "A / B", "Per class", "Reconstructions"])
 with tab_run:
     st.plotly_chart(plots.usage_heatmap(usage_a, head=head, log=log, title=f"Code usage: {run_a.label}"))
     curves = {f"{run_a.label} epoch {epoch}": counts[head]}
     if usage_b is not None and run_b is not None:
-        curves[f"{run_b.label} epoch {usage_b.epochs[-1]}"] = usage_b.counts[-1, head]
+        curves[f"{run_b.label} epoch {usage_b.epochs[at_b]}"] = usage_b.counts[at_b, head]
     # One under the other: side by side they shrink to a few hundred pixels on a laptop screen.
     st.plotly_chart(plots.sorted_usage_figure(curves, log=log))
     st.plotly_chart(plots.lorenz_figure(curves))

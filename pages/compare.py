@@ -3,10 +3,10 @@ or worse from the METRICS table (rows whose good direction depends on context sa
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.paths import demo_counterpart
-from core.report import headline, verdict_line
-from ui import cache, flow, router, state, widgets
+from core.io.errors import CollapseExplorerError
+from core.io.paths import demo_counterpart
+from core.report import headline
+from ui import cache, flow, router, state, verdict, widgets
 
 router.require()
 
@@ -19,9 +19,10 @@ if path_a is not None and path_b is None and state.problem("b") is None:
 if path_a is None or path_b is None:
     st.info("Choose checkpoint A and checkpoint B in the sidebar (two checkpoints of the same family).")
     st.stop()
-st.caption(
-    f"A: `{widgets.short_name(path_a)}` · B: `{widgets.short_name(path_b)}` · both measured on A's probe data"
-    + ("" if state.selected_path("b") else " · B is the other demo run of A's family")
+verdict.strip(
+    b=path_b,
+    note="Both measured on A's probe data"
+    + ("" if state.selected_path("b") else " · B is the other demo run of A's family"),
 )
 
 trust, probe = state.trusted(), state.probe_path()
@@ -31,9 +32,9 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-st.subheader(headline(report_a, report_b))
-for label, report in (("A", report_a), ("B", report_b)):
-    st.markdown(widgets.verdict_markdown(label, report, verdict_line(report)))
+st.markdown(f"**{headline(report_a, report_b)}**")
+if verdict.picture(path_a, path_b, key="compare_picture", height=360) and verdict.family(path_a) == "flow":
+    st.caption(flow.COMPARE_CAPTION)
 
 only_changed = st.toggle("Only metrics that changed", key="cmp_only_changed")
 st.subheader("Metrics")
@@ -48,14 +49,6 @@ for column, label, report in ((left, "A", report_a), (right, "B", report_b)):
     with column:
         st.subheader(f"Findings of {label}")
         widgets.findings_section(report)
-
-if flow.is_flow_checkpoint(path_a) and flow.is_flow_checkpoint(path_b):
-    st.subheader("Trajectories, each in its joint frame")
-    st.caption(flow.COMPARE_CAPTION)
-    try:
-        st.plotly_chart(flow.compare_figure(path_a, path_b, probe), key="compare_flow_plot")
-    except CollapseExplorerError as exc:
-        widgets.show_error(exc)
 
 st.subheader("Export")
 widgets.export_buttons(path_a, path_b, probe, trust)

@@ -2,16 +2,19 @@
 
 import streamlit as st
 
-from core.diagnosis.mode import sampling_noise
-from core.errors import CollapseExplorerError
+from core.diagnosis.text import sampling_noise
+from core.io.errors import CollapseExplorerError
 from core.metrics import METRICS, format_value
 from core.plots import text as plots
-from ui import router, widgets
+from ui import router, verdict, widgets
 from ui import text as gen
 
 router.require()
 
 st.title("Generation")
+verdict.strip()
+# The outputs of A and B lead (they are the evidence); the settings that make them come below.
+outputs_slot = st.container()
 st.caption(
     "BLEU: sacrebleu corpus BLEU (0-100) against the probe's reference sentences. Distinct-n is pooled over "
     "all outputs (per-sentence averages cannot see one sentence repeated for every input). Self-BLEU: each "
@@ -50,7 +53,6 @@ except CollapseExplorerError as exc:
     st.stop()
 
 names = {model: model.slot for model in models}
-st.caption(" · ".join(gen.describe(model) for model in models))
 st.subheader("Metrics")
 keys = [k for k in next(iter(results.values())).metrics if k in METRICS]
 st.dataframe(
@@ -67,15 +69,17 @@ for model, result in results.items():
         st.warning(f"{names[model]}: {note}.", icon=":material/casino:")
 st.plotly_chart(plots.metric_bars({names[m]: r.metrics for m, r in results.items()}))
 
-st.subheader("Outputs")
 first = next(iter(results.values()))
 table = [{"input": int(row)} for row in first.rows]
 for i, row in enumerate(table):
-    if first.references:
-        row["reference"] = first.references[i]
     for model, result in results.items():
         row[names[model]] = result.outputs[i]
-st.dataframe(table, hide_index=True, width="stretch")
+    if first.references:
+        row["reference"] = first.references[i]
+with outputs_slot:
+    st.subheader("Outputs")
+    st.caption(" · ".join(gen.describe(model) for model in models))
+    st.dataframe(table, hide_index=True, width="stretch", height=300)
 widgets.csv_download("Download the outputs (CSV)", table, "generation-outputs.csv", key="_gen_csv")
 
 st.subheader("Your sentence")

@@ -2,15 +2,17 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.metrics import Undefined, format_value
+from core.io.errors import CollapseExplorerError
+from core.metrics import Undefined, format_value, readable
 from core.plots import posterior as plots
-from ui import cache, router, state, widgets
+from ui import cache, router, state, verdict, widgets
 from ui import posterior as vae
 
 router.require()
 
 st.title("Latents")
+verdict.strip()
+picture_slot = st.container()  # KL per dimension of A and B, drawn once the controls below are read
 st.caption(
     "KL_j = mean over probe rows of 0.5 (mu^2 + sigma^2 - 1 - ln sigma^2) in nats; a unit is active when "
     "Var_x(mu_j) >= 0.01 (ddof=1); diversity = mean pairwise distance of reconstructions / that of inputs."
@@ -55,7 +57,7 @@ for col, (label, (choice, result)) in zip(cols, results.items(), strict=True):
     col.subheader(label)
     col.caption("from the sidebar" if choice.source == "sidebar" else "shipped demo")
     col.metric("Active units", f"{format_value(m['active_units'])} of {m['latent_dim']}")
-    col.metric("KL total (nats)", format_value(m["kl_total"]))
+    col.metric("KL total (nats)", readable(m["kl_total"]), help="Near 0: the latent carries no information.")
     on_floor = m["floor_fraction"]
     col.metric("On the floor", str(on_floor) if isinstance(on_floor, Undefined) else f"{100 * on_floor:.0f}%")
     col.metric("Diversity ratio", format_value(m["diversity_ratio"], 2))
@@ -66,9 +68,13 @@ for col, (label, (choice, result)) in zip(cols, results.items(), strict=True):
         except CollapseExplorerError as exc:
             widgets.show_error(exc)
 
+with picture_slot:
+    kl_figure = plots.kl_bars({k: r.kl for k, (_, r) in results.items()}, floor)
+    verdict.compact(kl_figure)
+    st.plotly_chart(kl_figure, key="lat_kl_fig")
+
 tab_kl, tab_recon, tab_trav, tab_run = st.tabs(["KL and activity", "Reconstructions", "Traversals", "Run"])
 with tab_kl:
-    st.plotly_chart(plots.kl_bars({k: r.kl for k, (_, r) in results.items()}, floor), key="lat_kl_fig")
     st.plotly_chart(plots.activity_bars({k: r.mu_var for k, (_, r) in results.items()}), key="lat_act_fig")
     st.plotly_chart(plots.sigma_bars({k: r.sigma for k, (_, r) in results.items()}), key="lat_sigma_fig")
     widgets.csv_download(

@@ -1,9 +1,10 @@
-"""Overview: what a checkpoint holds, which adapter reads it, and its health report."""
+"""Overview, where a stakeholder lands: the verdict of A (and B) and the one picture that shows it, then
+the health report, the adapter, and what the file holds."""
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError, NeedsTrustError
-from ui import cache, router, state, training, widgets
+from core.io.errors import CollapseExplorerError, NeedsTrustError
+from ui import cache, router, state, training, verdict, widgets
 
 router.require()
 
@@ -15,7 +16,7 @@ if path is None:
     )
     st.stop()
 
-st.caption(f"Checkpoint A: `{widgets.short_name(path)}`")
+verdict.strip()
 trust = state.trusted()
 try:
     loaded = cache.loaded_checkpoint(path, trust)
@@ -30,21 +31,8 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-widgets.metric_grid(
-    {
-        "Format": loaded.format,
-        "Parameters": f"{loaded.parameter_count:,}",
-        "Tensors": len(loaded.state_dict) + len(loaded.data_tensors),
-        "Epoch": "-" if loaded.epoch is None else loaded.epoch,
-    }
-)
-st.write(
-    f"**Components:** {', '.join(f'{k} ({len(v)} tensors)' for k, v in loaded.components.items()) or 'none'}"
-    f" · **Config:** {loaded.config_source or 'none found'}"
-    + (f" · **Stripped prefixes:** {', '.join(loaded.stripped_prefixes)}" if loaded.stripped_prefixes else "")
-)
-
 if loaded.state_dict:
+    verdict.picture(path, state.selected_path("b"), key="overview_picture")
     shown: list[str] = []
     try:
         adapter = cache.adapter(path, trust)
@@ -68,6 +56,21 @@ if loaded.state_dict:
 elif loaded.data_tensors:
     st.info("This file holds data tensors, not a model: use it as probe data.")
 
+st.subheader("The file")
+widgets.metric_grid(
+    {
+        "Format": loaded.format,
+        "Parameters": f"{loaded.parameter_count:,}",
+        "Tensors": len(loaded.state_dict) + len(loaded.data_tensors),
+        "Epoch": "-" if loaded.epoch is None else loaded.epoch,
+    },
+    per_row=4,
+)
+st.text(
+    f"Components: {', '.join(f'{k} ({len(v)} tensors)' for k, v in loaded.components.items()) or 'none'}"
+    f" · Config: {loaded.config_source or 'none found'}"
+    + (f" · Stripped prefixes: {', '.join(loaded.stripped_prefixes)}" if loaded.stripped_prefixes else "")
+)
 st.subheader("Tensors")
 query = st.text_input("Filter tensors by name", key="tensor_filter")
 rows = [

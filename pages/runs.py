@@ -2,29 +2,50 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.paths import ROOTS_ENV
+from core.io.errors import CollapseExplorerError
+from core.io.paths import ROOTS_ENV
 from core.sweep import SEVERITIES
-from ui import router, runs, widgets
+from ui import router, runs, verdict, widgets
 
 router.require()
 
 st.title("Runs")
+verdict.strip()
 st.caption(
     "A sweep diagnoses every checkpoint of every run folder under a root: `python -m core sweep ROOT "
-    "[--jobs N] [--backend loky|dask|ray]`. This page reads the table it writes. First collapse = the "
-    "earliest epoch with a collapse finding; evidence = the metric that shows the worst finding there."
+    "[--jobs N] [--backend loky|dask|ray]`, or the Sweep button below. A run's status is that of its latest "
+    "checkpoint, its history says how it got there; first collapse = the earliest epoch with a collapse "
+    "finding; evidence = the metric that shows the latest checkpoint's worst finding."
 )
+
+with st.expander("Sweep from here", expanded=not runs.recent_sweeps(), icon=":material/play_arrow:"):
+    target = st.radio(
+        "What to sweep", [runs.DEMO_CHOICE, runs.FOLDER_CHOICE], horizontal=True, key="runs_sweep_target"
+    )
+    typed = ""
+    if target == runs.FOLDER_CHOICE:
+        typed = st.text_input("Folder", key="runs_sweep_root", placeholder="/data/runs")
+    if st.button("Sweep", key="_runs_sweep", icon=":material/play_arrow:"):
+        try:
+            swept = runs.run_sweep(runs.sweep_root(target, typed))
+        except CollapseExplorerError as exc:
+            widgets.show_error(exc)
+        else:
+            st.session_state["runs_source"] = "Recent sweep"
+            made = [c for c in runs.recent_sweeps() if c.path == swept]
+            if made:
+                st.session_state["runs_recent"] = runs.choice_label(made[0])
 
 recent = runs.recent_sweeps()
 source = st.radio("Sweep table", ["Recent sweep", "Path"], horizontal=True, key="runs_source")
 if source == "Recent sweep":
     if not recent:
         st.info(
-            "No sweep has been run on this machine yet: run `python -m core sweep ROOT`, or type a table path."
+            "No sweep has been run on this machine yet: sweep the shipped demo or a folder above, run "
+            "`python -m core sweep ROOT` in a terminal, or type a table path."
         )
         st.stop()
-    labels = [f"{c.label} (swept {c.when})" for c in recent]
+    labels = [runs.choice_label(c) for c in recent]
     path = recent[labels.index(st.selectbox("Sweep", labels, key="runs_recent"))].path
 else:
     text = st.text_input("Table path (.parquet)", key="runs_path", placeholder="/data/sweeps/table.parquet")
@@ -43,7 +64,7 @@ except CollapseExplorerError as exc:
     st.stop()
 
 collapsed = int((board["status"] == "collapse").sum())
-st.caption(f"{len(board):,} runs, {len(table):,} checkpoints, collapsed: {collapsed:,}")
+st.caption(f"{len(board):,} runs, {len(table):,} checkpoints, collapsed now: {collapsed:,}")
 chosen = st.multiselect("Severity", list(SEVERITIES), default=list(SEVERITIES), key="runs_severity")
 shown = runs.filter_runs(board, chosen)
 st.dataframe(
@@ -52,8 +73,10 @@ st.dataframe(
     width="stretch",
     column_config={
         "first_collapsed_epoch": st.column_config.NumberColumn("First collapse (epoch)"),
+        "status": st.column_config.TextColumn("Status (latest checkpoint)"),
+        "history": st.column_config.TextColumn("History", width="large"),
+        "worst": "Worst ever",
         "first_collapsed_checkpoint": "First collapse (file)",
-        "last_severity": "Last checkpoint",
     },
 )
 if shown.empty:

@@ -4,14 +4,16 @@ the collapse guard logged during training (collapse_guard.jsonl) show against st
 The run is checkpoint A's folder (or the one the Runs page chose) unless another is picked here; the
 default charts are the metrics that change over the run."""
 
+from pathlib import Path
+
 import streamlit as st
 
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
+from core.io.paths import demo_runs, display_name, resolve_user_path
 from core.metrics import label
-from core.paths import demo_runs, display_name, resolve_user_path
-from core.plots.runs import timeline_figure
-from core.runs import changing_metrics, main_family, metric_series
-from ui import cache, router, state, widgets
+from core.plots.timeline import timeline_figure
+from core.timeline import changing_metrics, main_family, metric_series
+from ui import cache, router, state, verdict, widgets
 
 router.require()
 
@@ -52,7 +54,28 @@ def guard_section(guard_points: list, notes: list[str]) -> None:
     st.dataframe(guard_rows, hide_index=True, width="stretch")
 
 
+def run_of_b(folder: str, family: str | None) -> dict | None:
+    """B's run (the sidebar's checkpoint B's folder) as metric series to overlay on A's, when it is
+    another run of the same family; None otherwise (its problems are said in a caption)."""
+    path_b = state.selected_path("b")
+    if path_b is None or Path(path_b).parent.resolve() == Path(folder).resolve():
+        return None
+    try:
+        points_b = cache.run_timeline(str(Path(path_b).parent), state.probe_path(), state.trusted())
+    except CollapseExplorerError as exc:
+        st.caption(f"B's run is not drawn: {' '.join(str(exc).split())}")
+        return None
+    if main_family(points_b) != family:
+        st.caption("B's run is of another family: not drawn beside A's.")
+        return None
+    st.caption(
+        f"B's run ({verdict.plain(display_name(Path(path_b).parent))}) is drawn beside A's, in B's colour."
+    )
+    return metric_series(points_b)
+
+
 st.title("Timeline")
+verdict.strip()
 try:
     own, origin = state.timeline_folder()
 except CollapseExplorerError as exc:
@@ -125,7 +148,8 @@ if series:
     if not moving:
         st.caption("No metric changes across these checkpoints.")
     if chosen:
-        st.plotly_chart(timeline_figure(series, chosen), width="stretch")
+        overlay = run_of_b(folder, family)
+        st.plotly_chart(timeline_figure(series, chosen, overlay=overlay), width="stretch")
 
 rows = [
     {

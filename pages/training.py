@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
 from core.plots.training import gap_figure, loss_figure
-from ui import router, widgets
+from ui import router, verdict, widgets
 from ui import training as tr
 
 router.require()
@@ -13,6 +13,7 @@ OTHER = "Other folder…"
 NONE = "(none)"
 
 st.title("Training")
+verdict.strip()
 st.caption(
     "Reads TensorBoard event files, Lightning metrics.csv, CSV and JSON training logs in a run folder. "
     "Smoothing is TensorBoard's debiased EMA. A spike is a point above median + 6 x 1.4826 x MAD of the "

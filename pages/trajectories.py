@@ -2,27 +2,133 @@
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.flowtext import DECODE_ROWS
-from core.flowview import CONTROLS, MAX_DRAWN
-from core.metrics.trajectories import ENDPOINT_KEYS
+from core.config import FlowConfig
+from core.io.errors import CollapseExplorerError
+from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
-from ui import flow, router, widgets
+from core.plots.flow.text import DECODE_ROWS
+from core.plots.flow.view import CONTROLS, MAX_DRAWN
+from ui import flow, router, verdict, widgets
 
 router.require()
 
 st.title("Trajectories")
+verdict.strip(note=verdict.FLOW_TARGETS_NOTE)
 st.caption(
-    "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). The "
-    "picture is a joint frame: UMAP fitted on the inputs and their endpoints together, so endpoints that "
-    "collapsed onto a few points show as a few islands and healthy ones stay spread over the inputs. "
-    "Metrics use every row; the plot shows a stratified sample."
+    "Each probe sentence embedding is flowed toward target attributes (Euler steps on the sphere). Faint "
+    "grey: the inputs; dots: where the flows end, one per distinct endpoint, as large as the rows that end "
+    "there; a collapse shows as a few heavy dots, a healthy flow as a cloud. The frame is UMAP fitted on "
+    "inputs and endpoints together. Metrics use every row; paths are drawn for a stratified sample."
 )
+top = st.container()  # the answer (headline and picture) above the settings that make it
+
+
+@st.fragment
+def picture(setup, view, sample, config, pair) -> None:
+    """The trajectory picture (A beside B when B is a flow model) and the rows selected on it: a
+    selection reruns only this part of the page."""
+    if pair is None:
+        figure = plots.flow_figure(sample, background=view.background)
+    else:
+        figure = plots.compare_flow_figure(
+            sample, pair.sample, backgrounds=(view.background, pair.view.background), titles=pair.titles
+        )
+    event = st.plotly_chart(
+        figure, key="traj_plot", on_select="rerun", selection_mode=("box", "lasso", "points")
+    )
+    selected = flow.selected(event)
+    if not selected:
+        st.caption(
+            "Select start points or endpoint dots on the plot (drag a box, or the lasso in its toolbar, or "
+            "click a dot) to list their sentences, attributes and decoded endpoints here."
+        )
+        return
+    table, note = flow.selection_table(setup, view, selected, config)
+    st.caption(
+        f"{len(selected):,} rows selected on the plot"
+        + (" (the table shows the flow of the left panel's checkpoint)" if pair is not None else "")
+        + f". {note}"
+    )
+    st.dataframe(table, hide_index=True, width="stretch", key="traj_selection")
+    st.download_button(
+        "Download the selection (CSV)",
+        table.to_csv(index=False),
+        file_name="trajectories_selection.csv",
+        mime="text/csv",
+        key="_traj_download_selection",
+        on_click="ignore",
+    )
+
+
+@st.fragment
+def field_section(setup, controls) -> None:
+    """Divergence and curl of the field, computed only when asked for; the toggle reruns only this."""
+    if not st.toggle("Divergence and curl of the field at the inputs", key="traj_field"):
+        return
+    try:
+        stats = flow.field(setup, controls)
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
+        return
+    cards, helps, notes = flow.metric_cards(
+        {"field_divergence": stats.divergence, "field_curl": stats.curl}, flow.field_errors(stats)
+    )
+    widgets.metric_grid(cards, helps=helps)
+    for note in [flow.field_caption(stats), *notes]:
+        st.caption(note)
+
+
+@st.fragment
+def decode_section(setup, config) -> None:
+    """Start and endpoint sentences of a few rows; the toggle and row count rerun only this."""
+    if not st.toggle(
+        "Decode start and endpoint of a few rows into sentences",
+        key="traj_decode",
+        help="With the shipped text generator (fixed text demo run, greedy), which reads MiniLM embeddings.",
+    ):
+        return
+    if st.session_state.get("traj_decode_rows", 0) > setup.rows:  # from a link, or a larger probe
+        st.session_state["traj_decode_rows"] = setup.rows
+    count = st.number_input(
+        "Rows to decode",
+        1,
+        setup.rows,
+        min(DECODE_ROWS, setup.rows),
+        key="traj_decode_rows",
+        help="A seeded uniform sample of the probe's rows; starts and endpoints are decoded in one batch.",
+    )
+    try:
+        decoded = flow.decoded(setup, config, int(count))
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
+        return
+    n = len(decoded.rows)
+    widgets.metric_grid(
+        {
+            "Distinct endpoint sentences": f"{decoded.distinct_end:,} of {n:,}",
+            "Distinct start sentences": f"{decoded.distinct_start:,} of {n:,}",
+        }
+    )
+    st.caption(
+        f"{n:,} rows decoded, {decoded.target_groups:,} target combinations among them. A collapsed flow "
+        "reads as about one sentence per target combination however many rows are decoded; a healthy "
+        "one keeps most rows distinct, like their starts. The decoded start shows the generator's own "
+        "error: compare the endpoint with it, not with the original sentence."
+    )
+    st.dataframe(
+        decoded.table(setup.attribute_names, flow.texts(setup.probe, decoded.rows)),
+        hide_index=True,
+        width="stretch",
+        key="traj_decoded",
+    )
+
 
 choices = flow.checkpoint_choices()
 if not choices:
     st.info("No vector-field checkpoint: pick one as A in the sidebar, or build the demo (make demo).")
     st.stop()
+
+st.subheader("Settings")
 label = st.selectbox("Checkpoint", list(choices), index=flow.default_choice(choices), key="traj_checkpoint")
 
 try:
@@ -32,7 +138,7 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-st.subheader("Target attributes")
+st.markdown("**Target attributes**")
 columns = st.columns(len(setup.attribute_names))
 controls = tuple(
     column.selectbox(name, CONTROLS, index=flow.default_control_index(i), key=f"traj_control_{i}")
@@ -51,39 +157,40 @@ sample_size = right.slider(
     "Trajectories shown",
     1,
     drawable,
-    min(500, drawable),
+    min(100, drawable),
     key="traj_sample",
-    help=f"A sample stratified by target, at most {MAX_DRAWN:,} of any probe; the metrics use every row.",
+    help=f"Paths drawn for a sample stratified by target, at most {MAX_DRAWN:,} of any probe; the endpoint "
+    "dots and the metrics use every row.",
 )
-
-try:
-    view = flow.view(setup, controls, steps, alpha, sample_size)
-except CollapseExplorerError as exc:
-    widgets.show_error(exc)
-    st.stop()
-
 left, right = st.columns(2)
 colour_source = left.radio("Colour by", ("target", "original"), horizontal=True, key="traj_colour_source")
 colour_attr = right.selectbox(
     "Attribute", (plots.JOINT, *setup.attribute_names), index=1, key="traj_colour_attr"
 )
+
+try:
+    config = FlowConfig(steps, alpha, controls, sample_size)
+    view = flow.view(setup, config)
+    pair = flow.pair(setup, label, config, colour_source, colour_attr)
+except CollapseExplorerError as exc:
+    widgets.show_error(exc)
+    st.stop()
 sample = flow.path_sample(setup, view, colour_source, colour_attr)
 
-# The plot takes the page's width and the metric cards follow below it: beside it, at 800 px the plot
-# would shrink to ~340 px.
-st.caption(f"showing {len(view.sample):,} of {view.total:,} trajectories; metrics use all {view.total:,}")
+with top:
+    st.markdown(flow.headline(view, sample, pair))
+    st.caption(
+        f"showing {len(view.sample):,} of {view.total:,} trajectories as paths; the dots and the metrics "
+        f"use all {view.total:,}"
+    )
+    picture(setup, view, sample, config, pair)
+
 st.caption(flow.frame_caption(view))
 if isinstance(view.far_endpoints, float) and view.far_endpoints > 0:
     st.caption(
         f"{view.far_endpoints:.0%} of endpoints lie farther from every input than inputs lie from each "
         "other: they left the inputs' manifold."
     )
-event = st.plotly_chart(
-    plots.flow_figure(sample, background=view.background),
-    key="traj_plot",
-    on_select="rerun",
-    selection_mode=("box", "lasso", "points"),
-)
 st.markdown("**Endpoint metrics** (all rows)")
 cards, helps, notes = flow.metric_cards(
     {**{key: view.metrics[key] for key in ENDPOINT_KEYS}, "frame_trustworthiness": view.trust}
@@ -94,29 +201,11 @@ for note in notes:
 
 st.subheader("Play the flow")
 st.caption(
-    "▶ Play moves every shown point step by step from its input to its endpoint; drag the slider to a step."
+    "▶ Play moves the sampled points step by step from their inputs to their endpoints; drag the slider "
+    "to a step."
 )
 st.plotly_chart(plots.flow_animation(sample, background=view.background), key="traj_animation")
 
-st.subheader("Selected rows")
-selected = flow.selected(event)
-if selected:
-    table, note = flow.selection_table(setup, view, selected, controls, steps, alpha)
-    st.caption(f"{len(selected):,} rows selected on the plot. {note}")
-    st.dataframe(table, hide_index=True, width="stretch", key="traj_selection")
-    st.download_button(
-        "Download the selection (CSV)",
-        table.to_csv(index=False),
-        file_name="trajectories_selection.csv",
-        mime="text/csv",
-        key="_traj_download_selection",
-        on_click="ignore",
-    )
-else:
-    st.caption(
-        "Select start points or endpoints on the plot (drag a box, or the lasso in its toolbar, or click a "
-        "point) to list their sentences, attributes and decoded endpoints here."
-    )
 st.download_button(
     "Download the trajectories table (CSV, every row)",
     flow.trajectories_csv(setup, view),
@@ -128,56 +217,7 @@ st.download_button(
 
 st.markdown("**Mean step length per step** (all rows)")
 st.plotly_chart(plots.step_figure(view.per_step), key="traj_steps_plot")
-if st.toggle("Divergence and curl of the field at the inputs", key="traj_field"):
-    try:
-        stats = flow.field(setup, controls)
-    except CollapseExplorerError as exc:
-        widgets.show_error(exc)
-    else:
-        cards, helps, notes = flow.metric_cards(
-            {"field_divergence": stats.divergence, "field_curl": stats.curl}, flow.field_errors(stats)
-        )
-        widgets.metric_grid(cards, helps=helps)
-        for note in [flow.field_caption(stats), *notes]:
-            st.caption(note)
+field_section(setup, controls)
 
 st.subheader("Read the endpoints")
-if st.toggle(
-    "Decode start and endpoint of a few rows into sentences",
-    key="traj_decode",
-    help="With the shipped text generator (fixed text demo run, greedy), which reads MiniLM embeddings.",
-):
-    if st.session_state.get("traj_decode_rows", 0) > setup.rows:  # from a link, or a larger probe
-        st.session_state["traj_decode_rows"] = setup.rows
-    count = st.number_input(
-        "Rows to decode",
-        1,
-        setup.rows,
-        min(DECODE_ROWS, setup.rows),
-        key="traj_decode_rows",
-        help="A seeded uniform sample of the probe's rows; starts and endpoints are decoded in one batch.",
-    )
-    try:
-        decoded = flow.decoded(setup, controls, steps, alpha, int(count))
-    except CollapseExplorerError as exc:
-        widgets.show_error(exc)
-    else:
-        n = len(decoded.rows)
-        widgets.metric_grid(
-            {
-                "Distinct endpoint sentences": f"{decoded.distinct_end:,} of {n:,}",
-                "Distinct start sentences": f"{decoded.distinct_start:,} of {n:,}",
-            }
-        )
-        st.caption(
-            f"{n:,} rows decoded, {decoded.target_groups:,} target combinations among them. A collapsed flow "
-            "reads as about one sentence per target combination however many rows are decoded; a healthy "
-            "one keeps most rows distinct, like their starts. The decoded start shows the generator's own "
-            "error: compare the endpoint with it, not with the original sentence."
-        )
-        st.dataframe(
-            decoded.table(setup.attribute_names, flow.texts(setup.probe, decoded.rows)),
-            hide_index=True,
-            width="stretch",
-            key="traj_decoded",
-        )
+decode_section(setup, config)

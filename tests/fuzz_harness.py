@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.limits import ARCHIVE_ERRORS
+from core.io.limits import ARCHIVE_ERRORS
 
 CASE_SECONDS = 30.0
 EXTRA_ADDRESS_SPACE = 3 << 30  # bytes above the process's current size allowed to one case
@@ -294,7 +294,7 @@ def _cli(argv: list[str]) -> str | None:
 
 
 def _loader(fn: Callable[[], object]) -> str | None:
-    from core.errors import CollapseExplorerError
+    from core.io.errors import CollapseExplorerError
 
     try:
         fn()
@@ -309,9 +309,10 @@ def run_case(
     seed: Seed, data: bytes, folder: Path, companions: dict[str, bytes], diagnose: bool
 ) -> str | None:
     """Write the mutated file where the product looks for it, run the product on it; None or why not."""
-    from core.checkpoints import load_checkpoint, read_config_file
-    from core.logs import scan_run_folder
-    from core.probe import load_probe
+    from core.io.checkpoints import load_checkpoint
+    from core.io.configs import read_config_file
+    from core.io.logs import scan_run_folder
+    from core.io.probe import load_probe
 
     for name, content in companions.items():
         if name != seed.target:

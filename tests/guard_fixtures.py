@@ -2,7 +2,7 @@
 
 Each `Recipe` holds a model, its data, its training loss and an oracle that measures collapse on the
 probe without the guard's code (the model's own methods and the family rule's thresholds):
-- REFERENCE: the project's reference VQ-VAE (core.models.vqvae), read by the guard's reference adapter;
+- REFERENCE: the project's reference VQ-VAE (core.models.codebook), read by the guard's reference adapter;
 - TAMING: the VQGAN layout of CompVis/taming-transformers from the corpus (tests/corpus/layouts.py),
   a codebook without EMA trained by gradients, read by the role-based live adapter;
 - EXAMPLES_VAE: the VAE of pytorch/examples from the corpus, read by the live adapter too.
@@ -27,7 +27,7 @@ from torch import nn
 from core.diagnosis.codebook import severity_of as codebook_severity
 from core.diagnosis.posterior import severity_of as posterior_severity
 from core.metrics.posterior import ACTIVE_THRESHOLD
-from core.models.vqvae import VQVAE, VQVAEConfig
+from core.models.codebook import VQVAE, VQVAEConfig
 from tests.corpus import layouts
 
 CONFIG = VQVAEConfig(

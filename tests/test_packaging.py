@@ -170,7 +170,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
         [
             str(python),
             "-c",
-            "import collapse_explorer, collapse_explorer.guard, collapse_explorer.models.vqvae, sys; "
+            "import collapse_explorer, collapse_explorer.guard, collapse_explorer.models.codebook, sys; "
             "print(collapse_explorer.__file__); print('streamlit' in sys.modules)",
         ],
         work,

@@ -18,8 +18,8 @@ from core.adapters.codebook import (
     run_usage,
 )
 from core.adapters.live import builder_from_env
-from core.errors import CollapseExplorerError
-from core.logs import LogError, scan_run_folder
+from core.io.errors import CollapseExplorerError
+from core.io.logs import LogError, scan_run_folder
 from core.metrics import MetricValue
 from core.metrics.codebook import usage_per_class, usage_summary
 from ui import cache, state
@@ -69,20 +69,17 @@ def probe_for(folder: str) -> str | None:
 
 
 @st.cache_data(show_spinner="Measuring code usage over the run…", max_entries=32)
-def _run_usage(
-    folder: str, stamp: cache.Stamp, probe: str | None, probe_stamp: cache.Stamp | None, trust: bool
-) -> RunUsage:
-    return run_usage(folder, cache.probe_data(probe), builder_from_env(trust))
+def _run_usage(folder: cache.FileKey, probe: cache.FileKey | None, trust: bool) -> RunUsage:
+    return run_usage(folder.path, cache.probe_data(probe and probe.path), builder_from_env(trust))
 
 
 def usage_of_run(folder: str) -> RunUsage:
     """Usage of every checkpoint in `folder` (cached per folder and probe version); through the user's
     builder when the user trusted a file of this run (never for the shipped runs beside it)."""
     probe = probe_for(folder)
-    stamp = cache.file_stamp(probe) if probe else None
     run = Path(folder).resolve()
     trust = any(Path(path).parent == run for path in state.trusted_files())
-    return _run_usage(folder, cache.file_stamp(folder), probe, stamp, trust)
+    return _run_usage(cache.FileKey.of(folder), cache.FileKey.maybe(probe), trust)
 
 
 def checkpoint_path(folder: str, name: str) -> str:
@@ -120,7 +117,8 @@ LOGGED_PERPLEXITY = ("val_perplexity", "perplexity")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _logged(folder: str, stamp: cache.Stamp) -> tuple[np.ndarray, np.ndarray] | None:
+def _logged(run: cache.FileKey) -> tuple[np.ndarray, np.ndarray] | None:
+    folder = run.path
     try:
         log = scan_run_folder(folder, max_depth=1)
     except LogError:
@@ -134,7 +132,7 @@ def _logged(folder: str, stamp: cache.Stamp) -> tuple[np.ndarray, np.ndarray] | 
 
 def logged_perplexity(folder: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(epochs, perplexity) from the run's training log (validation series first), or None."""
-    return _logged(folder, cache.file_stamp(folder))
+    return _logged(cache.FileKey.of(folder))
 
 
 def usage_table(runs: dict[str, RunUsage]) -> list[dict[str, object]]:
@@ -158,3 +156,11 @@ def usage_table(runs: dict[str, RunUsage]) -> list[dict[str, object]]:
                     for code, count in enumerate(per_code)
                 ]
     return rows
+
+
+def dead_codes_text(summary: dict) -> str:
+    """'84% (54 of 64)': the dead-code share with its count, or the undefined reason."""
+    share, size = summary["dead_code_fraction"], summary["codebook_size"]
+    if not isinstance(share, float | int) or isinstance(share, bool):
+        return str(share)
+    return f"{share:.0%} ({round(share * size):,} of {size:,})"

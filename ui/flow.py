@@ -4,7 +4,7 @@ selection and CSV tables) and for the flow block of the Compare page (A and B, e
 Caching: the probe's frame context (input frame) once per probe file version; a checkpoint's home frame
 once per checkpoint, probe and default settings; each view per controls (st.cache_data, in memory), and
 under all of them the joint frames on disk (shipped with the demo, else the user cache; see
-core/projection.py), so revisiting a setting never refits.
+core/plots/flow/projection.py), so revisiting a setting never refits.
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ import streamlit as st
 
 from core import DEMO_DIR
 from core.adapters.base import CheckpointAdapter
-from core.adapters.vectorfield import flow_settings
-from core.errors import CollapseExplorerError
-from core.flowtext import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
-from core.flowview import (
+from core.adapters.flow import flow_settings
+from core.config import FlowConfig
+from core.io.errors import CollapseExplorerError
+from core.io.paths import default_demo, demo_checkpoints, display_name
+from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error
+from core.metrics.flow.clustering import median_nn_distance
+from core.metrics.flow.field import PROBES, FieldStats
+from core.plots.flow import PathSample, selected_rows
+from core.plots.flow.projection import Projection, content_digest
+from core.plots.flow.text import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
+from core.plots.flow.view import (
     CONTROLS,
     FlowView,
     FrameContext,
@@ -36,14 +43,8 @@ from core.flowview import (
     row_texts,
     trajectory_columns,
 )
-from core.flowview import path_sample as core_path_sample
-from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error
-from core.metrics.clustering import median_nn_distance
-from core.metrics.field import PROBES, FieldStats
-from core.paths import default_demo, demo_checkpoints, display_name
-from core.plots.flow import PathSample, selected_rows
-from core.projection import Projection, content_digest
-from core.report_figures import flow_frame_titles, flow_frames_figure
+from core.plots.flow.view import path_sample as core_path_sample
+from core.report.figures import flow_frame_titles, flow_frames_figure
 from ui import cache, state
 
 DEMO_FLOW_DIR = DEMO_DIR / "flow"
@@ -91,6 +92,14 @@ def checkpoint_choices() -> dict[str, str]:
     return choices
 
 
+def partner(checkpoint: str) -> str | None:
+    """Checkpoint B of the sidebar when it is a flow model other than `checkpoint` (drawn beside it)."""
+    path_b = state.selected_path("b")
+    if path_b is None or path_b == checkpoint or state.problem("b") is not None:
+        return None
+    return path_b if is_flow_checkpoint(path_b) else None
+
+
 def default_choice(choices: dict[str, str]) -> int:
     """Index of checkpoint A if offered, else the collapsed demo run's last checkpoint."""
     if choices and next(iter(choices)).startswith("A: "):
@@ -100,9 +109,10 @@ def default_choice(choices: dict[str, str]) -> int:
     return paths.index(str(demo)) if demo is not None and str(demo) in paths else max(len(paths) - 1, 0)
 
 
-def setup(checkpoint: str) -> FlowSetup:
-    """Check the checkpoint and its probe data fit together; CollapseExplorerError says why not."""
-    probe = cache.resolve_probe(checkpoint, state.probe_path())
+def setup(checkpoint: str, probe: str | None = None) -> FlowSetup:
+    """Check the checkpoint and its probe data (default: the sidebar's, else the one beside it) fit
+    together; CollapseExplorerError says why not."""
+    probe = cache.resolve_probe(checkpoint, probe or state.probe_path())
     adapter = cache.adapter(checkpoint, state.trusted())
     embeddings, _ = check_flow_inputs(adapter, cache.probe_data(probe))
     names = _attribute_names(probe, adapter)
@@ -123,25 +133,25 @@ def _attribute_names(probe: str, adapter: CheckpointAdapter) -> tuple[str, ...]:
 
 
 @st.cache_resource(show_spinner="Fitting the UMAP frame of the probe inputs (first time only)…")
-def _context(probe: str, stamp: cache.Stamp) -> tuple[FrameContext, float | Undefined]:
-    data = cache.probe_data(probe)
-    context = FrameContext.for_probe(data.embeddings, data.attributes, Path(probe).parent)
+def _context(probe: cache.FileKey) -> tuple[FrameContext, float | Undefined]:
+    data = cache.probe_data(probe.path)
+    context = FrameContext.for_probe(data.embeddings, data.attributes, Path(probe.path).parent)
     return context, median_nn_distance(data.embeddings)
 
 
 def frame(probe: str) -> tuple[FrameContext, float | Undefined]:
     """(the probe's frame context, the inputs' median nearest-neighbour distance), once per probe."""
-    return _context(probe, cache.file_stamp(probe))
+    return _context(cache.FileKey.of(probe))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _digest(path: str, stamp: cache.Stamp) -> str:
-    return content_digest(path)
+def _digest(file: cache.FileKey) -> str:
+    return content_digest(file.path)
 
 
 def digest(path: str) -> str:
     """Content digest of a checkpoint (keys its frames), once per file version."""
-    return _digest(path, cache.file_stamp(path))
+    return _digest(cache.FileKey.of(path))
 
 
 def _flow_inputs(
@@ -156,64 +166,43 @@ def _flow_inputs(
     show_spinner="Fitting this checkpoint's home frame: UMAP on inputs and endpoints at the default controls…",
     max_entries=16,
 )
-def _home(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
-    trust: bool,
-    steps: int,
-    alpha: float,
-) -> Projection:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
-    context, _ = _context(probe, probe_stamp)
-    return home_anchor(adapter, _digest(checkpoint, stamp), context, embeddings, attributes, steps, alpha)
+def _home(checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, home: FlowConfig) -> Projection:
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
+    context, _ = _context(probe)
+    return home_anchor(adapter, _digest(checkpoint), context, embeddings, attributes, home)
 
 
 @st.cache_data(
     show_spinner="Flowing every probe row and fitting the joint frame (inputs + endpoints)…", max_entries=64
 )
 def _view(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
+    checkpoint: cache.FileKey,
+    probe: cache.FileKey,
     trust: bool,
-    home: tuple[int, float],
-    controls: tuple[str, ...],
-    steps: int,
-    alpha: float,
-    sample_size: int,
+    home: FlowConfig,
+    config: FlowConfig,
 ) -> FlowView:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
-    context, scale = _context(probe, probe_stamp)
-    at_home = controls == default_controls(len(controls)) and (steps, alpha) == home
-    anchor = None if at_home else _home(checkpoint, stamp, probe, probe_stamp, trust, *home)
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
+    context, scale = _context(probe)
+    at_home = config.targets == default_controls(len(config.targets)) and (config.steps, config.alpha) == (
+        home.steps,
+        home.alpha,
+    )
+    anchor = None if at_home else _home(checkpoint, probe, trust, home)
     return flow_view(
-        adapter,
-        _digest(checkpoint, stamp),
-        context,
-        embeddings,
-        attributes,
-        controls,
-        steps,
-        alpha,
-        sample_size,
-        anchor=anchor,
-        scale=scale,
+        adapter, _digest(checkpoint), context, embeddings, attributes, config, anchor=anchor, scale=scale
     )
 
 
-def _files(setup: FlowSetup) -> tuple[str, cache.Stamp, str, cache.Stamp, bool]:
-    """Cache key of the files in use: (checkpoint, its stamp, probe, its stamp, trust switch)."""
-    stamps = cache.file_stamp(setup.checkpoint), cache.file_stamp(setup.probe)
-    return setup.checkpoint, stamps[0], setup.probe, stamps[1], state.trusted()
+def _files(setup: FlowSetup) -> tuple[cache.FileKey, cache.FileKey, bool]:
+    """Cache key of the files in use: (checkpoint, probe, trust switch)."""
+    return cache.FileKey.of(setup.checkpoint), cache.FileKey.of(setup.probe), state.trusted()
 
 
-def view(setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, sample_size: int) -> FlowView:
+def view(setup: FlowSetup, config: FlowConfig) -> FlowView:
     """Flow, metrics and the sample in the joint frame for one set of controls (cached per file version);
     a frame away from the default controls starts from the checkpoint's home frame."""
-    return _view(*_files(setup), (setup.steps, setup.alpha), controls, steps, alpha, sample_size)
+    return _view(*_files(setup), FlowConfig(setup.steps, setup.alpha), config)
 
 
 def frame_caption(view: FlowView) -> str:
@@ -221,6 +210,8 @@ def frame_caption(view: FlowView) -> str:
     n, total = len(view.rows), view.total
     if view.frame_note:
         text = f"Frame: {view.frame_note}."
+        if not isinstance(view.trust, Undefined):
+            text += f" Trustworthiness {format_value(view.trust)} (k=10, cosine)."
     else:
         text = (
             f"Joint frame: UMAP fitted on {n:,} inputs and their {n:,} endpoints together, so endpoints that "
@@ -240,20 +231,71 @@ def path_sample(setup: FlowSetup, view: FlowView, colour_source: str, colour_att
     """The view's sampled paths with colours (target or original attributes, joint or one attribute),
     sentences and target / original labels, for the figures."""
     return core_path_sample(
-        view, setup.attribute_names, texts(setup.probe, view.sample), colour_source, colour_attr
+        view,
+        setup.attribute_names,
+        texts(setup.probe, view.sample),
+        colour_source,
+        colour_attr,
+        texts(setup.probe, view.rows),
     )
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Checkpoint B of the sidebar drawn beside the page's checkpoint: its view at the same controls on
+    the same probe (so both frames are aligned on that probe's input frame), its sample, panel titles."""
+
+    view: FlowView
+    sample: PathSample
+    titles: tuple[str, str]
+
+
+def pair(
+    setup: FlowSetup, label: str, config: FlowConfig, colour_source: str, colour_attr: str
+) -> Pair | None:
+    """Sidebar B beside the page's checkpoint (`partner`), flowed at the same controls on the same
+    probe; None when B is not a flow model. CollapseExplorerError when B does not fit the probe."""
+    path_b = partner(setup.checkpoint)
+    if path_b is None:
+        return None
+    setup_b = FlowSetup(*_pair_setup(path_b, setup))
+    view_b = view(setup_b, config)
+    titles = (label, f"B: {display_name(Path(path_b))}")
+    return Pair(view_b, path_sample(setup_b, view_b, colour_source, colour_attr), titles)
+
+
+def _pair_setup(path_b: str, setup_a: FlowSetup) -> tuple:
+    """B's setup fields on A's probe: A's attribute names, B's own default steps and alpha (its home)."""
+    own = setup(path_b, setup_a.probe)
+    return path_b, setup_a.probe, setup_a.attribute_names, own.steps, own.alpha, own.rows
+
+
+def headline(view: FlowView, sample: PathSample, other: Pair | None = None) -> str:
+    """One line a stakeholder reads first: distinct endpoints of all rows at these controls and how few
+    dots hold 90% of the rows (for B too when it is drawn beside)."""
+
+    def line(v: FlowView, s: PathSample) -> str:
+        distinct = v.metrics.get("distinct_endpoints")
+        counts = np.sort(s.spots.counts)[::-1]
+        heavy = int(np.searchsorted(np.cumsum(counts), 0.9 * counts.sum()) + 1) if len(counts) else 0
+        found = f"{distinct:,}" if isinstance(distinct, int) else "undefined"
+        return (
+            f"**{found} distinct endpoints** from {v.total:,} inputs; {heavy:,} of {len(counts):,} dots "
+            f"hold 90% of the {int(counts.sum()):,} frame rows"
+        )
+
+    if other is None:
+        return line(view, sample)
+    # File names go into code spans (never read as Markdown).
+    a, b = (f"`{title.replace('`', '')}`" for title in other.titles)
+    return f"{a}: {line(view, sample)}  \n{b}: {line(other.view, other.sample)}"
 
 
 @st.cache_data(show_spinner="Estimating divergence and curl…", max_entries=32)
 def _field(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
-    trust: bool,
-    controls: tuple[str, ...],
+    checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, controls: tuple[str, ...]
 ) -> FieldStats:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     return field_at_inputs(adapter, embeddings, attributes, controls)
 
 
@@ -328,42 +370,28 @@ def _decoder() -> str:
 
 @st.cache_data(show_spinner="Decoding endpoints…", max_entries=64)
 def _decoded(
-    checkpoint: str,
-    stamp: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
+    checkpoint: cache.FileKey,
+    probe: cache.FileKey,
     trust: bool,
-    decoder: str,
-    decoder_stamp: cache.Stamp,
-    controls: tuple[str, ...],
-    steps: int,
-    alpha: float,
+    decoder: cache.FileKey,
+    config: FlowConfig,
     count: int | None,
     rows: tuple[int, ...] = (),
 ) -> DecodedEndpoints:
-    adapter, embeddings, attributes = _flow_inputs(checkpoint, probe, trust)
+    adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     # The decoder is the shipped demo generator, never a user file, so it loads without trust.
-    text_adapter = cache.adapter(decoder)
+    text_adapter = cache.adapter(decoder.path)
     if count is None:
         return decode_selected(
-            adapter,
-            text_adapter,
-            embeddings,
-            attributes,
-            controls,
-            steps,
-            alpha,
-            np.array(rows, dtype=np.int64),
+            adapter, text_adapter, embeddings, attributes, config, np.array(rows, dtype=np.int64)
         )
-    return decode_endpoints(adapter, text_adapter, embeddings, attributes, controls, steps, alpha, count)
+    return decode_endpoints(adapter, text_adapter, embeddings, attributes, config, count)
 
 
-def decoded(
-    setup: FlowSetup, controls: tuple[str, ...], steps: int, alpha: float, count: int
-) -> DecodedEndpoints:
+def decoded(setup: FlowSetup, config: FlowConfig, count: int) -> DecodedEndpoints:
     """Start and endpoint of `count` seeded probe rows decoded by the shipped fixed text demo (cached)."""
     decoder = _decoder()
-    return _decoded(*_files(setup), decoder, cache.file_stamp(decoder), controls, steps, alpha, count)
+    return _decoded(*_files(setup), cache.FileKey.of(decoder), config, count)
 
 
 def selected(event: object) -> list[int]:
@@ -375,7 +403,7 @@ def selected(event: object) -> list[int]:
 
 
 def selection_table(
-    setup: FlowSetup, view: FlowView, rows: list[int], controls: tuple[str, ...], steps: int, alpha: float
+    setup: FlowSetup, view: FlowView, rows: list[int], config: FlowConfig
 ) -> tuple[pd.DataFrame, str]:
     """(table of the selected rows, as the trajectories table plus the decoded start and endpoint; a note
     on what was not decoded). Decoding needs the shipped text demo and a model on its embedding space;
@@ -388,11 +416,8 @@ def selection_table(
         decoder = _decoder()
         out = _decoded(
             *_files(setup),
-            decoder,
-            cache.file_stamp(decoder),
-            controls,
-            steps,
-            alpha,
+            cache.FileKey.of(decoder),
+            config,
             None,
             tuple(decode.tolist()),
         )
@@ -417,20 +442,12 @@ def trajectories_csv(setup: FlowSetup, view: FlowView) -> Callable[[], str]:
 
 
 @st.cache_data(show_spinner="Flowing A and B and fitting their joint frames…", max_entries=16)
-def _compared(
-    path_a: str,
-    stamp_a: cache.Stamp,
-    path_b: str,
-    stamp_b: cache.Stamp,
-    probe: str,
-    probe_stamp: cache.Stamp,
-    trust: bool,
-) -> tuple[FlowView, ...]:
-    context, scale = _context(probe, probe_stamp)
+def _compared(a: cache.FileKey, b: cache.FileKey, probe: cache.FileKey, trust: bool) -> tuple[FlowView, ...]:
+    context, scale = _context(probe)
     return compare_flows(
-        (cache.adapter(path_a, trust), cache.adapter(path_b, trust)),
-        (_digest(path_a, stamp_a), _digest(path_b, stamp_b)),
-        cache.probe_data(probe),
+        (cache.adapter(a.path, trust), cache.adapter(b.path, trust)),
+        (_digest(a), _digest(b)),
+        cache.probe_data(probe.path),
         context,
         scale=scale,
     )
@@ -445,15 +462,32 @@ def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Fig
             "no probe data for A: put probe.npz (embeddings, attributes) beside it or pick probe data"
         )
     view_a, view_b = _compared(
-        path_a,
-        cache.file_stamp(path_a),
-        path_b,
-        cache.file_stamp(path_b),
-        probe,
-        cache.file_stamp(probe),
-        state.trusted(),
+        cache.FileKey.of(path_a), cache.FileKey.of(path_b), cache.FileKey.of(probe), state.trusted()
     )
     names = _attribute_names(probe, cache.adapter(path_a, state.trusted()))
     views = (view_a, view_b)
     labels = [f"{slot}: {display_name(Path(path))}" for slot, path in (("A", path_a), ("B", path_b))]
     return flow_frames_figure(views, flow_frame_titles(labels, views), names, texts(probe, view_a.sample))
+
+
+@st.cache_data(show_spinner="Flowing the probe and fitting its joint frame…", max_entries=16)
+def _alone(a: cache.FileKey, probe: cache.FileKey, trust: bool) -> FlowView:
+    context, scale = _context(probe)
+    (view,) = compare_flows(
+        (cache.adapter(a.path, trust),), (_digest(a),), cache.probe_data(probe.path), context, scale=scale
+    )
+    return view
+
+
+def alone_figure(path: str, probe: str | None = None) -> go.Figure:
+    """One flow checkpoint's trajectories on its probe in its joint frame (the diagnosis' targets and
+    settings, as `compare_figure` draws each of two). CollapseExplorerError when they cannot be drawn."""
+    probe = cache.resolve_probe(path, probe)
+    if probe is None:
+        raise CollapseExplorerError(
+            "no probe data: put probe.npz (embeddings, attributes) beside the checkpoint or pick probe data"
+        )
+    view = _alone(cache.FileKey.of(path), cache.FileKey.of(probe), state.trusted())
+    names = _attribute_names(probe, cache.adapter(path, state.trusted()))
+    titles = flow_frame_titles([f"A: {display_name(Path(path))}"], [view])
+    return flow_frames_figure([view], titles, names, texts(probe, view.sample))

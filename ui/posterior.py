@@ -9,9 +9,9 @@ import numpy as np
 import streamlit as st
 
 from core import DEMO_DIR
-from core.checkpoints import WEIGHT_SUFFIXES
 from core.diagnosis.posterior import PosteriorAnalysis, RunTimeline, analyse, latent_traversal, run_timeline
-from core.errors import CollapseExplorerError, ProbeError
+from core.io.errors import CollapseExplorerError, ProbeError
+from core.io.paths import checkpoint_files
 from core.metrics import Undefined
 from ui import cache, state
 
@@ -45,7 +45,7 @@ def demo_final(run: str) -> str | None:
     folder = DEMO_RUNS_DIR / run
     if not folder.is_dir():
         return None
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    files = checkpoint_files(folder)
     return str(files[-1]) if files else None
 
 
@@ -94,11 +94,11 @@ def in_data_units(choice: Choice, a: np.ndarray, trust: bool) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Encoding probe data…", max_entries=32)
-def _analysis(path: str, stamp: cache.Stamp, probe: str, floor: float, trust: bool) -> PosteriorAnalysis:
+def _analysis(file: cache.FileKey, probe: str, floor: float, trust: bool) -> PosteriorAnalysis:
     data = cache.probe_data(probe)
     if data is None or data.x is None:
         raise ProbeError(f"probe data {Path(probe).name} has no 'x' array of model inputs")
-    return analyse(cache.adapter(path, trust), data.x, floor)
+    return analyse(cache.adapter(file.path, trust), data.x, floor)
 
 
 def analysis(choice: Choice, floor: float, trust: bool) -> PosteriorAnalysis:
@@ -108,19 +108,18 @@ def analysis(choice: Choice, floor: float, trust: bool) -> PosteriorAnalysis:
             f"no probe data for {Path(choice.path).name}: put a probe.npz with 'x' beside it or pick one "
             "in the sidebar"
         )
-    return _analysis(choice.path, cache.file_stamp(choice.path), choice.probe, floor, trust)
+    return _analysis(cache.FileKey.of(choice.path), choice.probe, floor, trust)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _traversal(
-    path: str,
-    stamp: cache.Stamp,
+    file: cache.FileKey,
     base: tuple[float, ...],
     dims: tuple[int, ...],
     values: tuple[float, ...],
     trust: bool,
 ) -> np.ndarray:
-    return latent_traversal(cache.adapter(path, trust), np.asarray(base), dims, values)
+    return latent_traversal(cache.adapter(file.path, trust), np.asarray(base), dims, values)
 
 
 def traversal(
@@ -128,8 +127,7 @@ def traversal(
 ) -> np.ndarray:
     """Decoded traversals float32 [len(dims), len(values), F] around latent `base` [Z] (cached)."""
     return _traversal(
-        choice.path,
-        cache.file_stamp(choice.path),
+        cache.FileKey.of(choice.path),
         tuple(float(v) for v in base),
         tuple(int(d) for d in dims),
         tuple(float(v) for v in values),
@@ -138,11 +136,11 @@ def traversal(
 
 
 @st.cache_data(show_spinner="Measuring the run's checkpoints…", max_entries=16)
-def _timeline(folder: str, stamp: cache.Stamp, probe: str) -> RunTimeline:
+def _timeline(run: cache.FileKey, probe: str) -> RunTimeline:
     data = cache.probe_data(probe)
     if data is None or data.x is None:
         raise ProbeError(f"probe data {Path(probe).name} has no 'x' array of model inputs")
-    return run_timeline(folder, data.x)
+    return run_timeline(run.path, data.x)
 
 
 def timeline(choice: Choice) -> RunTimeline:
@@ -150,7 +148,7 @@ def timeline(choice: Choice) -> RunTimeline:
     if choice.probe is None:
         raise ProbeError(f"no probe data for {Path(choice.path).name}")
     folder = str(Path(choice.path).parent)
-    return _timeline(folder, cache.file_stamp(folder), choice.probe)
+    return _timeline(cache.FileKey.of(folder), choice.probe)
 
 
 def probe_rows(choice: Choice, n: int) -> np.ndarray:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import CollapseExplorerError
-from core.paths import allowed_roots, resolve_user_path
+from core.io.errors import CollapseExplorerError
+from core.io.paths import allowed_roots, resolve_user_path
 from core.sweep import leaderboard, read_table, sweep_tables
 from ui import cache, state
 
@@ -44,14 +44,14 @@ def typed_table(text: str) -> str:
 
 
 @st.cache_data(show_spinner="Reading the sweep table…", max_entries=8)
-def _tables(path: str, stamp: cache.Stamp):
-    table = read_table(path)
+def _tables(file: cache.FileKey):
+    table = read_table(file.path)
     return table, leaderboard(table)
 
 
 def tables(path: str):
     """(checkpoint table, leaderboard of runs) of a sweep table file (cached per file version)."""
-    return _tables(path, cache.file_stamp(path))
+    return _tables(cache.FileKey.of(path))
 
 
 def filter_runs(board, severities: list[str]):
@@ -86,3 +86,41 @@ def follow_request() -> None:
     """Go to Timeline when the button asked for it (st.switch_page cannot run inside a callback)."""
     if st.session_state.pop(_OPEN_REQUEST, False):
         st.switch_page("pages/timeline.py")
+
+
+def sweep_root(choice: str, typed: str) -> str:
+    """The folder to sweep: the shipped demo, or a typed folder checked against the allowed roots."""
+    from core import DEMO_DIR
+
+    if choice == DEMO_CHOICE:
+        return str(DEMO_DIR)
+    if not typed.strip():
+        raise CollapseExplorerError("type a folder under the allowed roots to sweep")
+    return str(resolve_user_path(typed))
+
+
+def run_sweep(root: str) -> str:
+    """Sweep `root` with core.sweep (untrusted loading, the sidebar's device) under a progress bar; returns
+    the table's path. Results are cached by content, so a second sweep only reads new or changed files."""
+    from core.sweep import sweep
+
+    bar = st.progress(0.0, text="Finding the run folders and checkpoints…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Diagnosed {done:,} of {total:,} new or changed checkpoints")
+
+    result = sweep(root, device=state.device(), progress=progress)
+    bar.progress(
+        1.0,
+        text=f"Swept {result.runs:,} runs: {result.diagnosed:,} checkpoints diagnosed, {result.cached:,} from "
+        "the cache",
+    )
+    return str(result.table_path)
+
+
+DEMO_CHOICE = "The shipped demo"
+FOLDER_CHOICE = "A folder under the allowed roots"
+
+
+def choice_label(choice: SweepChoice) -> str:
+    return f"{choice.label} (swept {choice.when})"

@@ -12,7 +12,7 @@ from typing import Literal
 
 import streamlit as st
 
-from core.paths import default_demo, file_stamp
+from core.io.paths import default_demo, file_stamp
 
 Slot = Literal["a", "b"]
 TRUST_KEY = "trust_files"
@@ -20,6 +20,7 @@ TRUSTED_FILES_KEY = "trusted_file_identities"
 PROBE_KEY = "probe_path"
 FileIdentity = tuple[str, int, int]
 PROBE_PROBLEM_KEY = "probe_problem"
+PAGE_PROBE_KEY = "probe_given_on_page"  # probe data uploaded on a page where it was missing
 TIMELINE_RUN_KEY = "timeline_run"  # a run folder chosen elsewhere (the Runs page) for the Timeline
 DEVICE_KEY = "device"
 
@@ -86,7 +87,7 @@ def timeline_folder() -> tuple[str | None, str]:
     """The run folder the Timeline opens on and where it came from: the one another page set
     (`timeline_run`, e.g. the Runs page), else checkpoint A's folder. A folder from a link is checked
     against the allowed roots like a typed one (CollapseExplorerError when outside)."""
-    from core.paths import resolve_user_path
+    from core.io.paths import resolve_user_path
 
     linked = st.session_state.get(TIMELINE_RUN_KEY)
     if linked:

@@ -9,10 +9,10 @@ import numpy as np
 import streamlit as st
 
 from core import DEMO_DIR
-from core.diagnosis.mode import Decoded, decode_probe
-from core.errors import CollapseExplorerError
-from core.paths import display_name
-from core.sampling import SUGGESTED_SAMPLING, SamplingConfig
+from core.config import SUGGESTED_SAMPLING, SamplingConfig
+from core.diagnosis.text import Decoded, decode_probe
+from core.io.errors import CollapseExplorerError
+from core.io.paths import display_name
 from ui import cache, state
 
 DEMO_RUNS = (("A", "collapsed"), ("B", "fixed"))
@@ -99,10 +99,8 @@ def sampling_controls(prefix: str = "gen") -> SamplingConfig:
 
 
 @st.cache_data(show_spinner="Generating…", max_entries=64)
-def _decoded(
-    path: str, stamp: cache.Stamp, probe: str, trust: bool, config: SamplingConfig, size: int
-) -> Decoded:
-    return decode_probe(cache.adapter(path, trust), cache.probe_data(probe), config, size)
+def _decoded(file: cache.FileKey, probe: str, trust: bool, config: SamplingConfig, size: int) -> Decoded:
+    return decode_probe(cache.adapter(file.path, trust), cache.probe_data(probe), config, size)
 
 
 def probe_for(model: Model) -> str:
@@ -116,8 +114,9 @@ def probe_for(model: Model) -> str:
 
 
 def decoded(model: Model, probe: str, config: SamplingConfig, size: int) -> Decoded:
-    """Outputs and metrics of `model` on a seeded subsample of `size` inputs of `probe`."""
-    return _decoded(model.path, cache.file_stamp(model.path), probe, state.trusted(), config, size)
+    """Outputs and metrics of `model` on a seeded subsample of `size` inputs of `probe`; settings that
+    change nothing under the others (temperature without sampling) reuse the cached outputs."""
+    return _decoded(cache.FileKey.of(model.path), probe, state.trusted(), config.effective(), size)
 
 
 @st.cache_data(show_spinner="Embedding with MiniLM…", max_entries=256)

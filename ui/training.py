@@ -16,8 +16,7 @@ from core.diagnosis.training import (
     watch_table,
     weight_findings,
 )
-from core.health import WeightHealth, weight_health
-from core.logs import (
+from core.io.logs import (
     RunLog,
     checkpoint_epochs,
     epoch_checkpoints,
@@ -25,6 +24,7 @@ from core.logs import (
     find_run_folder,
     scan_run_folder,
 )
+from core.metrics.health import WeightHealth, weight_health
 from core.metrics.training import is_flag, is_grad_norm, is_loss, pair_train_val
 from ui import cache, state, uploads
 
@@ -125,11 +125,11 @@ def analysis(folder: str) -> RunAnalysis:
 
 
 @st.cache_data(show_spinner="Checking weights…", max_entries=32)
-def _health(path: str, stamp: tuple[int, int], trust: bool) -> tuple[WeightHealth, tuple[Finding, ...]]:
-    health = weight_health(cache.loaded_checkpoint(path, trust))
+def _health(file: cache.FileKey, trust: bool) -> tuple[WeightHealth, tuple[Finding, ...]]:
+    health = weight_health(cache.loaded_checkpoint(file.path, trust))
     return health, tuple(weight_findings(health))
 
 
 def checkpoint_health(path: str) -> tuple[WeightHealth, tuple[Finding, ...]]:
     """Weight health of one checkpoint and its training finding (cached per file version)."""
-    return _health(path, cache.file_stamp(path), state.trusted(path))
+    return _health(cache.FileKey.of(path), state.trusted(path))

@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.paths import UploadArea, allowed_roots, confine, resolve_user_path, sweep_uploads
+from core.io.paths import UploadArea, allowed_roots, confine, resolve_user_path, sweep_uploads
 
 AREA_KEY = "_upload_area"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.checkpoints import epoch_from_name
-from core.diagnosis import SEVERITY_ORDER, Finding, Report
-from core.errors import CollapseExplorerError
-from core.metrics import all_metrics, format_value, info_of, label
-from core.paths import default_demo, demo_checkpoints, display_name
+from core.diagnosis import Finding, Report
+from core.io.checkpoints import epoch_from_name
+from core.io.errors import CollapseExplorerError
+from core.io.paths import default_demo, demo_checkpoints, display_name
+from core.metrics import all_metrics, format_value, info_of, label, readable
 from ui import cache, state, uploads
 
 SOURCES = ("Demo", "Path", "Upload")
@@ -80,14 +80,14 @@ def checkpoint_picker(slot: state.Slot, label: str) -> str | None:
     else:
         upload = st.file_uploader(f"{label}: upload", key=f"upload_{slot}")
         if upload is not None:
-            path, problem = _stored(upload)
+            path, problem = stored(upload)
         else:
             problem = "Upload chosen, but no file uploaded yet"
     state.set_selected(slot, path, problem)
     return path
 
 
-def _stored(upload) -> tuple[str | None, str | None]:
+def stored(upload) -> tuple[str | None, str | None]:
     """(path in this session's upload area, None), or (None, why not: over a cap or the quota)."""
     try:
         return str(uploads.store(upload.name, upload.getvalue())), None
@@ -104,12 +104,15 @@ def probe_picker() -> str | None:
     upload = st.file_uploader("…or upload probe data", type=["npz", "safetensors"], key="probe_upload")
     path = problem = None
     if upload is not None:
-        path, problem = _stored(upload)
+        path, problem = stored(upload)
     elif text:
         try:
             path = str(uploads.resolve(text))
         except CollapseExplorerError as exc:
             problem = str(exc)
+    elif given := st.session_state.get(state.PAGE_PROBE_KEY):
+        path = given
+        st.caption("Using the probe data uploaded on the page.")
     state.set_probe_path(path, problem)
     return path
 
@@ -142,13 +145,23 @@ def finding_card(finding: Finding) -> None:
                 rows.append(
                     {
                         "metric": label(key, with_unit=True),
-                        "value": format_value(value),
-                        "reading": info.direction if info is not None else "",
+                        "value": readable(value),
+                        "reading": reading(info),
                     }
                 )
             st.dataframe(rows, hide_index=True, width="stretch")
         if finding.fix and finding.severity in ("collapse", "warning"):
             st.markdown(f"**Known fix:** {finding.fix}")
+
+
+def reading(info) -> str:
+    """How to read a metric in words: 'higher is better', 'lower is better', 'depends: <why>' where the
+    good direction truly turns on context, and 'a size, not judged' for counts and settings."""
+    if info is None:
+        return ""
+    if info.context:
+        return f"depends: {info.context}"
+    return {"higher": "higher is better", "lower": "lower is better"}.get(info.better, "a size, not judged")
 
 
 def findings_section(
@@ -251,7 +264,8 @@ def delta_frame(deltas: list, *, only_changed: bool = False):
         for d in deltas
         if d.judgement != "setting" and (not only_changed or (d.delta is not None and d.delta != 0))
     ]
-    frame = pd.DataFrame(rows, columns=["metric", "reading", "A", "B", "B − A", "B is", "why"])
+    # A and B next to the metric: on a narrow screen the table scrolls the explanations out, not them.
+    frame = pd.DataFrame(rows, columns=["metric", "A", "B", "B is", "B − A", "reading", "why"])
     return frame.style.map(lambda v: MARK_COLOURS.get(str(v)[:1], ""), subset=["B is"])
 
 
@@ -264,12 +278,6 @@ def settings_caption(deltas: list) -> str:
         values = format_value(d.a) if d.a == d.b else f"A {format_value(d.a)}, B {format_value(d.b)}"
         parts.append(f"{d.label.lower()} {values}")
     return f"Measured with: {'; '.join(parts)}." if parts else ""
-
-
-def verdict_markdown(slot: str, report: Report, line: str) -> str:
-    """'**A** (run/file.pt): prototype collapse - 32 distinct endpoints of 1,000' with a severity icon."""
-    worst = max((f.severity for f in report.findings), key=SEVERITY_ORDER.get, default="undefined")
-    return f"{SEVERITY_ICON[worst]} **{slot}** (`{short_name(report.checkpoint)}`): {line}"
 
 
 def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> None:
@@ -296,7 +304,7 @@ def export_buttons(path_a: str, path_b: str | None, probe: str | None, trust: bo
 
 def device_picker() -> str:
     """Sidebar setting: where models run (the CPU, or a CUDA GPU that torch can see on the server)."""
-    from core.device import available_devices
+    from core.models.device import available_devices
 
     devices = available_devices()
     if st.session_state.get(state.DEVICE_KEY) not in devices:

@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 import torch
 
+from ..io.checkpoints import load_checkpoint
+from ..models.device import resolve_device
+
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
-    from ..sampling import SamplingConfig
+    from ..config import SamplingConfig
+    from ..io.checkpoints import LoadedCheckpoint
 
 Family = Literal["flow", "text", "codebook", "posterior"]
 
@@ -69,14 +72,12 @@ class CheckpointAdapter(ABC):
         cls, path: str | Path, *, device: str = "cpu", trust: bool = False
     ) -> CheckpointAdapter:
         """Load `path` safely and rebuild the model on `device` ("cpu", "cuda", "cuda:N" or "auto")."""
-        from ..checkpoints import load_checkpoint
-        from ..device import resolve_device
 
         device = resolve_device(device)
         return cls.from_loaded(load_checkpoint(path, trust=trust)).to_device(device)
 
     def to_device(self, device: str) -> CheckpointAdapter:
-        """Move the model's torch modules to a resolved `device` (see core.device); returns self.
+        """Move the model's torch modules to a resolved `device` (see core.models.device); returns self.
 
         Call it once, right after building: adapters are shared read-only afterwards. Family methods move
         their inputs to `self.device` and return numpy arrays on the CPU. An adapter that holds no torch

@@ -7,7 +7,7 @@ below reads one family of layouts, told apart by the first codebook's role:
 - `vq_multihead`: `embed [H, K, D]` + `cluster_size [H, K]` (e.g. `_codebook.embed`), or one head
   `embed [K, D]` + `cluster_size [K]`
 - `vq_embedding`: a codebook without usage buffers (`quantize.embedding.weight`, `codebook.weight`, `k`, ...)
-- `vqvae_digits`: the reference VQ-VAE of core.models.vqvae, plain or component-dict checkpoint; it is
+- `vqvae_digits`: the reference VQ-VAE of core.models.codebook, plain or component-dict checkpoint; it is
   rebuilt, so code indices come from data.
 
 Weight-only usage is the EMA cluster size per code (`code_usage() -> float64 [H, K]`). Data-driven usage
@@ -25,15 +25,19 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
-from ..errors import AdapterError, CheckpointError, ProbeError
+from ..io.checkpoints import load_checkpoint
+from ..io.errors import AdapterError, CheckpointError, ProbeError
+from ..io.paths import checkpoint_files
 from ..metrics.codebook import code_counts
-from ..roles import CodebookRole, roles_of
+from ..models.codebook import build_vqvae
+from ..roles.codebook import CodebookRole
+from ..roles.found import roles_of
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import build_adapter, register
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
-    from ..probe import ProbeData
+    from ..io.checkpoints import LoadedCheckpoint
+    from ..io.probe import ProbeData
 
 Shapes = Mapping[str, tuple[int, ...]]
 CODES_FIELD = "codes"
@@ -93,6 +97,15 @@ def _codebook_roles(shapes: Shapes) -> tuple[CodebookRole, ...]:
     return () if _is_reference(shapes) else roles_of(shapes).codebooks
 
 
+def layout_adapter(role: CodebookRole) -> str:
+    """The name of the weight-only adapter that reads a codebook role's layout."""
+    if role.layout == "hkd" or (role.layout == "kd" and role.key.rpartition(".")[2] == "embed"):
+        return "vq_multihead" if role.usage else "vq_embedding"
+    if role.usage is None:
+        return "vq_embedding"
+    return "vq_transposed" if role.layout == "dk" else "vq_ema"
+
+
 class CodebookAdapter(CheckpointAdapter):
     """Codebooks read from weights only: groups of vectors [H, K, D] and, when kept, EMA usage [H, K]."""
 
@@ -106,7 +119,7 @@ class CodebookAdapter(CheckpointAdapter):
     @classmethod
     def detect(cls, shapes: Shapes, config: Mapping) -> bool:
         roles = _codebook_roles(shapes)
-        return bool(roles) and roles[0].adapter == cls.name
+        return bool(roles) and layout_adapter(roles[0]) == cls.name
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> CodebookAdapter:
@@ -186,7 +199,7 @@ def _is_reference(shapes: Shapes) -> bool:
 
 @register
 class ReferenceVQVAEAdapter(CheckpointAdapter):
-    """The reference VQ-VAE (core.models.vqvae), rebuilt: code indices and reconstructions from data."""
+    """The reference VQ-VAE (core.models.codebook), rebuilt: code indices and reconstructions from data."""
 
     name = "vqvae_digits"
     family: ClassVar = "codebook"
@@ -200,7 +213,6 @@ class ReferenceVQVAEAdapter(CheckpointAdapter):
 
     @classmethod
     def from_loaded(cls, loaded: LoadedCheckpoint) -> ReferenceVQVAEAdapter:
-        from ..models.vqvae import build_vqvae
 
         return cls(build_vqvae(loaded.state_dict, loaded.config))
 
@@ -347,12 +359,11 @@ class RunUsage:
 
 def run_checkpoints(folder: str | Path) -> list[Path]:
     """Checkpoint files directly in a run folder; CheckpointError when there are none."""
-    from ..checkpoints import weight_files
 
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"run folder not found: {folder}")
-    files = weight_files(folder)
+    files = checkpoint_files(folder)
     if not files:
         raise CheckpointError(f"{folder.name}/ holds no checkpoint files (.pt, .pth, .ckpt, .safetensors)")
     return files
@@ -365,7 +376,6 @@ def run_usage(
 ) -> RunUsage:
     """Usage per checkpoint of a run folder (each file loaded safely and its adapter detected, or made by
     `builder(loaded, probe_x=...)`, a user builder from core.adapters.live, which sees the probe's x)."""
-    from ..checkpoints import load_checkpoint
 
     rows = []
     x = None if probe is None else probe.x

@@ -22,16 +22,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import AdapterError, ProbeError
+from ..io.errors import AdapterError, ProbeError
 from ..metrics.posterior import as_logvar, input_column_norms
 from ..models.mlp import Group, chain, groups_at, is_mlp_layer, layer_groups, linears
-from ..models.vae import FeatureVAE, Step, make_activation
-from ..roles import HeadsRole, layers_of, roles_of
+from ..models.posterior import FeatureVAE, Step, make_activation
+from ..roles.found import roles_of
+from ..roles.heads import HeadsRole
+from ..roles.layers import layers_of
 from .base import AdapterSpec, CheckpointAdapter
 from .registry import register
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
+    from ..io.checkpoints import LoadedCheckpoint
 
 DECODER_PARTS = ("decoder_input", "decoder", "final_layer")
 _CHUNK = 4096

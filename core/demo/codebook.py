@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from ..metrics.codebook import perplexity
-from ..models.vqvae import VQVAE, VQVAEConfig
+from ..models.codebook import VQVAE, VQVAEConfig
 
 if TYPE_CHECKING:
     from ..guard import CollapseGuard

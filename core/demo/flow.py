@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.vectorfield import VectorFieldNetwork, flow
-from ..probe import ProbeData, save_probe
+from ..io.probe import ProbeData, save_probe
+from ..models.flow import VectorFieldNetwork, flow
 from .corpus import demo_corpus, split_corpus
 
 SEED = 0

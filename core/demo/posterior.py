@@ -23,7 +23,7 @@ import torch.nn.functional as F
 import yaml
 
 from ..metrics.posterior import active_units, kl_per_dim
-from ..models.vae import FeatureVAE, make_vae
+from ..models.posterior import FeatureVAE, make_vae
 from .codebook import digits_split
 
 SEED = 0

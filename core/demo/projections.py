@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..adapters.registry import open_adapter
-from ..diagnosis.prototype import probe_targets
-from ..flowview import FrameContext, check_flow_inputs, flow_defaults, flow_toward, home_anchor
-from ..probe import load_probe
-from ..projection import (
+from ..config import FlowConfig
+from ..diagnosis.flow import probe_targets
+from ..io.probe import load_probe
+from ..plots.flow.projection import (
     FRAMES_DIR,
     PROJECTION_NAME,
     FrameStore,
@@ -25,6 +25,7 @@ from ..projection import (
     fit_projection,
     frame_rows,
 )
+from ..plots.flow.view import FrameContext, check_flow_inputs, flow_defaults, flow_toward, home_anchor
 
 
 def build(out_dir: Path, *, quick: bool = False) -> list[Path]:
@@ -55,11 +56,18 @@ def build(out_dir: Path, *, quick: bool = False) -> list[Path]:
             adapter = open_adapter(str(checkpoint))
             embeddings, attributes = check_flow_inputs(adapter, probe)
             digest = content_digest(checkpoint)
-            steps, alpha = flow_defaults(adapter)
-            anchor = home_anchor(adapter, digest, context, embeddings, attributes, steps, alpha)
+            home = FlowConfig(*flow_defaults(adapter))
+            anchor = home_anchor(adapter, digest, context, embeddings, attributes, home)
             target = probe_targets(attributes)
             flow_toward(
-                adapter, digest, context, embeddings, attributes, target, steps, alpha, 1, anchor=anchor
+                adapter,
+                digest,
+                context,
+                embeddings,
+                attributes,
+                target,
+                FlowConfig(home.steps, home.alpha, sample_size=1),
+                anchor=anchor,
             )
         written.extend(sorted(frames_dir.glob("*.npz")))
     return written

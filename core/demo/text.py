@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerFast
 
+from ..io.probe import ProbeData, save_probe
 from ..metrics.text import corpus_bleu
-from ..models.textbridge import (
+from ..models.text import (
     T5_CONFIG_FIELDS,
     Bridge,
     TextBridge,
@@ -35,7 +36,6 @@ from ..models.textbridge import (
     small_t5_config,
     train_tokenizer,
 )
-from ..probe import ProbeData, save_probe
 from .corpus import demo_corpus, split_corpus
 
 SEED = 0

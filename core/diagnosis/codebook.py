@@ -14,13 +14,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..adapters.codebook import CODES_FIELD, CodebookGroup, CodeUsage, measure_usage
-from ..metrics import MetricValue, Undefined, format_value, is_defined
+from ..metrics.base import MetricValue, Undefined, format_value, is_defined
 from ..metrics.codebook import usage_summary, weight_evidence
-from . import Finding, Severity
+from .base import Finding, Severity
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
-    from ..probe import ProbeData
+    from ..io.probe import ProbeData
 
 COLLAPSE_RATIO = 0.2  # perplexity / K below this is collapse whatever the dead fraction
 COLLAPSE_RATIO_WITH_DEAD = 0.35

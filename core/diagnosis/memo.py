@@ -1,7 +1,8 @@
 """Statistics of a probe's inputs alone, kept by content.
 
 They are the same for every checkpoint measured on that probe (a guard every few hundred steps, a
-timeline, a sweep), so each is paid once per process.
+timeline, a sweep), so each is paid once per process. No family's own module: the flow and posterior
+rules both use it.
 """
 
 from __future__ import annotations

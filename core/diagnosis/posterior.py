@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..adapters.registry import build_adapter
-from ..checkpoints import load_checkpoint, weight_files
-from ..errors import AdapterError, ProbeError
-from ..metrics import MetricValue, Undefined, format_value, is_defined
+from ..io.checkpoints import load_checkpoint
+from ..io.errors import AdapterError, ProbeError
+from ..io.paths import checkpoint_files
+from ..metrics.base import MetricValue, Undefined, format_value, is_defined
 from ..metrics.posterior import (
     ACTIVE_THRESHOLD,
     active_units,
@@ -36,13 +37,13 @@ from ..metrics.posterior import (
     sigma_per_dim,
     weight_only_units,
 )
-from . import SEVERITY_ORDER, Finding, Severity
+from .base import SEVERITY_ORDER, Finding, Severity
 from .memo import of_inputs
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
     from ..adapters.posterior import HeadWeights
-    from ..probe import ProbeData
+    from ..io.probe import ProbeData
 
 COLLAPSE_ACTIVE = 0.125  # (nearly) every unit inactive: at most 1 in 8 active
 COLLAPSE_DIVERSITY = 0.2  # reconstructions keep under a fifth of the inputs' spread: the decoder ignores z
@@ -426,7 +427,7 @@ class RunTimeline:
 def run_timeline(folder: str | Path, x: np.ndarray) -> RunTimeline:
     """KL per dimension and active units for every checkpoint directly in `folder`, in file order."""
     folder = Path(folder)
-    files = weight_files(folder) if folder.is_dir() else []
+    files = checkpoint_files(folder) if folder.is_dir() else []
     if not files:
         raise AdapterError(f"{folder.name}/ holds no checkpoint files")
     epochs, kls, active = [], [], []

@@ -2,8 +2,12 @@
 while training falls) and from a checkpoint's weights; plus the loss components to watch against the
 usual ranges the flow-field and VAE reports give.
 
-Training is not a model family, so these rules are not in FAMILY_RULES: call `training_findings(run_log,
-health)` (logs, optionally with weight health) or `weight_findings(health)` (a checkpoint alone).
+Training has no model of its own, so these rules are no family's `rules` in the family registry
+(core.adapters.registry): call `training_findings(run_log, health)` (logs, optionally with weight health)
+or `weight_findings(health)` (a checkpoint alone).
+
+Why one module: the training family's rules, from logs and from weights, share the thresholds and the
+fix texts they quote.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..metrics import format_value
+from ..io.errors import CollapseExplorerError
+from ..io.logs import find_run_folder, scan_run_folder
+from ..metrics.base import format_value
+from ..metrics.health import weight_health
 from ..metrics.training import (
     PhaseSwitch,
     first_nonfinite,
@@ -35,12 +42,12 @@ from ..metrics.training import (
     train_val_gap,
     val_divergence,
 )
-from . import SEVERITY_ORDER, Finding, Severity
+from .base import SEVERITY_ORDER, Finding, Severity
 
 if TYPE_CHECKING:
-    from ..checkpoints import LoadedCheckpoint
-    from ..health import WeightHealth
-    from ..logs import RunLog
+    from ..io.checkpoints import LoadedCheckpoint
+    from ..io.logs import RunLog
+    from ..metrics.health import WeightHealth
 
 
 def _numbered(steps: list[str]) -> str:
@@ -545,9 +552,6 @@ def checkpoint_training_findings(loaded: LoadedCheckpoint) -> tuple[list[Finding
     was saved at (when a log sits in its folder or the one above). Events logged after the checkpoint
     do not count against it; a later divergence becomes an "ok" note that this checkpoint predates it
     (a candidate to resume from). Returns (findings, notes on logs that could not be used)."""
-    from ..errors import CollapseExplorerError
-    from ..health import weight_health
-    from ..logs import find_run_folder, scan_run_folder
 
     health = weight_health(loaded)
     keys = list(loaded.state_dict)

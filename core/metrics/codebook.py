@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ProbeError
-from . import MetricInfo, MetricValue, Undefined, register_metrics
+from ..io.errors import ProbeError
+from .base import MetricInfo, MetricValue, Undefined, register_metrics
+from .spectrum import rankme
 
 FAMILY = "codebook"
 
@@ -342,7 +343,6 @@ def weight_evidence(codebook: np.ndarray, *, ema: bool) -> dict[str, MetricValue
     With `ema` the init-box count is not used (EMA moves every code, chosen or not). Keys as METRICS;
     `distinct_codes_estimate` / `live_fraction_estimate` bound the codes that can be in use.
     """
-    from .spectrum import rankme
 
     c = np.asarray(codebook, dtype=np.float64)
     k = len(c)

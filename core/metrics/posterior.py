@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import MetricInfo, Undefined, register_metrics
+from .base import MetricInfo, Undefined, register_metrics
 
 ACTIVE_THRESHOLD = 0.01
 FLOOR_TOL = 0.01

@@ -1,9 +1,10 @@
 """How a finding was measured (probe rows, flow steps, latent size ...): not quality metrics, but the
-denominators and settings that make the metrics readable ("32 distinct endpoints of 1,000")."""
+denominators and settings that make the metrics readable ("32 distinct endpoints of 1,000"). No family's
+own module: every family reports its settings here."""
 
 from __future__ import annotations
 
-from . import MetricInfo, register_metrics
+from .base import MetricInfo, info_of, register_metrics
 
 FAMILY = "setting"
 
@@ -41,7 +42,6 @@ register_metrics(
 
 def is_setting(key: str) -> bool:
     """Whether `key` is a measurement setting rather than a metric."""
-    from . import info_of
 
     info, _ = info_of(key)
     return info is not None and info.family == FAMILY

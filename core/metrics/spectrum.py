@@ -3,13 +3,15 @@
 RankMe = exp(H(p)) with p_k = sigma_k / sum(sigma) over the singular values of the [N, D] matrix
 (a small epsilon keeps log finite for zero values). It is D for an isotropic cloud and 1 when every row
 is a multiple of one vector. Computed in float64.
+
+No family's own module: the flow family reads it on endpoints and the codebook family on code vectors.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import MetricInfo, MetricValue, Undefined, is_defined, register_metrics
+from .base import MetricInfo, MetricValue, Undefined, is_defined, register_metrics
 
 _EPS = 1e-12
 _ROWS = 8192

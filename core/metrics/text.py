@@ -14,7 +14,7 @@ import numpy as np
 import sacrebleu
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
-from . import MetricInfo, MetricValue, Undefined, register_metrics
+from .base import MetricInfo, MetricValue, Undefined, register_metrics
 
 _TOKENIZE = Tokenizer13a()
 

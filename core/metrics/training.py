@@ -4,6 +4,9 @@ gradient-norm blow-up; TensorBoard-style smoothing and the train/validation gap.
 All functions take `steps` and `values` as float arrays of equal length N, sorted by step, and return
 indices into them (or small frozen dataclasses). NaN/Inf values are evidence of divergence, never
 silently dropped: the spike and trend rules skip them and `first_nonfinite` reports them.
+
+Why one module: the training family's curve metrics share one input convention (steps and values) and
+the smoothing they are measured after.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from . import MetricInfo, Undefined, register_metrics
+from .base import MetricInfo, Undefined, all_metrics, register_metrics
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 TRAIN_WORDS = ("train", "training", "trn")
@@ -479,7 +482,6 @@ def series_direction(name: str, parts: frozenset[str] = frozenset()) -> Directio
     (lower is better) in one with a decoder; alone it is 'neither'. A name with no known word is a loss
     component ('recon', 'classification'), so 'lower'.
     """
-    from . import all_metrics
 
     if "loss" in name.lower():
         return "lower"

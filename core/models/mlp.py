@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..errors import AdapterError
+from ..io.errors import AdapterError
 
 Group = tuple[str, dict[str, tuple[int, ...]]]
 

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from ..adapters.codebook import RunUsage
 from ..metrics.codebook import lorenz_curve, usage_timeline
+from .palette import GUIDE_COLOUR, series_colour
 
 Order = Literal["final", "index"]
 HEATMAP_SCALE = "Viridis"
@@ -25,7 +26,6 @@ LEGEND_BELOW = {
     "yanchor": "top",
     "y": -0.25,
 }  # these figures often sit in half-width columns
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:
@@ -178,12 +178,12 @@ def sorted_usage_figure(curves: Mapping[str, np.ndarray], *, log: bool = True) -
         keep = shares > 0 if log else np.ones(shares.size, dtype=bool)
         dead = int((shares <= 0).sum())
         label = f"{name} ({dead} unused not drawn)" if log and dead else name
-        line = {"color": _COLORS[i % len(_COLORS)]}
+        line = {"color": series_colour(name, i)}
         y = shares[keep].astype(np.float32)
         fig.add_trace(go.Scatter(x=rank[keep], y=y, mode="lines+markers", name=label, line=line))
     if curves:
         k = np.asarray(next(iter(curves.values()))).size
-        fig.add_hline(y=1.0 / k, line_dash="dot", annotation_text="uniform 1/K")
+        fig.add_hline(y=1.0 / k, line_dash="dot", line_color=GUIDE_COLOUR, annotation_text="uniform 1/K")
     fig.update_layout(
         title="Sorted code usage",
         xaxis={"title": "code rank"},
@@ -200,12 +200,14 @@ def lorenz_figure(curves: Mapping[str, np.ndarray]) -> go.Figure:
     fig = go.Figure()
     for i, (name, counts) in enumerate(curves.items()):
         x, y = lorenz_curve(counts)
-        line = {"color": _COLORS[i % len(_COLORS)]}
+        line = {"color": series_colour(name, i)}
         fig.add_trace(
             go.Scatter(x=x.astype(np.float32), y=y.astype(np.float32), mode="lines", name=name, line=line)
         )
     fig.add_trace(
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="uniform", line={"color": "grey", "dash": "dot"})
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="uniform", line={"color": GUIDE_COLOUR, "dash": "dot"}
+        )
     )
     fig.update_layout(
         title="Lorenz curve of code usage",
@@ -240,7 +242,7 @@ def timeline_figure(
     k = None
     for i, (name, run) in enumerate(runs.items()):
         ppl, dead = usage_timeline(run.counts[:, head], threshold)
-        color = _COLORS[i % len(_COLORS)]
+        color = series_colour(name, i)
         style = {"mode": "lines+markers", "name": name, "line": {"color": color}, "legendgroup": name}
         fig.add_trace(go.Scatter(x=list(run.epochs), y=ppl, **style), row=1, col=1)
         fig.add_trace(go.Scatter(x=list(run.epochs), y=dead, showlegend=False, **style), row=2, col=1)
@@ -254,7 +256,7 @@ def timeline_figure(
             )
         k = run.counts.shape[-1]
     if k is not None:
-        fig.add_hline(y=k, line_dash="dot", annotation_text=f"K = {k}", row=1, col=1)
+        fig.add_hline(y=k, line_dash="dot", line_color=GUIDE_COLOUR, annotation_text=f"K = {k}", row=1, col=1)
     fig.update_yaxes(title_text="exp(H)", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="fraction", range=[0, 1.02], row=2, col=1)
     fig.update_xaxes(title_text="epoch", row=2, col=1)

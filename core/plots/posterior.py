@@ -15,13 +15,13 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from ..metrics import Undefined
+from ..metrics.base import Undefined, readable
 from ..metrics.posterior import ACTIVE_THRESHOLD
+from .palette import GUIDE_COLOUR, series_colour
 
 if TYPE_CHECKING:
     from ..diagnosis.posterior import RunTimeline
 
-_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
 _GAP = 2
 _GAP_SHADE = 255
 
@@ -43,7 +43,7 @@ def _sorted_bars(series: Series, *, title: str, y_title: str, log: bool = False)
                 x=np.arange(1, len(v) + 1),
                 y=v.astype(np.float32),
                 name=label,
-                marker_color=_COLORS[i % len(_COLORS)],
+                marker_color=series_colour(label, i),
                 hovertemplate=f"{label} rank %{{x}}: %{{y:.4g}}<extra></extra>",
             )
         )
@@ -61,12 +61,19 @@ def _sorted_bars(series: Series, *, title: str, y_title: str, log: bool = False)
 
 def kl_bars(kl: Series, floor: float = 0.0) -> go.Figure:
     """Data-averaged KL per latent dimension [Z] per checkpoint label, sorted, with the free-bits floor."""
+    # The slot ("A" of "A: run/file.pt") keeps the title short enough for a narrow screen.
     totals = ", ".join(
-        f"{label}: {float(np.sum(v)):.3g}" for label, v in kl.items() if not isinstance(v, Undefined)
+        f"{label.split(':')[0]}: {readable(float(np.sum(v)))}"
+        for label, v in kl.items()
+        if not isinstance(v, Undefined)
     )
-    fig = _sorted_bars(kl, title=f"KL per dimension (nats; total {totals})", y_title="KL_j (nats)")
+    fig = _sorted_bars(
+        kl, title=f"KL per dimension (nats)<br><sup>total {totals}</sup>", y_title="KL_j (nats)"
+    )
     if floor > 0:
-        fig.add_hline(y=floor, line_dash="dash", annotation_text=f"free-bits floor {floor:g}")
+        fig.add_hline(
+            y=floor, line_dash="dash", line_color=GUIDE_COLOUR, annotation_text=f"free-bits floor {floor:g}"
+        )
     return fig
 
 
@@ -80,14 +87,19 @@ def activity_bars(mu_var: Series, threshold: float = ACTIVE_THRESHOLD) -> go.Fig
     fig = _sorted_bars(
         mu_var, title=f"Active units (Var_x(mu) >= {threshold:g}; {counts})", y_title="Var_x(mu_j)", log=True
     )
-    fig.add_hline(y=threshold, line_dash="dash", annotation_text=f"active threshold {threshold:g}")
+    fig.add_hline(
+        y=threshold,
+        line_dash="dash",
+        line_color=GUIDE_COLOUR,
+        annotation_text=f"active threshold {threshold:g}",
+    )
     return fig
 
 
 def sigma_bars(sigma: Series) -> go.Figure:
     """Mean posterior standard deviation per dimension [Z] per checkpoint (1 = the prior's)."""
     fig = _sorted_bars(sigma, title="Posterior std per dimension (mean over data)", y_title="mean sigma_j")
-    fig.add_hline(y=1.0, line_dash="dot", annotation_text="prior sigma = 1")
+    fig.add_hline(y=1.0, line_dash="dot", line_color=GUIDE_COLOUR, annotation_text="prior sigma = 1")
     return fig
 
 

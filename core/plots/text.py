@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from ..metrics import METRICS, is_defined
 from ..metrics import text as _text_metrics  # noqa: F401  (registers the METRICS entries read below)
+from ..metrics.base import METRICS, is_defined
+from .palette import series_colour
 
 # Metrics on a 0-1 scale, drawn together; BLEU-like metrics (0-100) would flatten them.
 DIVERSITY_KEYS = ("unique_output_ratio", "most_common_share", "distinct_1", "distinct_2", "bridge_similarity")
-_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
 
 
 def metric_bars(
@@ -26,7 +26,7 @@ def metric_bars(
     figure = go.Figure()
     for i, (name, metrics) in enumerate(results.items()):
         values = [float(metrics[k]) if is_defined(metrics.get(k)) else None for k in shown]
-        figure.add_bar(name=name, x=labels, y=values, marker_color=_COLORS[i % len(_COLORS)])
+        figure.add_bar(name=name, x=labels, y=values, marker_color=series_colour(name, i))
     figure.update_layout(
         barmode="group",
         yaxis={"range": [0, 1.05], "title": "value"},

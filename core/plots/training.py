@@ -12,10 +12,11 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from ..metrics.training import ema_smooth, train_val_gap
+from .palette import GUIDE_COLOUR
 
 if TYPE_CHECKING:
     from ..diagnosis.training import TrainingEvent
-    from ..logs import RunLog
+    from ..io.logs import RunLog
 
 MAX_POINTS = 4000  # per trace; longer series are thinned evenly (events are drawn from the full data)
 WEBGL_ABOVE = 2000
@@ -96,7 +97,7 @@ def loss_figure(
                         "symbol": EVENT_SYMBOL.get(event.kind, "circle"),
                         "size": 13,
                         "color": EVENT_COLOR.get(event.severity, "#7f7f7f"),
-                        "line": {"width": 1, "color": "black"},
+                        "line": {"width": 1, "color": GUIDE_COLOUR},
                     },
                     name=f"{event.kind.replace('_', ' ')}: {event.series}",
                     hovertext=f"{label}: {event.kind.replace('_', ' ')} in {event.series} at step "

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.models.vqvae import VQVAE, VQVAEConfig
+from core.models.codebook import VQVAE, VQVAEConfig
 
 K, D, H = 16, 4, 2
 

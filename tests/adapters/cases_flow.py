@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.models.vectorfield import AttributeMLPField, VectorFieldNetwork
+from core.models.flow import AttributeMLPField, VectorFieldNetwork
 
 D, A, H = 12, 3, 8
 NAMES = ["smiling", "young", "male"]

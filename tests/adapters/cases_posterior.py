@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import yaml
 
-from core.models.vae import FeatureVAE, make_vae
+from core.models.posterior import FeatureVAE, make_vae
 
 FEATURES = 16
 LATENT = 4

@@ -10,7 +10,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.models.textbridge import (
+from core.io.probe import ProbeData, save_probe
+from core.models.text import (
     T5_CONFIG_FIELDS,
     TextBridge,
     export_state_dict,
@@ -18,7 +19,6 @@ from core.models.textbridge import (
     small_t5_config,
     train_tokenizer,
 )
-from core.probe import ProbeData, save_probe
 
 TEXTS = (
     "a man rides a horse .",

@@ -16,7 +16,8 @@ import pytest
 
 from core.adapters.base import AdapterSpec, CheckpointAdapter
 from core.adapters.registry import build_adapter, detect, load_all
-from core.checkpoints import load_checkpoint
+from core.io.checkpoints import load_checkpoint
+from core.io.probe import find_probe, load_probe
 from tests.conftest import folder_snapshot
 
 CASES: dict[str, Callable[[Path], Path]] = {}
@@ -70,9 +71,17 @@ def _inputs(adapter: CheckpointAdapter) -> dict[str, tuple]:
     z = rng.normal(size=(6, d)).astype(np.float32)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     y = rng.integers(0, 2, size=(6, max(len(spec.attribute_names), 1))).astype(np.float32)
-    inputs: dict[str, tuple] = {"flow": (z, y, 3, 0.5), "code_usage": ()}
+    latent = rng.normal(size=(6, spec.latent_dim or 4)).astype(np.float32)
+    x = np.zeros((6, d), dtype=np.float32)
+    inputs: dict[str, tuple] = {
+        "flow": (z, y, 3, 0.5),
+        "code_usage": (),
+        "posterior": (x,),
+        "decode": (latent,),
+        "code_indices": (x,),
+    }
     if spec.family == "text":
-        from core.sampling import SamplingConfig
+        from core.config import SamplingConfig
 
         inputs["generate"] = (z, SamplingConfig(max_new_tokens=6))
     else:
@@ -84,7 +93,24 @@ CAPABILITIES = {
     "flow": "supports_flow",
     "generate": "supports_generation",
     "code_usage": "supports_code_usage",
+    "posterior": "supports_posterior",
+    "decode": "supports_decode",
+    "code_indices": "supports_code_indices",
 }
+
+
+def _probe_x(path: Path) -> np.ndarray:
+    """Model inputs x of the probe a case writes beside a model that reads inputs."""
+    found = find_probe(path)
+    x = load_probe(found).x if found is not None else None
+    assert x is not None, "a case whose adapter reads model inputs writes probe x beside its checkpoint"
+    return x
+
+
+def test_every_capability_is_declared_by_one_spec_flag():
+    flags = {f.name for f in dataclasses.fields(AdapterSpec) if f.name.startswith("supports_")}
+    assert set(CAPABILITIES.values()) == flags
+    assert all(hasattr(CheckpointAdapter, method) for method in CAPABILITIES)
 
 
 def test_unsupported_capabilities_raise_naming_the_adapter(built):
@@ -119,6 +145,36 @@ def test_supported_capabilities_return_numpy_and_repeat(built):
             spec.codebook_size,
         )
         assert (usage >= 0).all()
-    if spec.supports_posterior:
-        assert spec.latent_dim is not None
     assert spec.family in ("flow", "text", "codebook", "posterior")
+
+
+def test_declared_model_input_capabilities_return_numpy_and_repeat(built):
+    """posterior, decode and code_indices, run on the case's probe x wherever the spec declares them."""
+    _, path, adapter = built
+    spec = adapter.spec()
+    declared = [spec.supports_posterior, spec.supports_decode, spec.supports_code_indices]
+    if not any(declared):
+        pytest.skip(f"{adapter.name} reads no model inputs")
+    x = _probe_x(path)
+    if spec.supports_posterior:
+        mu, logvar = adapter.posterior(x)
+        assert spec.latent_dim is not None
+        for part in (mu, logvar):
+            assert isinstance(part, np.ndarray) and part.dtype == np.float32
+            assert part.shape == (len(x), spec.latent_dim) and np.isfinite(part).all()
+        again = adapter.posterior(x)
+        np.testing.assert_array_equal(mu, again[0])
+        np.testing.assert_array_equal(logvar, again[1])
+    if spec.supports_decode:
+        if spec.family == "codebook":  # a VQ decoder reads the code vectors the encoder's indices pick
+            z = adapter.codebook()[0][adapter.code_indices(x)].reshape(len(x), -1)  # type: ignore[attr-defined]
+        else:
+            z = adapter.posterior(x)[0]  # the posterior means
+        decoded = adapter.decode(z)
+        assert isinstance(decoded, np.ndarray) and len(decoded) == len(z) and np.isfinite(decoded).all()
+        np.testing.assert_array_equal(decoded, adapter.decode(z))
+    if spec.supports_code_indices:
+        codes = adapter.code_indices(x)
+        assert isinstance(codes, np.ndarray) and codes.dtype == np.int64 and len(codes) == len(x)
+        assert spec.codebook_size is not None and codes.min() >= 0 and codes.max() < spec.codebook_size
+        np.testing.assert_array_equal(codes, adapter.code_indices(x))

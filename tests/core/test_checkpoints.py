@@ -7,8 +7,9 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from core.checkpoints import list_tensors_safely, load_checkpoint
-from core.errors import CheckpointError, NeedsTrustError
+from core.io.checkpoints import load_checkpoint
+from core.io.errors import CheckpointError, NeedsTrustError
+from core.io.unpickle import list_tensors_safely
 from tests.conftest import folder_snapshot
 
 

@@ -4,7 +4,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from core.metrics import Undefined
-from core.metrics.clustering import (
+from core.metrics.flow.clustering import (
     distinct_endpoints,
     median_nn_distance,
     pack_bits,

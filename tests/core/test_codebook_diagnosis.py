@@ -9,9 +9,9 @@ from core.adapters.registry import open_adapter
 from core.cli import main
 from core.diagnosis import diagnose
 from core.diagnosis.codebook import findings, severity_of
-from core.errors import ProbeError
+from core.io.errors import ProbeError
+from core.io.probe import ProbeData, load_probe
 from core.metrics import Undefined
-from core.probe import ProbeData, load_probe
 from tests.adapters import cases_codebook as cases
 
 RUNS = DEMO_DIR / "codebook"

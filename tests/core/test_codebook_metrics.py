@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import entropy
 
-from core.errors import ProbeError
+from core.io.errors import ProbeError
 from core.metrics import METRICS, Undefined
 from core.metrics.codebook import (
     code_counts,

@@ -16,11 +16,11 @@ from core.adapters.codebook import (
     run_usage,
 )
 from core.adapters.registry import build_adapter, detect, open_adapter
-from core.checkpoints import load_checkpoint
 from core.demo.codebook import RECIPES, train_run
-from core.errors import AdapterError, CheckpointError, ProbeError
-from core.models.vqvae import VQVAE, VQVAEConfig, build_vqvae
-from core.probe import ProbeData, load_probe
+from core.io.checkpoints import load_checkpoint
+from core.io.errors import AdapterError, CheckpointError, ProbeError
+from core.io.probe import ProbeData, load_probe
+from core.models.codebook import VQVAE, VQVAEConfig, build_vqvae
 from tests.adapters import cases_codebook as cases
 
 SMALL = VQVAEConfig(hidden_dim=16, num_embeddings=16, embedding_dim=4, num_tokens=2)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoints import load_checkpoint
-from core.logs import find_logs, find_run_folder
-from core.paths import ROOTS_ENV, confined_to, found_file, within_roots
-from core.probe import ProbeData, find_probe, save_probe
-from core.runs import guard_files
+from core.io.checkpoints import load_checkpoint
+from core.io.logs import find_logs, find_run_folder
+from core.io.paths import ROOTS_ENV, confined_to, found_file, within_roots
+from core.io.probe import ProbeData, find_probe, save_probe
+from core.timeline import guard_files
 from tests.corpus import layouts
 from tests.pages.helpers import router_app
 

@@ -7,9 +7,13 @@ import pytest
 
 from core import DEMO_DIR
 from core.adapters.registry import open_adapter
+from core.config import FlowConfig
 from core.demo import projections
-from core.diagnosis.prototype import probe_targets
-from core.flowview import (
+from core.diagnosis.flow import probe_targets
+from core.io.paths import demo_checkpoints
+from core.io.probe import ProbeData, load_probe, save_probe
+from core.plots.flow.projection import FRAMES_DIR, FrameStore, content_digest
+from core.plots.flow.view import (
     FrameContext,
     check_flow_inputs,
     default_controls,
@@ -19,9 +23,6 @@ from core.flowview import (
     joint_frame,
     target_attributes,
 )
-from core.paths import demo_checkpoints
-from core.probe import ProbeData, load_probe, save_probe
-from core.projection import FRAMES_DIR, FrameStore, content_digest
 from tests.core.test_flow_demo import _tiny_run
 
 FLOW_DEMO = DEMO_DIR / "flow"
@@ -42,7 +43,7 @@ def _frames(checkpoint: Path, cache: Path | None):
         (target_attributes(attributes, default_controls(attributes.shape[1])), None),
         (
             probe_targets(attributes),
-            home_anchor(adapter, digest, context, embeddings, attributes, steps, alpha),
+            home_anchor(adapter, digest, context, embeddings, attributes, FlowConfig(steps, alpha)),
         ),
     ):
         endpoints = adapter.flow(inputs, target[rows].astype(np.float32), steps, alpha)[-1]
@@ -57,7 +58,8 @@ def _home_view(checkpoint: Path):
     context = FrameContext.for_probe(embeddings, attributes, checkpoint.parent, store)
     controls = default_controls(attributes.shape[1])
     digest = content_digest(checkpoint)
-    return flow_view(adapter, digest, context, embeddings, attributes, controls, *flow_defaults(adapter), 500)
+    config = FlowConfig(*flow_defaults(adapter), controls, 500)
+    return flow_view(adapter, digest, context, embeddings, attributes, config)
 
 
 @pytest.mark.skipif(not (FLOW_DEMO / "collapsed" / FRAMES_DIR).is_dir(), reason="flow demo not built")

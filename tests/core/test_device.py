@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.adapters import vectorfield
+from core.adapters import flow as vectorfield
+from core.adapters.flow import FlowNetworkAdapter
 from core.adapters.registry import open_adapter
-from core.adapters.vectorfield import FlowNetworkAdapter
 from core.cli import main
-from core.device import DeviceError, available_devices, resolve_device
-from core.models.vectorfield import flow
+from core.models.device import DeviceError, available_devices, limit_threads, resolve_device
+from core.models.flow import flow
 from tests.adapters.cases_flow import network_case
 
 
@@ -93,3 +93,20 @@ def test_adapter_flow_in_row_chunks_equals_one_pass(tmp_path, monkeypatch):
     chunked = adapter.flow(z, y, 6, 0.2)
     assert chunked.shape == (7, 301, 12) and chunked.dtype == np.float32
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
+
+
+def test_limit_threads_sets_torch_and_blas_pools(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = torch.get_num_threads()
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    try:
+        monkeypatch.setenv("COLLAPSE_EXPLORER_THREADS", "1")
+        assert limit_threads(default=2) == 1 and torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        monkeypatch.setenv("COLLAPSE_EXPLORER_THREADS", "nonsense")
+        assert limit_threads(default=2) == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+        threadpool_limits(limits=before)

@@ -9,8 +9,8 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
-from core.metrics import clustering
-from core.metrics.clustering import _assign, _centres, _sweep_basis, nn_scale, radius_components
+from core.metrics.flow import clustering
+from core.metrics.flow.clustering import _assign, _centres, _sweep_basis, nn_scale, radius_components
 
 
 def _brute(x: np.ndarray, eps: float) -> np.ndarray:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from core.metrics import METRICS, Undefined, format_interval, format_with_error
-from core.metrics.field import field_stats
+from core.metrics.flow.field import field_stats
 
 
 def _linear(a: np.ndarray):

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from core.adapters.registry import build_adapter
-from core.checkpoints import load_checkpoint
 from core.demo import flow as demo
 from core.demo.corpus import ATTRIBUTE_NAMES, demo_corpus, embed_sentences, generate_corpus, split_corpus
-from core.probe import find_probe, load_probe
+from core.io.checkpoints import load_checkpoint
+from core.io.probe import find_probe, load_probe
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "demo"
 

@@ -3,10 +3,16 @@ import pytest
 import torch
 
 from core.adapters.base import AdapterSpec
-from core.diagnosis.prototype import probe_targets
-from core.errors import AdapterError, ProbeError
-from core.flowtext import GREEDY, check_decoder, decode_endpoints, decode_rows, decode_selected
-from core.flowview import (
+from core.config import FlowConfig, SamplingConfig
+from core.diagnosis.flow import probe_targets
+from core.io.errors import AdapterError, ProbeError
+from core.io.probe import ProbeData
+from core.metrics import Undefined
+from core.plots.flow.projection import FRAME_ROWS, FrameStore, Projection, frame_rows, unit_rows
+from core.plots.flow.text import GREEDY, check_decoder, decode_endpoints, decode_rows, decode_selected
+from core.plots.flow.view import (
+    PLACED_MIN_TRUST,
+    PLACED_NOTE,
     FrameContext,
     check_flow_inputs,
     compare_flows,
@@ -19,10 +25,6 @@ from core.flowview import (
     target_attributes,
     trajectory_columns,
 )
-from core.metrics import Undefined
-from core.probe import ProbeData
-from core.projection import FRAME_ROWS, FrameStore, Projection, frame_rows, unit_rows
-from core.sampling import SamplingConfig
 from tests.fakes import Unregistered
 
 
@@ -89,7 +91,7 @@ def test_flow_view_metrics_sample_and_joint_frame(tmp_path):
     attributes = rng.integers(0, 2, size=(200, 2)).astype(np.int8)
     context = _context(embeddings, attributes, tmp_path)
     args = (PrototypeAdapter(), "ckpt", context, embeddings, attributes)
-    view = flow_view(*args, ("flip", "keep"), 5, 0.1, 50)
+    view = flow_view(*args, FlowConfig(5, 0.1, ("flip", "keep"), 50))
     assert view.total == 200 and len(view.sample) == 50
     assert view.paths.shape == (6, 50, 2)
     # The frame is fitted on all 200 rows: inputs then endpoints; the paths start and end on them.
@@ -111,37 +113,46 @@ def test_flow_view_metrics_sample_and_joint_frame(tmp_path):
         assert np.linalg.norm(island - island.mean(axis=0), axis=1).max() < 0.03 * span
     # Kept in the store: the same setting again reads the frame instead of fitting it.
     assert len(list(tmp_path.glob("*.npz"))) == 1
-    again = flow_view(*args, ("flip", "keep"), 5, 0.1, 50)
+    again = flow_view(*args, FlowConfig(5, 0.1, ("flip", "keep"), 50))
     assert np.array_equal(again.coords, view.coords) and len(list(tmp_path.glob("*.npz"))) == 1
 
-    still = flow_view(*args, ("flip", "keep"), 0, 0.1, 50)
+    still = flow_view(*args, FlowConfig(0, 0.1, ("flip", "keep"), 50))
     assert still.far_endpoints == 0.0 and still.per_step.shape == (0,)
     # Flipping one attribute for everyone relabels groups one-to-one: endpoints still group by original.
     assert view.metrics["silhouette_original"] == pytest.approx(1.0, abs=1e-5)
-    merged = flow_view(*args, ("set 1", "keep"), 5, 0.1, 500)
+    merged = flow_view(*args, FlowConfig(5, 0.1, ("set 1", "keep"), 500))
     assert len(merged.sample) == 200
     assert merged.metrics["distinct_endpoints"] == 2
     assert merged.metrics["n_clusters"] == 2
     assert merged.metrics["silhouette_target"] == pytest.approx(1.0, abs=1e-5)
 
 
-def test_home_frame_anchors_the_other_settings(tmp_path):
+def test_home_frame_anchors_the_other_settings(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     embeddings = unit_rows(rng.normal(size=(150, 8)))
     attributes = rng.integers(0, 2, size=(150, 2)).astype(np.int8)
     context = _context(embeddings, attributes, tmp_path)
     adapter = PrototypeAdapter()
-    anchor = home_anchor(adapter, "ckpt", context, embeddings, attributes, 4, 0.2)
+    anchor = home_anchor(adapter, "ckpt", context, embeddings, attributes, FlowConfig(4, 0.2))
     assert anchor.coords.shape == (300, 2) and len(list(tmp_path.glob("*.npz"))) == 1
     # At the default controls the view is the home frame itself (read back, not refitted).
-    home = flow_view(adapter, "ckpt", context, embeddings, attributes, default_controls(2), 4, 0.2, 20)
+    home = flow_view(
+        adapter, "ckpt", context, embeddings, attributes, FlowConfig(4, 0.2, default_controls(2), 20)
+    )
     assert np.array_equal(home.coords, anchor.coords) and len(list(tmp_path.glob("*.npz"))) == 1
     # Another setting starts from it: every input stays where the home frame put it.
-    other = flow_view(
-        adapter, "ckpt", context, embeddings, attributes, ("keep", "flip"), 4, 0.2, 20, anchor=anchor
-    )
+    flip_second = FlowConfig(4, 0.2, ("keep", "flip"), 20)
+    other = flow_view(adapter, "ckpt", context, embeddings, attributes, flip_second, anchor=anchor)
     assert np.array_equal(other.background, home.background)
     assert not np.array_equal(other.coords[150:], home.coords[150:])
+    # Its endpoints placed into the home frame were trustworthy enough: no fit, nothing stored, and the
+    # caption's note says the frame is the home frame with placed endpoints.
+    assert other.trust >= PLACED_MIN_TRUST and other.frame_note == PLACED_NOTE
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    # Where placing is not trustworthy enough the setting gets a joint frame of its own, kept in the store.
+    monkeypatch.setattr("core.plots.flow.view.PLACED_MIN_TRUST", 1.01)
+    fitted = flow_view(adapter, "ckpt", context, embeddings, attributes, flip_second, anchor=anchor)
+    assert fitted.frame_note == "" and np.array_equal(fitted.background, home.background)
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
@@ -152,7 +163,7 @@ def test_large_probes_fit_the_frame_on_a_sample(tmp_path, monkeypatch):
     context = _context(embeddings, attributes, tmp_path, limit=60)
     assert len(context.rows) == 60
     view = flow_view(
-        PrototypeAdapter(), "ckpt", context, embeddings, attributes, ("flip", "keep"), 3, 0.1, 100
+        PrototypeAdapter(), "ckpt", context, embeddings, attributes, FlowConfig(3, 0.1, ("flip", "keep"), 100)
     )
     assert view.total == 300 and len(view.rows) == 60 and view.coords.shape == (120, 2)
     assert view.paths.shape == (4, 100, 2) and np.isfinite(view.paths).all()
@@ -171,9 +182,9 @@ def test_large_probes_fit_the_frame_on_a_sample(tmp_path, monkeypatch):
         table["target"][0] == {(0, 0): "none", (1, 0): "p", (0, 1): "q", (1, 1): "p+q"}[tuple(view.target[0])]
     )
     # However many are asked for, at most MAX_DRAWN paths are drawn, still stratified by target.
-    monkeypatch.setattr("core.flowview.MAX_DRAWN", 40)
+    monkeypatch.setattr("core.plots.flow.view.MAX_DRAWN", 40)
     capped = flow_view(
-        PrototypeAdapter(), "ckpt", context, embeddings, attributes, ("flip", "keep"), 3, 0.1, 300
+        PrototypeAdapter(), "ckpt", context, embeddings, attributes, FlowConfig(3, 0.1, ("flip", "keep"), 300)
     )
     assert len(capped.sample) == 40 and capped.paths.shape == (4, 40, 2) and capped.movement.shape == (300,)
     groups = capped.target[:, 0] + 2 * capped.target[:, 1]
@@ -191,7 +202,9 @@ def test_nan_flows_fall_back_to_the_input_frame(tmp_path):
     embeddings = unit_rows(rng.normal(size=(40, 8)))
     attributes = rng.integers(0, 2, size=(40, 2)).astype(np.int8)
     context = _context(embeddings, attributes, tmp_path)
-    view = flow_view(Exploding(), "ckpt", context, embeddings, attributes, ("flip", "keep"), 3, 0.1, 10)
+    view = flow_view(
+        Exploding(), "ckpt", context, embeddings, attributes, FlowConfig(3, 0.1, ("flip", "keep"), 10)
+    )
     assert "NaN" in view.frame_note and isinstance(view.trust, Undefined)
     assert np.array_equal(view.background, context.input_frame.coords)
     assert np.isfinite(view.paths).all() and list(tmp_path.iterdir()) == []
@@ -252,7 +265,9 @@ def _probe(n: int = 60, d: int = 8, a: int = 2, seed: int = 0) -> ProbeData:
 def test_decode_endpoints_reads_the_collapse():
     probe, text = _probe(), RoundingText()
     flow = PrototypeAdapter()
-    out = decode_endpoints(flow, text, probe.embeddings, probe.attributes, ("flip", "keep"), 4, 0.1, 10)
+    out = decode_endpoints(
+        flow, text, probe.embeddings, probe.attributes, FlowConfig(4, 0.1, ("flip", "keep")), 10
+    )
     assert len(text.configs) == 1  # one batched call decodes the starts and the endpoints
     assert len(out.rows) == 10 and np.all(np.diff(out.rows) > 0)
     assert np.array_equal(out.original, probe.attributes[out.rows])
@@ -281,7 +296,7 @@ def test_decode_endpoints_rows_and_errors():
     probe = _probe(n=12)
     flow = PrototypeAdapter()
     every = decode_endpoints(
-        flow, RoundingText(), probe.embeddings, probe.attributes, ("keep", "keep"), 2, 0.1, 50
+        flow, RoundingText(), probe.embeddings, probe.attributes, FlowConfig(2, 0.1, ("keep", "keep")), 50
     )
     assert every.rows.tolist() == list(range(12))
     assert decode_rows(1000, 8, seed=3).tolist() == decode_rows(1000, 8, seed=3).tolist()
@@ -290,7 +305,12 @@ def test_decode_endpoints_rows_and_errors():
         decode_rows(12, 0)
     with pytest.raises(ProbeError, match="8-d embeddings but the text model reads 384-d"):
         decode_endpoints(
-            flow, RoundingText(384), probe.embeddings, probe.attributes, ("flip", "keep"), 2, 0.1, 4
+            flow,
+            RoundingText(384),
+            probe.embeddings,
+            probe.attributes,
+            FlowConfig(2, 0.1, ("flip", "keep")),
+            4,
         )
 
     class Silent(RoundingText):
@@ -316,7 +336,11 @@ def test_compare_flows_align_both_frames_on_the_inputs(tmp_path):
     probe = _probe(n=80)
     context = _context(probe.embeddings, probe.attributes, tmp_path, seed=1)
     view_a, view_b = compare_flows(
-        (Drifting(), PrototypeAdapter()), ("a", "b"), probe, context, sample_size=30
+        (Drifting(), PrototypeAdapter()),
+        ("a", "b"),
+        probe,
+        context,
+        config=FlowConfig(3, 0.5, sample_size=30),
     )
     assert np.array_equal(view_a.target, probe_targets(probe.attributes))
     assert np.array_equal(view_b.target, view_a.target)
@@ -328,12 +352,19 @@ def test_compare_flows_align_both_frames_on_the_inputs(tmp_path):
         assert np.linalg.norm(view.background - context.input_frame.coords, axis=1).mean() < 0.5 * span
     assert view_b.metrics["distinct_endpoints"] == 4
     assert view_a.metrics["distinct_endpoints"] == 80
-    # Two home frames and two comparison frames were fitted and kept.
-    assert len(list(tmp_path.glob("*.npz"))) == 4
+    # Two home frames were fitted and kept; each comparison frame is kept only when placing its endpoints
+    # into its home frame was not trustworthy enough.
+    placed = sum(view.frame_note == PLACED_NOTE for view in (view_a, view_b))
+    assert len(list(tmp_path.glob("*.npz"))) == 4 - placed
     sample = path_sample(view_b, ("p", "q"), [f"s{i}" for i in view_b.sample])
     assert list(sample.rows) == list(view_b.sample) and sample.group_names[3] == "p+q"
     flipped = compare_flows(
-        (Drifting(), Drifting()), ("a", "a"), probe, context, target=1 - probe.attributes, steps=2, alpha=0.1
+        (Drifting(), Drifting()),
+        ("a", "a"),
+        probe,
+        context,
+        target=1 - probe.attributes,
+        config=FlowConfig(2, 0.1),
     )
     assert flipped[0].paths.shape[0] == 3
     assert np.array_equal(flipped[0].target, 1 - probe.attributes)
@@ -350,14 +381,17 @@ def test_decode_selected_rows():
         text,
         probe.embeddings,
         probe.attributes,
-        ("flip", "keep"),
-        3,
-        0.1,
+        FlowConfig(3, 0.1, ("flip", "keep")),
         np.array([4, 9]),
     )
     assert out.rows.tolist() == [4, 9] and len(out.end) == 2
     assert out.start == tuple(text.generate(probe.embeddings[[4, 9]], GREEDY))
     with pytest.raises(ProbeError, match="rows to decode"):
         decode_selected(
-            PrototypeAdapter(), text, probe.embeddings, probe.attributes, ("keep", "keep"), 1, 0.1, [20]
+            PrototypeAdapter(),
+            text,
+            probe.embeddings,
+            probe.attributes,
+            FlowConfig(1, 0.1, ("keep", "keep")),
+            [20],
         )

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.metrics import METRICS, Undefined, all_metrics
-from core.metrics.frame import trustworthiness_of
+from core.metrics.flow.frame import trustworthiness_of
 
 
 def _arc(n: int = 60) -> tuple[np.ndarray, np.ndarray]:

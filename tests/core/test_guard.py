@@ -19,8 +19,8 @@ from torch import nn
 from core.adapters.codebook import ReferenceVQVAEAdapter
 from core.adapters.live import evaluating
 from core.guard import FINDINGS_FILE, CollapseDetected, CollapseGuard, GuardError, subsample
-from core.logs import scan_run_folder
-from core.probe import ProbeData, save_probe
+from core.io.logs import scan_run_folder
+from core.io.probe import ProbeData, save_probe
 from tests import guard_fixtures as fx
 from tests.corpus import layouts
 
@@ -261,7 +261,7 @@ def test_importing_the_guard_loads_no_trainer_library_or_streamlit():
 
 
 def test_timeline_reads_the_guard_checks_and_skips_what_is_not_one(tmp_path):
-    from core.runs import guard_points, metric_series
+    from core.timeline import guard_points, metric_series
 
     run = tmp_path / "run" / "lightning_logs" / "version_0"
     guard = CollapseGuard(

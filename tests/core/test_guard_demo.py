@@ -13,7 +13,7 @@ import torch
 from core.demo.codebook import RECIPES, SEED, digits_split, train_run
 from core.diagnosis.codebook import severity_of
 from core.guard import FINDINGS_FILE, CollapseGuard
-from core.models.vqvae import VQVAE, VQVAEConfig
+from core.models.codebook import VQVAE, VQVAEConfig
 from tests.guard_fixtures import probe_usage
 
 EVERY = 50

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import core.health as health_module
-from core.checkpoints import load_checkpoint
+import core.metrics.health as health_module
 from core.diagnosis.training import weight_findings
-from core.health import tensor_health, weight_health
+from core.io.checkpoints import load_checkpoint
+from core.metrics.health import tensor_health, weight_health
 
 
 def _state() -> dict[str, torch.Tensor]:

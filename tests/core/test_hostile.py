@@ -18,17 +18,21 @@ import numpy as np
 import pytest
 import torch
 
-import core.checkpoints as checkpoints
 import core.cli as cli_module
-import core.logs as logs
-import core.probe as probe_module
+import core.io.hf as hf_files
+import core.io.logs as logs
+import core.io.probe as probe_module
+import core.io.sniff as sniff
+import core.io.state_dict as state_dict
+import core.io.unpickle as unpickle
 from core import DEMO_DIR
-from core.checkpoints import list_tensors_safely, load_checkpoint
 from core.cli import combined_exit, main
 from core.diagnosis import Finding, Report
-from core.errors import CheckpointError, NeedsTrustError, ProbeError
-from core.logs import LogError, epoch_checkpoints, find_logs, read_event_file, scan_run_folder
-from core.probe import find_probe, load_probe
+from core.io.checkpoints import load_checkpoint
+from core.io.errors import CheckpointError, NeedsTrustError, ProbeError
+from core.io.logs import LogError, epoch_checkpoints, find_logs, read_event_file, scan_run_folder
+from core.io.probe import find_probe, load_probe
+from core.io.unpickle import list_tensors_safely
 from tests import hostile_files as hf
 from tests.conftest import folder_snapshot
 from tests.training_fixtures import write_csv, write_json
@@ -158,7 +162,7 @@ def test_position_ids_style_expanded_buffer_is_accepted(tmp_path):
 
 def test_total_element_limit_and_its_override(tmp_path, monkeypatch):
     torch.save(hf.small_state(), tmp_path / "m.pt")
-    monkeypatch.setattr(checkpoints, "MAX_ELEMENTS", 50)
+    monkeypatch.setattr(state_dict, "MAX_ELEMENTS", 50)
     with pytest.raises(CheckpointError, match="56 tensor elements, over the limit of 50"):
         load_checkpoint(tmp_path / "m.pt")
 
@@ -175,7 +179,8 @@ def test_compressed_tensor_records_are_refused(tmp_path, capsys):
 def test_pickle_bomb_is_refused_by_its_declared_size(tmp_path, monkeypatch):
     path = hf.pickle_bomb(tmp_path, 200_000)
     assert path.stat().st_size < 5_000
-    monkeypatch.setattr(checkpoints, "MAX_PICKLE_BYTES", 100_000)
+    monkeypatch.setattr(sniff, "MAX_PICKLE_BYTES", 100_000)
+    monkeypatch.setattr(unpickle, "MAX_PICKLE_BYTES", 100_000)
     with pytest.raises(CheckpointError, match="declares a 200,000-byte pickle"):
         load_checkpoint(path)
     assert list_tensors_safely(path) == ([], [])
@@ -183,7 +188,7 @@ def test_pickle_bomb_is_refused_by_its_declared_size(tmp_path, monkeypatch):
 
 def test_inflated_total_is_limited(tmp_path, monkeypatch):
     path = hf.rezipped(tmp_path, {"extra.bin": b"\0" * 300_000}, deflate_all=False)
-    monkeypatch.setattr(checkpoints, "MAX_INFLATED_BYTES", 100_000)
+    monkeypatch.setattr(sniff, "MAX_INFLATED_BYTES", 100_000)
     with pytest.raises(CheckpointError, match="would inflate to 300,000 bytes"):
         load_checkpoint(path)
 
@@ -207,7 +212,7 @@ def test_safetensors_lying_header_and_element_limit(tmp_path, monkeypatch, capsy
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(10, 10)}, tmp_path / "ok.safetensors")
-    monkeypatch.setattr(checkpoints, "MAX_ELEMENTS", 99)
+    monkeypatch.setattr(hf_files, "MAX_ELEMENTS", 99)
     with pytest.raises(CheckpointError, match="declares 100 tensor elements"):
         load_checkpoint(tmp_path / "ok.safetensors")
 
@@ -583,8 +588,8 @@ def test_long_flat_histories_are_not_a_bomb(tmp_path):
 def test_files_beside_a_checkpoint_that_adapters_read_are_bounded_too(tmp_path):
     from types import SimpleNamespace
 
-    from core.adapters.textbridge import _tokenizer_json
-    from core.projection import Projection
+    from core.adapters.text import _tokenizer_json
+    from core.plots.flow.projection import Projection
 
     (tmp_path / "secret.json").write_text('{"stolen": true}')
     (tmp_path / "run").mkdir()

@@ -22,9 +22,9 @@ from torch import nn
 from core.adapters.live import adapter_from_module
 from core.cli import main
 from core.diagnosis import diagnose
-from core.errors import AdapterError
 from core.guard import CollapseGuard
-from core.probe import ProbeData
+from core.io.errors import AdapterError
+from core.io.probe import ProbeData
 
 LEVELS = [5, 5, 5]
 K_FSQ = 125
@@ -272,7 +272,7 @@ def test_quantizers_of_one_size_are_heads_and_the_worst_speaks():
 
 
 def test_k_is_not_read_from_an_integer_buffer_longer_than_any_quantiser():
-    from core.adapters.implicit import MAX_QUANTISED_DIMS, implicit_size
+    from core.adapters.live.implicit import MAX_QUANTISED_DIMS, implicit_size
 
     long = nn.Module()
     long.register_buffer("mask", 2 ** torch.arange(MAX_QUANTISED_DIMS + 1))

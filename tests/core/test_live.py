@@ -18,9 +18,9 @@ from core.adapters.live import (
 )
 from core.cli import main
 from core.diagnosis import diagnose
-from core.errors import AdapterError, ProbeError
-from core.models.vectorfield import VectorFieldNetwork, flow
-from core.probe import ProbeData
+from core.io.errors import AdapterError, ProbeError
+from core.io.probe import ProbeData
+from core.models.flow import VectorFieldNetwork, flow
 from tests.corpus import layouts
 
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from core.errors import CollapseExplorerError
-from core.logs import LogError, checkpoint_epochs, read_event_file, scan_run_folder
+from core.io.errors import CollapseExplorerError
+from core.io.logs import LogError, checkpoint_epochs, read_event_file, scan_run_folder
 from tests.training_fixtures import exploding_run, write_csv, write_events, write_json, write_tensor_events
 
 

@@ -3,11 +3,11 @@ import pytest
 
 from core.adapters.base import AdapterSpec
 from core.adapters.registry import open_adapter
+from core.config import SamplingConfig
 from core.diagnosis import diagnose
-from core.diagnosis.mode import FIX, decode_probe, findings, probe_sample, sampling_noise
-from core.errors import ProbeError
-from core.probe import ProbeData, find_probe, load_probe
-from core.sampling import SamplingConfig
+from core.diagnosis.text import FIX, decode_probe, findings, probe_sample, sampling_noise
+from core.io.errors import ProbeError
+from core.io.probe import ProbeData, find_probe, load_probe
 from tests.adapters.cases_text import seed_checkpoint
 from tests.fakes import Unregistered
 

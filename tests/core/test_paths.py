@@ -3,9 +3,9 @@ import stat
 
 import pytest
 
-import core.paths as paths
-from core.errors import CollapseExplorerError
-from core.paths import (
+import core.io.paths as paths
+from core.io.errors import CollapseExplorerError
+from core.io.paths import (
     DEMO_DIR,
     ROOTS_ENV,
     UploadArea,

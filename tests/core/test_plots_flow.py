@@ -4,14 +4,18 @@ import pytest
 
 from core.plots import stratified_sample
 from core.plots.flow import (
+    MAX_SPOT_PX,
     PathSample,
+    animation_steps,
     colour_groups,
     compare_flow_figure,
+    endpoint_spots,
     flow_animation,
     flow_figure,
     joint_labels,
     polyline_xy,
     selected_rows,
+    spot_sizes,
 )
 
 
@@ -58,9 +62,11 @@ def test_flow_figure_traces():
     yes_end = fig.data[4]
     assert list(yes_end.text) == ["s1", "s2", "s4", "s5"]
     assert np.allclose(yes_end.x, paths[-1, [1, 2, 4, 5], 0])
-    # Hover on an endpoint reads its sentence and target; customdata = (row, target, original).
+    # Hover on an endpoint spot reads its sentence, target and row count; customdata = (first row, target,
+    # original, rows, member rows). Without components each sampled endpoint is a spot of one row.
     assert "%{text}" in yes_end.hovertemplate and "target: %{customdata[1]}" in yes_end.hovertemplate
-    assert yes_end.customdata[0].tolist() == [11, "t1", "o1"]
+    assert list(yes_end.customdata[0]) == [11, "t1", "o1", 1, "11"]
+    assert list(yes_end.marker.size) == [9.0] * 4
     x, _ = polyline_xy(paths)
     assert np.allclose(fig.data[1].x, x, equal_nan=True)
 
@@ -78,7 +84,9 @@ def test_flow_animation_frames_buttons_and_slider():
     groups = np.array([0, 1, 1, 0, 1, 1])
     fig = flow_animation(_sample(paths, groups), background=rng.normal(size=(9, 2)))
     moving = [i for i, t in enumerate(fig.data) if t.name.startswith("moving")]
-    assert moving == [2, 3] and all(isinstance(fig.data[i], go.Scatter) for i in moving)
+    # Static: inputs, faint paths, faint endpoint spots per group; then the moving points per group.
+    assert [t.name for t in fig.data[:4]] == ["inputs", "paths", "endpoint · no", "endpoint · yes"]
+    assert moving == [4, 5] and all(isinstance(fig.data[i], go.Scatter) for i in moving)
     assert [f.name for f in fig.frames] == ["0", "1", "2", "3", "4"]
     # Frame t moves each group's points to step t; the figure opens at step 0.
     assert list(fig.frames[3].traces) == moving
@@ -101,9 +109,40 @@ def test_selected_rows_read_customdata():
         {"curve_number": 0},  # a background input: no row
         {"customdata": "x"},
         {"customdata": ["not a row"]},
+        {"customdata": [40, "t", "o", 3, "40 7 41"]},  # an endpoint spot: every row that ends there
     ]
-    assert selected_rows(points).tolist() == [3, 12]
+    assert selected_rows(points).tolist() == [3, 7, 12, 40, 41]
     assert selected_rows([]).tolist() == []
+
+
+def test_animation_steps_keep_first_and_last():
+    assert animation_steps(4) == [0, 1, 2, 3]
+    assert animation_steps(11) == [0, 2, 4, 6, 8, 10]
+    assert animation_steps(51) == [0, 10, 20, 30, 40, 50]
+    paths = np.random.default_rng(2).normal(size=(11, 4, 2))
+    fig = flow_animation(_sample(paths, np.array([0, 1, 0, 1])))
+    assert [f.name for f in fig.frames] == ["0", "2", "4", "6", "8", "10"]
+    assert np.allclose(fig.frames[-1].data[0].x, paths[10, [0, 2], 0])
+
+
+def test_endpoint_spots_group_components_within_colour():
+    coords = np.array([[0, 0], [2, 0], [5, 5], [5, 7], [9, 9]], dtype=np.float32)
+    components = np.array([0, 0, 1, 1, 2])
+    groups = np.array([1, 1, 0, 1, 0])  # component 1 holds rows of two colours: two spots
+    spots = endpoint_spots(
+        coords,
+        groups,
+        np.array([10, 11, 12, 13, 14]),
+        components,
+        list("abcde"),
+        list("TTUVW"),
+        list("ooooo"),
+    )
+    assert len(spots.x) == 4 and spots.counts.tolist() == [2, 1, 1, 1]
+    assert spots.x.tolist() == [1.0, 5.0, 5.0, 9.0] and spots.y.tolist() == [0.0, 5.0, 7.0, 9.0]
+    assert [m.tolist() for m in spots.members] == [[10, 11], [12], [13], [14]]
+    assert spots.groups.tolist() == [1, 0, 1, 0] and spots.sentences == ["a", "c", "d", "e"]
+    assert spot_sizes(np.array([1, 4, 10_000])).tolist() == [9.0, 13.0, MAX_SPOT_PX]
 
 
 def test_stratified_sample_proportional_and_keeps_small_groups():

@@ -80,3 +80,14 @@ def test_kl_timeline_sorts_dimensions_by_the_last_checkpoint():
     assert list(heat.x) == ["epoch 1", "last.pt"] and list(heat.y) == ["z2", "z0", "z1"]
     np.testing.assert_allclose(np.asarray(heat.z)[:, 1], [5.0, 3.0, 0.0])
     assert "epoch 1: 2" in fig.layout.title.text and "last.pt: undefined" in fig.layout.title.text
+
+
+def test_a_and_b_keep_their_colours_and_guides_read_on_a_dark_theme():
+    from core.plots.palette import GUIDE_COLOUR, SLOT_COLOURS
+    from core.plots.posterior import activity_bars, kl_bars
+
+    kl = kl_bars({"B: run/b.pt": np.ones(3), "A: run/a.pt": np.full(3, 1e-7)}, floor=0.5)
+    assert [t.marker.color for t in kl.data] == [SLOT_COLOURS["B"], SLOT_COLOURS["A"]]  # by name, not order
+    assert "total B: 3, A: < 0.001" in kl.layout.title.text  # never 3e-07
+    active = activity_bars({"A": np.ones(3)})
+    assert {shape.line.color for shape in [*kl.layout.shapes, *active.layout.shapes]} == {GUIDE_COLOUR}

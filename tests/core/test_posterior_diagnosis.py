@@ -8,8 +8,8 @@ from core.adapters.registry import open_adapter
 from core.demo import posterior as demo
 from core.diagnosis import diagnose
 from core.diagnosis.posterior import analyse, findings, latent_traversal, run_timeline, severity_of
-from core.errors import AdapterError, ProbeError
-from core.probe import ProbeData, find_probe, load_probe
+from core.io.errors import AdapterError, ProbeError
+from core.io.probe import ProbeData, find_probe, load_probe
 
 RUNS = DEMO_DIR / "posterior"
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from core.errors import ProbeError
+from core.io.errors import ProbeError
 from core.metrics import Undefined
-from core.projection import (
+from core.plots.flow.projection import (
     FrameStore,
     JointFrame,
     LayoutSettings,
@@ -74,7 +74,7 @@ def test_shipped_frames_are_not_followed_out_of_their_folder(tmp_path, monkeypat
     frame.save(outside / "projection.npz")
     (run / "projection.npz").symlink_to(outside / "projection.npz")
     fitted = _frame(seed=3)
-    monkeypatch.setattr("core.projection.fit_projection", lambda reference: fitted)
+    monkeypatch.setattr("core.plots.flow.projection.fit_projection", lambda reference: fitted)
     found = cached_projection(frame.reference, run / "projection.npz", cache_dir=tmp_path / "cache")
     assert np.array_equal(found.coords, fitted.coords)
 

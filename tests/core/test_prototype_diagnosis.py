@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch import nn
 
+from core.adapters.flow import FlowNetworkAdapter
 from core.adapters.registry import open_adapter
-from core.adapters.vectorfield import FlowNetworkAdapter
 from core.diagnosis import diagnose
-from core.diagnosis.prototype import findings, probe_targets, severity_of
-from core.errors import ProbeError
+from core.diagnosis.flow import findings, probe_targets, severity_of
+from core.io.errors import ProbeError
+from core.io.probe import ProbeData, find_probe, load_probe
 from core.metrics import Undefined
-from core.models.vectorfield import VectorFieldNetwork
-from core.probe import ProbeData, find_probe, load_probe
+from core.models.flow import VectorFieldNetwork
 
 D, A = 16, 3
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo" / "flow"
@@ -150,7 +150,7 @@ def test_demo_runs(run, expected):
 
 
 def test_dimensional_finding_from_rank_kept():
-    from core.diagnosis.prototype import dimensional_finding
+    from core.diagnosis.flow import dimensional_finding
 
     start = np.eye(8, dtype=np.float32)  # RankMe 8: eight orthogonal rows of equal norm
     kept = dimensional_finding(start, start)
@@ -170,7 +170,7 @@ def test_dimensional_finding_from_rank_kept():
 def test_input_statistics_are_measured_once_per_probe_content(monkeypatch):
     """A guard or a timeline measures many checkpoints on one probe: the inputs' scale, distinct count
     and RankMe are computed once per probe content, and again for other content."""
-    import core.diagnosis.prototype as prototype
+    import core.diagnosis.flow as prototype
 
     calls = []
     real = prototype.median_nn_distance

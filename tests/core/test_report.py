@@ -9,9 +9,9 @@ import torch
 from core.adapters.base import AdapterSpec
 from core.cli import main
 from core.diagnosis import Finding, Report
-from core.errors import CollapseExplorerError
+from core.io.errors import CollapseExplorerError
+from core.io.paths import DEMO_DIR, demo_checkpoints
 from core.metrics import METRICS, MetricInfo, Undefined, label, register_metrics
-from core.paths import DEMO_DIR, demo_checkpoints
 from core.report import (
     check_comparable,
     compare_metrics,
@@ -21,13 +21,22 @@ from core.report import (
     verdict_line,
     write_atomic,
 )
-from core.runs import main_family, metric_series, timeline
+from core.timeline import main_family, metric_series, timeline
 from tests.conftest import folder_snapshot
 
-register_metrics(
+_TEST_METRICS = (
     MetricInfo("test_alive", "Alive", "higher", "test metric", "test"),
     MetricInfo("test_loss", "Loss", "lower", "test metric", "test"),
 )
+
+
+@pytest.fixture(autouse=True)
+def _test_metrics():
+    """Two made-up metrics for this module only: the METRICS table others read stays the product's own."""
+    register_metrics(*_TEST_METRICS)
+    yield
+    for info in _TEST_METRICS:
+        METRICS.pop(info.key, None)
 
 
 def _report(alive, loss, severity="collapse") -> Report:

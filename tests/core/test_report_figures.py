@@ -3,19 +3,21 @@
 import plotly.graph_objects as go
 
 from core.diagnosis import Report
+from core.plots.palette import SLOT_COLOURS
 from core.report import Table
-from core.report_figures import report_figures
-from core.runs import changing_metrics
+from core.report.figures import report_figures
+from core.timeline import changing_metrics
 from tests.adapters.cases_text import seed_checkpoint
 
 
-def test_text_reports_show_diversity_bars_and_what_each_model_wrote(tmp_path):
+def test_text_reports_lead_with_what_each_model_wrote_then_diversity_bars(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a, b = seed_checkpoint(tmp_path / "a", "additive"), seed_checkpoint(tmp_path / "b", "attention")
     items = [("A", str(a), Report(str(a), "x")), ("B", str(b), Report(str(b), "x"))]
-    bars, table = report_figures(items)
+    table, bars = report_figures(items)
     assert isinstance(bars, go.Figure) and {t.name for t in bars.data} == {"A", "B"}
+    assert [t.marker.color for t in bars.data] == [SLOT_COLOURS["A"], SLOT_COLOURS["B"]]
     assert isinstance(table, Table) and table.columns == ("input", "reference", "A", "B")
     assert len(table.rows) == 8 and all(len(row) == 4 for row in table.rows)  # the probe has 8 rows
     assert "greedy" in table.title

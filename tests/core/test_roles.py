@@ -2,6 +2,7 @@
 
 import pytest
 
+from core.adapters.codebook import layout_adapter
 from core.roles import (
     ROLE_PATTERNS,
     data_message,
@@ -108,9 +109,9 @@ def test_several_codebooks_heads_and_usage_shapes():
     )
     assert [c.name for c in levels] == ["quantize_t", "quantize_b"] and all(c.usage for c in levels)
     heads = _book({"vq._codebook.embed": (2, 16, 4), "vq._codebook.cluster_size": (2, 16)})
-    assert (heads.layout, heads.heads, heads.size, heads.adapter) == ("hkd", 2, 16, "vq_multihead")
+    assert (heads.layout, heads.heads, heads.size, layout_adapter(heads)) == ("hkd", 2, 16, "vq_multihead")
     column = _book({"q._embedding.weight": (12, 3), "q._ema_cluster_size": (12, 1)})
-    assert column.usage == "q._ema_cluster_size" and column.adapter == "vq_ema"
+    assert column.usage == "q._ema_cluster_size" and layout_adapter(column) == "vq_ema"
 
 
 def test_counters_of_unknown_meaning_are_shown_never_read_as_usage():

@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 
-from core.sampling import SamplingConfig
+from core.config import SamplingConfig
 
 
 def test_defaults_are_greedy_and_map_to_generation_config():
@@ -91,3 +91,12 @@ def test_slider_metadata_bounds_hold_the_defaults():
         # every value a slider can reach at its bounds is valid on its own
         SamplingConfig(**{name: meta["min"]})
         SamplingConfig(**{name: meta["max"]})
+
+
+def test_effective_settings_drop_what_greedy_ignores():
+    greedy = SamplingConfig(temperature=1.7, top_k=40, top_p=0.5, seed=9)
+    assert greedy.effective() == SamplingConfig()
+    beams = SamplingConfig(num_beams=4, temperature=0.3)
+    assert beams.effective() == SamplingConfig(num_beams=4)
+    sampled = SamplingConfig(do_sample=True, temperature=0.7, top_k=5, seed=3)
+    assert sampled.effective() is sampled

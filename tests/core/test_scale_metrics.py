@@ -6,7 +6,7 @@ import torch
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from core.metrics.clustering import (
+from core.metrics.flow.clustering import (
     _assign,
     _centres,
     nn_scale,
@@ -14,8 +14,8 @@ from core.metrics.clustering import (
     sample_percentiles,
     silhouette,
 )
-from core.metrics.field import field_stats
-from core.metrics.trajectories import endpoint_metrics, flow_summary, mean_per_step, summarize
+from core.metrics.flow.field import field_stats
+from core.metrics.flow.trajectories import endpoint_metrics, flow_summary, mean_per_step, summarize
 
 
 def _embedding_like(n: int, d: int = 48, seed: int = 0) -> np.ndarray:

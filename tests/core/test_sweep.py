@@ -9,7 +9,7 @@ import torch
 from core import DEMO_DIR
 from core import sweep as sweep_module
 from core.cli import main
-from core.sweep import BASE_COLUMNS, find_runs, leaderboard, read_table, sweep, sweep_tables
+from core.sweep import BASE_COLUMNS, find_runs, history, leaderboard, read_table, sweep, sweep_tables
 from tests.conftest import folder_snapshot
 
 RUNS = {"lr_high/collapsing": "codebook/collapsing", "lr_low/fixed": "codebook/fixed"}
@@ -43,6 +43,15 @@ def counted(monkeypatch):
 
     monkeypatch.setattr(sweep_module, "diagnose_one", spy)
     return calls
+
+
+def test_a_runs_history_in_words_ends_at_its_latest_checkpoint():
+    assert history([1, 3, 5], ["collapse", "ok", "ok"]) == "collapsed at epoch 1, recovered by epoch 3"
+    assert history([1, 3, 5, 7], ["warning", "ok", "collapse", "collapse"]) == (
+        "warning at epoch 1, recovered by epoch 3, collapsed from epoch 5 to epoch 7"
+    )
+    assert history([None, None], ["ok", "ok"]) == "ok at every checkpoint (2)"
+    assert history([1, 2, 3], ["collapse", "ok", "collapse"]).endswith("collapsed again at epoch 3")
 
 
 def test_find_runs_skips_hidden_folders_and_links_outside(tree, tmp_path):

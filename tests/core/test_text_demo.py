@@ -4,10 +4,10 @@ import numpy as np
 import torch
 
 from core.adapters.registry import open_adapter
+from core.config import SamplingConfig
 from core.demo.corpus import split_corpus
 from core.demo.text import PROBE_ROWS, RUNS, SEED, RunSettings, train_run
-from core.models.textbridge import train_tokenizer
-from core.sampling import SamplingConfig
+from core.models.text import train_tokenizer
 from tests.adapters.cases_text import TEXTS
 
 

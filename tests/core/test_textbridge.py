@@ -5,18 +5,18 @@ import pytest
 import torch
 
 from core.adapters.registry import build_adapter, open_adapter
-from core.adapters.textbridge import AdditiveBridgeAdapter, AttentionBridgeAdapter
-from core.checkpoints import load_checkpoint
-from core.errors import AdapterError, ProbeError
-from core.models.textbridge import (
+from core.adapters.text import AdditiveBridgeAdapter, AttentionBridgeAdapter
+from core.config import SamplingConfig
+from core.io.checkpoints import load_checkpoint
+from core.io.errors import AdapterError, ProbeError
+from core.io.probe import load_probe
+from core.models.text import (
     TextBridge,
     load_tokenizer,
     small_t5_config,
     t5_config_from_shapes,
     train_tokenizer,
 )
-from core.probe import load_probe
-from core.sampling import SamplingConfig
 from tests.adapters.cases_text import EMBED_DIM, hf_folder, seed_checkpoint, tiny_bridge
 
 
@@ -77,7 +77,7 @@ def test_generation_is_batched_seeded_and_deterministic(tmp_path, monkeypatch):
     greedy = SamplingConfig(max_new_tokens=8)
     outputs = adapter.generate(x, greedy)
     assert len(outputs) == 6 and all(isinstance(t, str) for t in outputs)
-    monkeypatch.setattr("core.adapters.textbridge.BATCH_SIZE", 1)
+    monkeypatch.setattr("core.adapters.text.BATCH_SIZE", 1)
     assert adapter.generate(x, greedy) == outputs
     sampled = SamplingConfig(do_sample=True, temperature=1.5, max_new_tokens=8, seed=3)
     assert adapter.generate(x, sampled) == adapter.generate(x, sampled)
@@ -125,7 +125,7 @@ def _bare(tmp_path, bridge="additive", **args):
 
 
 def test_without_a_tokenizer_mode_collapse_is_judged_from_token_ids(tmp_path, monkeypatch):
-    from core.adapters import textbridge
+    from core.adapters import text as textbridge
     from core.diagnosis import diagnose
 
     looked_up = []
@@ -148,7 +148,7 @@ def test_without_a_tokenizer_mode_collapse_is_judged_from_token_ids(tmp_path, mo
 
 
 def test_a_cached_hugging_face_tokenizer_of_the_base_model_is_used(tmp_path, monkeypatch):
-    from core.adapters import textbridge
+    from core.adapters import text as textbridge
 
     _, tokenizer_json = tiny_bridge("additive")
     monkeypatch.setattr(
@@ -160,7 +160,7 @@ def test_a_cached_hugging_face_tokenizer_of_the_base_model_is_used(tmp_path, mon
 
 
 def test_cached_tokenizer_reads_the_local_cache_only(tmp_path):
-    from core.adapters.textbridge import base_model_name, cached_tokenizer
+    from core.adapters.text import base_model_name, cached_tokenizer
 
     _, tokenizer_json = tiny_bridge("additive")
     snapshot = tmp_path / "hub" / "models--org--tiny" / "snapshots" / "0123abcd"

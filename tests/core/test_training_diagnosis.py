@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
 from core.demo.training import build
 from core.diagnosis.training import (
     checkpoint_training_findings,
@@ -15,8 +14,9 @@ from core.diagnosis.training import (
     watch_table,
     weight_findings,
 )
-from core.health import weight_health
-from core.logs import checkpoint_epochs, find_run_folder, scan_run_folder
+from core.io.checkpoints import load_checkpoint
+from core.io.logs import checkpoint_epochs, find_run_folder, scan_run_folder
+from core.metrics.health import weight_health
 from tests.training_fixtures import exploding_run, healthy_run, write_json
 
 

@@ -4,7 +4,6 @@ schedule on its own, and give fixes that name only parts the model has; no false
 import numpy as np
 import pytest
 
-from core.checkpoints import load_checkpoint
 from core.diagnosis.training import (
     checkpoint_training_findings,
     detect_events,
@@ -12,7 +11,9 @@ from core.diagnosis.training import (
     fix_validation,
     training_findings,
 )
-from core.logs import scan_run_folder
+from core.io.checkpoints import load_checkpoint
+from core.io.logs import scan_run_folder
+from core.io.paths import DEMO_DIR, demo_checkpoints, demo_runs
 from core.metrics.training import (
     model_parts,
     phase_slices,
@@ -20,7 +21,6 @@ from core.metrics.training import (
     series_direction,
     val_divergence,
 )
-from core.paths import DEMO_DIR, demo_checkpoints, demo_runs
 from tests.training_fixtures import write_json
 
 HEALTHY_RUNS = ("flow/fixed", "text/fixed", "codebook/fixed", "posterior/fixed")

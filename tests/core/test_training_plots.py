@@ -3,7 +3,7 @@
 import numpy as np
 
 from core.diagnosis.training import detect_events
-from core.logs import checkpoint_epochs, scan_run_folder
+from core.io.logs import checkpoint_epochs, scan_run_folder
 from core.plots.training import gap_figure, loss_figure
 from tests.training_fixtures import exploding_run, healthy_run
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.metrics import METRICS, Undefined
-from core.metrics.trajectories import (
+from core.metrics.flow.trajectories import (
     ENDPOINT_KEYS,
     endpoint_metrics,
     group_spread,

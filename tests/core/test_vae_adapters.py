@@ -6,10 +6,10 @@ from torch import nn
 from core import DEMO_DIR
 from core.adapters.posterior import FcMuVAEAdapter, MuLogvarVAEAdapter
 from core.adapters.registry import build_adapter, open_adapter
-from core.checkpoints import load_checkpoint
 from core.demo.codebook import digits_split
-from core.errors import AdapterError, ProbeError
-from core.probe import load_probe
+from core.io.checkpoints import load_checkpoint
+from core.io.errors import AdapterError, ProbeError
+from core.io.probe import load_probe
 from tests.adapters.cases_posterior import FEATURES, LATENT, fc_mu_case, lightning_hydra_case, small_vae
 
 

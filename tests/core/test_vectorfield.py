@@ -2,17 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from core.adapters.flow import FlowAttrMLPAdapter, FlowNetworkAdapter, attribute_names, flow_settings
 from core.adapters.registry import build_adapter, detect
-from core.adapters.vectorfield import (
-    FlowAttrMLPAdapter,
-    FlowNetworkAdapter,
-    attribute_names,
-    flow_settings,
-)
-from core.checkpoints import load_checkpoint
-from core.errors import AdapterError, ProbeError
-from core.metrics.field import field_stats
-from core.models.vectorfield import AttributeMLPField, VectorFieldNetwork, flow
+from core.io.checkpoints import load_checkpoint
+from core.io.errors import AdapterError, ProbeError
+from core.metrics.flow.field import field_stats
+from core.models.flow import AttributeMLPField, VectorFieldNetwork, flow
 from tests.adapters.cases_flow import NAMES, A, D, H, attr_mlp_ddp_case, network_case
 
 

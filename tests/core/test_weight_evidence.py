@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.diagnosis.codebook import codebook_fix, weight_severity
-from core.diagnosis.mode import ATTENTION_FIX, FIX, mode_fix
+from core.diagnosis.text import ATTENTION_FIX, FIX, mode_fix
 from core.metrics import Undefined
 from core.metrics.codebook import code_clusters, codes_at_init, weight_evidence
 from core.metrics.posterior import as_logvar, input_column_norms, row_norms, weight_only_units
@@ -93,7 +93,7 @@ def test_fix_texts_name_only_parts_the_model_has():
 def test_a_weights_only_vae_cannot_be_analysed_or_traversed(tmp_path):
     from core.adapters.registry import open_adapter
     from core.diagnosis.posterior import analyse, latent_traversal
-    from core.errors import AdapterError
+    from core.io.errors import AdapterError
     from tests.adapters.cases_posterior import heads_only_case
 
     adapter = open_adapter(str(heads_only_case(tmp_path)))

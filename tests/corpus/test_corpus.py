@@ -63,10 +63,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.adapters.registry import build_adapter
-from core.checkpoints import load_checkpoint
 from core.cli import main
 from core.diagnosis import diagnose_checkpoint
-from core.probe import load_probe
+from core.io.checkpoints import load_checkpoint
+from core.io.probe import load_probe
 from tests.corpus.layouts import CORPUS, Entry
 
 CASES = [(entry, collapsed) for entry in CORPUS for collapsed in (True, False)]

@@ -137,7 +137,7 @@ def test_pages_stay_usable_800_px_wide(app_url, chromium_browser):
 @pytest.mark.e2e
 def test_the_exported_report_draws_its_pictures_offline(tmp_path, chromium_browser):
     from core.cli import main
-    from core.paths import DEMO_DIR
+    from core.io.paths import DEMO_DIR
 
     a, b = DEMO_DIR / "posterior" / "collapsed", DEMO_DIR / "posterior" / "fixed"
     out = tmp_path / "report.html"

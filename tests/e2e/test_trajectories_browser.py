@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 
 import pytest
@@ -70,7 +71,7 @@ def test_collapse_shows_as_spots_plays_and_selects(app_url, chromium_browser):
     _settled(page)
     assert page.locator('[data-testid="stException"]').count() == 0
 
-    # Default controls, collapsed demo: the endpoints sit on about as many spots as there are distinct
+    # Default controls, collapsed demo: the endpoint dots sit on about as many spots as there are distinct
     # endpoints; the frame's trustworthiness is shown beside the plot.
     collapsed = page.evaluate(FIGURE, 0)
     names = [t["name"] for t in collapsed["traces"]]
@@ -78,7 +79,7 @@ def test_collapse_shows_as_spots_plays_and_selects(app_url, chromium_browser):
     distinct = int(_metric(page, "Distinct endpoints").replace(",", ""))
     assert spots(collapsed) <= 3 * distinct
     assert float(_metric(page, "Frame trustworthiness")) >= 0.93
-    assert page.get_by_text(re.compile(r"showing 500 of 1,000 trajectories")).count() == 1
+    assert page.get_by_text(re.compile(r"showing 100 of 1,000 trajectories")).count() == 1
     # The controls are in the page's link; the download buttons (no state to restore) are not.
     assert "traj_steps=10" in page.url and "traj_control_0=flip" in page.url and "download" not in page.url
 
@@ -101,10 +102,13 @@ def test_collapse_shows_as_spots_plays_and_selects(app_url, chromium_browser):
     ended = [played["traces"][i]["x"] for i in moving]
     assert ended != start
     picture = page.evaluate(FIGURE, 0)
-    ends = sorted(x for t in picture["traces"] if t["name"].startswith("endpoint") for x in t["x"])
+    # Each path is its steps then a gap (NaN): the point before each gap is that row's endpoint.
+    line = next(t["x"] for t in picture["traces"] if t["name"] == "paths")
+    ends = sorted(line[i - 1] for i, x in enumerate(line) if math.isnan(x))
     assert sorted(x for group in ended for x in group) == pytest.approx(ends, abs=1e-4)
 
-    # Select: a box around one island lists its rows, all of one target, decoded to few sentences.
+    # Select: a box around one island's dot lists every row that ends there, all of one target, decoded
+    # to few sentences.
     island = next(t for t in picture["traces"] if t["name"].startswith("endpoint"))
     cx, cy = page.evaluate(TO_PIXELS, [island["x"][0], island["y"][0]])
     page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
@@ -117,12 +121,13 @@ def test_collapse_shows_as_spots_plays_and_selects(app_url, chromium_browser):
     page.get_by_text(re.compile(r"\d+ rows selected on the plot")).wait_for(timeout=180_000)
     _settled(page)
     selected = _download(page, "Download the selection (CSV)")
-    assert selected and {"sentence", "original", "target", "decoded endpoint"} <= set(selected[0])
+    assert len(selected) >= 10  # one dot holds every row that ends there
+    assert {"sentence", "original", "target", "decoded endpoint"} <= set(selected[0])
     assert len({row["target"] for row in selected}) == 1
     assert all(row["sentence"] and row["decoded endpoint"] for row in selected)
     assert len({row["decoded endpoint"] for row in selected}) <= max(2, len(selected) // 3)
     table = _download(page, "Download the trajectories table (CSV, every row)")
-    assert len(table) == 1000 and sum(row["shown"] == "True" for row in table) == 500
+    assert len(table) == 1000 and sum(row["shown"] == "True" for row in table) == 100
 
     # The fixed run at the same controls: endpoints spread over at least 3x as many spots.
     label = page.get_by_text("Checkpoint", exact=True)

@@ -4,7 +4,7 @@ what is missing; the URL carries the page's controls so a link opens the same vi
 import pytest
 
 from core import DEMO_DIR
-from core.paths import ROOTS_ENV
+from core.io.paths import ROOTS_ENV
 from tests.pages.helpers import router_app
 
 PAGES = ("overview", "trajectories", "generation", "codebook", "latents", "compare", "timeline", "training")

@@ -1,5 +1,6 @@
 """Codebook page: defaults to the shipped runs, follows the sidebar's A, reacts to its controls."""
 
+import json
 import shutil
 
 import numpy as np
@@ -8,6 +9,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
+from core.adapters.codebook import run_usage
+from core.io.probe import find_probe, load_probe
+from core.metrics import format_value
+from core.metrics.codebook import usage_summary
 from tests.pages.helpers import run_page
 
 RUNS = DEMO_DIR / "codebook"
@@ -15,6 +20,16 @@ RUNS = DEMO_DIR / "codebook"
 
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def _expected(run: str, checkpoint: str, threshold: float = 0.0) -> dict[str, str]:
+    """The page's cards for one demo checkpoint, measured by core/ as the page measures it."""
+    usage = run_usage(RUNS / run, load_probe(find_probe(RUNS / run / checkpoint)))
+    summary = usage_summary(usage.counts[usage.names.index(checkpoint)][0], threshold)
+    return {
+        "Perplexity": format_value(summary["code_perplexity"], 2),
+        "Used codes": f"{format_value(summary['used_codes'])} of {summary['codebook_size']:,}",
+    }
 
 
 def test_demo_runs_and_controls(tmp_path):
@@ -26,11 +41,15 @@ def test_demo_runs_and_controls(tmp_path):
     assert at.selectbox(key="cb_compare").value == "demo: fixed"
     assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
     collapsed = _metrics(at)
-    assert collapsed["Used codes"] == "10 of 64" and float(collapsed["Perplexity / K"]) < 0.2
+    assert (
+        collapsed["Used codes"] == _expected("collapsing", "vqvae_epoch_040.pt")["Used codes"] == "10 of 64"
+    )
+    assert float(collapsed["Perplexity / K"]) < 0.2
     assert any("codebook: collapse" in m.value for m in at.markdown)
 
     at.select_slider(key="cb_epoch").set_value("vqvae_epoch_001.pt").run()
-    assert _metrics(at)["Used codes"] == "1 of 64" and _metrics(at)["Perplexity"] == "1"
+    first = _expected("collapsing", "vqvae_epoch_001.pt")
+    assert {k: _metrics(at)[k] for k in first} == first
 
     at.selectbox(key="cb_run").select("demo: fixed").run()
     assert (
@@ -38,9 +57,10 @@ def test_demo_runs_and_controls(tmp_path):
     )  # the chosen epoch carries over to the other run
     at.select_slider(key="cb_epoch").set_value("vqvae_epoch_040.pt").run()
     fixed = _metrics(at)
-    assert float(fixed["Perplexity / K"]) > 0.5 and fixed["Dead codes"] == "0"
+    assert float(fixed["Perplexity / K"]) > 0.5 and fixed["Dead codes"] == "0% (0 of 64)"
     at.slider(key="cb_threshold").set_value(0.5).run()
-    assert float(_metrics(at)["Dead codes"]) > 0  # rare codes now count as dead
+    share, count = _metrics(at)["Dead codes"].split(" (")
+    assert share != "0%" and count.endswith(" of 64)") and count != "0 of 64)"  # rare codes now count as dead
     at.toggle(key="cb_log").set_value(False).run()
     at.selectbox(key="cb_compare").select("(none)").run()
     assert not at.exception and not at.error
@@ -143,3 +163,17 @@ def test_a_builder_model_whose_quantizer_keeps_no_codebook_is_measured(tmp_path,
     monkeypatch.delenv("COLLAPSE_EXPLORER_BUILDER")  # without the builder the file is no codebook model
     at = run_page("codebook", timeout=90, checkpoint_a=str(last))
     assert "A: fsq_run/" not in at.selectbox(key="cb_run").options
+
+
+def test_the_page_follows_the_sidebar_checkpoints():
+    first, last = (
+        str(DEMO_DIR / "codebook/collapsing" / n) for n in ("vqvae_epoch_001.pt", "vqvae_epoch_040.pt")
+    )
+    fixed = str(DEMO_DIR / "codebook/fixed/vqvae_epoch_010.pt")
+    at = run_page("codebook", checkpoint_a=last, checkpoint_b=fixed)
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
+    rows = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
+    assert rows[1].endswith("epoch 10")  # B at the sidebar's B, not its run's last checkpoint
+    at.session_state["checkpoint_a"] = first  # the sidebar's A moves: the page follows
+    at.run()
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_001.pt"

@@ -3,8 +3,9 @@ import json
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.paths import DEMO_DIR, demo_checkpoints
+from core.io.paths import DEMO_DIR, demo_checkpoints
 from tests.conftest import ROOT
+from ui import flow
 
 COMPARE = str(ROOT / "pages" / "compare.py")
 TIMELINE = str(ROOT / "pages" / "timeline.py")
@@ -25,9 +26,12 @@ def test_compare_collapsed_and_fixed_codebook_runs():
     assert row["B is"] == "▲ better"
     assert float(row["B"]) > float(row["A"])
     headings = [h.value for h in at.subheader]
-    assert headings[0].startswith("B fixes A's codebook collapse: used codes 10 -> 64")
-    assert headings[2:4] == ["Findings of A", "Findings of B"]
-    assert "Trajectories in A's frame" not in [h.value for h in at.subheader]
+    lead = [m.value for m in at.markdown if m.value.startswith("**B fixes")]
+    assert lead[0].startswith("**B fixes A's codebook collapse: used codes 10 -> 64")
+    assert headings[1:3] == ["Findings of A", "Findings of B"]
+    # Every family gets its picture: the codebook's usage strip of A and B.
+    charts = at.get("plotly_chart")
+    assert charts and json.loads(charts[0].proto.spec)["data"][0]["y"] == ["A", "B"]
     n_rows = len(table)
     at.toggle(key="cmp_only_changed").set_value(True).run()
     assert len(at.dataframe[0].value) <= n_rows
@@ -46,6 +50,11 @@ def test_compare_refuses_different_families():
     assert "same family" in at.error[0].value
 
 
+def _diagnosed(at: AppTest) -> str:
+    """The Timeline's "N of M checkpoints diagnosed" caption (the verdict strip's captions come first)."""
+    return next(c.value for c in at.caption if "checkpoints diagnosed" in c.value)
+
+
 def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeypatch):
     at = AppTest.from_file(TIMELINE, default_timeout=240)
     at.session_state["checkpoint_a"] = _last("codebook/fixed")
@@ -54,10 +63,9 @@ def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeyp
     assert at.radio(key="timeline_source").value == "selected"
     assert "codebook/fixed · checkpoint A's run folder" in [c.value for c in at.caption]
     n = len([p for p in demo_checkpoints() if p.parent == DEMO_DIR / "codebook" / "fixed"])
-    assert (
-        at.caption[1].value.startswith(f"{n} of {n} checkpoints diagnosed")
-        and "family: codebook" in at.caption[1].value
-    )
+    assert _diagnosed(at).startswith(
+        f"{n} of {n} checkpoints diagnosed"
+    ) and "family: codebook" in _diagnosed(at)
     charted = at.multiselect(key="timeline_metrics").value
     assert charted and not {"codebook_size", "code_count", "dead_threshold"} & set(charted)  # constants
     assert charted[0] == "used_codes"
@@ -66,7 +74,7 @@ def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeyp
     at.radio(key="timeline_source").set_value("demo").run()
     at.selectbox(key="timeline_demo").set_value("flow/collapsed").run()
     assert not at.exception
-    assert "family: flow" in at.caption[0].value
+    assert "family: flow" in _diagnosed(at)
     # A new run brings its own default charts.
     assert "distinct_endpoints" in at.multiselect(key="timeline_metrics").value
 
@@ -80,7 +88,7 @@ def test_timeline_follows_checkpoint_a_and_charts_what_changes(tmp_path, monkeyp
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "broken_epoch_3.pt" in warnings and "PNG image" in warnings and "no adapter recognises" in warnings
-    assert at.caption[0].value.startswith("0 of 2 checkpoints diagnosed")
+    assert _diagnosed(at).startswith("0 of 2 checkpoints diagnosed")
 
 
 def test_timeline_opens_the_run_another_page_chose():
@@ -102,7 +110,7 @@ def test_compare_flow_runs_side_by_side_in_joint_frames():
     at.session_state["checkpoint_b"] = _last("flow/fixed")
     at.run()
     assert not at.exception and not at.error
-    assert "Trajectories, each in its joint frame" in [h.value for h in at.subheader]
+    assert flow.COMPARE_CAPTION in [c.value for c in at.caption]  # the picture says what it draws
     charts = at.get("plotly_chart")
     assert len(charts) == 1
     spec = json.loads(charts[0].proto.spec)
@@ -114,3 +122,17 @@ def test_compare_flow_runs_side_by_side_in_joint_frames():
     distinct = [int(t.split("<br>")[1].split()[0].replace(",", "")) for t in titles]
     assert distinct[0] * 4 < distinct[1]
     assert all(float(t.split("trustworthiness ")[1]) >= 0.93 for t in titles)
+
+
+def test_timeline_overlays_b_run_in_b_colour():
+    from core.plots.palette import SLOT_COLOURS
+
+    at = AppTest.from_file(TIMELINE, default_timeout=240)
+    at.session_state["checkpoint_a"] = _last("codebook/collapsing")
+    at.session_state["checkpoint_b"] = _last("codebook/fixed")
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("B's run (codebook/fixed) is drawn beside A's") for c in at.caption)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    drawn = {(t["name"], t["line"]["color"]) for t in spec["data"]}
+    assert drawn == {("A's run", SLOT_COLOURS["A"]), ("B's run", SLOT_COLOURS["B"])}

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.errors import ProbeError
-from core.probe import load_probe
+from core.io.errors import ProbeError
+from core.io.probe import load_probe
 from tests.adapters.cases_text import seed_checkpoint
 from tests.conftest import ROOT
 from tests.pages.helpers import run_page
@@ -13,7 +13,7 @@ from ui.text import decode_embeddings
 
 
 def _metrics(at: AppTest) -> dict[str, dict]:
-    return {row["metric"]: row for row in at.dataframe[0].value.to_dict("records")}
+    return {row["metric"]: row for row in at.dataframe[1].value.to_dict("records")}
 
 
 def _decode(at: AppTest, text: str) -> AppTest:
@@ -34,14 +34,19 @@ def test_sidebar_models_and_every_control(tmp_path):
     assert metrics["Unique outputs (share 0-1)"]["reading"] == "higher is better"
     csv = next(b for b in at.get("download_button") if b.proto.label.startswith("Download the outputs"))
     assert csv.proto.label == "Download the outputs (CSV)"
-    outputs = at.dataframe[1].value
+    outputs = at.dataframe[0].value
     assert len(outputs) == 8  # the probe has 8 rows, fewer than the 32 asked for
-    assert list(outputs.columns[:2]) == ["input", "reference"]
+    assert list(outputs.columns) == [
+        "input",
+        "A",
+        "B",
+        "reference",
+    ]  # A and B first: a narrow screen keeps them
     assert len(at.get("plotly_chart")) == 1
 
     at.slider(key="gen_inputs").set_value(4).run()
-    assert len(at.dataframe[1].value) == 4
-    greedy = at.dataframe[1].value
+    assert len(at.dataframe[0].value) == 4
+    greedy = at.dataframe[0].value
 
     at.slider(key="gen_top_k").set_value(20).run()
     assert any("top_k has no effect without sampling" in c.value for c in at.caption)
@@ -63,7 +68,7 @@ def test_sidebar_models_and_every_control(tmp_path):
     at.number_input(key="gen_seed").set_value(7).run()
     assert not at.exception and not at.error
     assert any("beam-search sampling" in c.value for c in at.caption)
-    sampled = at.dataframe[1].value
+    sampled = at.dataframe[0].value
     assert len(sampled) == 4 and not sampled.equals(greedy)
 
     at = _decode(at, "   ")

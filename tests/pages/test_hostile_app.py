@@ -13,7 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
-from core.paths import ROOTS_ENV
+from core.io.paths import ROOTS_ENV
 from tests import hostile_files as hf
 from tests.pages.helpers import run_page
 
@@ -70,7 +70,7 @@ def test_bad_probe_on_the_collapsed_demo_is_a_message(tmp_path):
 def _upload_script():
     import streamlit as st
 
-    from core.errors import CollapseExplorerError
+    from core.io.errors import CollapseExplorerError
     from ui import uploads
 
     try:
@@ -111,7 +111,7 @@ def test_one_sessions_upload_is_not_readable_from_another(tmp_path, monkeypatch)
 
 
 def test_quota_is_a_message_and_an_ended_session_leaves_nothing(monkeypatch):
-    import core.paths as paths
+    import core.io.paths as paths
 
     monkeypatch.setattr(paths, "MAX_UPLOAD_BYTES", 10)
     at = _session()
@@ -135,7 +135,7 @@ def _trust_script():
     loses app.py's sidebar on reruns under st.navigation, so the same widgets run here alone)."""
     import streamlit as st
 
-    from core.errors import CollapseExplorerError
+    from core.io.errors import CollapseExplorerError
     from ui import cache, state, widgets
 
     widgets.checkpoint_picker("a", "A")

@@ -2,7 +2,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
-from core.paths import default_demo
+from core.io.paths import default_demo
 from tests.conftest import ROOT
 from tests.pages.helpers import run_page
 

@@ -42,7 +42,10 @@ def test_leaderboard_filter_and_checkpoints(cache):
     board = at.dataframe[0].value
     assert board["run"].tolist() == ["a/collapsing", "b/fixed"]
     assert board.loc[0, "status"] == "collapse" and board.loc[0, "first_collapsed_epoch"] == 1
-    assert at.caption[1].value == "2 runs, 10 checkpoints, collapsed: 1"
+    # A run's status is its latest checkpoint's: the fixed run warned at epoch 1 and is ok now.
+    assert board.loc[1, "status"] == "ok" and board.loc[1, "worst"] == "warning"
+    assert board.loc[1, "history"] == "warning from epoch 1 to epoch 10, recovered by epoch 20"
+    assert "2 runs, 10 checkpoints, collapsed now: 1" in [c.value for c in at.caption]
     at.multiselect(key="runs_severity").set_value(["collapse"]).run()
     assert at.dataframe[0].value["run"].tolist() == ["a/collapsing"]
     assert len(at.dataframe[1].value) == 5  # the chosen run's checkpoints
@@ -81,3 +84,22 @@ def test_typed_table_path_is_checked(cache, swept, monkeypatch):
     assert not at.exception and len(at.dataframe[0].value) == 2
     at.text_input(key="runs_path").input(str(result.leaderboard_path)).run()
     assert "not a sweep table" in at.error[0].value
+
+
+def test_the_page_sweeps_a_folder_itself_with_a_progress_bar(tmp_path, monkeypatch):
+    root = tmp_path / "grid"
+    shutil.copytree(DEMO_DIR / "codebook/fixed", root / "fixed")
+    monkeypatch.setattr(sweep_module, "SWEEP_CACHE", tmp_path / "cache")
+    monkeypatch.setenv("COLLAPSE_EXPLORER_ROOTS", str(tmp_path))
+    at = run_page("runs")
+    assert "No sweep has been run" in at.info[0].value
+    at.radio(key="runs_sweep_target").set_value("A folder under the allowed roots").run()
+    at.text_input(key="runs_sweep_root").input("/etc").run()
+    at.button(key="_runs_sweep").click().run()
+    assert "outside the folders this server may read" in at.error[0].value
+    at.text_input(key="runs_sweep_root").input(str(root)).run()
+    at.button(key="_runs_sweep").click().run()
+    assert not at.exception
+    assert at.get("progress")[0].proto.text.startswith("Swept 1 runs: 5 checkpoints diagnosed")
+    board = at.dataframe[0].value
+    assert board["run"].tolist() == ["fixed"] and board.loc[0, "status"] == "ok"

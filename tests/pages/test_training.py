@@ -4,7 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import DEMO_DIR
-from core.paths import ROOTS_ENV
+from core.io.paths import ROOTS_ENV
 from tests.pages.helpers import run_page
 from tests.training_fixtures import exploding_run, healthy_run, write_events
 

@@ -13,12 +13,12 @@ from streamlit.testing.v1 import AppTest
 from core import REPO_ROOT
 from core.adapters.base import AdapterSpec, CheckpointAdapter
 from core.adapters.registry import REGISTRY
-from core.flowtext import DECODE_ROWS
+from core.io.paths import default_demo, demo_checkpoints, display_name
+from core.io.probe import ProbeData, save_probe
 from core.metrics import Undefined
-from core.metrics.field import FieldStats
-from core.paths import default_demo, demo_checkpoints, display_name
-from core.probe import ProbeData, save_probe
-from core.projection import Projection, fingerprint, unit_rows
+from core.metrics.flow.field import FieldStats
+from core.plots.flow.projection import Projection, fingerprint, unit_rows
+from core.plots.flow.text import DECODE_ROWS
 
 N, D, A = 300, 16, 3
 
@@ -98,7 +98,7 @@ def _showing(at: AppTest) -> str:
 
 
 def _shown(n: int, total: int = N) -> str:
-    return f"showing {n:,} of {total:,} trajectories; metrics use all {total:,}"
+    return f"showing {n:,} of {total:,} trajectories as paths; the dots and the metrics use all {total:,}"
 
 
 def test_controls_change_the_flow(checkpoint):
@@ -108,7 +108,7 @@ def test_controls_change_the_flow(checkpoint):
     assert at.slider(key="traj_steps").value == 6
     assert at.slider(key="traj_alpha").value == pytest.approx(0.2)
     assert at.selectbox(key="traj_control_0").value == "flip"
-    assert _showing(at) == _shown(300)
+    assert _showing(at) == _shown(100)
     assert at.slider(key="traj_sample").max == N
     first = _metrics(at)
     assert first["Target groups"] == "8"
@@ -135,7 +135,8 @@ def test_controls_change_the_flow(checkpoint):
     assert names[:2] == ["inputs", "paths"]
     assert {"start points", "endpoint · y", "endpoint · not y"} <= set(names)
     assert "sentence" in json.dumps(picture["data"])
-    assert [f["name"] for f in animation["frames"]] == [str(t) for t in range(41)]  # steps set to 40
+    # Steps set to 40: the animation shows 6 of the 41 steps, the first and the last among them.
+    assert [f["name"] for f in animation["frames"]] == ["0", "8", "16", "24", "32", "40"]
     assert at.get("plotly_chart")[0].proto.selection_mode
     at.toggle(key="traj_field").set_value(True).run()
     assert not at.exception
@@ -145,7 +146,7 @@ def test_controls_change_the_flow(checkpoint):
 def test_trajectories_drawn_are_capped(checkpoint, monkeypatch):
     # A bound below the probe's 300 rows stands in for a 100k-row probe: the slider stops at the bound, a
     # link asking for more is brought down to it, and the metrics still use every row.
-    monkeypatch.setattr("core.flowview.MAX_DRAWN", 120)
+    monkeypatch.setattr("core.plots.flow.view.MAX_DRAWN", 120)
     at = _page(checkpoint_a=str(checkpoint), traj_sample=250)
     assert not at.exception and not at.error
     slider = at.slider(key="traj_sample")
@@ -165,7 +166,7 @@ def test_joint_frame_caption_trust_and_downloads(checkpoint):
     assert 0.5 < trust <= 1.0 and f"Trustworthiness {trust:.3f}" in caption
     downloads = at.get("download_button")
     assert [d.proto.label for d in downloads] == ["Download the trajectories table (CSV, every row)"]
-    assert "Select start points or endpoints" in " ".join(c.value for c in at.caption)
+    assert "Select start points or endpoint dots" in " ".join(c.value for c in at.caption)
     # Back at a setting seen before: the same frame (memory cache, then the on-disk frame cache).
     at.selectbox(key="traj_control_2").select("set 0").run()
     at.selectbox(key="traj_control_2").select("keep").run()
@@ -318,3 +319,39 @@ def test_field_cards_and_caption_say_how_the_field_was_sampled():
     )
     assert cards == {"Surface divergence": "undefined"} and "NaN or inf" in notes[0]
     assert "95% intervals" not in flow.field_caption(FieldStats(broken, broken, broken, broken, 9, 9))
+
+
+def _dot_rows(spec: dict, axis: str) -> list[int]:
+    """Rows per endpoint dot of one panel of the picture (customdata[3] of the endpoint traces), largest first."""
+    counts = [
+        point[3]
+        for trace in spec["data"]
+        if trace["name"].startswith("endpoint") and trace.get("xaxis", "x") == axis
+        for point in trace["customdata"]
+    ]
+    return sorted(counts, reverse=True)
+
+
+def _holding_90(counts: list[int]) -> int:
+    return int(np.searchsorted(np.cumsum(counts), 0.9 * sum(counts)) + 1)
+
+
+def test_demo_picture_heavy_dots_beside_a_cloud():
+    # Sidebar B = the fixed demo run: the collapsed run and the fixed run side by side, same controls.
+    fixed_last = [
+        p for p in demo_checkpoints() if p.parent.name == "fixed" and p.parent.parent.name == "flow"
+    ][-1]
+    at = _page(checkpoint_b=str(fixed_last))
+    assert not at.exception and not at.error
+    picture = json.loads(at.get("plotly_chart")[0].proto.spec)
+    collapsed, fixed = _dot_rows(picture, "x"), _dot_rows(picture, "x2")
+    # Every frame row is in one dot; the collapsed run's 1,000 rows sit on about one dot per target
+    # (32 here, 28 of them hold 90% of the rows), the fixed run's on about one dot per row.
+    assert sum(collapsed) == sum(fixed) == 1000
+    assert len(collapsed) <= 40 and _holding_90(collapsed) <= 32 and collapsed[0] >= 20
+    assert len(fixed) >= 900 and _holding_90(fixed) >= 800 and fixed[0] <= 3
+    headline = next(m.value for m in at.markdown if "distinct endpoints" in m.value)
+    assert "B: flow/fixed/fclf_epoch_020.pt" in headline and headline.count("dots hold 90%") == 2
+    # The paths, start points and the animation show the sample only (100 of 1,000 rows by default).
+    starts = next(t for t in picture["data"] if t["name"] == "start points")
+    assert len(starts["customdata"]) == 100

@@ -31,3 +31,13 @@ def test_findings_section_shows_cards_then_errors_as_warnings_or_errors():
     at.session_state["as_error"] = True
     at.run()
     assert [e.value for e in at.error] == ["probe x must be [N, 64]"] and not at.warning
+
+
+def test_metric_rows_say_how_to_read_them_in_words():
+    from core.metrics import all_metrics
+    from ui.widgets import reading
+
+    table = all_metrics()
+    assert reading(table["distinct_endpoints"]) == "higher is better"
+    assert reading(table["kl_total"]) == f"depends: {table['kl_total'].context}"
+    assert reading(table["step_mean"]) == "a size, not judged"

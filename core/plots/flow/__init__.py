@@ -1,0 +1,50 @@
+"""The flow family's pictures: figures.py (trajectories, step lengths, frames drawn), view.py (what the
+Trajectories page shows for one set of controls), projection.py (joint, aligned 2-D frames), text.py
+(flow endpoints read back as sentences). This file only re-exports the figures.
+"""
+
+from __future__ import annotations
+
+from .figures import (
+    ANIMATION_FRAMES,
+    INPUTS,
+    JOINT,
+    MAX_SPOT_PX,
+    PATHS,
+    START_POINTS,
+    PathSample,
+    Spots,
+    animation_steps,
+    colour_groups,
+    compare_flow_figure,
+    endpoint_spots,
+    flow_animation,
+    flow_figure,
+    joint_labels,
+    polyline_xy,
+    selected_rows,
+    spot_sizes,
+    step_figure,
+)
+
+__all__ = [
+    "ANIMATION_FRAMES",
+    "INPUTS",
+    "JOINT",
+    "MAX_SPOT_PX",
+    "PATHS",
+    "START_POINTS",
+    "PathSample",
+    "Spots",
+    "animation_steps",
+    "colour_groups",
+    "compare_flow_figure",
+    "endpoint_spots",
+    "flow_animation",
+    "flow_figure",
+    "joint_labels",
+    "polyline_xy",
+    "selected_rows",
+    "spot_sizes",
+    "step_figure",
+]

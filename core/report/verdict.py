@@ -1,0 +1,131 @@
+"""The answer first: one checkpoint's verdict in words, for the verdict strip on every page and the report.
+
+A verdict is what collapsed, the headline number with what it means ("32 distinct endpoints from 1,000
+inputs: collapsed" / "988 distinct endpoints from 1,000 inputs: ok") and the known fix as one plain
+sentence, with the finding's full fix as the details behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..diagnosis.base import SEVERITY_ORDER, Finding, Report
+from ..metrics.base import format_value, is_defined
+
+MEANING = {"collapse": "collapsed", "warning": "warning", "ok": "ok", "undefined": "could not be judged"}
+
+# One plain sentence per kind of finding; the finding's own fix (numbered, model-specific) is the detail.
+FIX_SENTENCE = {
+    "prototype": "Keep the endpoints apart: add an identity loss and train on targets that flip only 1-2 "
+    "attributes of each input.",
+    "dimensional": "Keep the endpoints apart: add an identity loss and train on targets that flip only 1-2 "
+    "attributes of each input.",
+    "codebook": "Bring the dead codes back: reseed unused codes from recent encoder outputs and start the "
+    "codebook from the data.",
+    "posterior": "Keep the latent in use: give each latent dimension a free-bits floor and normalise the input "
+    "features.",
+    "mode": "Let the decoder see its input and decode by sampling instead of always taking the likeliest word.",
+    "training": "Go back to the last healthy checkpoint and train on with a lower learning rate and gradient "
+    "clipping.",
+}
+IMPLICIT_CODEBOOK_SENTENCE = (
+    "Keep the quantizer's inputs spread over its range, with a LayerNorm or a learned scale in front of it."
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One checkpoint's answer: `severity` of its main finding, `what` ("prototype collapse"),
+    `headline` (number and meaning), `fix` (one sentence, "" when nothing needs fixing), `details`
+    (the finding's full known fix) and `kind` of the main finding ("" when there is none)."""
+
+    severity: str
+    what: str
+    headline: str
+    fix: str = ""
+    details: str = ""
+    kind: str = ""
+
+
+def _count(value: object) -> str:
+    return format_value(value) if is_defined(value) else "?"
+
+
+def headline_number(finding: Finding) -> str:
+    """The number a finding turns on, in words: '32 distinct endpoints from 1,000 inputs'."""
+    m = finding.metrics
+    if finding.kind == "prototype" and "distinct_endpoints" in m:
+        of = f" from {_count(m['distinct_inputs'])} inputs" if "distinct_inputs" in m else ""
+        return f"{_count(m['distinct_endpoints'])} distinct endpoints{of}"
+    if finding.kind == "codebook" and "used_codes" in m:
+        of = f" of {_count(m['codebook_size'])}" if "codebook_size" in m else ""
+        dead = m.get("dead_code_fraction")
+        tail = f" ({float(dead):.0%} dead)" if is_defined(dead) else ""  # type: ignore[arg-type]
+        return f"{_count(m['used_codes'])}{of} codes used{tail}"
+    if finding.kind == "posterior" and "active_units" in m:
+        of = f" of {_count(m['latent_dim'])}" if "latent_dim" in m else ""
+        return f"{_count(m['active_units'])}{of} latent units active"
+    if finding.kind == "mode" and is_defined(m.get("unique_output_ratio")) and "inputs" in m:
+        n = int(m["inputs"])  # type: ignore[arg-type]
+        distinct = round(float(m["unique_output_ratio"]) * n)  # type: ignore[arg-type]
+        return f"{distinct:,} distinct output{'s' if distinct != 1 else ''} for {n:,} inputs"
+    if finding.kind == "dimensional" and is_defined(m.get("rankme_ratio")):
+        return f"endpoints keep {float(m['rankme_ratio']):.0%} of the inputs' effective rank"  # type: ignore[arg-type]
+    return first_sentence(finding.summary)
+
+
+def _short(text: str, limit: int = 140) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def first_sentence(text: str) -> str:
+    """Text up to its first full stop followed by a space (the whole text when it has none)."""
+    text = " ".join(str(text).split())
+    cut = text.find(". ")
+    return text if cut < 0 else text[: cut + 1]
+
+
+def fix_sentence(finding: Finding) -> str:
+    """The plain one-sentence fix for a finding that needs one ('' for ok and undefined ones)."""
+    if finding.severity not in ("collapse", "warning") or not finding.fix:
+        return ""
+    if finding.kind == "codebook" and "without a codebook" in finding.fix:
+        return IMPLICIT_CODEBOOK_SENTENCE
+    return FIX_SENTENCE.get(finding.kind) or first_sentence(finding.fix)
+
+
+def main_finding(report: Report) -> Finding | None:
+    """The finding a verdict leads with: the worst collapse-family finding, training only when it is
+    worse than every other (or alone)."""
+    if not report.findings:
+        return None
+    worst = max(report.findings, key=lambda f: SEVERITY_ORDER[f.severity])
+    family = [f for f in report.findings if f.kind != "training"]
+    if not family:
+        return worst
+    top = max(family, key=lambda f: SEVERITY_ORDER[f.severity])
+    return worst if SEVERITY_ORDER[worst.severity] > SEVERITY_ORDER[top.severity] else top
+
+
+def verdict_of(report: Report) -> Verdict:
+    """The answer for one checkpoint's report (see `Verdict`)."""
+    finding = main_finding(report)
+    if finding is None:
+        why = first_sentence(report.errors[0]) if report.errors else "nothing could be measured"
+        return Verdict("undefined", "no finding", why)
+    meaning = MEANING[finding.severity]
+    what = {
+        "collapse": f"{finding.kind} collapse",
+        "warning": f"{finding.kind} warning",
+        "ok": f"no {finding.kind} collapse",
+    }.get(finding.severity, f"{finding.kind} not judged")
+    if finding.kind == "training" and finding.severity != "ok":
+        what = f"training {'broke down' if finding.severity == 'collapse' else 'warning'}"
+    return Verdict(
+        finding.severity,
+        what,
+        f"{_short(headline_number(finding))}: {meaning}",
+        fix_sentence(finding),
+        finding.fix if fix_sentence(finding) else "",
+        finding.kind,
+    )
