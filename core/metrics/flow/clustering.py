@@ -14,6 +14,11 @@ Distinct endpoints are the connected components of "distance <= epsilon", found 
 comparing all pairs in full dimension (`radius_components`); epsilon comes from the inputs' median
 nearest-neighbour distance, estimated from a seeded sample of query rows with a distribution-free interval
 (`nn_scale`).
+
+Why one module: the silhouette, the nearest-neighbour scale and the radius components share the chunk and
+memory budgets and the float32 rounding bounds defined here, and the flow checks use them together (the
+scale sets the radius of the components); splitting the component search into its own module is the next
+step if it grows further.
 """
 
 from __future__ import annotations
