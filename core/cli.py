@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("path")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.add_argument("--config", help="config file to use when the checkpoint carries none")
+    _add_base(inspect)
     _add_trust(inspect)
 
     diagnose = sub.add_parser("diagnose", help="report collapse findings (exit 0/1/2/3)", **verdict)
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     diagnose.add_argument("--config", help="config file to use when the checkpoint carries none")
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_base(diagnose)
     _add_trust(diagnose)
     _add_device(diagnose)
 
@@ -95,6 +97,27 @@ def _add_trust(parser: argparse.ArgumentParser, *, plural: bool = False) -> None
     )
 
 
+def _add_base(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base",
+        help="base model folder of a fine-tune adapter (PEFT LoRA); default: the adapter's "
+        "base_model_name_or_path, relative to its folder",
+    )
+
+
+def _loaded(args: argparse.Namespace):
+    """The checkpoint of `args.path`, with the adapter's base folder from --base when given."""
+    from .io.checkpoints import load_checkpoint
+
+    loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
+    if getattr(args, "base", None):
+        base = Path(args.base)
+        if not base.is_dir():
+            raise CollapseExplorerError(f"--base {base.name}: no such folder")
+        loaded.base = base
+    return loaded
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
@@ -111,12 +134,12 @@ def load_builder(spec: str) -> Callable:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from .adapters.language import language_summary
     from .adapters.registry import detect
-    from .io.checkpoints import load_checkpoint
     from .metrics.health import weight_health
 
     try:
-        loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
+        loaded = _loaded(args)
     except NeedsTrustError as exc:
         for row in exc.listing:
             print(f"{row.name}\t{list(row.shape)}\t{row.dtype}")
@@ -124,6 +147,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     summary = loaded.summary()
     summary["adapter"] = detect(loaded.shapes(), loaded.config) if loaded.state_dict else None
     summary["roles"] = _roles(loaded)
+    summary["language"] = language_summary(loaded)
     health = weight_health(loaded)
     summary["health"] = health.to_json()
     if args.json:
@@ -135,10 +159,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"  adapter:    {summary['adapter'] or 'none detected'}")
     for line in summary["roles"]["found"] or ["none of a known kind"]:
         print(f"  role:       {line}")
-    for line in summary["roles"]["lacking"]:
+    for line in [] if summary["language"] else summary["roles"]["lacking"]:
         print(f"  lacking:    {line}")
     if "data" in summary["roles"]:
         print(f"  data:       {summary['roles']['data']}")
+    for key, value in (summary["language"] or {}).items():
+        if value is not None:
+            print(f"  {key + ':':11s} {_plain(value)}")
     print(f"  config:     {loaded.config_source or 'none found'}")
     if loaded.metadata:
         print("  metadata:   " + ", ".join(f"{k}={v}" for k, v in list(loaded.metadata.items())[:12]))
@@ -163,14 +190,19 @@ def _roles(loaded) -> dict:
     return roles_of(loaded.shapes()).to_json()
 
 
+def _plain(value: object) -> str:
+    """A value read from an untrusted config, as one line of text (no terminal escapes)."""
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:300]
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from .diagnosis.checkpoint import diagnose_checkpoint
-    from .io.checkpoints import load_checkpoint
     from .io.probe import find_probe, load_probe
     from .models.device import resolve_device
 
     device = resolve_device(args.device)
-    loaded = load_checkpoint(args.path, trust=args.trust, config_path=args.config)
+    loaded = _loaded(args)
     probe_path = Path(args.data) if args.data else find_probe(args.path)
     probe = load_probe(probe_path) if probe_path is not None else None
     builder = load_builder(args.builder) if args.builder else None

@@ -108,13 +108,16 @@ class CollapseDetected(RuntimeError):
 
 
 def as_probe(probe: ProbeData | str | Path | np.ndarray | torch.Tensor | Mapping[str, Any]) -> ProbeData:
-    """ProbeData from a probe file, an array of model inputs `x`, or a mapping of probe fields."""
+    """ProbeData from a probe file, an array of model inputs `x`, a list of prompts (`texts`), or a mapping
+    of probe fields."""
     if isinstance(probe, ProbeData):
         return probe
     if isinstance(probe, str | Path):
         return load_probe(probe)
     if isinstance(probe, torch.Tensor | np.ndarray):
         return ProbeData(x=_numpy(probe), source="x given to the guard")
+    if isinstance(probe, list | tuple) and probe and all(isinstance(t, str) for t in probe):
+        return ProbeData(texts=tuple(probe), source="prompts given to the guard")
     if isinstance(probe, Mapping):
         arrays = {k: (_numpy(v) if isinstance(v, torch.Tensor | np.ndarray) else v) for k, v in probe.items()}
         try:
@@ -181,8 +184,19 @@ def _as_rebuilt(module: nn.Module) -> bool:
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors if t.is_floating_point())
 
 
+def _language_model(model: nn.Module) -> bool:
+    """A transformers text generator (or a PEFT model around one): it has `generate` and a model_type."""
+    return callable(getattr(model, "generate", None)) and isinstance(
+        getattr(getattr(model, "config", None), "model_type", None), str
+    )
+
+
 def live_adapters(
-    model: nn.Module, probe: ProbeData, families: tuple[str, ...] | None, config: Mapping | None = None
+    model: nn.Module,
+    probe: ProbeData,
+    families: tuple[str, ...] | None,
+    config: Mapping | None = None,
+    tokenizer: Any = None,
 ) -> list[CheckpointAdapter]:
     """The adapters that read `model` as it is now, one per guarded family it has.
 
@@ -193,6 +207,15 @@ def live_adapters(
     would feed CPU float32 inputs. Wanted families the model lacks are skipped; GuardError when it has
     none of them, so a guard that would watch nothing says so.
     """
+    if _language_model(model) and (families is None or "language" in families):
+        from .adapters.language import LanguageModelAdapter
+
+        if tokenizer is None:
+            raise GuardError(
+                f"{type(model).__name__} is a language model: give its tokenizer, "
+                "CollapseGuard(prompts, tokenizer=tokenizer), and prompts as probe `texts`"
+            )
+        return [LanguageModelAdapter.live(model, tokenizer)]
     reference = _reference_module(model)
     if reference is not None and _as_rebuilt(reference):
         adapter = _reference_adapter(reference, probe)
@@ -223,6 +246,8 @@ class CollapseGuard:
     log_dir: folder for TensorBoard scalars and `collapse_guard.jsonl`; None writes nothing (the
     callbacks default it to their trainer's log folder).
     adapter: your own function model -> CheckpointAdapter, for a model no adapter reads.
+    tokenizer: the tokenizer of a language model (transformers causal LM or seq2seq, PEFT or not): each
+    check continues the probe's `texts` (prompts) greedily and judges `mode` and `repetition`.
     max_rows: probe rows per check for the posterior, flow and text families (a fixed seeded subset;
     None: all). A check runs the model forward on them, so they set its cost: 128 rows keep a check
     of every demo model under 5% of one of its training epochs and give the verdicts all rows give
@@ -239,6 +264,7 @@ class CollapseGuard:
     config: Mapping | None = None
     tensorboard: bool = True
     max_rows: int | None = 128
+    tokenizer: Any = None
     checks: list[GuardCheck] = field(default_factory=list, init=False)
     stopped_at: int | None = field(default=None, init=False)
     _cut: ProbeData = field(default=None, init=False, repr=False)  # type: ignore[assignment]
@@ -311,7 +337,7 @@ class CollapseGuard:
         return check
 
     def _adapters(self, model: nn.Module) -> list[CheckpointAdapter]:
-        return live_adapters(model, self.probe, self.families, self.config)
+        return live_adapters(model, self.probe, self.families, self.config, self.tokenizer)
 
     def _act(self, check: GuardCheck) -> None:
         if self.on_collapse == "raise":

@@ -1,4 +1,5 @@
-"""Generation: what a text generator writes for each input embedding, A vs B, under any decoding settings."""
+"""Generation: what a text generator writes for each input embedding, or a language model after each prompt,
+A vs B, under any decoding settings."""
 
 import streamlit as st
 
@@ -6,6 +7,7 @@ from core.diagnosis.text import sampling_noise
 from core.io.errors import CollapseExplorerError
 from core.metrics import METRICS, format_value
 from core.plots import text as plots
+from ui import language as lm
 from ui import router, verdict, widgets
 from ui import text as gen
 
@@ -21,8 +23,9 @@ st.caption(
     "output against the others (100 = all alike)."
 )
 
-models = gen.models()
-if not models:
+language = lm.chosen()
+models = [] if language else gen.models()
+if not language and not models:
     st.info("No text generator: pick a text-bridge checkpoint as A or B in the sidebar, or build the demo.")
     st.stop()
 
@@ -40,6 +43,14 @@ with st.expander("Decoding settings", expanded=True):
         st.stop()
     for note in config.inert_settings():
         st.caption(f"Note: {note}.")
+
+if language:
+    prompts = st.slider(
+        "Prompts", 4, 64, 32, 4, key="gen_prompts", help="Probe prompts continued (a seeded sample)."
+    )
+    with outputs_slot:
+        lm.render(config, prompts)
+    st.stop()
 
 size = st.slider(
     "Inputs", 4, 128, 32, 4, key="gen_inputs", help="Probe sentences decoded (a seeded subsample)."

@@ -8,7 +8,7 @@ lacks raise NotImplementedError naming the adapter; `spec()` says which exist so
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..config import SamplingConfig
     from ..io.checkpoints import LoadedCheckpoint
 
-Family = Literal["flow", "text", "codebook", "posterior"]
+Family = Literal["flow", "text", "codebook", "posterior", "language"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class AdapterSpec:
     supports_posterior: bool = False
     supports_code_indices: bool = False
     supports_code_usage: bool = False
+    supports_prompts: bool = False
     description: str = ""
     parts: tuple[str, ...] = ()
 
@@ -123,3 +124,7 @@ class CheckpointAdapter(ABC):
     def generate(self, embeddings: np.ndarray, config: SamplingConfig) -> list[str]:
         """One generated sentence per embedding [N, D]."""
         raise self._missing("generate")
+
+    def complete(self, prompts: Sequence[str], config: SamplingConfig) -> list[str]:
+        """The continuation of each prompt (language models)."""
+        raise self._missing("complete")

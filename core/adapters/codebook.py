@@ -337,8 +337,18 @@ def measure_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> CodeUs
             counts = code_counts(codes, k).astype(np.float64)[None]
         return CodeUsage(counts, "probe codes", codes.reshape(len(codes), -1) if h == 1 else None, labels)
     if spec.supports_code_usage:
-        return CodeUsage(adapter.code_usage(), "ema")
+        counts = adapter.code_usage()
+        if silent_usage(counts):
+            return None  # a buffer the code never updates: the weights are read instead
+        return CodeUsage(counts, "ema")
     return None
+
+
+def silent_usage(counts: np.ndarray) -> bool:
+    """An EMA usage buffer that is all zeros: nothing was ever counted in it (the training code does not
+    update it), so it is no usage signal."""
+    c = np.asarray(counts)
+    return c.size > 0 and not np.any(c)
 
 
 # --- a whole run folder ---------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ activation) from the checkpoint's config, found in the file or beside it. Anythi
 2 x Z heads, a hierarchical VAE's several levels of heads) opens as `vae_heads`: each level's heads and the
 decoder input layer that takes its z read from the weights, for a weight-only estimate; `--builder` runs
 the user's own class on probe x.
+
+Why one module: the MLP rebuild and the heads-only reading share the plan of where encoder, heads and
+decoder sit (MLPPlan, mlp_plan) and the head weights they read.
 """
 
 from __future__ import annotations
@@ -105,9 +108,19 @@ class MLPPlan:
 
     @property
     def is_mlp(self) -> bool:
-        return bool(self.encoder and self.decoder) and all(
-            is_mlp_layer(params) for _, params in self.encoder + self.decoder
+        """Linear layers only, widths chaining encoder -> heads -> decoder -> input width (else the heads
+        alone are read: a CVAE's decoder takes [z, label], a GM-VAE's prior tables follow the heads)."""
+        layers = self.encoder + self.decoder
+        if not (self.encoder and self.decoder) or not all(is_mlp_layer(p) for _, p in layers):
+            return False
+        enc, dec = (
+            [p["weight"] for _, p in part if len(p["weight"]) == 2] for part in (self.encoder, self.decoder)
         )
+        if not enc or not dec:
+            return True  # nothing to chain: the rebuild says what is missing
+        chained = all(b[1] == a[0] for seq in (enc, dec) for a, b in itertools.pairwise(seq))
+        ends = (dec[0][1], dec[-1][0], self.heads.inputs) == (self.heads.latent, enc[0][1], enc[-1][0])
+        return chained and ends
 
 
 def mlp_plan(shapes: Mapping[str, tuple[int, ...]], heads: HeadsRole) -> MLPPlan:

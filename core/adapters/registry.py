@@ -48,6 +48,15 @@ class Family:
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
+        # First: a config naming a transformers model_type says what the file is, where role patterns
+        # could mistake a T5's relative-attention bias for a codebook.
+        Family(
+            "language",
+            adapters="adapters.language",
+            rules="diagnosis.language:findings",
+            measure="report.figures:language_outputs",
+            draw="report.figures:language_pictures",
+        ),
         Family(
             "flow",
             adapters="adapters.flow",
@@ -114,8 +123,10 @@ def load_all() -> dict[str, type[CheckpointAdapter]]:
 
 
 def detect(shapes: Mapping[str, tuple[int, ...]], config: Mapping) -> str | None:
-    """Name of the first adapter whose layout matches, or None."""
-    for name, cls in load_all().items():
+    """Name of the first adapter whose layout matches (families in FAMILIES order), or None."""
+    order = list(FAMILIES)
+    adapters = sorted(load_all().items(), key=lambda item: order.index(item[1].family))
+    for name, cls in adapters:
         if cls.detect(shapes, config):
             return name
     return None

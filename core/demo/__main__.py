@@ -15,7 +15,7 @@ import torch
 
 from .. import DEMO_DIR
 
-FAMILIES = ("corpus", "flow", "codebook", "posterior", "text", "training", "projections")
+FAMILIES = ("corpus", "flow", "codebook", "posterior", "text", "language", "training", "projections")
 
 
 def _build(family: str, out: Path, quick: bool) -> None:

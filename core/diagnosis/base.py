@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from ..io.probe import ProbeData
 
 Severity = Literal["ok", "warning", "collapse", "undefined"]
-Kind = Literal["prototype", "mode", "codebook", "posterior", "dimensional", "training"]
+Kind = Literal[
+    "prototype", "mode", "repetition", "adapter", "codebook", "posterior", "dimensional", "training"
+]
 SEVERITY_ORDER: dict[str, int] = {"ok": 0, "undefined": 1, "warning": 2, "collapse": 3}
 
 
@@ -89,6 +91,9 @@ def family_rules(family: str) -> Rule | None:
 def diagnose(adapter: CheckpointAdapter, probe: ProbeData | None, checkpoint: str = "") -> Report:
     """Run the family rules of `adapter` on `probe` and collect a Report."""
 
+    bind = getattr(adapter, "with_probe", None)
+    if bind is not None:  # a live model: the probe's other fields reach its forward by parameter name
+        adapter = bind(probe)
     rules = family_rules(adapter.spec().family)
     findings: list[Finding] = []
     errors: list[str] = []

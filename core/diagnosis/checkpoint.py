@@ -58,5 +58,6 @@ def _built(
     except (TypeError, ValueError):
         takes_probe = False
     if takes_probe:
-        return builder(loaded, probe_x=probe.x if probe is not None else None)
+        texts = probe.texts if probe is not None else ()
+        return builder(loaded, probe_x=probe.x if probe is not None else None, probe_texts=texts)
     return builder(loaded)

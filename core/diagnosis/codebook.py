@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..adapters.codebook import CODES_FIELD, CodebookGroup, CodeUsage, measure_usage
+from ..adapters.codebook import CODES_FIELD, CodebookGroup, CodeUsage, measure_usage, silent_usage
 from ..metrics.base import MetricValue, Undefined, format_value, is_defined
 from ..metrics.codebook import usage_summary, weight_evidence
 from .base import Finding, Severity
@@ -34,6 +34,10 @@ INIT_ASSUMPTION = (
 )
 
 
+ZERO_ASSUMPTION = (
+    "an EMA codebook divides running sums by running counts, so a code never assigned decays to an exact "
+    "zero row while every assigned code moves away from zero"
+)
 IMPLICIT_FIX = (
     "Collapse of a quantizer without a codebook (FSQ, LFQ): no code can be reseeded, the encoder's outputs "
     "all fall on the same level vector or sign pattern. Fixes: (1) keep the quantizer's inputs spread over "
@@ -96,12 +100,17 @@ def severity_of(ratio: object, dead: object) -> Severity:
 
 
 def weight_severity(metrics: dict[str, MetricValue]) -> Severity:
-    """Severity of a weight-only estimate: collapse or warning from the bound on live codes, never ok."""
+    """Severity of a weight-only estimate: collapse or warning from the bound on live codes, warning
+    from a sizeable share of codes never trained (a lower bound on dead codes), never ok."""
     live = metrics["live_fraction_estimate"]
     if not is_defined(live):
         return "undefined"
     if float(live) < COLLAPSE_RATIO:
         return "collapse"
+    untrained = metrics.get("codes_at_init")
+    k = metrics["codebook_size"]
+    if is_defined(untrained) and is_defined(k) and float(untrained) > WARN_DEAD * float(k):
+        return "warning"
     return "warning" if float(live) < WARN_RATIO else "undefined"
 
 
@@ -130,7 +139,7 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
     for group in groups[1:]:
         out.append(
             _usage_finding(CodeUsage(group.usage, "ema"), group.names, fix, group)
-            if group.usage is not None
+            if group.usage is not None and not silent_usage(group.usage)
             else _weight_finding(group, fix)
         )
     return out
@@ -192,6 +201,11 @@ def _usage_finding(
 
 def _weight_finding(group: CodebookGroup, fix: str) -> Finding:
     """Weight-only estimate for the worst head of a group (lowest bound on live codes)."""
+    silent = (
+        "its usage buffer is all zeros while codes moved: nothing counted in it, so it is no usage signal"
+        if group.usage is not None and silent_usage(group.usage)
+        else ""
+    )
     per_head = [weight_evidence(book, ema=group.ema) for book in group.vectors]
     worst = min(
         range(len(per_head)),
@@ -208,12 +222,18 @@ def _weight_finding(group: CodebookGroup, fix: str) -> Finding:
     heads = _heads_text(metrics, group.names)
     k = metrics["codebook_size"]
     at_init = metrics["codes_at_init"]
+    bound = ""
     if is_defined(at_init):
-        assumption = INIT_ASSUMPTION
-        seen = f"{format_value(at_init)} still at their 1/K-scale initialisation, "
+        assumption = ZERO_ASSUMPTION if group.ema else INIT_ASSUMPTION
+        where = "exact zero rows" if group.ema else "still at their 1/K-scale initialisation"
+        seen = f"{format_value(at_init)} {where}, "
+        if int(at_init):
+            bound = f"at least {format_value(at_init)} of {k:,} codes never trained (a lower bound on dead codes); "
     else:
         assumption = str(at_init).removeprefix("undefined: ")
         seen = ""
+    if silent:
+        assumption += f"; {silent}"
     distinct = format_value(metrics["distinct_codes_estimate"])
     evidence = (
         f"{distinct} of {k:,} codes trained and distinct ({seen}{format_value(metrics['duplicate_codes'])} "
@@ -228,7 +248,7 @@ def _weight_finding(group: CodebookGroup, fix: str) -> Finding:
         return Finding("codebook", severity, summary, metrics)
     verdict = "codebook collapse" if severity == "collapse" else "under-used codebook"
     summary = (
-        f"{verdict}{heads} (weight-only estimate): {evidence}, so at most {distinct} codes can be in use; "
+        f"{verdict}{heads} (weight-only estimate): {bound}{evidence}, so at most {distinct} codes can be in use; "
         f"assumption: {assumption}; {need}"
     )
     return Finding("codebook", severity, summary, metrics, fix)

@@ -112,7 +112,12 @@ def _distinct_inputs(z: np.ndarray, scale: float) -> MetricValue:
 
 
 def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
-    """One `prototype` finding from flowing the probe toward one-attribute-flipped targets."""
+    """One `prototype` finding from flowing the probe toward one-attribute-flipped targets (a generative
+    flow's own rules when the adapter integrates noise: core.diagnosis.generative)."""
+    if hasattr(adapter, "endpoints"):
+        from .generative import findings as generative_findings
+
+        return generative_findings(adapter, probe)
     if not adapter.spec().supports_flow:
         return _undefined(f"adapter {adapter.name!r} has no flow to diagnose")
     if probe is None or probe.embeddings is None or probe.attributes is None:

@@ -8,6 +8,9 @@ layer leave out (the summary says "estimate" and names its assumption).
 Some inactive units are not collapse: a VAE given more latents than its data has factors of variation
 leaves the rest at the prior (6 of 16 active on data with 6 factors is healthy), so that is a warning
 with the count. Collapse is (nearly) every unit inactive, or a decoder that ignores z.
+
+Why one module: the measured verdict, the weight-only estimate, the learned-prior and variance-reading
+texts and the run timeline share one analysis (PosteriorAnalysis) and one set of thresholds.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ from ..metrics.base import MetricValue, Undefined, format_value, is_defined
 from ..metrics.posterior import (
     ACTIVE_THRESHOLD,
     active_units,
+    as_logvar,
     dead_dims_estimate,
     decoder_sensitivity,
     diversity_ratio,
     floor_fraction,
+    from_logvar,
     input_spread,
     kl_per_dim,
+    kl_to_mixture,
     mu_variance,
+    prior_spread,
     sigma_per_dim,
     weight_only_units,
 )
@@ -106,7 +113,8 @@ def analyse(adapter: CheckpointAdapter, x: np.ndarray, floor: float = 0.0) -> Po
             "give your own model class with --builder module:function to measure it on probe x"
         )
     mu, logvar = adapter.posterior(x)
-    recon = _reconstructions(adapter, x, mu)
+    rebuilt = _reconstructions(adapter, x, mu)
+    recon = None if isinstance(rebuilt, Undefined) else rebuilt
     kl = kl_per_dim(mu, logvar)
     var = mu_variance(mu)
     sigma = sigma_per_dim(logvar)
@@ -122,13 +130,46 @@ def analyse(adapter: CheckpointAdapter, x: np.ndarray, floor: float = 0.0) -> Po
         "free_bits_floor": floor,
         "floor_fraction": floor_fraction(kl, floor),
         "mean_sigma": _summary_stats(sigma, "mean"),
-        "diversity_ratio": (
-            _diversity(recon, x.reshape(len(x), -1))
-            if recon is not None
-            else Undefined("the model can neither decode mu nor reconstruct its inputs")
-        ),
+        "diversity_ratio": _recon_diversity(rebuilt, x),
     }
+    metrics.update(_learned_prior(adapter, mu, logvar))
     return PosteriorAnalysis(mu, logvar, recon, kl, var, sigma, metrics)
+
+
+def _recon_diversity(recon: np.ndarray | Undefined | None, x: np.ndarray) -> MetricValue:
+    """Reconstruction spread over input spread, undefined (with why) where reconstructions and inputs
+    cannot be compared: none, token scores [N, T, V] for token ids [N, T], or another width."""
+    if isinstance(recon, Undefined):
+        return recon
+    if recon is None:
+        return Undefined("the model can neither decode mu nor reconstruct its inputs")
+    flat = x.reshape(len(x), -1)
+    if recon.shape != flat.shape:
+        ids = " (token ids in, scores over a vocabulary out)" if x.dtype.kind in "iu" else ""
+        return Undefined(
+            f"reconstructions have {recon.shape[1]:,} values per input and inputs {flat.shape[1]:,}{ids}: "
+            "their spreads cannot be compared"
+        )
+    if x.dtype.kind in "iu" and x.ndim == 2:
+        return Undefined("inputs are integer ids: their Euclidean spread means nothing")
+    return _diversity(recon, flat)
+
+
+def _learned_prior(adapter: CheckpointAdapter, mu: np.ndarray, logvar: np.ndarray) -> dict[str, MetricValue]:
+    """KL to the model's own learned mixture prior and units active against that prior's spread."""
+    tables = getattr(adapter, "prior_tables", lambda: None)()
+    if tables is None:
+        return {}
+    prior_mu, prior_logvar = tables
+    if prior_mu.shape[1] != mu.shape[1]:
+        reason = Undefined(f"the prior's tables are {prior_mu.shape[1]}-dim, the posterior {mu.shape[1]}-dim")
+        return {"kl_learned_prior": reason, "active_units_learned_prior": reason}
+    spread = prior_spread(prior_mu, prior_logvar)
+    return {
+        "kl_learned_prior": kl_to_mixture(mu, logvar, prior_mu, prior_logvar, seed=SEED),
+        "active_units_learned_prior": active_units(mu, ACTIVE_THRESHOLD * spread),
+        "prior_components": len(prior_mu),
+    }
 
 
 def _diversity(recon: np.ndarray, flat: np.ndarray) -> MetricValue:
@@ -139,12 +180,18 @@ def _diversity(recon: np.ndarray, flat: np.ndarray) -> MetricValue:
     return diversity_ratio(recon, flat, spread=of_inputs("input_spread", flat, lambda: input_spread(flat)))
 
 
-def _reconstructions(adapter: CheckpointAdapter, x: np.ndarray, mu: np.ndarray) -> np.ndarray | None:
-    """decode(mu) [N, F] when the adapter decodes, else its own reconstructions of x, else None."""
-    if adapter.spec().supports_decode:
-        return adapter.decode(mu)
-    reconstruct = getattr(adapter, "reconstruct", None)
-    return None if reconstruct is None else reconstruct(x)
+def _reconstructions(
+    adapter: CheckpointAdapter, x: np.ndarray, mu: np.ndarray
+) -> np.ndarray | Undefined | None:
+    """decode(mu) [N, F] when the adapter decodes, else its own reconstructions of x, else None; a model
+    whose decode or forward does not take them (a text decoder wanting target ids) is Undefined."""
+    try:
+        if adapter.spec().supports_decode:
+            return adapter.decode(mu)
+        reconstruct = getattr(adapter, "reconstruct", None)
+        return None if reconstruct is None else reconstruct(x)
+    except ProbeError as exc:
+        return Undefined(f"no reconstructions: {exc}")
 
 
 def estimate_dead_dims(adapter: CheckpointAdapter) -> tuple[np.ndarray | Undefined, dict[str, MetricValue]]:
@@ -320,6 +367,12 @@ def _weight_estimate_finding(adapter: CheckpointAdapter, why: str) -> Finding:
         f"{active} of {z} latent units look active from the weights ({int(masks['inactive'].sum())} with "
         f"near-zero mean rows, {metrics['units_at_prior_estimate']} pinned to the prior; {decoder})"
     )
+    if masks["flat"].any():
+        evidence += (
+            "; every row of both heads is under a fifth of a default initialisation and the log-variance "
+            "biases are near 0: mu and logvar stay near their biases for every input (heads that cannot "
+            "vary with the input)"
+        )
     _, weights, columns, moments = levels[worst]
     if moments:
         evidence += _interleaved_reading(weights, columns, z)
@@ -363,7 +416,13 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
                 m,
             )
         ]
-    severity = severity_of(m["active_fraction"], m["diversity_ratio"])
+    learned = m.get("active_units_learned_prior")
+    active_fraction = (
+        float(learned) / int(m["latent_dim"])
+        if learned is not None and is_defined(learned)
+        else m["active_fraction"]
+    )
+    severity = severity_of(active_fraction, m["diversity_ratio"])
     if severity == "undefined":
         summary = f"posterior activity undefined: {m['active_fraction']}"
         return [Finding("posterior", severity, summary, m)]
@@ -386,15 +445,64 @@ def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Findin
         f"{lead}: {m['active_units']} of {m['latent_dim']} latent units active "
         f"(Var_x(mu) >= 0.01), KL {format_value(m['kl_total'], 3)} nats in total, "
         f"smallest per dimension {format_value(m['kl_dim_min'], 3)}; {_percent(m['floor_fraction'])} of "
-        f"dimensions on the free-bits floor {floor_text}; reconstruction diversity "
-        f"{format_value(m['diversity_ratio'], 2)} of the inputs'; {len(x):,} probe rows"
+        f"dimensions on the free-bits floor {floor_text}; {_diversity_text(m)}; {len(x):,} probe rows"
     )
-    if is_defined(m["active_units"]):
+    other_prior = getattr(getattr(adapter, "heads", None), "other_prior", None)
+    if learned is not None:
+        summary = _learned_prior_summary(lead, m, len(x))
+    elif other_prior:
+        summary += (
+            f"; the model keeps a learned prior ({other_prior}) that cannot be read as mean / log-variance "
+            "tables: KL is to N(0, 1) and the active-unit rule (Var_x(mu) >= 0.01) assumes that prior, "
+            "so both may not apply"
+        )
+    elif is_defined(m["active_units"]):
         summary += _inactive_note(int(m["active_units"]), int(m["latent_dim"]))
+    summary += _reading_text(adapter, result)
     if others:
         levels = ", ".join(f"{path} {active} of {z}" for path, active, z in others)
         summary += f"; active units at the other levels of heads: {levels}"
     return [Finding("posterior", severity, summary, m, FIX if severity != "ok" else "")]
+
+
+def _diversity_text(m: dict[str, MetricValue]) -> str:
+    value = m["diversity_ratio"]
+    if isinstance(value, Undefined):
+        return f"reconstruction diversity undefined ({value.reason})"
+    return f"reconstruction diversity {format_value(value, 2)} of the inputs'"
+
+
+def _learned_prior_summary(lead: str, m: dict[str, MetricValue], rows: int) -> str:
+    """The summary of a VAE trained towards its own mixture prior: its KL and active units against it."""
+    learned = m["active_units_learned_prior"]
+    text = (
+        f"{lead}: {format_value(learned)} of {m['latent_dim']} latent units active against the model's own "
+        f"learned prior ({format_value(m.get('prior_components', Undefined('unknown')))} components; "
+        f"Var_x(mu_j) >= 0.01 x the prior's variance of z_j), KL to that prior "
+        f"{format_value(m['kl_learned_prior'], 3)} nats per input (Monte Carlo); the N(0, 1) rule "
+        f"(active units {format_value(m['active_units'])}, KL {format_value(m['kl_total'], 3)} nats) does not "
+        f"apply to a model trained towards another prior; {_diversity_text(m)}; {rows:,} probe rows"
+    )
+    if is_defined(learned):
+        text += _inactive_note(int(learned), int(m["latent_dim"]))
+    return text
+
+
+def _reading_text(adapter: CheckpointAdapter, result: PosteriorAnalysis) -> str:
+    """How the variance head was read (observed from the forward, or by name), and, where the forward
+    cannot tell readings apart, the KL in total under each reading."""
+    reading = getattr(adapter, "reading", None)
+    if reading is None:
+        return ""
+    text = f"; {reading.note}"
+    if reading.ambiguous:
+        raw = from_logvar(result.logvar, reading.parameterisation)
+        kls = []
+        for name in (reading.parameterisation, *reading.ambiguous):
+            kl = kl_per_dim(result.mu, as_logvar(raw, name))
+            kls.append(f"{format_value(_summary_stats(kl, 'sum'), 3)} nats read as {name}")
+        text += "; KL in total " + ", ".join(kls)
+    return text
 
 
 def _other_levels(adapter: CheckpointAdapter, x: np.ndarray) -> list[tuple[str, int, int]]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import SUGGESTED_SAMPLING, SamplingConfig
 from ..io.errors import ProbeError
-from ..metrics.base import Undefined, is_defined
+from ..metrics.base import Undefined, format_value, is_defined
 from ..metrics.text import most_common_output, text_metrics, unique_ratio
 from .base import Finding
 
@@ -137,8 +137,50 @@ def sampling_noise(metrics: dict[str, object]) -> str | None:
     return text
 
 
+LIVE_FIX = (
+    "Mode collapse in a trained text model: check that the decoder attends to the source (cross-attention "
+    "weights that are uniform or ignored, a context vector that is the same for every input), lower the "
+    "label smoothing or the weight of any term that rewards a generic output, and compare greedy with "
+    "sampled decoding (repetition penalty, temperature, top-p) on the same inputs."
+)
+
+
+def live_text_findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
+    """A live text model decoded greedily on a seeded subsample of probe token ids x (kind "mode")."""
+    tokenizer = getattr(adapter, "tokenizer", None)
+    if probe is None or (probe.x is None and not (probe.texts and tokenizer is not None)):
+        return [
+            Finding(
+                "mode",
+                "undefined",
+                "a live text model needs probe token ids x [N, T] (or texts, with a module tokenizer) to decode",
+            )
+        ]
+    rows = probe_sample(probe)
+    if probe.x is not None:
+        inputs = probe.x[rows]
+        refs = tuple(probe.texts[i] for i in rows) if probe.texts else None
+    else:  # the texts are the inputs here, not references
+        from ..adapters.live.text import encode_texts
+
+        inputs, refs = encode_texts(tokenizer, tuple(probe.texts[i] for i in rows)), None
+    hyps = adapter.greedy_outputs(inputs)  # type: ignore[attr-defined]
+    ids_only = tokenizer is None
+    metrics: dict[str, object] = dict(text_metrics(hyps, None if ids_only else refs, seed=SEED))
+    if ids_only:
+        metrics["bleu"] = Undefined(f"BLEU needs a tokenizer ({getattr(adapter, 'tokenizer_note', '')})")
+    metrics["inputs"] = len(hyps)
+    metrics["most_common_output"] = most_common_output(hyps) or ""
+    finding = _verdict(metrics, LIVE_FIX)
+    distinct = ", ".join(f"distinct-{n} {format_value(metrics[f'distinct_{n}'], 3)}" for n in (1, 2))
+    detail = f"; pooled over all outputs {distinct}; {adapter.spec().description}"
+    return [Finding(finding.kind, finding.severity, finding.summary + detail, finding.metrics, finding.fix)]
+
+
 def findings(adapter: CheckpointAdapter, probe: ProbeData | None) -> list[Finding]:
     """Greedy-decode a probe subsample and judge mode collapse (kind "mode")."""
+    if hasattr(adapter, "greedy_outputs"):
+        return live_text_findings(adapter, probe)
     _require_embeddings(probe)
     if not adapter.spec().supports_generation:
         return [Finding("mode", "undefined", f"adapter {adapter.name!r} cannot generate text")]

@@ -43,6 +43,7 @@ from ..metrics.training import (
     val_divergence,
 )
 from .base import SEVERITY_ORDER, Finding, Severity
+from .language import log_findings
 
 if TYPE_CHECKING:
     from ..io.checkpoints import LoadedCheckpoint
@@ -454,6 +455,7 @@ def training_findings(
                 fix,
             )
         )
+    findings.extend(log_findings(run_log))  # fine-tuning logs: policy entropy, completion lengths
     if not findings:
         steps = run_log.table["step"]
         span = f"steps {format_value(steps.min())}-{format_value(steps.max())}" if len(steps) else "no points"

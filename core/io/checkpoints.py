@@ -31,6 +31,7 @@ from .errors import CheckpointError
 from .hf import HF_WEIGHT_FILES, _read_safetensors
 from .limits import plain_tree, regular_file
 from .paths import WEIGHT_SUFFIXES, checkpoint_files, found_file
+from .peft import ADAPTER_CONFIG, adapter_folder_of, read_adapter_folder
 from .sniff import sniff
 from .state_dict import (
     NON_MODEL_KEYS,
@@ -64,6 +65,8 @@ class LoadedCheckpoint:
     stripped_prefixes: tuple[str, ...] = ()
     allow_listed: tuple[str, ...] = ()
     trusted: bool = False
+    # A base model folder the user named for a fine-tune adapter (CLI --base); None: the adapter's own.
+    base: Path | None = None
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Key -> shape of every state-dict tensor (what adapters detect layouts from)."""
@@ -132,6 +135,7 @@ def load_checkpoint(
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no such file or folder: {path.name}")
+    path = adapter_folder_of(path)  # an adapter's weights file opens as its folder, with its config
     try:
         loaded = (
             _load_directory(path, trust)
@@ -265,6 +269,11 @@ def _from_state(
 
 
 def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
+    if found_file(folder / ADAPTER_CONFIG, folder) is not None:  # a PEFT adapter: its own tensors and config
+        tensors, config = read_adapter_folder(folder, trust)
+        adapter = _from_state(folder, "peft-adapter", {"model": tensors}, {})
+        adapter.config, adapter.config_source = config, ADAPTER_CONFIG
+        return adapter
     present = [name for name in HF_WEIGHT_FILES if found_file(folder / name, folder) is not None]
     if not present:
         others = checkpoint_files(folder)
@@ -288,7 +297,12 @@ def _load_directory(folder: Path, trust: bool) -> LoadedCheckpoint:
         shards = [folder / name]
     tensors: dict[str, torch.Tensor] = {}
     for shard in shards:
-        if found_file(shard, folder) is None:  # also refuses "../" names and symlinks leading out
+        if "\0" in shard.name or shard.parent.resolve() != folder.resolve():
+            raise CheckpointError(
+                f"{name} names a shard outside {folder.name}/ ({shard.name[:80]!r}): only files inside the "
+                "folder are read"
+            )
+        if found_file(shard, folder) is None:  # also refuses symlinks leading out
             raise CheckpointError(f"{folder.name}/ is missing the shard {shard.name} named by its index")
         if shard.suffix == ".safetensors":
             tensors.update(_read_safetensors(shard)[0])

@@ -147,7 +147,10 @@ def _to_float(cell: object) -> float | None:
     if cell is None or isinstance(cell, bool):
         return None if cell is None else float(cell)
     if isinstance(cell, int | float):
-        return float(cell)
+        try:
+            return float(cell)
+        except OverflowError:  # an integer past float range (a hash or id logged as a number)
+            return None
     text = str(cell).strip()
     if not text:
         return None

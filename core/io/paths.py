@@ -104,7 +104,7 @@ def found_file(path: str | Path, folder: str | Path) -> Path | None:
         resolved = Path(path).resolve()
         inside = resolved.is_relative_to(Path(folder).resolve())
         mode = os.stat(resolved).st_mode
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte in a name from a file
         return None
     return resolved if inside and stat.S_ISREG(mode) and within_roots(resolved) else None
 

@@ -2,14 +2,16 @@
 
 Named arrays: `embeddings [N, D]`, `attributes [N, A]` (0/1), `attribute_names [A]`, `x [N, ...]`
 model inputs, `labels [N]`, `texts [N]` (references), `codes [N, ...]` (codebook indices, the last axis
-per head for multi-head codebooks). Every field is optional.
+per head for multi-head codebooks). Every field is optional. Other numeric arrays (at most 32: `y`, `c`,
+`t`, `x1`, ...) are kept as `extras`; a live model's forward gets them by parameter name.
 """
 
 from __future__ import annotations
 
 import math
 import zipfile
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from tokenize import TokenError
 
@@ -22,6 +24,7 @@ from .limits import ARCHIVE_ERRORS, MAX_PROBE_BYTES, regular_file
 from .paths import found_file
 
 PROBE_NAME = "probe.npz"
+MAX_EXTRA_FIELDS = 32  # other named arrays kept for a live model's forward (`y`, `c`, `t`, `x1`, ...)
 TORCH_DATA_SUFFIXES = (".pt", ".pth", ".bin")
 
 
@@ -37,12 +40,13 @@ class ProbeData:
     texts: tuple[str, ...] = ()
     codes: np.ndarray | None = None
     source: str = ""
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sizes = {
             f.name: len(getattr(self, f.name))
             for f in fields(self)
-            if f.name not in ("attribute_names", "source")
+            if f.name not in ("attribute_names", "source", "extras")
             and getattr(self, f.name) is not None
             and not (f.name == "texts" and len(self.texts) == 0)
         }
@@ -61,6 +65,12 @@ class ProbeData:
                 )
         if self.embeddings is not None and self.embeddings.ndim != 2:
             raise ProbeError(f"embeddings must be [N, D], got shape {self.embeddings.shape}")
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """Named row arrays a live model's forward may take by parameter name: `labels`, `attributes`
+        and every other numeric array of the probe file (`y`, `c`, `t`, `x1`, ...)."""
+        named = {"labels": self.labels, "attributes": self.attributes, **self.extras}
+        return {k: v for k, v in named.items() if v is not None}
 
     @property
     def n(self) -> int:
@@ -111,6 +121,16 @@ def _from_arrays(arrays: dict[str, np.ndarray], source: str) -> ProbeData:
         if not np.isin(attributes, (0, 1)).all():
             odd = attributes[~np.isin(attributes, (0, 1))].reshape(-1)[0]
             raise ProbeError(f"probe attributes must be 0/1, got values such as {odd}")
+    known = {f.name for f in fields(ProbeData)} - {"extras", "source"}
+    extras = {
+        name: _numeric(name, value)
+        for name, value in sorted(arrays.items())
+        if name not in known and value.dtype.kind in _NUMERIC and value.ndim >= 1
+    }
+    if len(extras) > MAX_EXTRA_FIELDS:
+        raise ProbeError(
+            f"probe data holds {len(extras)} arrays besides the known fields; at most {MAX_EXTRA_FIELDS} are read"
+        )
     probe = ProbeData(
         embeddings=_numeric("embeddings", arrays["embeddings"]).astype(np.float32)
         if "embeddings" in arrays
@@ -124,6 +144,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], source: str) -> ProbeData:
         texts=_strings("texts", arrays["texts"]) if "texts" in arrays else (),
         codes=arrays["codes"].astype(np.int64) if "codes" in arrays else None,
         source=source,
+        extras=extras,
     )
     if probe.n == 0:
         given = ", ".join(sorted(arrays)) or "no arrays at all"
@@ -254,6 +275,7 @@ def save_probe(path: str | Path, probe: ProbeData) -> None:
         value = getattr(probe, name)
         if value is not None:
             arrays[name] = value
+    arrays.update(probe.extras)
     if probe.attribute_names:
         arrays["attribute_names"] = np.array(probe.attribute_names)
     if probe.texts:

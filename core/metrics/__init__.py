@@ -6,7 +6,7 @@ the table is complete. This file only imports and re-exports.
 
 from __future__ import annotations
 
-from . import codebook, flow, health, posterior, settings, spectrum, text, training
+from . import codebook, flow, health, language, posterior, settings, spectrum, text, training
 from .base import (
     METRICS,
     Better,
@@ -43,6 +43,7 @@ __all__ = [
     "info_of",
     "is_defined",
     "label",
+    "language",
     "posterior",
     "readable",
     "register_metrics",

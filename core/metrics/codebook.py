@@ -340,19 +340,25 @@ def code_clusters(codebook: np.ndarray, rel_tol: float = DUPLICATE_TOL) -> np.nd
 def weight_evidence(codebook: np.ndarray, *, ema: bool) -> dict[str, MetricValue]:
     """Weight-only evidence on one codebook [K, D]: codes still at init, near-duplicates, effective rank.
 
-    With `ema` the init-box count is not used (EMA moves every code, chosen or not). Keys as METRICS;
+    With `ema` the init-box count is not used (EMA moves every code, chosen or not): exact zero rows are
+    counted as never trained instead. Keys as METRICS;
     `distinct_codes_estimate` / `live_fraction_estimate` bound the codes that can be in use.
     """
 
     c = np.asarray(codebook, dtype=np.float64)
     k = len(c)
-    at_init = np.zeros(k, dtype=bool) if ema else codes_at_init(c)
+    # EMA codebooks move every code away from its initialisation, but one never assigned decays to zero.
+    at_init = ~c.any(axis=1) if ema else codes_at_init(c)
     moved = ~at_init
     far = MOVED_FACTOR * np.sqrt(c.shape[1]) / k
     clearly_moved = bool((np.linalg.norm(c[moved], axis=1) > far).any()) if moved.any() else False
     metrics: dict[str, MetricValue] = {"codebook_size": k}
-    if ema:
-        metrics["codes_at_init"] = Undefined("EMA codebooks move every code, so initialisation says nothing")
+    if ema and not at_init.any():
+        metrics["codes_at_init"] = Undefined(
+            "EMA codebooks move every code, so initialisation says nothing (and no code is an exact zero row)"
+        )
+    elif ema:
+        metrics["codes_at_init"] = int(at_init.sum())
     elif not clearly_moved:
         metrics["codes_at_init"] = Undefined(
             "no code is clearly away from a 1/K-scale initialisation: untrained, or initialised otherwise"

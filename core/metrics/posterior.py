@@ -146,6 +146,57 @@ def active_units(mu: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> int | U
     return int((var >= threshold).sum())
 
 
+MIXTURE_CELLS = 4_000_000
+
+
+def prior_spread(prior_mu: np.ndarray, prior_logvar: np.ndarray) -> np.ndarray:
+    """Variance of each z_j under an equal-weight mixture prior of K Gaussians (tables [K, Z]):
+    mean_k exp(logvar_kj) + Var_k(mu_kj), float64 [Z]."""
+    m = np.asarray(prior_mu, dtype=np.float64)
+    lv = np.asarray(prior_logvar, dtype=np.float64)
+    return np.exp(lv).mean(axis=0) + m.var(axis=0)
+
+
+def kl_to_mixture(
+    mu: np.ndarray,
+    logvar: np.ndarray,
+    prior_mu: np.ndarray,
+    prior_logvar: np.ndarray,
+    *,
+    samples: int = 8,
+    seed: int = 0,
+) -> float | Undefined:
+    """KL(q(z|x) || p(z)) in nats per input, averaged over inputs, for diagonal Gaussians q [N, Z] and an
+    equal-weight mixture prior of K diagonal Gaussians [K, Z]: a Monte Carlo estimate (no closed form),
+    `samples` seeded draws per input of log q(z) - log p(z)."""
+    mu, logvar = _pair(mu, logvar)
+    for name, a in (("mu", mu), ("logvar", logvar), ("prior", prior_mu), ("prior logvar", prior_logvar)):
+        bad = _nonfinite(name, np.asarray(a))
+        if bad is not None:
+            return bad
+    pm = np.asarray(prior_mu, dtype=np.float64)
+    plv = np.asarray(prior_logvar, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    log2pi = np.log(2.0 * np.pi)
+    rows = max(1, MIXTURE_CELLS // max(1, pm.size))  # bounds the [rows, K, Z] block of one step
+    for _ in range(samples):
+        eps = rng.standard_normal(mu.shape)
+        z = mu + np.exp(0.5 * logvar) * eps
+        log_q = -0.5 * (eps**2 + logvar + log2pi).sum(axis=1)
+        log_p = np.concatenate([_log_mixture(z[i : i + rows], pm, plv) for i in range(0, len(z), rows)])
+        total += float((log_q - log_p).mean())
+    return total / samples
+
+
+def _log_mixture(z: np.ndarray, pm: np.ndarray, plv: np.ndarray) -> np.ndarray:
+    """log p(z) [M] = logsumexp_k log N(z; mu_k, var_k) - log K for z [M, Z] and tables [K, Z]."""
+    diff = z[:, None, :] - pm[None, :, :]
+    comp = -0.5 * (diff**2 / np.exp(plv)[None] + plv[None] + np.log(2.0 * np.pi)).sum(axis=2)
+    top = comp.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(comp - top).sum(axis=1, keepdims=True))).ravel() - np.log(len(pm))
+
+
 def floor_fraction(
     kl: np.ndarray | Undefined, floor: float = 0.0, tol: float = FLOOR_TOL
 ) -> float | Undefined:
@@ -285,6 +336,36 @@ def dead_dims_estimate(
 
 INIT_ROW_NORM = 3**-0.5  # row norm of a default-initialised nn.Linear / nn.Conv weight, whatever its fan-in
 WEIGHT_REL_TOL = 0.05
+FLAT_HEAD_TOL = 0.2  # both heads' rows all under a fifth of a default init: the heads barely see the input
+
+register_metrics(
+    MetricInfo(
+        "kl_learned_prior",
+        "KL to the learned prior",
+        "neither",
+        "KL(q(z|x) || p(z)) per input to the model's own mixture prior (equal component weights), a seeded "
+        "Monte Carlo estimate: near 0 means the posterior says nothing beyond the prior.",
+        "posterior",
+        unit="nats",
+    ),
+    MetricInfo(
+        "active_units_learned_prior",
+        "Active units (against the learned prior)",
+        "higher",
+        "Dimensions with Var_x(mu_j) >= 0.01 x the learned prior's variance of z_j: the N(0, 1) rule "
+        "rescaled to the prior the model was trained towards.",
+        "posterior",
+        unit="units",
+    ),
+    MetricInfo(
+        "prior_components",
+        "Learned prior components",
+        "neither",
+        "Gaussian components of the model's learned mixture prior.",
+        "posterior",
+        unit="components",
+    ),
+)
 
 register_metrics(
     MetricInfo(
@@ -316,7 +397,8 @@ register_metrics(
 
 
 def as_logvar(values: np.ndarray, parameterisation: str) -> np.ndarray:
-    """Log-variance from a variance head's output: 'logvar' as is, 'log_std' doubled, 'std' 2 ln sigma.
+    """Log-variance from a variance head's output: 'logvar' as is, 'log_std' doubled, 'std' 2 ln sigma,
+    'var' ln of it.
 
     A 'std' head with non-positive outputs is read through softplus (the usual way such heads are made
     positive); the caller names that assumption.
@@ -326,9 +408,23 @@ def as_logvar(values: np.ndarray, parameterisation: str) -> np.ndarray:
         return a
     if parameterisation == "log_std":
         return 2.0 * a
+    if parameterisation == "var":
+        with np.errstate(divide="ignore"):
+            return np.log(np.maximum(a, 0.0))
     sigma = a if (a > 0).all() else np.logaddexp(0.0, a)
     with np.errstate(divide="ignore"):
         return 2.0 * np.log(sigma)
+
+
+def from_logvar(logvar: np.ndarray, parameterisation: str) -> np.ndarray:
+    """The variance head's output that `as_logvar(., parameterisation)` reads as `logvar`."""
+    lv = np.asarray(logvar, dtype=np.float64)
+    return {
+        "logvar": lambda: lv,
+        "log_std": lambda: lv / 2.0,
+        "std": lambda: np.exp(lv / 2.0),
+        "var": lambda: np.exp(lv),
+    }[parameterisation]()
 
 
 def row_norms(weight: np.ndarray) -> np.ndarray:
@@ -371,12 +467,31 @@ def weight_only_units(
     (the units share their inputs, so a row that small moves mu that much less: Var_x(mu_j) ~ 0).
     prior: inactive and the log-variance row is as small, with |bias| <= 0.1 (sigma ~ 1: KL ~ 0).
     ignored: the decoder input column of the unit is that small (the decoder cannot see z_j).
+    flat: every row of both heads under FLAT_HEAD_TOL of a default init and log-variance biases near 0
+    (heads that cannot vary with the input): every unit inactive and at the prior.
     dead: inactive or ignored. Assumes comparable input scales, which the shared inputs give.
     """
-    inactive = _small(row_norms(mu_weight), INIT_ROW_NORM, rel_tol)
-    flat_lv = _small(row_norms(logvar_weight), INIT_ROW_NORM, rel_tol)
-    prior = inactive & flat_lv & (np.abs(np.asarray(logvar_bias, dtype=np.float64)) <= 0.1)
-    masks = {"inactive": inactive, "prior": prior, "dead": inactive.copy()}
+    mu_rows, lv_rows = row_norms(mu_weight), row_norms(logvar_weight)
+    lv_bias = np.abs(np.asarray(logvar_bias, dtype=np.float64))
+    inactive = _small(mu_rows, INIT_ROW_NORM, rel_tol)
+    flat_lv = _small(lv_rows, INIT_ROW_NORM, rel_tol)
+    # Heads that cannot vary with the input: every row of both far under a default init and sigma ~ 1,
+    # so mu ~ its bias and logvar ~ 0 for every input, whatever the rows' sizes relative to each other.
+    flat = bool(
+        len(mu_rows)
+        and (mu_rows <= FLAT_HEAD_TOL * INIT_ROW_NORM).all()
+        and (lv_rows <= FLAT_HEAD_TOL * INIT_ROW_NORM).all()
+        and (lv_bias <= 0.1).all()
+    )
+    if flat:
+        inactive = flat_lv = np.ones(len(mu_rows), dtype=bool)
+    prior = inactive & flat_lv & (lv_bias <= 0.1)
+    masks = {
+        "inactive": inactive,
+        "prior": prior,
+        "dead": inactive.copy(),
+        "flat": np.full(len(mu_rows), flat),
+    }
     if decoder is not None:
         columns, scale = decoder
         ignored = _small(columns, scale, rel_tol)

@@ -22,6 +22,7 @@ from ..adapters.registry import build_adapter, family_part
 from ..config import SamplingConfig
 from ..diagnosis.base import Report
 from ..diagnosis.flow import probe_targets
+from ..diagnosis.language import continue_probe
 from ..diagnosis.posterior import analyse
 from ..diagnosis.text import SAMPLE_SIZE, decode_probe
 from ..io.checkpoints import load_checkpoint
@@ -34,6 +35,7 @@ from ..plots.codebook import sorted_usage_figure, usage_rows
 from ..plots.flow.figures import compare_flow_figure, flow_figure
 from ..plots.flow.projection import content_digest
 from ..plots.flow.view import check_flow_inputs, compare_flows, path_sample, row_texts
+from ..plots.language import language_bars
 from ..plots.palette import series_colour
 from ..plots.posterior import kl_bars
 from ..plots.text import metric_bars
@@ -124,6 +126,27 @@ def text_pictures(series: Mapping[str, object]) -> list:
         f"The first {len(rows)} of the {len(first.rows)} probe inputs the diagnosis decoded (seeded sample).",
     )
     return [table, metric_bars({label: decoded.metrics for label, decoded in series.items()})]
+
+
+def language_outputs(adapter: CheckpointAdapter, probe: ProbeData | None):
+    """Greedy continuations of the diagnosis' own prompt sample, or None when the model cannot continue."""
+    return continue_probe(adapter, probe) if adapter.spec().supports_prompts else None
+
+
+def language_pictures(series: Mapping[str, object]) -> list:
+    """The prompts with what each model wrote after them (greedy; the evidence, first), then diversity bars."""
+    first = next(iter(series.values()))
+    rows = [
+        (prompt, *(continued.outputs[i] for continued in series.values()))
+        for i, prompt in enumerate(first.prompts[:OUTPUT_ROWS])
+    ]
+    table = Table(
+        "Continuations (greedy decoding)",
+        ("prompt", *series),
+        tuple(rows),
+        f"The first {len(rows)} of the {len(first.prompts)} prompts the diagnosis continued.",
+    )
+    return [table, language_bars({label: continued.metrics for label, continued in series.items()})]
 
 
 def flow_frames_figure(

@@ -25,9 +25,17 @@ FIX_SENTENCE = {
     "posterior": "Keep the latent in use: give each latent dimension a free-bits floor and normalise the input "
     "features.",
     "mode": "Let the decoder see its input and decode by sampling instead of always taking the likeliest word.",
+    "repetition": "Stop the loops: decode with a repetition penalty and fine-tune on answers that end.",
+    "adapter": "Train the adapter for real: make its weights trainable, hand them to the optimiser and save "
+    "the trained adapter.",
     "training": "Go back to the last healthy checkpoint and train on with a lower learning rate and gradient "
     "clipping.",
 }
+# A language model's `mode` finding counts prompts; the text bridge's plain fix (sampling, a decoder that
+# sees its input) does not apply to a fine-tune that answers every prompt alike.
+LANGUAGE_MODE_SENTENCE = (
+    "Fine-tune more gently (fewer steps, a lower learning rate) on answers that differ from prompt to prompt."
+)
 IMPLICIT_CODEBOOK_SENTENCE = (
     "Keep the quantizer's inputs spread over its range, with a LayerNorm or a learned scale in front of it."
 )
@@ -68,7 +76,8 @@ def headline_number(finding: Finding) -> str:
     if finding.kind == "mode" and is_defined(m.get("unique_output_ratio")) and "inputs" in m:
         n = int(m["inputs"])  # type: ignore[arg-type]
         distinct = round(float(m["unique_output_ratio"]) * n)  # type: ignore[arg-type]
-        return f"{distinct:,} distinct output{'s' if distinct != 1 else ''} for {n:,} inputs"
+        output, given = ("continuation", "prompts") if "prompts" in m else ("output", "inputs")
+        return f"{distinct:,} distinct {output}{'s' if distinct != 1 else ''} for {n:,} {given}"
     if finding.kind == "dimensional" and is_defined(m.get("rankme_ratio")):
         return f"endpoints keep {float(m['rankme_ratio']):.0%} of the inputs' effective rank"  # type: ignore[arg-type]
     return first_sentence(finding.summary)
@@ -91,6 +100,8 @@ def fix_sentence(finding: Finding) -> str:
         return ""
     if finding.kind == "codebook" and "without a codebook" in finding.fix:
         return IMPLICIT_CODEBOOK_SENTENCE
+    if finding.kind == "mode" and "prompts" in finding.metrics:
+        return LANGUAGE_MODE_SENTENCE
     return FIX_SENTENCE.get(finding.kind) or first_sentence(finding.fix)
 
 

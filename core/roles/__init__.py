@@ -5,7 +5,15 @@ This file only re-exports.
 
 from __future__ import annotations
 
-from .codebook import CodebookRole, Orientation, find_codebooks
+from .codebook import (
+    POSITIONAL,
+    SEQUENCE_LAYER,
+    TOKEN_NAME,
+    CodebookRole,
+    Orientation,
+    find_codebooks,
+    token_table,
+)
 from .data import (
     COUNT_NAMES,
     DATA_NAMES,
@@ -17,8 +25,8 @@ from .data import (
     looks_like,
 )
 from .field import FieldRole, find_fields
-from .found import Roles, find_roles, roles_of
-from .heads import HeadsRole, Parameterisation, find_heads
+from .found import FLOW_HINT, TEXT_HINT, TIME_INPUT, Roles, find_roles, roles_of
+from .heads import PRIOR_TABLE, UNREAD_PRIOR, HeadsRole, Parameterisation, PriorRole, find_heads, find_prior
 from .layers import (
     DECODER_ROOTS,
     ENCODER_ROOTS,
@@ -39,10 +47,18 @@ __all__ = [
     "DATA_NAMES",
     "DECODER_ROOTS",
     "ENCODER_ROOTS",
+    "FLOW_HINT",
     "LOG_VARIANCE",
     "NORM_NAMES",
     "PATTERNS",
+    "POSITIONAL",
+    "PRIOR_TABLE",
     "ROLE_PATTERNS",
+    "SEQUENCE_LAYER",
+    "TEXT_HINT",
+    "TIME_INPUT",
+    "TOKEN_NAME",
+    "UNREAD_PRIOR",
     "CodebookRole",
     "DataTensor",
     "Family",
@@ -51,6 +67,7 @@ __all__ = [
     "Layer",
     "Orientation",
     "Parameterisation",
+    "PriorRole",
     "RolePattern",
     "Roles",
     "Shapes",
@@ -59,11 +76,13 @@ __all__ = [
     "find_codebooks",
     "find_fields",
     "find_heads",
+    "find_prior",
     "find_roles",
     "is_data",
     "layers_of",
     "looks_like",
     "matches",
     "roles_of",
+    "token_table",
     "under_root",
 ]

@@ -65,6 +65,42 @@ _NN_EMBEDDING_LEAVES = (
     "dictionary",
 )
 _STRONG_CODEBOOK = re.compile(r"(?:^|\.)_?(?:codebooks?|code_book|dictionary)(?:\.weight)?$")
+# Layers only a sequence model has: attention projections and recurrent cells.
+SEQUENCE_LAYER = re.compile(
+    r"(?:^|\.)(?:self_attn|attn|attention|multihead_attn|cross_attn|encoder_attn|enc_dec_attn)(?:\.|_|$)"
+    r"|in_proj_weight$|(?:^|\.)(?:q_proj|k_proj|v_proj|w_q|w_k|w_v)\.weight$|weight_[ih]h_l\d"
+)
+POSITIONAL = re.compile(r"pos(?:ition(?:al)?)?_?(?:emb|enc|embedding|encoding)|wpe|position_embeddings")
+TOKEN_NAME = re.compile(r"tok|word|vocab|src_emb|tgt_emb|trg_emb|wte|lm_head")
+
+
+def token_table(key: str, shape: tuple[int, ...], shapes: Shapes) -> str | None:
+    """Why a [V, d] table is a token embedding indexed by input ids rather than a codebook, or None.
+
+    By role: a layer elsewhere with the table's very shape (an output projection / lm_head tied to it),
+    attention or recurrent layers in the model (a sequence model's input table), positional embeddings
+    beside it, or a token-like name.
+    """
+    if len(shape) != 2:
+        return None
+    if TOKEN_NAME.search(key.lower()):
+        return f"{key} is named like a token embedding"
+    owner = key.rpartition(".")[0]
+    for other, other_shape in shapes.items():
+        if (
+            other != key
+            and other.endswith("weight")
+            and tuple(other_shape) == shape
+            and other.rpartition(".")[0] != owner
+        ):
+            return f"{other} has its very shape {list(shape)} (an output projection or another table over the same vocabulary)"
+    sequence = next((k for k in shapes if SEQUENCE_LAYER.search(k.lower())), None)
+    if sequence is not None:
+        return f"the model has attention or recurrent layers ({sequence}): a sequence model's input table"
+    positional = next((k for k in shapes if POSITIONAL.search(k.lower())), None)
+    if positional is not None:
+        return f"positional embeddings sit beside it ({positional})"
+    return None
 
 
 def _quantizer_module(key: str) -> tuple[str, str]:
@@ -196,6 +232,8 @@ def find_codebooks(shapes: Shapes, layers: list[Layer] | None = None) -> list[Co
             # output and the decoder's input (a codebook between them, as in a bare VQ-VAE).
             placed = strong or quantizer_like or usage is not None or ema is not None
             if not placed and not ae_width & set(shape):
+                continue
+            if not placed and token_table(key, shape, shapes) is not None:
                 continue
             layout, how = _orient(key, shape, usage_k, hints | ae_width)
             k, d = (shape[0], shape[1]) if layout == "kd" else (shape[1], shape[0])

@@ -5,12 +5,14 @@ report of the roles found and lacking (`Roles.report()`).
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 from dataclasses import dataclass, field
 
-from .codebook import CodebookRole, find_codebooks
-from .field import FieldRole, find_fields
+from .codebook import CodebookRole, find_codebooks, token_table
+from .field import FieldRole, _chains, find_fields
 from .heads import HeadsRole, find_heads
-from .layers import DECODER_ROOTS, ENCODER_ROOTS, Family, Shapes, layers_of, matches, under_root
+from .layers import DECODER_ROOTS, ENCODER_ROOTS, Family, Layer, Shapes, layers_of, matches, under_root
 
 # --- the whole file ----------------------------------------------------------------------------------
 
@@ -28,6 +30,7 @@ class Roles:
     decoder: bool = False
     tensors: int = 0
     examples: tuple[str, ...] = field(default_factory=tuple)
+    hints: tuple[str, ...] = ()
 
     @property
     def family(self) -> Family | None:
@@ -88,9 +91,11 @@ class Roles:
         return []
 
     def report(self) -> str:
-        """One paragraph: roles found and roles lacking."""
+        """One paragraph: what to give for a model of no weight-readable family (hints), roles found and
+        roles lacking."""
         found = "; ".join(self.found()) or "nothing of a known role"
-        text = f"roles found: {found}"
+        lead = "; ".join(self.hints) + "; " if self.hints else ""
+        text = f"{lead}roles found: {found}"
         missing = self.lacking()
         if missing:
             text += f"; lacking: {'; '.join(missing)}"
@@ -99,12 +104,67 @@ class Roles:
         return text
 
     def to_json(self) -> dict:
-        return {"family": self.family, "found": self.found(), "lacking": self.lacking()}
+        return {
+            "family": self.family,
+            "found": self.found(),
+            "lacking": self.lacking(),
+            "hints": list(self.hints),
+        }
 
 
 def _is_bridge(shapes: Shapes) -> bool:
     expander = shapes.get("expander")
     return expander is not None and len(expander) == 2 and any(k.startswith("t5.") for k in shapes)
+
+
+TIME_INPUT = re.compile(r"time_?(?:emb|embed|embedding|mlp|proj)|t_?emb|temb|timestep|sinusoidal|fourier")
+TEXT_HINT = (
+    "it looks like a text model ({why}): give --builder module:function returning your model and probe "
+    "token ids `x` [N, T] for greedy decoding and the `mode` finding"
+)
+FLOW_HINT = (
+    "it looks like a velocity field with a time input ({why}): give --builder module:function returning "
+    "your model v(x, t[, c]) and probe noise `x` (with conditions such as `c` / `y`, and real samples `x1` "
+    "for spread and mode coverage) to integrate it"
+)
+
+
+def _hints(shapes: Shapes, layers: list[Layer]) -> tuple[str, ...]:
+    """What to give for a model of no weight-readable family: a text model's token tables, a velocity
+    field's time input (a time embedding, or an MLP taking a few inputs more than it gives)."""
+    hints = []
+    for key, shape in shapes.items():
+        if len(shape) == 2 and matches("codebook", key):
+            why = token_table(key, tuple(shape), shapes)
+            if why is not None:
+                hints.append(TEXT_HINT.format(why=f"token embedding {key}: {why}"))
+                break
+    if hints:  # a text model's tables and projections are no velocity field
+        return tuple(hints)
+    timed = next((layer.path for layer in layers if TIME_INPUT.search(layer.path.lower())), None)
+    matrices = [layer for layer in layers if layer.kind != "norm"]
+    if timed is None:
+        for prefix, chain in _chains(layers).items():
+            linears = [layer for layer in chain if layer.kind == "linear"]
+            # the whole model is this one chain (an encoder beside a decoder is no velocity field)
+            whole = len(linears) == len(matrices)
+            chained = all(a.out_width in b.in_widths() for a, b in itertools.pairwise(linears))
+            if (
+                whole
+                and len(linears) >= 2
+                and chained
+                and 0 < linears[0].weight[1] - linears[-1].out_width <= 32
+            ):
+                timed = (
+                    f"{prefix or 'the top-level MLP'} takes {linears[0].weight[1]} inputs and gives "
+                    f"{linears[-1].out_width}: the state plus time and conditions?"
+                )
+                break
+    else:
+        timed = f"time embedding {timed}"
+    if timed is not None:
+        hints.append(FLOW_HINT.format(why=timed))
+    return tuple(hints)
 
 
 def find_roles(shapes: Shapes) -> Roles:
@@ -130,6 +190,7 @@ def find_roles(shapes: Shapes) -> Roles:
         decoder=any(under_root(layer.path, DECODER_ROOTS) for layer in layers),
         tensors=len(shapes),
         examples=tuple(list(shapes)[:4]),
+        hints=() if bridge or codebooks or fields or heads else _hints(shapes, layers),
     )
 
 

@@ -4,6 +4,7 @@ one layer with 2 x Z outputs, and the decoder layer that takes z.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class HeadsRole:
     decoder_input: str | None = None
     split: Literal["separate", "chunk"] = "separate"
     mismatch: str | None = None
+    prior: PriorRole | None = None
+    other_prior: str | None = None  # a learned prior's tensors that are not mean / log-variance tables
 
     def describe(self) -> str:
         heads = (
@@ -55,7 +58,8 @@ class HeadsRole:
         decoder = (
             f"; decoder input {self.decoder_input}" if self.decoder_input else "; no decoder input found"
         )
-        return f"posterior {heads}, Z = {self.latent} ({self.assumption}){decoder}"
+        prior = f"; {self.prior.describe()}" if self.prior else ""
+        return f"posterior {heads}, Z = {self.latent} ({self.assumption}){decoder}{prior}"
 
 
 def _parameterisation(name: str) -> tuple[Parameterisation, str]:
@@ -69,8 +73,51 @@ def _parameterisation(name: str) -> tuple[Parameterisation, str]:
     return "logvar", f"{name} read as log-variance, as most VAE code does with a 'var' head"
 
 
+PRIOR_TABLE = re.compile(r"lookup|prior|mixture|component|cluster")
+# Learned priors kept in other forms (VampPrior pseudo-inputs, a mixture in one tensor, a prior network).
+UNREAD_PRIOR = re.compile(r"(?:^|[._])(?:prior|pseudo_?inputs?|vamp|z_pre|mixture|gmm)(?:[._]|$)")
+
+
 def _head_layers(layers: list[Layer]) -> list[Layer]:
-    return [layer for layer in layers if layer.kind in ("linear", "conv")]
+    """Layers that may be posterior heads: not a learned prior's tables (`mu_lookup`, `logvar_prior`)."""
+    return [
+        layer
+        for layer in layers
+        if layer.kind in ("linear", "conv") and not PRIOR_TABLE.search(layer.name.lower())
+    ]
+
+
+@dataclass(frozen=True)
+class PriorRole:
+    """A learned mixture prior: tables of K component means and log-variances [K, Z] (nn.Embedding
+    lookups such as `mu_lookup` / `logvar_lookup`), read as p(z) = 1/K sum_k N(mu_k, exp(logvar_k))."""
+
+    mean: str
+    logvar: str
+    components: int
+    latent: int
+
+    def describe(self) -> str:
+        return (
+            f"learned mixture prior {self.mean} / {self.logvar} ({self.components} components of {self.latent} "
+            "dims, equal weights assumed)"
+        )
+
+
+def find_prior(layers: list[Layer], latent: int) -> PriorRole | None:
+    """The learned prior's mean and log-variance tables [K, Z] for a latent of size Z, or None."""
+    tables = [
+        layer
+        for layer in layers
+        if layer.kind == "linear" and PRIOR_TABLE.search(layer.name.lower()) and layer.weight[1] == latent
+    ]
+    means = [t for t in tables if matches("mean head", t.name) and not matches("variance head", t.name)]
+    variances = [t for t in tables if matches("variance head", t.name)]
+    for mean in means:
+        twin = next((v for v in variances if v.weight == mean.weight), None)
+        if twin is not None:
+            return PriorRole(mean.path, twin.path, mean.weight[0], latent)
+    return None
 
 
 def _decoder_input(layers: list[Layer], z: int, exclude: set[str], after: int) -> str | None:
@@ -95,12 +142,20 @@ def find_heads(shapes: Shapes, layers: list[Layer] | None = None) -> list[HeadsR
     A hierarchical VAE gives one pair per level. Pairs under the decoder (the top-down priors of a ladder
     VAE) are left out when the encoder has pairs of its own: they do not read the input.
     """
-    layers = _head_layers(layers_of(shapes) if layers is None else layers)
+    every = layers_of(shapes) if layers is None else layers
+    layers = _head_layers(every)
     pairs = _named_pairs(layers) or _twin_pairs(layers)
     if pairs:
         posterior = [p for p in pairs if not under_root(p.mean, DECODER_ROOTS)]
-        return posterior or pairs
-    return _moments_heads(layers)
+        found = posterior or pairs
+    else:
+        found = _moments_heads(layers)
+    other = next((k for k in shapes if UNREAD_PRIOR.search(k.lower())), None)
+    roles = []
+    for h in found:
+        prior = find_prior(every, h.latent)
+        roles.append(dataclasses.replace(h, prior=prior, other_prior=None if prior else other))
+    return roles
 
 
 def _slot(layer: Layer) -> tuple[str, str]:
@@ -188,8 +243,14 @@ def _heads_role(
     )
 
 
+_SHORT_VARIANCE = (
+    "svl"  # `fcm` / `fcs`, `fcm` / `fcv`, `fcm` / `fcl`: mean and sigma, variance or log-variance
+)
+
+
 def _twin_pairs(layers: list[Layer]) -> list[HeadsRole]:
-    """Heads named like `fc21` / `fc22`: adjacent siblings equal but for a last digit, of one non-square
+    """Heads named like `fc21` / `fc22` or `fcm` / `fcs`: adjacent siblings equal but for a last digit
+    (or an m beside an s, v or l), of one non-square
     shape (square ones are more likely consecutive layers of one MLP), feeding a Z-input layer."""
     found: list[HeadsRole] = []
     for a, b in itertools.pairwise(layers):  # parallel heads are registered one after the other
@@ -197,11 +258,18 @@ def _twin_pairs(layers: list[Layer]) -> list[HeadsRole]:
             continue
         if len(a.name) != len(b.name) or a.name[:-1] != b.name[:-1]:
             continue
-        if not (a.name[-1].isdigit() and b.name[-1].isdigit()):
+        digits = a.name[-1].isdigit() and b.name[-1].isdigit()
+        short = a.name[-1] == "m" and b.name[-1] in _SHORT_VARIANCE
+        if not (digits or short):
             continue
         if _decoder_input(layers, a.out_width, {a.path, b.path}, b.order) is None:
             continue
         assumption = f"twin heads: {a.path} read as the mean and {b.path} as the log-variance"
+        if short:
+            assumption += (
+                f" (its name's last letter {b.name[-1]!r} could also mean a std or log-std: a live model's "
+                "forward shows which)"
+            )
         found.append(_heads_role(layers, a, b, assumption))
     return found
 

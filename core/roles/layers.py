@@ -77,7 +77,7 @@ ROLE_PATTERNS: tuple[RolePattern, ...] = (
     RolePattern(
         "variance head",
         r"(?:^|[_\d])(?:log_?)?(?:var|variance|sigma|std|sd|scale)(?:$|[_\d])"
-        r"|(?:^|[_\d])(?:logvar|lnvar|lv|logsigma|logstd|logscale)(?:$|[_\d])",
+        r"|(?:^|[_\d])(?:logvar|logv|lnvar|lv|logsigma|logstd|logscale)(?:$|[_\d])",
         "Linear [Z, H] or Conv [Z, C, ...]",
         "a mean head of the same shape beside it",
     ),

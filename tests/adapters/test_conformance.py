@@ -71,18 +71,20 @@ def _inputs(adapter: CheckpointAdapter) -> dict[str, tuple]:
     z = rng.normal(size=(6, d)).astype(np.float32)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     y = rng.integers(0, 2, size=(6, max(len(spec.attribute_names), 1))).astype(np.float32)
+    from core.config import SamplingConfig
+
     latent = rng.normal(size=(6, spec.latent_dim or 4)).astype(np.float32)
     x = np.zeros((6, d), dtype=np.float32)
+
     inputs: dict[str, tuple] = {
         "flow": (z, y, 3, 0.5),
         "code_usage": (),
         "posterior": (x,),
         "decode": (latent,),
         "code_indices": (x,),
+        "complete": (["red cat", "a fish"], SamplingConfig(max_new_tokens=6)),
     }
     if spec.family == "text":
-        from core.config import SamplingConfig
-
         inputs["generate"] = (z, SamplingConfig(max_new_tokens=6))
     else:
         inputs["generate"] = (z, None)
@@ -96,6 +98,7 @@ CAPABILITIES = {
     "posterior": "supports_posterior",
     "decode": "supports_decode",
     "code_indices": "supports_code_indices",
+    "complete": "supports_prompts",
 }
 
 
@@ -138,6 +141,13 @@ def test_supported_capabilities_return_numpy_and_repeat(built):
         texts = adapter.generate(z, config)
         assert isinstance(texts, list) and len(texts) == len(z) and all(isinstance(t, str) for t in texts)
         assert texts == adapter.generate(z, config)
+    if spec.supports_prompts:
+        prompts, config = inputs["complete"]
+        texts = adapter.complete(prompts, config)
+        assert (
+            isinstance(texts, list) and len(texts) == len(prompts) and all(isinstance(t, str) for t in texts)
+        )
+        assert texts == adapter.complete(prompts, config)
     if spec.supports_code_usage:
         usage = adapter.code_usage()
         assert isinstance(usage, np.ndarray) and usage.shape == (
@@ -145,7 +155,7 @@ def test_supported_capabilities_return_numpy_and_repeat(built):
             spec.codebook_size,
         )
         assert (usage >= 0).all()
-    assert spec.family in ("flow", "text", "codebook", "posterior")
+    assert spec.family in ("flow", "text", "codebook", "posterior", "language")
 
 
 def test_declared_model_input_capabilities_return_numpy_and_repeat(built):

@@ -159,7 +159,8 @@ def test_measure_usage_prefers_data_then_probe_codes_then_ema(tmp_path):
     probe = load_probe(tmp_path / "r" / "probe.npz")
     usage = measure_usage(ref, probe)
     assert usage.source == "data" and usage.counts.sum() == 12 * 2 and usage.indices.shape == (12, 2)
-    assert measure_usage(ref, None).source == "ema"
+    # its EMA cluster sizes are all zeros (nothing was ever counted in them): no usage signal
+    assert ref.spec().supports_code_usage and not ref.code_usage().any() and measure_usage(ref, None) is None
     plain = open_adapter(str(cases.embedding_codebook(tmp_path / "e")))
     coded = measure_usage(plain, load_probe(tmp_path / "e" / "probe.npz"))
     assert coded.source == "probe codes" and coded.counts.sum() == 60

@@ -133,6 +133,15 @@ def test_json_rows_dict_of_lists_and_nested_history(tmp_path):
     assert c.series_names == ["loss", "losses/recon"] and c.series("losses/recon")[0].tolist() == [10]
 
 
+def test_an_integer_past_float_range_is_a_blank_not_a_crash(tmp_path):
+    write_json(
+        tmp_path / "training_log.json",
+        [{"step": 1, "loss": 1.0, "run_id": 10**400}, {"step": 2, "loss": 0.5}],
+    )
+    log = scan_run_folder(tmp_path)
+    assert log.series("loss")[1].tolist() == [1.0, 0.5]
+
+
 def test_cut_off_json_keeps_complete_rows(tmp_path):
     (tmp_path / "training_log.json").write_text(
         '[\n{"step": 1, "loss": 1.0},\n{"step": 2, "loss": 0.5},\n{"step": 3, "lo'

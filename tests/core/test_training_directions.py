@@ -145,6 +145,11 @@ def test_every_shipped_run_log_keeps_its_verdict():
         elif name == "codebook/collapsing":
             # its classifier overfits late in the run (val 0.11 -> 0.14 while training falls)
             assert severities == ["warning"] and "VQ warm-up" in findings[0].fix
+        elif name == "language/collapsed":
+            # the SFT fine-tune onto one answer: its entropy and completion lengths collapse in the log
+            assert severities == ["warning", "warning"]
+            assert findings[0].summary.startswith("policy entropy collapses")
+            assert findings[1].summary.startswith("completion length collapses to a constant")
         else:
             assert severities == ["ok"], (name, [f.summary for f in findings])
 

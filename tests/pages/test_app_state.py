@@ -4,7 +4,7 @@ what is missing; the URL carries the page's controls so a link opens the same vi
 import pytest
 
 from core import DEMO_DIR
-from core.io.paths import ROOTS_ENV
+from core.io.paths import ROOTS_ENV, demo_checkpoints
 from tests.pages.helpers import router_app
 
 PAGES = ("overview", "trajectories", "generation", "codebook", "latents", "compare", "timeline", "training")
@@ -52,7 +52,9 @@ def test_demo_picker_groups_runs_and_shows_epochs(monkeypatch):
     at = router_app(monkeypatch).run()
     run_a = at.sidebar.selectbox(key="demo_run_a")
     assert run_a.value == "flow/collapsed" and "codebook · fixed" in run_a.options
-    assert len(run_a.options) == len({p.parent for p in DEMO_DIR.rglob("*.pt")})  # one entry per run
+    # one entry per run: the .pt runs and the language runs' model folders
+    assert len(run_a.options) == len({p.parent for p in demo_checkpoints()})
+    assert "language · collapsed" in run_a.options
     assert at.sidebar.selectbox(key="demo_epoch_a").value == "fclf_epoch_020.pt"
     assert at.sidebar.selectbox(key="demo_run_b").value == "(none)"
     run_a.set_value("codebook/fixed").run()

@@ -14,6 +14,8 @@ random stream), hooks removed. Weights stay where they are (device, dtype); outp
 from __future__ import annotations
 
 import contextlib
+import copy
+import inspect
 import itertools
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +31,7 @@ from ..base import CheckpointAdapter
 
 if TYPE_CHECKING:
     from ...io.checkpoints import LoadedCheckpoint
+    from ...io.probe import ProbeData
 
 DEFAULT_CHUNK = 256
 
@@ -75,7 +78,8 @@ def hooked(module: nn.Module, paths: list[str], record: Callable[[str, tuple, An
             sub = module.get_submodule(path) if path else module
 
             def hook(_m: nn.Module, args: tuple, output: Any, path: str = path) -> None:
-                record(path, args, output)
+                # Copies: the forward may change an output in place afterwards (`self.var(h).exp_()`).
+                record(path, copied(args), copied(output))
 
             handles.append(sub.register_forward_hook(hook))
         yield
@@ -100,6 +104,50 @@ class LiveAdapter(CheckpointAdapter):
         self._roles = roles
         self._config = config
         self._chunk = int(config.get("chunk", DEFAULT_CHUNK))
+        self._fields: dict[str, np.ndarray] = {}
+
+    def with_probe(self, probe: ProbeData | None) -> LiveAdapter:
+        """A copy that passes the probe's other named fields (`y`, `c`, `labels`, `t`, ...) to the
+        forward by parameter name, row for row with x."""
+        fields = probe.fields() if probe is not None else {}
+        if not fields:
+            return self
+        bound = copy.copy(self)
+        bound._fields = fields
+        return bound
+
+    def _call(self) -> Callable:
+        method = self._config.get("forward")
+        return getattr(self._module, method) if isinstance(method, str) else self._module
+
+    def _extra_inputs(
+        self, call: Callable, n: int, skip: frozenset[str] = frozenset()
+    ) -> dict[str, np.ndarray]:
+        """Probe fields named like the forward's parameters after the first (which takes x) and those in
+        `skip` (given by the caller), [n, ...] each; ProbeError naming a required parameter the probe
+        does not hold."""
+        target = call.forward if isinstance(call, nn.Module) else call
+        try:
+            params = list(inspect.signature(target).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return {}
+        extra: dict[str, np.ndarray] = {}
+        for param in params:
+            if param.name in skip or param.kind in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            ):
+                continue
+            value = self._fields.get(param.name)
+            if value is not None and len(value) == n:
+                extra[param.name] = value
+            elif param.default is inspect.Parameter.empty and param.kind != inspect.Parameter.POSITIONAL_ONLY:
+                raise ProbeError(
+                    f"{type(self._module).__name__}.forward also takes {param.name!r}: add an array named "
+                    f"{param.name!r} with one row per probe x row to the probe (fields reach the forward by "
+                    "parameter name)"
+                )
+        return extra
 
     def _inputs(self, x: np.ndarray) -> np.ndarray:
         a = np.asarray(x)
@@ -112,13 +160,14 @@ class LiveAdapter(CheckpointAdapter):
     def _forward(self, x: np.ndarray) -> Iterator[tuple[int, torch.Tensor, Any]]:
         """(rows, input tensor, output) per chunk of x through the module's forward (inside evaluating)."""
         device, dtype = placement(self._module)
-        method = self._config.get("forward")
-        call = getattr(self._module, method) if isinstance(method, str) else self._module
+        call = self._call()
+        extra = self._extra_inputs(call, len(x))
         for start in range(0, len(x), self._chunk):
             part = np.ascontiguousarray(x[start : start + self._chunk])
-            tensor = torch.from_numpy(part).to(device=device, dtype=dtype if part.dtype.kind == "f" else None)
+            tensor = tensor_of(part, device, dtype)
+            kwargs = {k: tensor_of(v[start : start + self._chunk], device, dtype) for k, v in extra.items()}
             try:
-                output = call(tensor)
+                output = call(tensor, **kwargs)
             except CollapseExplorerError:
                 raise
             except Exception as exc:  # the user's model rejecting the probe is bad input, not a crash
@@ -127,6 +176,24 @@ class LiveAdapter(CheckpointAdapter):
                     f"{type(exc).__name__}: {exc}"
                 ) from None
             yield len(part), tensor, output
+
+
+def copied(value: Any, depth: int = 0) -> Any:
+    """Tensors in `value` (nested tuples, lists, dicts up to depth 3) detached and cloned."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if depth < 3 and isinstance(value, list | tuple):
+        items = [copied(v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if depth < 3 and isinstance(value, Mapping):
+        return {k: copied(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def tensor_of(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A probe array on the module's device; floats in the module's dtype, integers as they are."""
+    part = np.ascontiguousarray(a)
+    return torch.from_numpy(part).to(device=device, dtype=dtype if part.dtype.kind == "f" else None)
 
 
 def tensors_in(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
@@ -142,3 +209,8 @@ def tensors_in(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
 
 def as_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float32).numpy()
+
+
+def token_ids(x: np.ndarray | None) -> bool:
+    """Probe x that is a batch of token id sequences: integers [N, T]."""
+    return x is not None and np.asarray(x).ndim == 2 and np.asarray(x).dtype.kind in "iu"

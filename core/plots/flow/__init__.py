@@ -1,6 +1,7 @@
 """The flow family's pictures: figures.py (trajectories, step lengths, frames drawn), view.py (what the
 Trajectories page shows for one set of controls), projection.py (joint, aligned 2-D frames), text.py
-(flow endpoints read back as sentences). This file only re-exports the figures.
+(flow endpoints read back as sentences), generative.py (a generative flow's noise, endpoints and real data
+in one frame). This file only re-exports the figures.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .figures import (
     spot_sizes,
     step_figure,
 )
+from .generative import generative_figure, generative_frame
 
 __all__ = [
     "ANIMATION_FRAMES",
@@ -42,6 +44,8 @@ __all__ = [
     "endpoint_spots",
     "flow_animation",
     "flow_figure",
+    "generative_figure",
+    "generative_frame",
     "joint_labels",
     "polyline_xy",
     "selected_rows",
