@@ -11,8 +11,14 @@ per-cluster sum, which is O(N L D) instead of O(N^2 D); rows are converted and n
 no float64 copy of the whole input is made.
 
 Distinct endpoints are the connected components of "distance <= epsilon", found exactly without
-comparing all pairs (`radius_components`); epsilon comes from the inputs' median nearest-neighbour
-distance, estimated from a seeded sample of query rows with a distribution-free interval (`nn_scale`).
+comparing all pairs in full dimension (`radius_components`); epsilon comes from the inputs' median
+nearest-neighbour distance, estimated from a seeded sample of query rows with a distribution-free interval
+(`nn_scale`).
+
+Why one module: the silhouette, the nearest-neighbour scale and the radius components share the chunk and
+memory budgets and the float32 rounding bounds defined here, and the flow checks use them together (the
+scale sets the radius of the components); splitting the component search into its own module is the next
+step if it grows further.
 """
 
 from __future__ import annotations
@@ -49,6 +55,21 @@ _SAMPLE_PER_CELL = 40
 _KMEANS_ITERATIONS = 5
 # Bound on float32 rounding of a dot product, per summed term (a generous multiple of 2**-24).
 _ROUNDING = 2.0**-22
+# Sweep of rows without cell structure: projection widths tried (leading principal directions), the rows
+# sampled to pick one, and the largest share of sampled far pairs the projection may leave unpruned.
+_SWEEP_DIMS = (16, 32, 48, 64, 96, 128, 192, 256)
+_SWEEP_SAMPLE = 1536
+_SWEEP_FALSE_SHARE = 2e-6
+# Rows x columns of one bfloat16 filter product, and the candidate count above which a tile is
+# compared densely (`_link`) instead of pair by pair.
+_SWEEP_ROWS = 1024
+_SWEEP_COLS = 4096
+_SWEEP_DENSE = 20_000
+# Screening precisions, cheapest first, with their unit roundoff: bfloat16 products are several times
+# faster, float32 resolves radii that are small beside the rows' spread.
+_SCREEN_ROUNDING = {"bfloat16": 2.0**-8, "float32": 2.0**-24}
+# Largest screening radius, as a multiple of epsilon, that a precision may need for its rounding.
+_SCREEN_SLACK = 1.5
 
 
 @dataclass(frozen=True)
@@ -198,6 +219,8 @@ def nn_scale(
         return Undefined("needs at least two points")
     if not np.isfinite(x).all():
         return Undefined("points contain NaN or inf")
+    # Centred, so float32 products measure the rows' spread rather than cancel their common offset.
+    x = (x - x.mean(axis=0, dtype=np.float64)).astype(np.float32)
     if len(x) <= max_queries:
         median = float(np.median(_nearest_distances(x, np.arange(len(x)))))
         return NNScale(median, median, median, len(x), len(x))
@@ -255,11 +278,31 @@ def _exact_pairs(x: np.ndarray, a: np.ndarray, b: np.ndarray, eps2: float) -> np
 
 
 def _link(forest: _Forest, x: np.ndarray, a: np.ndarray, b: np.ndarray | None, eps2: float) -> None:
-    """Merge the components that pairs within sqrt(eps2) join, between rows a and rows b (None: a with a)."""
+    """Merge the components that pairs within sqrt(eps2) join, between rows a and rows b (None: a with a).
+
+    Pairs inside one component merge nothing: when most rows already share a component, only the
+    other rows are compared (with every row), so a block of a nearly joined cluster costs little.
+    """
+    roots = forest.roots(a if b is None else np.concatenate([a, b]))
+    values, counts = np.unique(roots, return_counts=True)
+    if len(values) == 1:
+        return
+    if 2 * counts.max() < len(roots):
+        _link_block(forest, x, a, b, eps2)
+        return
+    major = roots == values[counts.argmax()]
+    if b is None:
+        _link_block(forest, x, a[~major], a, eps2)
+        return
+    _link_block(forest, x, a[~major[: len(a)]], b, eps2)
+    _link_block(forest, x, a[major[: len(a)]], b[~major[len(a) :]], eps2)
+
+
+def _link_block(forest: _Forest, x: np.ndarray, a: np.ndarray, b: np.ndarray | None, eps2: float) -> None:
+    """Merge the components that pairs within sqrt(eps2) join, every pair of rows a x b (None: a x a)."""
+    if not len(a) or (b is not None and not len(b)):
+        return
     nodes = a if b is None else np.concatenate([a, b])
-    roots = forest.roots(nodes)
-    if (roots == roots[0]).all():
-        return  # one component already: no pair here can merge anything
     # float32 products of rows centred on one of them (so rounding scales with the block's spread, not
     # with the rows' norms); pairs whose distance lies within the rounding band are measured again exactly.
     origin = x[a[0]].astype(np.float64)
@@ -381,12 +424,16 @@ def radius_components(
     epsilon = float(epsilon)
     if cells is None:
         cells = 1 if n <= _ONE_CELL_ROWS else int(np.ceil(np.sqrt(n)))
+    forest = _Forest(n)
     centres = _centres(x, min(cells, n), seed)
     assigned = _assign(x, centres, epsilon)
     if assigned is None:
+        basis = _sweep_basis(x, epsilon, seed)
+        if basis is not None:
+            _sweep(forest, x, epsilon, *basis)
+            return _codes(forest, n)
         centres = _centres(x, 1, seed)
         assigned = _assign(x, centres, epsilon)
-    forest = _Forest(n)
     own = assigned.own
     order = np.lexsort((assigned.to_centre, own))
     bounds = np.searchsorted(own[order], np.arange(len(centres) + 1))
@@ -406,8 +453,159 @@ def radius_components(
             for j in range(i + _BLOCK, len(members), _BLOCK):
                 _link(forest, x, members[i : i + _BLOCK], members[j : j + _BLOCK], eps2)
     _link_across_cells(forest, x, assigned, len(centres), epsilon)
+    return _codes(forest, n)
+
+
+def _codes(forest: _Forest, n: int) -> np.ndarray:
+    """Component label per row, int64 [n], numbered in the order of each component's smallest row."""
     _, codes = np.unique(forest.roots(np.arange(n)), return_inverse=True)
     return codes.astype(np.int64)
+
+
+def _square_distances(a: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between the rows of a float64 [M, K], [M, M]."""
+    sq = np.einsum("ij,ij->i", a, a)
+    return np.maximum(sq[:, None] + sq[None, :] - 2.0 * (a @ a.T), 0.0)
+
+
+def _screen_error(k: int, norm: float, reach: float, precision: str) -> float:
+    """Twice the most that rounding can lower the sweep's screening product (see `_sweep`).
+
+    The product sums k + 2 terms in float32 from inputs rounded to `precision` and rounds its result to
+    it; its terms are bounded by the rows' largest projected norm `norm` and the screening radius `reach`.
+    """
+    return 4.0 * (_SCREEN_ROUNDING[precision] + (k + 3) * 2.0**-24) * (3.0 * norm**2 + reach**2)
+
+
+def _sweep_basis(x: np.ndarray, epsilon: float, seed: int) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Origin float64 [D], orthonormal basis float64 [D, K] and precision of the sweep's screen, or None.
+
+    An orthonormal projection never lengthens a difference, so pairs farther apart than the screening
+    radius once projected are far in full: any K is exact, K only decides how many far pairs the screen
+    leaves to measure. On a seeded sample (leading principal directions), K is one width of
+    `_SWEEP_DIMS` (or the sample's rank) wider than the narrowest that screens out every sampled pair beyond the screen's radius
+    (the sample sees a millionth of the pairs that the sweep will), or the narrowest that leaves at most
+    `_SWEEP_FALSE_SHARE` of them; bfloat16 where its rounding widens the radius by at most
+    `_SCREEN_SLACK`, else float32. None when neither precision resolves epsilon (or no sampled pair is
+    far): then comparing in full float32 costs less.
+    """
+    rng = np.random.default_rng(seed)
+    sample = x[np.sort(rng.choice(len(x), min(len(x), _SWEEP_SAMPLE), replace=False))].astype(np.float64)
+    origin = sample.mean(axis=0)
+    sample -= origin
+    basis = np.linalg.svd(sample, full_matrices=False)[2].T
+    upper = np.triu_indices(len(sample), 1)
+    full = _square_distances(sample)[upper]
+    proj = sample @ basis
+    norms = np.sqrt(np.cumsum(proj**2, axis=1).max(axis=0))
+    widths = sorted({min(k, basis.shape[1]) for k in (*_SWEEP_DIMS, basis.shape[1])})
+    # Squared projected distances, width by width: each step adds its directions' share.
+    partial, done = [], 0
+    for k in widths:
+        partial.append((partial[-1] if partial else 0.0) + _square_distances(proj[:, done:k])[upper])
+        done = k
+    for precision, rounding in _SCREEN_ROUNDING.items():
+        fallback = None
+        for i, k in enumerate(widths):
+            reach = epsilon + 2.0 * rounding * norms[k - 1]
+            screen = reach**2 + 2.0 * _screen_error(k, norms[k - 1], reach, precision)
+            if screen > (_SCREEN_SLACK * epsilon) ** 2:
+                break  # rounding alone would let through pairs well beyond epsilon
+            # Pairs beyond the screen's radius in full are those a width can prune; the few between
+            # epsilon and that radius pass at any width and are measured.
+            far = full > screen
+            if not far.any():
+                return None
+            passed = np.count_nonzero(far & (partial[i] <= screen))
+            if passed == 0:
+                return origin, basis[:, : widths[min(i + 1, len(widths) - 1)]], precision
+            if fallback is None and passed <= _SWEEP_FALSE_SHARE * np.count_nonzero(far):
+                fallback = k
+        if fallback is not None:
+            return origin, basis[:, :fallback], precision
+    return None
+
+
+def _sweep(
+    forest: _Forest, x: np.ndarray, epsilon: float, origin: np.ndarray, basis: np.ndarray, precision: str
+) -> None:
+    """Merge every pair of rows of x [N, D] within epsilon, all pairs screened in a projection [D, K].
+
+    Rows are projected (float64), sorted by the first coordinate (pairs further apart than epsilon along
+    it are never formed) and rounded to `precision` (h). |h_x - h_y| <= r, with r = epsilon plus twice the
+    largest rounding displacement, holds for every pair within epsilon and reads
+    h_x.h_y - |h_y|^2 / 2 - t_x >= 0 with t_x = (|h_x|^2 - r^2) / 2: one product of
+    [h_x, 1, t_x - e] by [h_y, -|h_y|^2 / 2, -1] screens a tile of pairs, where e (`_screen_error`) covers
+    the product's rounding, so its sign bit alone says which pairs may be near. Tiles without a survivor
+    (almost all, on data without cluster structure) cost one product and one integer maximum; survivors
+    not yet in one component are measured exactly (`_join_pairs`), or densely where a tile has many
+    (`_link`).
+    """
+    import torch
+
+    n, k = len(x), basis.shape[1]
+    dtype = getattr(torch, precision)
+    lead = np.empty(n)
+    for start in range(0, n, _BLOCK):
+        lead[start : start + _BLOCK] = (x[start : start + _BLOCK].astype(np.float64) - origin) @ basis[:, 0]
+    order = np.argsort(lead, kind="stable")
+    lead = lead[order]
+    # Rows in sorted order, projected (float64) and rounded to `precision` in chunks: [h, 1, t - e] on
+    # the left, [h, -|h|^2 / 2, -1] on the right; float64 projection error is far below `margin`.
+    margin = 1e-9 * epsilon
+    left = torch.empty((n, k + 2), dtype=dtype)
+    right = torch.empty((n, k + 2), dtype=dtype)
+    sq, shift = np.empty(n), np.empty(n)
+    for start in range(0, n, _BLOCK):
+        proj = (x[order[start : start + _BLOCK]].astype(np.float64) - origin) @ basis
+        low = torch.from_numpy(proj.astype(np.float32)).to(dtype)
+        held = low.double().numpy()
+        shift[start : start + len(proj)] = np.linalg.norm(held - proj, axis=1)
+        sq[start : start + len(proj)] = np.einsum("ij,ij->i", held, held)
+        margin = max(margin, 1e-9 * float(np.abs(proj).max()))
+        left[start : start + len(proj), :k] = low
+        right[start : start + len(proj), :k] = low
+    reach = epsilon + margin + 2.0 * float(shift.max())
+    error = _screen_error(k, float(np.sqrt(sq.max())), reach, precision)
+    left[:, k] = 1.0
+    left[:, k + 1] = torch.from_numpy((sq - reach**2) / 2 - error).float().to(dtype)
+    right[:, k] = torch.from_numpy(-sq / 2).float().to(dtype)
+    right[:, k + 1] = -1.0
+    below = torch.ones(_SWEEP_ROWS, _SWEEP_COLS, dtype=torch.bool).tril()
+    eps2 = epsilon**2
+    for i0 in range(0, n, _SWEEP_ROWS):
+        i1 = min(i0 + _SWEEP_ROWS, n)
+        end = int(np.searchsorted(lead, lead[i1 - 1] + epsilon + margin, side="right"))
+        found_a, found_b = [], []
+        for j0 in range(i0, end, _SWEEP_COLS):
+            j1 = min(j0 + _SWEEP_COLS, end)
+            product = torch.mm(left[i0:i1], right[j0:j1].T)
+            if j0 == i0:  # a row against itself and the rows before it: each pair once
+                product.masked_fill_(below[: i1 - i0, : j1 - j0], float("-inf"))
+            # A float is >= +0 exactly when its sign bit is clear, i.e. its same-width integer view is >= 0.
+            signs = product.view(torch.int16 if dtype == torch.bfloat16 else torch.int32).numpy()
+            if signs.max() < 0:
+                continue
+            hit = np.flatnonzero(signs.max(axis=1) >= 0)
+            rows, cols = np.nonzero(signs[hit] >= 0)
+            rows, cols = order[hit[rows] + i0], order[cols + j0]
+            apart = forest.roots(rows) != forest.roots(cols)
+            rows, cols = rows[apart], cols[apart]
+            if len(rows) > _SWEEP_DENSE:
+                _link(forest, x, np.unique(rows), np.unique(cols), eps2)
+            else:
+                found_a.append(rows)
+                found_b.append(cols)
+        if found_a:
+            _join_pairs(forest, x, np.concatenate(found_a), np.concatenate(found_b), eps2)
+
+
+def _join_pairs(forest: _Forest, x: np.ndarray, a: np.ndarray, b: np.ndarray, eps2: float) -> None:
+    """Merge the pairs (a[k], b[k]) within sqrt(eps2) that are not yet in one component."""
+    apart = forest.roots(a) != forest.roots(b)
+    a, b = a[apart], b[apart]
+    within = _exact_pairs(x, a, b, eps2)
+    forest.union(a[within], b[within])
 
 
 def _link_across_cells(
