@@ -63,16 +63,12 @@ elif loaded.data_tensors:
     st.info("This file holds data tensors, not a model: use it as probe data.")
 
 st.subheader("The file")
-widgets.metric_grid(
-    {
-        "Format": loaded.format,
-        "Parameters": f"{loaded.parameter_count:,}",
-        "Tensors": len(loaded.state_dict) + len(loaded.data_tensors),
-        "Epoch": "-" if loaded.epoch is None else loaded.epoch,
-    },
-    per_row=4,
-)
+# Facts about the file, not the answer: one plain line each, so they neither compete with the verdict
+# nor get cut in narrow metric cards.
+epoch = "-" if loaded.epoch is None else loaded.epoch
 st.text(
+    f"Format: {loaded.format} · Parameters: {loaded.parameter_count:,} · "
+    f"Tensors: {len(loaded.state_dict) + len(loaded.data_tensors)} · Epoch: {epoch}\n"
     f"Components: {', '.join(f'{k} ({len(v)} tensors)' for k, v in loaded.components.items()) or 'none'}"
     f" · Config: {loaded.config_source or 'none found'}"
     + (f" · Stripped prefixes: {', '.join(loaded.stripped_prefixes)}" if loaded.stripped_prefixes else "")

@@ -18,7 +18,7 @@ from core.io.paths import ROOTS_ENV, confined_to, found_file, within_roots
 from core.io.probe import ProbeData, find_probe, save_probe
 from core.timeline import guard_files
 from tests.corpus import layouts
-from tests.pages.helpers import router_app
+from tests.pages.helpers import plain, router_app
 
 HYDRA = "model:\n  latent_dim: 6\n"
 
@@ -139,13 +139,14 @@ def test_the_app_confines_its_lookups_to_the_configured_roots(tmp_path, monkeypa
     monkeypatch.setenv(ROOTS_ENV, str(checkpoint.parent if root == "checkpoints" else run))
     at = router_app(monkeypatch, source_a="Path", path_a=str(checkpoint)).run()
     assert not at.exception
-    texts = [e.value for kind in ("markdown", "caption", "success", "error", "warning") for e in at.get(kind)]
+    kinds = ("markdown", "caption", "success", "error", "warning", "text")
+    texts = [plain(e.value) for kind in kinds for e in at.get(kind)]  # as a reader sees the escaped text
     measured = any("latent units active (Var_x(mu)" in t for t in texts)  # on ../probe.npz
     from_logs = any("in 1 series (steps 1-2)" in t for t in texts)  # ../metrics.csv
-    hydra = any(f"**Config:** {run / '.hydra' / 'config.yaml'}" in t for t in texts)
+    hydra = any(f"Config: {run / '.hydra' / 'config.yaml'}" in t for t in texts)
     if root == "checkpoints":
         assert not (measured or from_logs or hydra)
-        assert any("**Config:** none found" in t for t in texts)
+        assert any("Config: none found" in t for t in texts)
         assert any(t.startswith("estimate (no probe x)") for t in " ".join(texts).split("\n"))
     else:
         assert measured and from_logs and hydra

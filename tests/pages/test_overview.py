@@ -11,8 +11,8 @@ def test_overview_of_a_plain_checkpoint_and_tensor_filter(tmp_path, small_mlp):
     torch.save({"epoch": 5, "model_state_dict": small_mlp.state_dict()}, tmp_path / "m.pt")
     at = run_page("overview", checkpoint_a=str(tmp_path / "m.pt"))
     assert not at.exception
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Format"] == "torch" and metrics["Parameters"] == "21" and metrics["Epoch"] == "5"
+    facts = at.text[0].value.splitlines()[0]
+    assert facts == "Format: torch · Parameters: 21 · Tensors: 4 · Epoch: 5"
     assert "4 of 4 tensors" in [plain(c.value) for c in at.caption]
     at.text_input(key="tensor_filter").input("bias").run()
     assert "2 of 4 tensors" in [plain(c.value) for c in at.caption]
