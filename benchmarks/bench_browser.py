@@ -218,8 +218,13 @@ def slider_keys(page, label: str, key: str, presses: int = 1) -> Callable[[], No
 
 def selectbox(page, label: str, option: str) -> Callable[[], None]:
     def act() -> None:
-        box = main_area(page).locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+        # By its own label, exactly: another selectbox may show the same word as its value.
+        own_label = page.locator('[data-testid="stWidgetLabel"]').get_by_text(label, exact=True)
+        box = main_area(page).locator('[data-testid="stSelectbox"]').filter(has=own_label).first
+        # The settings sit below the picture: the combobox opens only once it is on screen.
+        box.scroll_into_view_if_needed()
         box.locator("input").click()
+        box.locator("input").press_sequentially(option)
         page.get_by_role("option", name=option, exact=True).click()
 
     return act
