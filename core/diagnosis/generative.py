@@ -19,7 +19,7 @@ from .base import Finding, Severity
 
 if TYPE_CHECKING:
     from ..adapters.base import CheckpointAdapter
-    from ..probe import ProbeData
+    from ..io.probe import ProbeData
 
 REAL_FIELDS = ("x1", "data")
 MIN_ROWS = 10

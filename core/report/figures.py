@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -26,6 +25,7 @@ from ..diagnosis.language import continue_probe
 from ..diagnosis.posterior import analyse
 from ..diagnosis.text import SAMPLE_SIZE, decode_probe
 from ..io.checkpoints import load_checkpoint
+from ..io.encode import plotly_text
 from ..io.errors import CollapseExplorerError
 from ..io.paths import display_name
 from ..io.probe import ProbeData, find_probe, load_probe
@@ -34,15 +34,12 @@ from ..metrics.flow.trajectories import mean_per_step
 from ..plots.codebook import sorted_usage_figure, usage_rows
 from ..plots.flow.figures import compare_flow_figure, flow_figure
 from ..plots.flow.projection import content_digest
-from ..plots.flow.view import check_flow_inputs, compare_flows, path_sample, row_texts
+from ..plots.flow.view import FlowView, check_flow_inputs, compare_flows, path_sample, row_texts
 from ..plots.language import language_bars
 from ..plots.palette import series_colour
 from ..plots.posterior import kl_bars
 from ..plots.text import metric_bars
 from .html import Table
-
-if TYPE_CHECKING:
-    from ..plots.flow.view import FlowView
 
 
 def codebook_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> np.ndarray | None:
@@ -168,8 +165,6 @@ def flow_frames_figure(
 
 def flow_frame_titles(labels: Sequence[str], views: Sequence[FlowView]) -> list[str]:
     """Panel titles: label, distinct endpoints and the frame's trustworthiness per view."""
-    from ..io.encode import plotly_text
-
     return [
         f"{plotly_text(label)}<br>{format_value(view.metrics['distinct_endpoints'])} distinct endpoints · "
         f"frame trustworthiness {format_value(view.trust)}"
