@@ -395,7 +395,7 @@ def bench_app(browser, url: str, table: Table, repeats: int, only: set[str]) -> 
                 f"{title}: {name}",
                 [slider_keys(page, label, "ArrowRight") for _ in range(repeats)],
             )
-        if (title, name) == ("Codebook", "dead threshold"):
+        if opened and (title, name) == ("Codebook", "dead threshold"):
             run_controls(
                 page,
                 table,

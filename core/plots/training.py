@@ -14,13 +14,13 @@ from plotly.colors import qualitative
 from ..io.encode import plotly_text
 from ..metrics.training import ema_smooth, train_val_gap
 from .palette import GUIDE_COLOUR
+from .traces import scatter_for
 
 if TYPE_CHECKING:
     from ..diagnosis.training import TrainingEvent
     from ..io.logs import RunLog
 
 MAX_POINTS = 4000  # per trace; longer series are thinned evenly (events are drawn from the full data)
-WEBGL_ABOVE = 2000
 RUN_DASH = ("solid", "dash")
 EVENT_SYMBOL = {
     "nonfinite": "x",
@@ -41,8 +41,9 @@ def _thin(n: int, max_points: int = MAX_POINTS) -> np.ndarray:
 
 def _line(x: np.ndarray, y: np.ndarray, **kwargs: object) -> go.Scatter | go.Scattergl:
     keep = _thin(len(x))
-    cls = go.Scattergl if len(keep) > WEBGL_ABOVE else go.Scatter
-    return cls(x=x[keep].astype(np.float32), y=y[keep].astype(np.float32), mode="lines", **kwargs)
+    return scatter_for(len(keep))(
+        x=x[keep].astype(np.float32), y=y[keep].astype(np.float32), mode="lines", **kwargs
+    )
 
 
 def _last_finite_before(steps: np.ndarray, values: np.ndarray, step: float) -> float | None:

@@ -17,6 +17,7 @@ from core.plots.flow import (
     selected_rows,
     spot_sizes,
 )
+from core.plots.traces import WEBGL_ABOVE
 
 
 def test_polyline_breaks_between_trajectories():
@@ -41,13 +42,22 @@ def _sample(paths, groups, names=("no", "yes")) -> PathSample:
     )
 
 
+def test_many_points_are_drawn_with_webgl():
+    rng = np.random.default_rng(0)
+    paths = rng.normal(size=(11, 300, 2))
+    fig = flow_figure(_sample(paths, np.arange(300) % 2), background=rng.normal(size=(WEBGL_ABOVE, 2)))
+    assert all(type(t) is go.Scattergl for t in fig.data)
+    small = flow_figure(_sample(paths, np.arange(300) % 2), background=rng.normal(size=(100, 2)))
+    assert all(type(t) is go.Scatter for t in small.data)
+
+
 def test_flow_figure_traces():
     rng = np.random.default_rng(0)
     paths = rng.normal(size=(4, 6, 2))
     groups = np.array([0, 1, 1, 0, 1, 1])
     fig = flow_figure(_sample(paths, groups), background=rng.normal(size=(9, 2)))
     assert isinstance(fig, go.Figure)
-    assert all(isinstance(t, go.Scattergl) for t in fig.data)
+    assert all(type(t) is go.Scatter for t in fig.data)  # a few points: SVG, no WebGL context
     names = [(t.name, t.legendgroup) for t in fig.data]
     assert names == [
         ("inputs", "inputs"),

@@ -16,6 +16,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ...metrics.flow.clustering import pack_bits
+from ..traces import Scatter, scatter_for
 
 _PALETTE = qualitative.Plotly + qualitative.Dark24
 JOINT = "all (joint)"
@@ -191,12 +192,18 @@ class PathSample:
         ).reshape(-1, 3)
 
 
-def _background(background: np.ndarray | None, legend: bool) -> list[go.Scattergl]:
+def _scatter(sample: PathSample, background: np.ndarray | None) -> Scatter:
+    """The scatter class of a picture of `sample` over `background`, by its point count (`scatter_for`)."""
+    points = sample.paths.shape[0] * sample.paths.shape[1] + len(sample.spots.x)
+    return scatter_for(points + (0 if background is None else len(background)))
+
+
+def _background(background: np.ndarray | None, legend: bool, scatter: Scatter) -> list[go.Scatter]:
     if background is None:
         return []
     background = np.asarray(background, dtype=np.float32)
     return [
-        go.Scattergl(
+        scatter(
             x=background[:, 0],
             y=background[:, 1],
             mode="markers",
@@ -209,9 +216,9 @@ def _background(background: np.ndarray | None, legend: bool) -> list[go.Scatterg
     ]
 
 
-def _path_lines(sample: PathSample, legend: bool, opacity: float = 0.18) -> go.Scattergl:
+def _path_lines(sample: PathSample, legend: bool, scatter: Scatter, opacity: float = 0.18) -> go.Scatter:
     x, y = polyline_xy(sample.paths)
-    return go.Scattergl(
+    return scatter(
         x=x,
         y=y,
         mode="lines",
@@ -240,13 +247,13 @@ def spot_sizes(counts: np.ndarray) -> np.ndarray:
     return np.minimum(5 + 4 * np.sqrt(np.asarray(counts, dtype=np.float64)), MAX_SPOT_PX)
 
 
-def _spot_traces(sample: PathSample, legend: bool, faint: bool = False) -> list[go.Scattergl]:
+def _spot_traces(sample: PathSample, legend: bool, scatter: Scatter, faint: bool = False) -> list[go.Scatter]:
     """One trace of endpoint spots per colour group, each spot sized by its rows (`spot_sizes`)."""
     spots = sample.spots
     sentences = np.asarray(spots.sentences, dtype=object)
     counts = spots.counts
     return [
-        go.Scattergl(
+        scatter(
             x=spots.x[at],
             y=spots.y[at],
             mode="markers",
@@ -268,7 +275,7 @@ def _spot_traces(sample: PathSample, legend: bool, faint: bool = False) -> list[
     ]
 
 
-def _markers(sample: PathSample, legend: bool) -> list[go.Scattergl]:
+def _markers(sample: PathSample, legend: bool, scatter: Scatter) -> list[go.Scatter]:
     """One trace of the sampled start points (small open circles at step 0, each in its group's colour),
     then one trace of endpoint spots per colour group; each trace is its own legend entry, and a panel
     drawn beside another toggles with it (same legend group)."""
@@ -276,7 +283,7 @@ def _markers(sample: PathSample, legend: bool) -> list[go.Scattergl]:
     for _, colour, rows in sample.by_group():
         colours[rows] = colour
     everyone = np.arange(len(sample.rows))
-    starts = go.Scattergl(
+    starts = scatter(
         x=sample.paths[0, :, 0],
         y=sample.paths[0, :, 1],
         mode="markers",
@@ -288,7 +295,7 @@ def _markers(sample: PathSample, legend: bool) -> list[go.Scattergl]:
         customdata=sample.customdata(everyone),
         hovertemplate=_HOVER["start"],
     )
-    return [starts, *_spot_traces(sample, legend)]
+    return [starts, *_spot_traces(sample, legend, scatter)]
 
 
 def flow_figure(sample: PathSample, *, background: np.ndarray | None = None, title: str = "") -> go.Figure:
@@ -296,7 +303,14 @@ def flow_figure(sample: PathSample, *, background: np.ndarray | None = None, tit
     sampled paths (faint) and start points, and the endpoints as spots sized by how many rows end there,
     coloured by group; inputs, paths, start points and each group's endpoints are traces of their own,
     which the legend hides."""
-    fig = go.Figure([*_background(background, True), _path_lines(sample, True), *_markers(sample, True)])
+    scatter = _scatter(sample, background)
+    fig = go.Figure(
+        [
+            *_background(background, True, scatter),
+            _path_lines(sample, True, scatter),
+            *_markers(sample, True, scatter),
+        ]
+    )
     fig.update_layout(
         title=title or None,
         xaxis=_AXIS,
@@ -335,12 +349,14 @@ def flow_animation(
 ) -> go.Figure:
     """The flow played: one SVG marker trace per colour group moves through `animation_steps` (Plotly
     frames named by step), with play / pause buttons and a step slider, over the faint frame inputs,
-    paths and endpoint spots (WebGL, static). Axes stay fixed over every step."""
+    paths and endpoint spots (static; WebGL only for many points, see `scatter_for`). Axes stay
+    fixed over every step."""
     shown = animation_steps(sample.paths.shape[0])
+    scatter = _scatter(sample, background)
     static = [
-        *_background(background, True),
-        _path_lines(sample, True, opacity=0.1),
-        *_spot_traces(sample, False, faint=True),
+        *_background(background, True, scatter),
+        _path_lines(sample, True, scatter, opacity=0.1),
+        *_spot_traces(sample, False, scatter, faint=True),
     ]
     groups = list(sample.by_group())
     sentences = np.asarray(sample.sentences, dtype=object)
@@ -438,10 +454,11 @@ def compare_flow_figure(
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.03)
     for col, (sample, background) in enumerate(zip((sample_a, sample_b), backgrounds, strict=True), start=1):
         legend = col == 1
+        scatter = _scatter(sample, background)
         traces = [
-            *_background(background, legend),
-            _path_lines(sample, legend),
-            *_markers(sample, legend),
+            *_background(background, legend, scatter),
+            _path_lines(sample, legend, scatter),
+            *_markers(sample, legend, scatter),
         ]
         for trace in traces:
             fig.add_trace(trace, row=1, col=col)
