@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .config import CACHE_DIR
-from .io.checkpoints import epoch_from_name
 from .io.encode import csv_cell, html_text
 from .io.errors import CollapseExplorerError
 from .io.files import write_atomic
-from .io.paths import WEIGHT_SUFFIXES, checkpoint_files
+from .io.paths import WEIGHT_SUFFIXES, checkpoint_files, epoch_from_name
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,9 +13,9 @@ from .adapters.base import AdapterSpec
 from .adapters.registry import REGISTRY, build_adapter, detect
 from .diagnosis.base import SEVERITY_ORDER, Finding, Kind, Report
 from .diagnosis.checkpoint import diagnose_checkpoint
-from .io.checkpoints import epoch_from_name, load_checkpoint
+from .io.checkpoints import load_checkpoint
 from .io.errors import CollapseExplorerError
-from .io.paths import checkpoint_files, found_file
+from .io.paths import checkpoint_files, epoch_from_name, found_file
 from .io.probe import find_probe, load_probe
 from .metrics.base import MetricValue, Undefined, info_of, is_defined
 from .models.device import resolve_device

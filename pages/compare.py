@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.io.errors import CollapseExplorerError
 from core.io.paths import demo_counterpart
-from core.report import headline
+from core.report.compare import headline
 from ui import cache, flow, router, state, verdict, widgets
 
 router.require()

@@ -4,7 +4,7 @@ the health report, the adapter, and what the file holds."""
 import streamlit as st
 
 from core.io.errors import CollapseExplorerError, NeedsTrustError
-from ui import cache, router, state, training, verdict, widgets
+from ui import cache, router, state, verdict, widgets
 
 router.require()
 
@@ -55,7 +55,7 @@ if loaded.state_dict:
         widgets.findings_section(report, shown=shown)
         with st.expander("Export this report"):
             widgets.export_buttons(path, None, state.probe_path(), trust)
-    health, _ = training.checkpoint_health(path)
+    health, _ = cache.checkpoint_health(path)
     with st.expander("Weight health per layer"):
         widgets.metric_grid(health.cards())
         st.dataframe(health.rows(), hide_index=True, width="stretch")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.io.errors import CollapseExplorerError
 from core.plots.training import gap_figure, loss_figure
-from ui import router, verdict, widgets
+from ui import cache, router, verdict, widgets
 from ui import training as tr
 
 router.require()
@@ -123,7 +123,7 @@ if run_a.checkpoint_files:
     path_of = dict(run_a.checkpoint_files)
     chosen = path_of[st.selectbox("Checkpoint", list(path_of), index=len(path_of) - 1, key="tr_ckpt")]
     try:
-        health, weight_verdicts = tr.checkpoint_health(chosen)
+        health, weight_verdicts = cache.checkpoint_health(chosen)
     except CollapseExplorerError as exc:
         widgets.show_error(exc)
     else:

@@ -528,7 +528,7 @@ def output_case(rng: random.Random, folder: Path) -> str | None:
 
     from core.diagnosis import Finding, Report
     from core.io.encode import csv_frame
-    from core.report import Entry, Table, report_html
+    from core.report.html import Entry, Table, report_html
     from core.sweep import leaderboard_html
     from tests.hostile_files import payload_keys
 

@@ -1,6 +1,8 @@
 """core/ is a library in layers: it never imports Streamlit or ui/, and its modules import no cycle."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,3 +213,31 @@ def test_only_the_config_module_reads_the_environment():
     assert readers == {"core/config.py", "core/plots/flow/projection.py"}
     projection = (ROOT / "core/plots/flow/projection.py").read_text()
     assert all("NUMBA_CACHE_DIR" in line for line in projection.splitlines() if "os.environ" in line)
+
+
+HEAVY = ("torch", "scipy", "sklearn", "pandas", "sacrebleu", "transformers", "peft", "umap", "safetensors")
+
+
+def _module_imports(path: Path) -> list[str]:
+    """Modules a script imports at its top level (`from ui import a, b` gives ui.a and ui.b)."""
+    found = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                name = f"{node.module}.{alias.name}"
+                found.append(
+                    name if (ROOT / Path(*name.split("."))).with_suffix(".py").exists() else node.module
+                )
+    return found
+
+
+def test_the_first_screen_imports_no_heavy_library():
+    """app.py and the Overview (the page a cold app opens) import no torch, scipy, sklearn or pandas before
+    the verdict strip: a shipped demo's stored verdict shows in about a second, not after four seconds of
+    imports and a diagnosis on 2 cores (issue 25). The picture below the strip may import them."""
+    modules = {name for script in ("app.py", "pages/overview.py") for name in _module_imports(ROOT / script)}
+    code = f"import sys, {', '.join(sorted(modules))}; print([m for m in {HEAVY!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", sorted(modules)

@@ -1,24 +1,33 @@
 """Every st.cache_* wrapper over core/ for the shared pages. Keys include the file's mtime and size,
-so a checkpoint rewritten on disk is read again; adapters are shared read-only across sessions."""
+so a checkpoint rewritten on disk is read again; adapters are shared read-only across sessions.
+
+The layers that bring torch (adapters, the checkpoint reader, the diagnosis of a whole checkpoint, weight
+health) are imported on a wrapper's first miss, not with this module: every page imports it, and the first
+screen of a cold app shows a stored verdict before anything needs torch (ui/verdict.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.adapters.base import CheckpointAdapter
-from core.adapters.live import builder_configured, builder_from_env
-from core.adapters.registry import build_adapter
-from core.diagnosis import Report, diagnose_checkpoint
-from core.io.checkpoints import LoadedCheckpoint, load_checkpoint
+from core.diagnosis import Finding, Report
 from core.io.paths import FileKey
 from core.io.probe import ProbeData, find_probe, load_probe
 from ui import state
 
+if TYPE_CHECKING:
+    from core.adapters.base import CheckpointAdapter
+    from core.io.checkpoints import LoadedCheckpoint
+    from core.metrics.health import WeightHealth
+
 
 @st.cache_resource(show_spinner="Reading checkpoint…", max_entries=32)
 def _loaded(file: FileKey, trust: bool) -> LoadedCheckpoint:
+    from core.io.checkpoints import load_checkpoint
+
     return load_checkpoint(file.path, trust=trust)
 
 
@@ -31,6 +40,9 @@ def loaded_checkpoint(path: str, trust: bool = False) -> LoadedCheckpoint:
 def _adapter(
     file: FileKey, trust: bool, built: bool, device: str, probe: FileKey | None
 ) -> CheckpointAdapter:
+    from core.adapters.live import builder_from_env
+    from core.adapters.registry import build_adapter
+
     builder = builder_from_env(built)
     loaded = _loaded(file, trust)
     if builder is None:
@@ -40,16 +52,20 @@ def _adapter(
     return builder(loaded, probe_x=None if data is None else data.x)
 
 
-def _built(path: str, trust: bool) -> bool:
+def builds(path: str, trust: bool) -> bool:
     """Whether the user's builder makes this file's model: only for a file the user trusted (never for
     the shipped demo or other files a page opens beside it)."""
-    return trust and builder_configured() and state.trusted(path)
+    if not (trust and state.trusted(path)):
+        return False
+    from core.adapters.live import builder_configured
+
+    return builder_configured()
 
 
 def adapter(path: str, trust: bool = False) -> CheckpointAdapter:
     """The detected adapter with its rebuilt model on the sidebar's device (cached, shared read-only);
     a user builder's model also sees the checkpoint's probe x."""
-    built = _built(path, trust)
+    built = builds(path, trust)
     probe = resolve_probe(path, state.probe_path()) if built else None
     return _adapter(FileKey.of(path), trust, built, state.device(), FileKey.maybe(probe))
 
@@ -74,6 +90,9 @@ def probe_data(path: str | None) -> ProbeData | None:
 
 @st.cache_data(show_spinner="Diagnosing…", max_entries=64)
 def _report(file: FileKey, probe: str | None, trust: bool, built: bool, device: str) -> Report:
+    from core.adapters.live import builder_from_env
+    from core.diagnosis.checkpoint import diagnose_checkpoint
+
     return diagnose_checkpoint(
         _loaded(file, trust), probe_data(probe), builder=builder_from_env(built), device=device
     )
@@ -82,7 +101,7 @@ def _report(file: FileKey, probe: str | None, trust: bool, built: bool, device: 
 def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
     """Findings for a checkpoint with its probe data (cached)."""
     probe = resolve_probe(path, probe)
-    return _report(FileKey.of(path), probe, trust, _built(path, trust), state.device())
+    return _report(FileKey.of(path), probe, trust, builds(path, trust), state.device())
 
 
 @st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
@@ -116,7 +135,7 @@ def guard_checks(folder: str) -> tuple[list, list[str]]:
 
 @st.cache_data(show_spinner="Comparing…", max_entries=32)
 def _comparison(a: FileKey, b: FileKey, probe: str | None, trust: bool, device: str):
-    from core.report import check_comparable, compare_metrics
+    from core.report.compare import check_comparable, compare_metrics
     from core.timeline import report_for
 
     _, spec_a, _, report_a = report_for(a.path, probe, trust=trust, device=device)
@@ -155,7 +174,7 @@ def _items(pair: Pair) -> tuple[list, list | None]:
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
 def _export(pair: Pair) -> tuple[str, str]:
-    from core.report import Entry, export_both
+    from core.report.html import Entry, export_both
 
     items, deltas = _items(pair)
     entries = [Entry(label, path, report, pair.probe) for label, path, report in items]
@@ -172,7 +191,7 @@ def _pictures(pair: Pair) -> list:
 
 def _pair(path_a: str, path_b: str | None, probe: str | None, trust: bool) -> Pair:
     probe = resolve_probe(path_a, probe)
-    built = _built(path_a, trust)
+    built = builds(path_a, trust)
     return Pair(FileKey.of(path_a), FileKey.maybe(path_b), probe, trust, built, state.device())
 
 
@@ -185,3 +204,17 @@ def pictures(path_a: str, path_b: str | None, probe: str | None = None, trust: b
     """The report's family pictures of A (and B, both on A's probe), the main one first (cached; the
     report reuses them)."""
     return _pictures(_pair(path_a, path_b, probe, trust))
+
+
+@st.cache_data(show_spinner="Checking weights…", max_entries=32)
+def _health(file: FileKey, trust: bool) -> tuple[WeightHealth, tuple[Finding, ...]]:
+    from core.diagnosis.training import weight_findings
+    from core.metrics.health import weight_health
+
+    health = weight_health(_loaded(file, trust))
+    return health, tuple(weight_findings(health))
+
+
+def checkpoint_health(path: str) -> tuple[WeightHealth, tuple[Finding, ...]]:
+    """Weight health of one checkpoint and its training finding (cached per file version)."""
+    return _health(FileKey.of(path), state.trusted(path))

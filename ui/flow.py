@@ -24,12 +24,13 @@ from core.adapters.flow import flow_settings
 from core.config import FlowConfig
 from core.io.encode import csv_frame
 from core.io.errors import CollapseExplorerError
+from core.io.files import content_digest
 from core.io.paths import default_demo, demo_checkpoints, display_name
 from core.metrics import METRICS, Undefined, format_interval, format_value, format_with_error
 from core.metrics.flow.clustering import median_nn_distance
 from core.metrics.flow.field import PROBES, FieldStats
 from core.plots.flow import PathSample, selected_rows
-from core.plots.flow.projection import Projection, content_digest
+from core.plots.flow.projection import Projection
 from core.plots.flow.text import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
 from core.plots.flow.view import (
     CONTROLS,

@@ -14,7 +14,6 @@ from core.diagnosis.training import (
     detect_events,
     training_findings,
     watch_table,
-    weight_findings,
 )
 from core.io.logs import (
     RunLog,
@@ -24,9 +23,8 @@ from core.io.logs import (
     find_run_folder,
     scan_run_folder,
 )
-from core.metrics.health import WeightHealth, weight_health
 from core.metrics.training import is_flag, is_grad_norm, is_loss, pair_train_val
-from ui import cache, state, uploads
+from ui import state, uploads
 
 DEFAULT_RUN = DEMO_DIR / "training" / "exploding_run"
 MAX_DEFAULT_SERIES = 6
@@ -122,14 +120,3 @@ def _analysis(folder: str, stamp: Stamp) -> RunAnalysis:
 def analysis(folder: str) -> RunAnalysis:
     """Logs, events, findings and checkpoint markers of a run folder (cached per log version)."""
     return _analysis(folder, log_stamp(folder))
-
-
-@st.cache_data(show_spinner="Checking weights…", max_entries=32)
-def _health(file: cache.FileKey, trust: bool) -> tuple[WeightHealth, tuple[Finding, ...]]:
-    health = weight_health(cache.loaded_checkpoint(file.path, trust))
-    return health, tuple(weight_findings(health))
-
-
-def checkpoint_health(path: str) -> tuple[WeightHealth, tuple[Finding, ...]]:
-    """Weight health of one checkpoint and its training finding (cached per file version)."""
-    return _health(cache.FileKey.of(path), state.trusted(path))

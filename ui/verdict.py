@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.io.errors import CollapseExplorerError
-from core.report.verdict import Verdict, verdict_of
+from core.report.verdict import Verdict, stored_verdict, verdict_of
 from ui import cache, state
 from ui.widgets import SEVERITY_ICON, chart, md, short_name
 
@@ -33,9 +33,17 @@ def slots(b: str | None = None) -> list[tuple[str, str]]:
 
 
 def verdict(path: str) -> Verdict:
-    """The verdict of a checkpoint on the sidebar's probe (cached diagnosis); unreadable means undefined."""
+    """The verdict of a checkpoint on the sidebar's probe: the stored one of a shipped demo file (see
+    `stored_verdict`; measured on the CPU without a builder, as here by default), else the cached
+    diagnosis's; unreadable means undefined."""
+    trust = state.trusted()
     try:
-        return verdict_of(cache.report(path, state.probe_path(), state.trusted()))
+        probe = cache.resolve_probe(path, state.probe_path())
+        if state.device() == "cpu" and not cache.builds(path, trust):
+            found = stored_verdict(path, probe)
+            if found is not None:
+                return found
+        return verdict_of(cache.report(path, probe, trust))
     except CollapseExplorerError as exc:
         return Verdict("undefined", "could not be read", " ".join(str(exc).split()))
     except OSError as exc:  # the file went away (or never was) since it was chosen
@@ -103,7 +111,7 @@ def compact(figure, height: int = PICTURE_HEIGHT) -> bool:
 def _draw(found: object, key: str) -> None:
     import pandas as pd
 
-    from core.report import Table
+    from core.report.html import Table
 
     if isinstance(found, Table):
         st.markdown(f"**{plain(found.title)}**")
@@ -123,7 +131,7 @@ def picture(path_a: str, path_b: str | None = None, *, key: str, height: int = 0
     flow, the endpoints in their joint frames; codebook, the usage strip; posterior, KL per dimension;
     text, the outputs table; at most `height` (else PICTURE_HEIGHT) px high. Where probe data is missing, says where to give it and offers an uploader
     in place. Returns whether a picture was drawn."""
-    from core.report import Table
+    from core.report.html import Table
 
     kind = family(path_a)
     if path_b is not None and family(path_b) != kind:

@@ -13,11 +13,10 @@ from pathlib import Path
 import streamlit as st
 
 from core.diagnosis import Finding, Report
-from core.io.checkpoints import epoch_from_name
 from core.io.encode import csv_frame, inert_figure
 from core.io.encode import markdown as md
 from core.io.errors import CollapseExplorerError
-from core.io.paths import default_demo, demo_checkpoints, display_name
+from core.io.paths import default_demo, demo_checkpoints, display_name, epoch_from_name
 from core.metrics import all_metrics, format_value, info_of, label, readable
 from ui import cache, state, uploads
 

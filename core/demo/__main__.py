@@ -1,7 +1,8 @@
 """`python -m core.demo build [--only FAMILY ...] [--quick] [--out DIR]`: rebuild the shipped demo assets.
 
-Order matters: the corpus comes first (flow and text train on it), projections last (the flow runs'
-input frames and the joint frames of their checkpoints' default settings, see projections.py).
+Order matters: the corpus comes first (flow and text train on it), then the families, the projections
+(the flow runs' input frames and the joint frames of their checkpoints' default settings, see
+projections.py) and last the verdicts of every checkpoint (verdicts.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ import torch
 
 from .. import DEMO_DIR
 
-FAMILIES = ("corpus", "flow", "codebook", "posterior", "text", "language", "training", "projections")
+FAMILIES = (
+    "corpus",
+    "flow",
+    "codebook",
+    "posterior",
+    "text",
+    "language",
+    "training",
+    "projections",
+    "verdicts",
+)
 
 
 def _build(family: str, out: Path, quick: bool) -> None:

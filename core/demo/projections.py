@@ -14,13 +14,13 @@ from pathlib import Path
 from ..adapters.registry import open_adapter
 from ..config import FlowConfig
 from ..diagnosis.flow import probe_targets
+from ..io.files import content_digest
 from ..io.probe import load_probe
 from ..plots.flow.projection import (
     FRAMES_DIR,
     PROJECTION_NAME,
     FrameStore,
     Projection,
-    content_digest,
     fingerprint,
     fit_projection,
     frame_rows,

@@ -8,7 +8,6 @@ an adapter; checkpoint.py adds the training findings of a whole checkpoint. This
 from __future__ import annotations
 
 from .base import SEVERITY_ORDER, Finding, Kind, Report, Rule, Severity, diagnose, family_rules
-from .checkpoint import diagnose_checkpoint
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -18,6 +17,5 @@ __all__ = [
     "Rule",
     "Severity",
     "diagnose",
-    "diagnose_checkpoint",
     "family_rules",
 ]

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from ..adapters.registry import family_part
 from ..io.errors import CollapseExplorerError, ProbeError
 from ..metrics.base import to_jsonable
 
@@ -85,6 +84,10 @@ Rule = Callable[["CheckpointAdapter", "ProbeData | None"], list[Finding]]
 
 def family_rules(family: str) -> Rule | None:
     """The rule function of a family (the family registry's `rules`), or None when it has none yet."""
+    # Imported here, not above: the registry's package loads every adapter and torch with it, and Finding
+    # and Report are read without them (the app's first paint shows a stored verdict; see ui/verdict.py).
+    from ..adapters.registry import family_part
+
     return family_part(family, "rules")
 
 

@@ -17,7 +17,6 @@ every tensor's element count and storage size are checked before anything reduce
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from .configs import _config_in, _discover_config, _json_or_none, read_config_fi
 from .errors import CheckpointError
 from .hf import HF_WEIGHT_FILES, _read_safetensors
 from .limits import plain_tree, regular_file
-from .paths import WEIGHT_SUFFIXES, checkpoint_files, found_file
+from .paths import WEIGHT_SUFFIXES, checkpoint_files, epoch_from_name, found_file
 from .peft import ADAPTER_CONFIG, adapter_folder_of, read_adapter_folder
 from .sniff import sniff
 from .state_dict import (
@@ -45,8 +44,6 @@ from .state_dict import (
     plain_tensors,
 )
 from .unpickle import TensorInfo, _torch_load
-
-_EPOCH_IN_NAME = re.compile(r"(?:epoch|ep)[_=\-]?(\d+)", re.IGNORECASE)
 
 
 @dataclass
@@ -121,12 +118,6 @@ class LoadedCheckpoint:
             "trusted_load": self.trusted,
             "notes": list(self.notes),
         }
-
-
-def epoch_from_name(name: str) -> int | None:
-    """Epoch written in a file name (`fclf_epoch_010.pt` -> 10), or None."""
-    match = _EPOCH_IN_NAME.search(name)
-    return int(match.group(1)) if match else None
 
 
 def load_checkpoint(

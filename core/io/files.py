@@ -8,6 +8,7 @@ then renamed over the target. The temporary file is removed on any failure, incl
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -61,3 +62,18 @@ def write_atomic(
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def content_digest(path: str | Path) -> str:
+    """Short sha256 of a checkpoint's bytes (a folder: of its files' names and bytes, sorted), so a key
+    (a stored frame, a stored verdict) follows the checkpoint's content wherever the file lies and
+    whatever its mtime."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.name.encode() if path.is_dir() else b"")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]

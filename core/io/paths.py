@@ -189,6 +189,15 @@ def default_demo(demo_dir: Path = DEMO_DIR) -> Path | None:
     return (preferred or files or [None])[-1]
 
 
+_EPOCH_IN_NAME = re.compile(r"(?:epoch|ep)[_=\-]?(\d+)", re.IGNORECASE)
+
+
+def epoch_from_name(name: str) -> int | None:
+    """Epoch written in a file name (`fclf_epoch_010.pt` -> 10), or None."""
+    match = _EPOCH_IN_NAME.search(name)
+    return int(match.group(1)) if match else None
+
+
 def natural_key(name: str) -> list:
     """Sort key reading digit runs as numbers: `run_10` after `run_9`."""
     return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]

@@ -18,7 +18,6 @@ from tokenize import TokenError
 import numpy as np
 
 from ..roles.data import looks_like
-from .checkpoints import load_checkpoint
 from .errors import CollapseExplorerError, ProbeError
 from .limits import ARCHIVE_ERRORS, MAX_PROBE_BYTES, regular_file
 from .paths import found_file
@@ -231,6 +230,8 @@ def _torch_data_arrays(path: Path) -> dict[str, np.ndarray]:
     Named tensors keep probe field names (`embeddings`, `x`, `codes`, ...); others go to the field they
     look like (core.roles.looks_like): integer tensors -> codes, [N, D] floats -> embeddings.
     """
+    # The checkpoint reader brings torch; .npz and safetensors probes (and find_probe) do without it.
+    from .checkpoints import load_checkpoint
 
     try:
         loaded = load_checkpoint(path)

@@ -1,12 +1,12 @@
 """Pure metric functions over numpy arrays, one module per family (flow, text, codebook, posterior, training
 and health for the training family's weights), plus spectrum and settings used by several families, and one
-METRICS table of how to read each value (base.py). Importing this package imports every family module, so
-the table is complete. This file only imports and re-exports.
+METRICS table of how to read each value (base.py). This file re-exports base.py only: the family modules
+bring torch, scipy, sklearn and sacrebleu, which the app's first paint does without; `all_metrics()` imports
+them all, and a module that computes a family's metrics has imported that family already.
 """
 
 from __future__ import annotations
 
-from . import codebook, flow, health, language, posterior, settings, spectrum, text, training
 from .base import (
     METRICS,
     Better,
@@ -33,23 +33,14 @@ __all__ = [
     "MetricValue",
     "Undefined",
     "all_metrics",
-    "codebook",
-    "flow",
     "format_interval",
     "format_value",
     "format_with_error",
-    "health",
     "improvement",
     "info_of",
     "is_defined",
     "label",
-    "language",
-    "posterior",
     "readable",
     "register_metrics",
-    "settings",
-    "spectrum",
-    "text",
     "to_jsonable",
-    "training",
 ]

@@ -6,9 +6,9 @@ available, else the CPU). Asking for CUDA on a machine without it is bad input, 
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
-
-import torch
+import sys
 
 from ..config import env_int, thread_environment
 from ..io.errors import CollapseExplorerError
@@ -22,8 +22,21 @@ class DeviceError(CollapseExplorerError):
     """A device that does not exist on this machine, or a name that is not a device."""
 
 
+def _cpu_only_build() -> bool:
+    """Whether the installed torch is a CPU-only build ('2.13.0+cpu'), which never sees a GPU: read from its
+    metadata, so the app's sidebar lists devices without importing torch (over a second on 2 cores)."""
+    try:
+        return importlib.metadata.version("torch").endswith("+cpu")
+    except importlib.metadata.PackageNotFoundError:
+        return True
+
+
 def available_devices() -> list[str]:
     """Devices this machine can run models on: "cpu", then "cuda:0" ... for each visible GPU."""
+    if _cpu_only_build():
+        return ["cpu"]
+    import torch
+
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return ["cpu", *(f"cuda:{i}" for i in range(count))]
 
@@ -33,10 +46,12 @@ def resolve_device(name: str | None) -> str:
     name = (name or DEFAULT_DEVICE).strip().lower()
     if not _NAME.match(name):
         raise DeviceError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)} or cuda:N")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return name
+    import torch  # only a GPU question needs it
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if not torch.cuda.is_available():
         raise DeviceError(
             f"device {name!r} was asked for, but torch sees no CUDA GPU on this machine "
@@ -57,12 +72,16 @@ def resolve_device(name: str | None) -> str:
 def limit_threads(default: int = 1) -> int:
     """Run numerics on `default` threads (or $COLLAPSE_EXPLORER_THREADS): torch's intra-op pool, the BLAS
     and OpenMP pools already loaded, and (by environment, `thread_environment`) those loaded later.
-    Returns the count."""
+    Returns the count.
+
+    The app calls this before torch is imported (its first screen does without torch): torch then sizes
+    its pool from OMP_NUM_THREADS, which `thread_environment` sets unless the user did."""
     from threadpoolctl import threadpool_limits
 
     count = env_int("THREADS", default)
     count = count if count > 0 else default
     thread_environment(count)
-    torch.set_num_threads(count)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)
     threadpool_limits(limits=count)
     return count

@@ -1,54 +1,13 @@
-"""Before/after comparison and exports: compare.py (comparison rules and the sentences that lead a report),
-html.py (the offline HTML document and its JSON) and figures.py (each family's pictures for a report). This
-file only re-exports.
+"""Before/after comparison and exports: verdict.py (one checkpoint's answer in words, for the verdict strip
+and the report), compare.py (comparison rules and the sentences that lead a report), html.py (the offline
+HTML document and its JSON) and figures.py (each family's pictures for a report).
+
+This file re-exports verdict.py only: compare and html bring the adapters and torch, which the app's first
+paint does without; import them from their modules.
 """
 
 from __future__ import annotations
 
-from .compare import (
-    HEADLINE_METRIC,
-    SHARED_INPUT_FAMILIES,
-    Judgement,
-    MetricDelta,
-    check_comparable,
-    compare_metrics,
-    evidence,
-    headline,
-    verdict_line,
-)
-from .html import (
-    Entry,
-    Picture,
-    Table,
-    export_both,
-    export_text,
-    measured,
-    product_version,
-    report_html,
-    report_json,
-    run_relative,
-    write_atomic,
-)
+from .verdict import Verdict, stored_verdict, verdict_of
 
-__all__ = [
-    "HEADLINE_METRIC",
-    "SHARED_INPUT_FAMILIES",
-    "Entry",
-    "Judgement",
-    "MetricDelta",
-    "Picture",
-    "Table",
-    "check_comparable",
-    "compare_metrics",
-    "evidence",
-    "export_both",
-    "export_text",
-    "headline",
-    "measured",
-    "product_version",
-    "report_html",
-    "report_json",
-    "run_relative",
-    "verdict_line",
-    "write_atomic",
-]
+__all__ = ["Verdict", "stored_verdict", "verdict_of"]

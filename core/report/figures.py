@@ -27,13 +27,13 @@ from ..diagnosis.text import SAMPLE_SIZE, decode_probe
 from ..io.checkpoints import load_checkpoint
 from ..io.encode import plotly_text
 from ..io.errors import CollapseExplorerError
+from ..io.files import content_digest
 from ..io.paths import display_name
 from ..io.probe import ProbeData, find_probe, load_probe
 from ..metrics.base import format_value
 from ..metrics.flow.trajectories import mean_per_step
 from ..plots.codebook import sorted_usage_figure, usage_rows
 from ..plots.flow.figures import compare_flow_figure, flow_figure
-from ..plots.flow.projection import content_digest
 from ..plots.flow.view import FlowView, check_flow_inputs, compare_flows, path_sample, row_texts
 from ..plots.language import language_bars
 from ..plots.palette import series_colour

@@ -7,9 +7,16 @@ sentence, with the finding's full fix as the details behind it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
+from .. import DEMO_DIR
 from ..diagnosis.base import SEVERITY_ORDER, Finding, Report
+from ..io.files import content_digest, write_atomic
+from ..io.paths import WEIGHT_SUFFIXES
 from ..metrics.base import format_value, is_defined
 
 MEANING = {"collapse": "collapsed", "warning": "warning", "ok": "ok", "undefined": "could not be judged"}
@@ -140,3 +147,89 @@ def verdict_of(report: Report) -> Verdict:
         finding.fix if fix_sentence(finding) else "",
         finding.kind,
     )
+
+
+# The shipped demo's verdicts, written by `python -m core.demo build` (core/demo/verdicts.py) beside the
+# checkpoints: a cold app shows the first screen's answer from here instead of diagnosing, which needs torch
+# and the metric libraries (seconds on 2 cores). Keyed by the bytes of the checkpoint, of what its diagnosis
+# reads beside it and of its probe, so a rebuilt or edited file is diagnosed afresh;
+# tests/core/test_stored_verdicts.py keeps the store equal to a fresh diagnosis.
+VERDICTS_NAME = "verdicts.json"
+MAX_STORE_BYTES = 1 << 20
+
+
+def _under(path: Path, root: Path) -> str | None:
+    """`path`'s POSIX name relative to `root` when it lies under it (links resolved), else None."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else None
+
+
+def _context_digest(checkpoint: Path, probe: Path | None) -> str:
+    """Short sha256 of what a checkpoint's diagnosis reads beside it: every file under its folder but
+    checkpoints (config, tokenizer, training logs, probe), and the probe wherever it lies."""
+    folder = checkpoint.parent
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix not in WEIGHT_SUFFIXES and p.name != VERDICTS_NAME
+    )
+    if probe is not None and probe not in files:
+        files.append(probe)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.relative_to(folder.parent).as_posix().encode() + b"\0")
+        digest.update(content_digest(file).encode())
+    return digest.hexdigest()[:16]
+
+
+def stored_verdict(
+    checkpoint: str | Path, probe: str | Path | None, demo_dir: Path = DEMO_DIR
+) -> Verdict | None:
+    """The stored verdict of a shipped demo checkpoint measured on `probe` (the probe its diagnosis
+    resolves, None for none), or None: a file outside the demo, a byte changed in the checkpoint or the
+    probe, another probe, or no store."""
+    root = demo_dir.resolve()
+    name = _under(Path(checkpoint), root)
+    probe_name = None if probe is None else _under(Path(probe), root)
+    store = root / VERDICTS_NAME
+    if name is None or (probe is not None and probe_name is None) or not store.is_file():
+        return None
+    try:
+        if store.stat().st_size > MAX_STORE_BYTES:
+            return None
+        table = json.loads(store.read_text(encoding="utf-8"))
+        entry = table.get(name) if isinstance(table, Mapping) else None
+        if not isinstance(entry, Mapping) or entry.get("probe_name") != probe_name:
+            return None
+        if entry.get("checkpoint") != content_digest(root / name):
+            return None
+        probe_path = None if probe_name is None else root / probe_name
+        if entry.get("context") != _context_digest(root / name, probe_path):
+            return None
+        kept = entry["verdict"]
+        return Verdict(**{f.name: str(kept[f.name]) for f in fields(Verdict)})
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+def verdict_entry(checkpoint: Path, probe: Path | None, found: Verdict, demo_dir: Path) -> dict:
+    """The store's entry of one demo checkpoint's verdict on `probe` (both under `demo_dir`)."""
+    root = demo_dir.resolve()
+    checkpoint = checkpoint.resolve()
+    probe = None if probe is None else probe.resolve()
+    return {
+        "checkpoint": content_digest(checkpoint),
+        "context": _context_digest(checkpoint, probe),
+        "probe_name": None if probe is None else _under(probe, root),
+        "verdict": asdict(found),
+    }
+
+
+def store_verdicts(entries: Mapping[str, dict], demo_dir: Path) -> Path:
+    """Write the store (entries keyed by checkpoint name relative to `demo_dir`) and return its path."""
+    target = demo_dir / VERDICTS_NAME
+    write_atomic(target, json.dumps(dict(sorted(entries.items())), indent=1, ensure_ascii=False) + "\n")
+    return target

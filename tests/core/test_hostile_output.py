@@ -159,7 +159,7 @@ class _Scripts(HTMLParser):
 @needs_demo
 def test_report_keeps_names_inert_in_text_scripts_and_figures(tmp_path, capsys):
     from core.plots import codebook as cb
-    from core.report import Entry, report_html
+    from core.report.html import Entry, report_html
     from core.timeline import report_for
 
     names = list(hf.PAYLOADS.values())

@@ -3,6 +3,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from core.io.errors import ProbeError
+from core.io.files import content_digest
 from core.metrics import Undefined
 from core.plots.flow.projection import (
     FrameStore,
@@ -11,7 +12,6 @@ from core.plots.flow.projection import (
     Projection,
     align_onto,
     cached_projection,
-    content_digest,
     fit_joint_frame,
     fit_projection,
     frame_key,

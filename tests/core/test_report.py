@@ -12,15 +12,8 @@ from core.diagnosis import Finding, Report
 from core.io.errors import CollapseExplorerError
 from core.io.paths import DEMO_DIR, demo_checkpoints
 from core.metrics import METRICS, MetricInfo, Undefined, label, register_metrics
-from core.report import (
-    check_comparable,
-    compare_metrics,
-    export_text,
-    headline,
-    run_relative,
-    verdict_line,
-    write_atomic,
-)
+from core.report.compare import check_comparable, compare_metrics, headline, verdict_line
+from core.report.html import export_text, run_relative, write_atomic
 from core.timeline import main_family, metric_series, timeline
 from tests.conftest import folder_snapshot
 

@@ -4,8 +4,8 @@ import plotly.graph_objects as go
 
 from core.diagnosis import Report
 from core.plots.palette import SLOT_COLOURS
-from core.report import Table
 from core.report.figures import report_figures
+from core.report.html import Table
 from core.timeline import changing_metrics
 from tests.adapters.cases_text import seed_checkpoint
 

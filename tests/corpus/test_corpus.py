@@ -64,7 +64,7 @@ from hypothesis import strategies as st
 
 from core.adapters.registry import build_adapter
 from core.cli import main
-from core.diagnosis import diagnose_checkpoint
+from core.diagnosis.checkpoint import diagnose_checkpoint
 from core.io.checkpoints import load_checkpoint
 from core.io.probe import load_probe
 from tests.corpus.layouts import CORPUS, Entry

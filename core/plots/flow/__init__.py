@@ -1,4 +1,5 @@
-"""The flow family's pictures: figures.py (trajectories, step lengths, frames drawn), view.py (what the
+"""The flow family's pictures: figures.py (trajectories, step lengths, frames drawn), animation.py (the
+flow played step by step), view.py (what the
 Trajectories page shows for one set of controls), projection.py (joint, aligned 2-D frames), text.py
 (flow endpoints read back as sentences), generative.py (a generative flow's noise, endpoints and real data
 in one frame). This file only re-exports the figures.
@@ -6,8 +7,8 @@ in one frame). This file only re-exports the figures.
 
 from __future__ import annotations
 
+from .animation import ANIMATION_FRAMES, animation_steps, flow_animation
 from .figures import (
-    ANIMATION_FRAMES,
     INPUTS,
     JOINT,
     MAX_SPOT_PX,
@@ -15,11 +16,9 @@ from .figures import (
     START_POINTS,
     PathSample,
     Spots,
-    animation_steps,
     colour_groups,
     compare_flow_figure,
     endpoint_spots,
-    flow_animation,
     flow_figure,
     joint_labels,
     polyline_xy,

@@ -22,13 +22,13 @@ _PALETTE = qualitative.Plotly + qualitative.Dark24
 JOINT = "all (joint)"
 INPUTS = "inputs"
 PATHS = "paths"
-_LEGEND = {
+LEGEND = {
     "itemsizing": "constant",
     "orientation": "h",
     "yanchor": "top",
     "y": -0.02,
 }
-_AXIS = {"showticklabels": False, "zeroline": False, "showgrid": False}
+AXIS = {"showticklabels": False, "zeroline": False, "showgrid": False}
 
 
 def colour_groups(
@@ -192,13 +192,13 @@ class PathSample:
         ).reshape(-1, 3)
 
 
-def _scatter(sample: PathSample, background: np.ndarray | None) -> Scatter:
+def scatter_of(sample: PathSample, background: np.ndarray | None) -> Scatter:
     """The scatter class of a picture of `sample` over `background`, by its point count (`scatter_for`)."""
     points = sample.paths.shape[0] * sample.paths.shape[1] + len(sample.spots.x)
     return scatter_for(points + (0 if background is None else len(background)))
 
 
-def _background(background: np.ndarray | None, legend: bool, scatter: Scatter) -> list[go.Scatter]:
+def background_trace(background: np.ndarray | None, legend: bool, scatter: Scatter) -> list[go.Scatter]:
     if background is None:
         return []
     background = np.asarray(background, dtype=np.float32)
@@ -216,7 +216,7 @@ def _background(background: np.ndarray | None, legend: bool, scatter: Scatter) -
     ]
 
 
-def _path_lines(sample: PathSample, legend: bool, scatter: Scatter, opacity: float = 0.18) -> go.Scatter:
+def path_lines(sample: PathSample, legend: bool, scatter: Scatter, opacity: float = 0.18) -> go.Scatter:
     x, y = polyline_xy(sample.paths)
     return scatter(
         x=x,
@@ -247,7 +247,7 @@ def spot_sizes(counts: np.ndarray) -> np.ndarray:
     return np.minimum(5 + 4 * np.sqrt(np.asarray(counts, dtype=np.float64)), MAX_SPOT_PX)
 
 
-def _spot_traces(sample: PathSample, legend: bool, scatter: Scatter, faint: bool = False) -> list[go.Scatter]:
+def spot_traces(sample: PathSample, legend: bool, scatter: Scatter, faint: bool = False) -> list[go.Scatter]:
     """One trace of endpoint spots per colour group, each spot sized by its rows (`spot_sizes`)."""
     spots = sample.spots
     sentences = np.asarray(spots.sentences, dtype=object)
@@ -295,7 +295,7 @@ def _markers(sample: PathSample, legend: bool, scatter: Scatter) -> list[go.Scat
         customdata=sample.customdata(everyone),
         hovertemplate=_HOVER["start"],
     )
-    return [starts, *_spot_traces(sample, legend, scatter)]
+    return [starts, *spot_traces(sample, legend, scatter)]
 
 
 def flow_figure(sample: PathSample, *, background: np.ndarray | None = None, title: str = "") -> go.Figure:
@@ -303,132 +303,22 @@ def flow_figure(sample: PathSample, *, background: np.ndarray | None = None, tit
     sampled paths (faint) and start points, and the endpoints as spots sized by how many rows end there,
     coloured by group; inputs, paths, start points and each group's endpoints are traces of their own,
     which the legend hides."""
-    scatter = _scatter(sample, background)
+    scatter = scatter_of(sample, background)
     fig = go.Figure(
         [
-            *_background(background, True, scatter),
-            _path_lines(sample, True, scatter),
+            *background_trace(background, True, scatter),
+            path_lines(sample, True, scatter),
             *_markers(sample, True, scatter),
         ]
     )
     fig.update_layout(
         title=title or None,
-        xaxis=_AXIS,
-        yaxis={**_AXIS, "scaleanchor": "x"},
-        legend=_LEGEND,
+        xaxis=AXIS,
+        yaxis={**AXIS, "scaleanchor": "x"},
+        legend=LEGEND,
         margin={"l": 10, "r": 10, "t": 60 if title else 10, "b": 10},
         height=620,
         dragmode="select",
-    )
-    return fig
-
-
-def _padded_range(values: Sequence[np.ndarray], pad: float = 0.05) -> list[float]:
-    finite = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in values])
-    finite = finite[np.isfinite(finite)]
-    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-    margin = (high - low) * pad or 1.0
-    return [low - margin, high + margin]
-
-
-# The animation shows at most this many steps (evenly spaced, first and last kept): the browser moves
-# the points between them, and each frame is sent and drawn.
-ANIMATION_FRAMES = 6
-
-
-def animation_steps(steps: int, most: int = ANIMATION_FRAMES) -> list[int]:
-    """Step indices (of paths with `steps` points, 0 = inputs) the animation shows: all when few, else
-    `most` evenly spaced ones including the first and the last."""
-    if steps <= most:
-        return list(range(steps))
-    return sorted(set(np.rint(np.linspace(0, steps - 1, most)).astype(int).tolist()))
-
-
-def flow_animation(
-    sample: PathSample, *, background: np.ndarray | None = None, frame_ms: int = 500
-) -> go.Figure:
-    """The flow played: one SVG marker trace per colour group moves through `animation_steps` (Plotly
-    frames named by step), with play / pause buttons and a step slider, over the faint frame inputs,
-    paths and endpoint spots (static; WebGL only for many points, see `scatter_for`). Axes stay
-    fixed over every step."""
-    shown = animation_steps(sample.paths.shape[0])
-    scatter = _scatter(sample, background)
-    static = [
-        *_background(background, True, scatter),
-        _path_lines(sample, True, scatter, opacity=0.1),
-        *_spot_traces(sample, False, scatter, faint=True),
-    ]
-    groups = list(sample.by_group())
-    sentences = np.asarray(sample.sentences, dtype=object)
-    moving = [
-        go.Scatter(
-            x=sample.paths[0, rows, 0],
-            y=sample.paths[0, rows, 1],
-            mode="markers",
-            marker={"size": 7, "color": colour, "line": {"width": 0.5, "color": "white"}},
-            name=f"moving · {name}",
-            text=sentences[rows],
-            customdata=sample.customdata(rows),
-            hovertemplate="%{text}<br>target: %{customdata[1]}<extra>row %{customdata[0]}</extra>",
-        )
-        for name, colour, rows in groups
-    ]
-    indices = list(range(len(static), len(static) + len(moving)))
-    frames = [
-        go.Frame(
-            name=str(t),
-            data=[
-                go.Scatter(x=sample.paths[t, rows, 0], y=sample.paths[t, rows, 1]) for _, _, rows in groups
-            ],
-            traces=indices,
-        )
-        for t in shown
-    ]
-    still = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
-    play = {
-        "frame": {"duration": frame_ms, "redraw": False},
-        "fromcurrent": True,
-        "mode": "immediate",
-        "transition": {"duration": int(frame_ms * 0.8), "easing": "linear"},
-    }
-    points = [sample.paths.reshape(-1, 2)] + (
-        [] if background is None else [np.asarray(background).reshape(-1, 2)]
-    )
-    fig = go.Figure([*static, *moving], frames=frames)
-    fig.update_layout(
-        xaxis={**_AXIS, "range": _padded_range([p[:, 0] for p in points]), "autorange": False},
-        yaxis={**_AXIS, "range": _padded_range([p[:, 1] for p in points]), "autorange": False},
-        legend=_LEGEND,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        height=480,
-        updatemenus=[
-            {
-                "type": "buttons",
-                "direction": "left",
-                "x": 0.0,
-                "y": 1.0,
-                "xanchor": "left",
-                "yanchor": "bottom",
-                "pad": {"b": 6},
-                "showactive": False,
-                "buttons": [
-                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
-                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], still]},
-                ],
-            }
-        ],
-        sliders=[
-            {
-                "active": 0,
-                "x": 0.22,
-                "len": 0.78,
-                "y": 1.0,
-                "yanchor": "bottom",
-                "pad": {"b": 6, "t": 0},
-                "currentvalue": {"prefix": "step ", "visible": True, "xanchor": "right"},
-                "steps": [{"label": str(t), "method": "animate", "args": [[str(t)], still]} for t in shown],
-            }
-        ],
     )
     return fig
 
@@ -454,20 +344,20 @@ def compare_flow_figure(
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.03)
     for col, (sample, background) in enumerate(zip((sample_a, sample_b), backgrounds, strict=True), start=1):
         legend = col == 1
-        scatter = _scatter(sample, background)
+        scatter = scatter_of(sample, background)
         traces = [
-            *_background(background, legend, scatter),
-            _path_lines(sample, legend, scatter),
+            *background_trace(background, legend, scatter),
+            path_lines(sample, legend, scatter),
             *_markers(sample, legend, scatter),
         ]
         for trace in traces:
             fig.add_trace(trace, row=1, col=col)
-    fig.update_xaxes(**_AXIS)
-    fig.update_yaxes(**_AXIS)
+    fig.update_xaxes(**AXIS)
+    fig.update_yaxes(**AXIS)
     fig.update_layout(
         yaxis={"scaleanchor": "x"},
         yaxis2={"scaleanchor": "x2"},
-        legend=_LEGEND,
+        legend=LEGEND,
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
         height=620,
         dragmode="select",

@@ -106,20 +106,6 @@ def fingerprint(reference: np.ndarray) -> str:
     return hashlib.sha256(str(ref.shape).encode() + ref.tobytes()).hexdigest()[:16]
 
 
-def content_digest(path: str | Path) -> str:
-    """Short sha256 of a checkpoint's bytes (a folder: of its files' names and bytes, sorted), so a frame
-    key follows the checkpoint's content wherever the file lies and whatever its mtime."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(file.name.encode() if path.is_dir() else b"")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def frame_rows(attributes: np.ndarray, limit: int = FRAME_ROWS, seed: int = 0) -> np.ndarray:
     """Probe rows int64 [<= limit] frames are fitted on: all rows when there are at most `limit`, else a
     seeded sample stratified by the original attribute combination (so it never depends on controls)."""
