@@ -348,6 +348,13 @@ def bench_app(browser, url: str, table: Table, repeats: int, only: set[str]) -> 
         return True
 
     if section("Trajectories"):
+        # The page opens on the diagnosis's targets; choosing them per attribute shows the controls.
+        run_controls(
+            page,
+            table,
+            "Trajectories: targets chosen per attribute",
+            [click_text(page, "chosen per attribute")],
+        )
         cycle = ["flip", "set 1", "set 0", "keep"]  # the second attribute opens on "keep"
         run_controls(
             page,

@@ -37,9 +37,10 @@ sys.path.insert(0, str(ROOT))
 from core import DEMO_DIR  # noqa: E402
 from core.adapters.registry import open_adapter  # noqa: E402
 from core.config import FlowConfig  # noqa: E402
+from core.io.files import content_digest  # noqa: E402
 from core.io.probe import load_probe  # noqa: E402
 from core.metrics.flow.clustering import median_nn_distance, pack_bits  # noqa: E402
-from core.plots.flow.projection import FRAMES_DIR, FrameStore, content_digest  # noqa: E402
+from core.plots.flow.projection import FRAMES_DIR, FrameStore  # noqa: E402
 from core.plots.flow.view import (  # noqa: E402
     FlowView,
     FrameContext,

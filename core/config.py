@@ -169,7 +169,8 @@ class FlowConfig:
 
     Typical values: `steps` 10 Euler steps (the learning-to-flow default; the page offers 1-50, 0 moves
     nothing); `alpha` 0.1 step size (0.01-1: larger steps overshoot the targets); `targets` one control
-    per attribute ("keep", "flip", "set 0", "set 1"; empty: flip the first attribute, keep the others);
+    per attribute ("keep", "flip", "set 0", "set 1"; empty: the diagnosis's targets, row i flipping
+    attribute i mod A);
     `sample_size` 300-500 paths drawn (the metrics always use every row); `seed` 0 for the drawn sample
     and the rows decoded.
     """

@@ -139,12 +139,23 @@ except CollapseExplorerError as exc:
     widgets.show_error(exc)
     st.stop()
 
-st.markdown("**Target attributes**")
-columns = st.columns(len(setup.attribute_names))
-controls = tuple(
-    column.selectbox(widgets.md(name), CONTROLS, index=flow.default_control_index(i), key=f"traj_control_{i}")
-    for i, (column, name) in enumerate(zip(columns, setup.attribute_names, strict=True))
+targets = st.radio(
+    "Target attributes",
+    flow.TARGET_CHOICES,
+    horizontal=True,
+    key="traj_targets",
+    help="The diagnosis flows each row toward its own attributes with one flipped (row i flips attribute i "
+    "mod A), so the page opens on the verdict's numbers; choose per attribute to ask what-if questions.",
 )
+controls: tuple[str, ...] = ()
+if targets == flow.BY_HAND:
+    columns = st.columns(len(setup.attribute_names))
+    controls = tuple(
+        column.selectbox(
+            widgets.md(name), CONTROLS, index=flow.default_control_index(i), key=f"traj_control_{i}"
+        )
+        for i, (column, name) in enumerate(zip(columns, setup.attribute_names, strict=True))
+    )
 
 left, middle, right = st.columns(3)
 steps = left.slider("Steps", 1, max(50, setup.steps), setup.steps, key="traj_steps")

@@ -122,6 +122,13 @@ def setup(checkpoint: str, probe: str | None = None) -> FlowSetup:
     return FlowSetup(checkpoint, str(probe), names, steps, alpha, len(embeddings))
 
 
+# The Trajectories page's two ways of choosing targets: the diagnosis's (FlowConfig targets empty), which it
+# opens on so its first numbers are the verdict's, or one control per attribute.
+AS_DIAGNOSED = "as the diagnosis: each row flips one attribute"
+BY_HAND = "chosen per attribute"
+TARGET_CHOICES = (AS_DIAGNOSED, BY_HAND)
+
+
 def default_control_index(column: int) -> int:
     """Index into CONTROLS of the control column `column` opens with (see `default_controls`)."""
     return CONTROLS.index(default_controls(column + 1)[column])
@@ -186,10 +193,7 @@ def _view(
 ) -> FlowView:
     adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     context, scale = _context(probe)
-    at_home = config.targets == default_controls(len(config.targets)) and (config.steps, config.alpha) == (
-        home.steps,
-        home.alpha,
-    )
+    at_home = not config.targets and (config.steps, config.alpha) == (home.steps, home.alpha)
     anchor = None if at_home else _home(checkpoint, probe, trust, home)
     return flow_view(
         adapter, _digest(checkpoint), context, embeddings, attributes, config, anchor=anchor, scale=scale

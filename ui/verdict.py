@@ -78,9 +78,9 @@ def strip(*, b: str | None = None, note: str = "") -> None:
 
 
 FLOW_TARGETS_NOTE = (
-    "The verdict flows every probe row with one attribute flipped (row i flips attribute i mod A, as the "
-    "diagnosis and the report do); the picture and metrics below use the targets chosen on this page, so "
-    "their numbers (silhouette, distinct endpoints) can differ."
+    "The verdict flows every probe row with one attribute flipped (row i flips attribute i mod A), as this "
+    "page does until targets are chosen per attribute below; then its numbers (silhouette, distinct "
+    "endpoints) are those of the chosen targets."
 )
 
 

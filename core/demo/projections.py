@@ -1,10 +1,10 @@
 """Shipped frames of the flow demo, so the app's first paint never fits UMAP (nor imports umap).
 
 Per flow run folder `out_dir/flow/<run>/`: `projection.npz`, the probe's input frame (runs sharing the
-probe rows share one fit), and `frames/<key>.npz`, for every checkpoint of the run, the joint frames of
-its default settings: its home frame (the Trajectories page's default controls at the checkpoint's own
-steps and alpha) and the frame the Compare page and the HTML report draw (prototype-diagnosis targets,
-started from the home frame). Seeded and single-threaded, so a rebuild writes the same bytes.
+probe rows share one fit), and `frames/<key>.npz`, for every checkpoint of the run, its home frame: the
+diagnosis's targets (row i flips attribute i mod A) at the checkpoint's own steps and alpha, which the
+Trajectories page opens on and the Overview, the Compare page and the HTML report draw. Seeded and
+single-threaded, so a rebuild writes the same bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 from ..adapters.registry import open_adapter
 from ..config import FlowConfig
-from ..diagnosis.flow import probe_targets
 from ..io.files import content_digest
 from ..io.probe import load_probe
 from ..plots.flow.projection import (
@@ -25,7 +24,7 @@ from ..plots.flow.projection import (
     fit_projection,
     frame_rows,
 )
-from ..plots.flow.view import FrameContext, check_flow_inputs, flow_defaults, flow_toward, home_anchor
+from ..plots.flow.view import FrameContext, check_flow_inputs, flow_defaults, home_anchor
 
 
 def build(out_dir: Path, *, quick: bool = False) -> list[Path]:
@@ -56,18 +55,6 @@ def build(out_dir: Path, *, quick: bool = False) -> list[Path]:
             adapter = open_adapter(str(checkpoint))
             embeddings, attributes = check_flow_inputs(adapter, probe)
             digest = content_digest(checkpoint)
-            home = FlowConfig(*flow_defaults(adapter))
-            anchor = home_anchor(adapter, digest, context, embeddings, attributes, home)
-            target = probe_targets(attributes)
-            flow_toward(
-                adapter,
-                digest,
-                context,
-                embeddings,
-                attributes,
-                target,
-                FlowConfig(home.steps, home.alpha, sample_size=1),
-                anchor=anchor,
-            )
+            home_anchor(adapter, digest, context, embeddings, attributes, FlowConfig(*flow_defaults(adapter)))
         written.extend(sorted(frames_dir.glob("*.npz")))
     return written

@@ -9,19 +9,17 @@ from core import DEMO_DIR
 from core.adapters.registry import open_adapter
 from core.config import FlowConfig
 from core.demo import projections
-from core.diagnosis.flow import probe_targets
+from core.io.files import content_digest
 from core.io.paths import demo_checkpoints
 from core.io.probe import ProbeData, load_probe, save_probe
-from core.plots.flow.projection import FRAMES_DIR, FrameStore, content_digest
+from core.plots.flow.projection import FRAMES_DIR, FrameStore
 from core.plots.flow.view import (
     FrameContext,
     check_flow_inputs,
-    default_controls,
+    compare_flows,
     flow_defaults,
     flow_view,
     home_anchor,
-    joint_frame,
-    target_attributes,
 )
 from tests.core.test_flow_demo import _tiny_run
 
@@ -29,26 +27,18 @@ FLOW_DEMO = DEMO_DIR / "flow"
 
 
 def _frames(checkpoint: Path, cache: Path | None):
-    """(home frame at the default controls, comparison frame at the diagnosis targets, the context) of a
-    checkpoint, looked up as the pages do with a store whose cache is `cache` (shipped frames/ first)."""
+    """(the home frame the Trajectories page opens on, the frame the Overview and Compare draw, the
+    context) of a checkpoint, looked up as the pages do with a store whose cache is `cache` (shipped
+    frames/ first)."""
     adapter = open_adapter(str(checkpoint))
     probe = load_probe(checkpoint.parent / "probe.npz")
     embeddings, attributes = check_flow_inputs(adapter, probe)
     store = FrameStore(checkpoint.parent / FRAMES_DIR, cache)
     context = FrameContext.for_probe(embeddings, attributes, checkpoint.parent, store)
-    digest, (steps, alpha) = content_digest(checkpoint), flow_defaults(adapter)
-    rows, inputs = context.rows, embeddings[context.rows]
-    frames = []
-    for target, anchor in (
-        (target_attributes(attributes, default_controls(attributes.shape[1])), None),
-        (
-            probe_targets(attributes),
-            home_anchor(adapter, digest, context, embeddings, attributes, FlowConfig(steps, alpha)),
-        ),
-    ):
-        endpoints = adapter.flow(inputs, target[rows].astype(np.float32), steps, alpha)[-1]
-        frames.append(joint_frame(context, digest, inputs, endpoints, target[rows], steps, alpha, anchor))
-    return frames[0], frames[1], context
+    digest = content_digest(checkpoint)
+    home = home_anchor(adapter, digest, context, embeddings, attributes, FlowConfig(*flow_defaults(adapter)))
+    (drawn,) = compare_flows((adapter,), (digest,), probe, context)
+    return home, drawn, context
 
 
 def _home_view(checkpoint: Path):
@@ -56,9 +46,8 @@ def _home_view(checkpoint: Path):
     embeddings, attributes = check_flow_inputs(adapter, load_probe(checkpoint.parent / "probe.npz"))
     store = FrameStore(checkpoint.parent / FRAMES_DIR, None)
     context = FrameContext.for_probe(embeddings, attributes, checkpoint.parent, store)
-    controls = default_controls(attributes.shape[1])
     digest = content_digest(checkpoint)
-    config = FlowConfig(*flow_defaults(adapter), controls, 500)
+    config = FlowConfig(*flow_defaults(adapter), (), 500)
     return flow_view(adapter, digest, context, embeddings, attributes, config)
 
 
@@ -69,16 +58,19 @@ def _home_view(checkpoint: Path):
     ids=lambda p: f"{p.parent.name}/{p.name}",
 )
 def test_every_flow_demo_checkpoint_ships_its_default_frames(checkpoint, tmp_path):
-    home, compare, _ = _frames(checkpoint, tmp_path / "cache")
-    # Nothing was fitted: both frames came from the shipped folder, none was written to the cache.
+    home, drawn, _ = _frames(checkpoint, tmp_path / "cache")
+    # Nothing was fitted: the frame came from the shipped folder, nothing was written to the cache, and
+    # the pages' picture is drawn in the home frame itself.
     assert not (tmp_path / "cache").exists()
+    np.testing.assert_array_equal(home.coords, drawn.coords)
     if checkpoint.name == "fclf_epoch_020.pt":
-        assert home.trust >= 0.93 and compare.trust >= 0.93
+        assert drawn.trust >= 0.93
 
 
 @pytest.mark.skipif(not (FLOW_DEMO / "collapsed" / FRAMES_DIR).is_dir(), reason="flow demo not built")
 def test_shipped_frames_show_the_collapse():
-    """At the default controls the collapsed run's endpoints sit on a few spots, the fixed run's spread."""
+    """At the page's default targets the collapsed run's endpoints sit on a few spots, the fixed run's
+    spread."""
 
     def spots(view) -> int:
         points = np.concatenate([view.background, view.paths.reshape(-1, 2)])
@@ -101,7 +93,7 @@ def test_build_writes_reproducible_frames_that_the_pages_find(tmp_path):
     save_probe(run_dir / "probe.npz", probe)
     written = projections.build(tmp_path)
     names = sorted(p.relative_to(run_dir).as_posix() for p in written)
-    assert names[-1] == "projection.npz" and len(names) == 5  # input frame + 2 checkpoints x 2 frames
+    assert names[-1] == "projection.npz" and len(names) == 3  # input frame + a home frame per checkpoint
     first = {p: p.read_bytes() for p in written}
     projections.build(tmp_path)
     assert {p: p.read_bytes() for p in run_dir.rglob("*.npz") if p.name != "probe.npz"} == first

@@ -81,7 +81,7 @@ def test_collapse_shows_as_spots_plays_and_selects(app_url, chromium_browser):
     assert float(_metric(page, "Frame trustworthiness")) >= 0.93
     assert page.get_by_text(re.compile(r"showing 100 of 1,000 trajectories")).count() == 1
     # The controls are in the page's link; the download buttons (no state to restore) are not.
-    assert "traj_steps=10" in page.url and "traj_control_0=flip" in page.url and "download" not in page.url
+    assert "traj_steps=10" in page.url and "traj_targets=" in page.url and "download" not in page.url
 
     # Play: the moving points travel from the inputs (step 0) to the endpoints (last frame).
     animation = page.evaluate(FIGURE, 1)

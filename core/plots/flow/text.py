@@ -20,7 +20,7 @@ from ...config import FlowConfig, SamplingConfig
 from ...io.errors import AdapterError, ProbeError
 from ...io.paths import demo_checkpoints
 from .figures import joint_labels
-from .view import default_controls, target_attributes
+from .view import targets_of
 
 # The shipped generator that reads MiniLM embeddings: the fixed (attention bridge) text demo run.
 DECODER_RUN = ("text", "fixed")
@@ -138,7 +138,7 @@ def decode_selected(
     if len(rows) == 0 or rows.min() < 0 or rows.max() >= len(embeddings):
         raise ProbeError(f"rows to decode must be 1 or more probe rows in 0..{len(embeddings) - 1}")
     original = np.asarray(attributes, dtype=np.int8)[rows]
-    target = target_attributes(original, flow.targets or default_controls(original.shape[1]))
+    target = targets_of(attributes, flow.targets)[rows]
     traj = flow_adapter.flow(
         np.asarray(embeddings, dtype=np.float32)[rows], target.astype(np.float32), flow.steps, flow.alpha
     )

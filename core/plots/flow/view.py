@@ -64,6 +64,13 @@ def target_attributes(original: np.ndarray, controls: Sequence[Control]) -> np.n
     return target
 
 
+def targets_of(original: np.ndarray, controls: Sequence[Control]) -> np.ndarray:
+    """Target attributes int8 [N, A] of original 0/1 attributes [N, A] (every probe row, in order): one
+    control per column (`target_attributes`), or with no controls the diagnosis's targets, row i flipping
+    attribute i mod A (`probe_targets`): the page opens on them, so its first numbers are the verdict's."""
+    return target_attributes(original, controls) if controls else probe_targets(original)
+
+
 def check_flow_inputs(adapter: CheckpointAdapter, probe: ProbeData | None) -> tuple[np.ndarray, np.ndarray]:
     """(embeddings float32 [N, D], attributes int8 [N, A]) of probe, checked against the adapter's model."""
     spec = adapter.spec()
@@ -88,8 +95,8 @@ def check_flow_inputs(adapter: CheckpointAdapter, probe: ProbeData | None) -> tu
 
 
 def default_controls(n_attributes: int) -> tuple[Control, ...]:
-    """The controls the Trajectories page opens with (and a checkpoint's home frame is fitted at): flip
-    the first attribute, keep the others."""
+    """The per-attribute controls the Trajectories page offers first when targets are chosen by hand: flip
+    the first attribute, keep the others (the page itself opens on the diagnosis's targets, `targets_of`)."""
     return tuple("flip" if column == 0 else "keep" for column in range(n_attributes))
 
 
@@ -187,11 +194,12 @@ def home_anchor(
     attributes: np.ndarray,
     config: FlowConfig,
 ) -> Projection:
-    """The checkpoint's home frame (default controls, the steps and alpha of `config`) as the Projection
-    every other setting's frame starts from. Only the context's rows are flowed (rows flow independently)."""
+    """The checkpoint's home frame (the diagnosis's targets, the steps and alpha of `config`) as the
+    Projection every other setting's frame starts from. Only the context's rows are flowed (rows flow
+    independently)."""
     rows = context.rows
     inputs = np.asarray(embeddings, dtype=np.float32)[rows]
-    target = target_attributes(np.asarray(attributes)[rows], default_controls(np.shape(attributes)[1]))
+    target = targets_of(attributes, ())[rows]
     endpoints = adapter.flow(inputs, target.astype(np.float32), config.steps, config.alpha)[-1]
     frame = joint_frame(context, checkpoint, inputs, endpoints, target, config.steps, config.alpha)
     return frame.projection(inputs, endpoints)
@@ -410,9 +418,9 @@ def flow_view(
     anchor: Projection | None = None,
     scale: float | Undefined | None = None,
 ) -> FlowView:
-    """`flow_toward` for the per-column controls `config.targets` (see `target_attributes`; empty: the
-    default controls)."""
-    target = target_attributes(attributes, config.targets or default_controls(np.shape(attributes)[1]))
+    """`flow_toward` for the per-column controls `config.targets` (empty: the diagnosis's targets; see
+    `targets_of`)."""
+    target = targets_of(attributes, config.targets)
     return flow_toward(
         adapter, checkpoint, context, embeddings, attributes, target, config, anchor=anchor, scale=scale
     )
@@ -449,10 +457,13 @@ def compare_flows(
     config = config or FlowConfig(*flow_defaults(adapters[0]))
     if scale is None:
         scale = median_nn_distance(embeddings)
+    diagnosed = np.array_equal(target, targets_of(attributes, ()))
     views = []
     for adapter, checkpoint in zip(adapters, checkpoints, strict=True):
         home = FlowConfig(*flow_defaults(adapter))
-        anchor = home_anchor(adapter, checkpoint, context, embeddings, attributes, home)
+        # At the checkpoint's own settings and the diagnosis's targets the frame is its home frame.
+        at_home = diagnosed and (config.steps, config.alpha) == (home.steps, home.alpha)
+        anchor = None if at_home else home_anchor(adapter, checkpoint, context, embeddings, attributes, home)
         views.append(
             flow_toward(
                 adapter,
@@ -489,6 +500,6 @@ def field_at_inputs(
     if field_fn is None:
         raise AdapterError(f"adapter {adapter.name!r} does not expose its field (no field_fn)")
     field = field_fn()
-    y = torch.from_numpy(target_attributes(attributes, controls).astype(np.float32))
+    y = torch.from_numpy(targets_of(attributes, controls).astype(np.float32))
     z = torch.from_numpy(unit_rows(embeddings))
     return field_stats(field, z, condition=y, probes=probes, seed=seed, max_rows=max_rows)
