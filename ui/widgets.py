@@ -205,6 +205,10 @@ def metric_grid(cards: dict[str, object], per_row: int = 2, helps: Mapping[str, 
     with its tooltip from `helps` (by card name) where one is given."""
     items = list(cards.items())
     helps = helps or {}
+    if per_row == 1:  # one a row: no columns, so the grid also fits inside a page's own column
+        for name, value in items:
+            st.metric(name, value, help=helps.get(name))
+        return
     for start in range(0, len(items), per_row):
         row = items[start : start + per_row]
         for column, (name, value) in zip(st.columns(per_row), row, strict=False):

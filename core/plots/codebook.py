@@ -101,8 +101,11 @@ def ab_heatmaps(
     return fig
 
 
-def class_heatmap(per_class: np.ndarray, *, log: bool = False, class_names: Sequence[str] = ()) -> go.Figure:
-    """Codes (x) by class (y): share of each class's tokens that go to each code; per_class int [C, K]."""
+def class_heatmap(
+    per_class: np.ndarray, *, log: bool = False, class_names: Sequence[str] = (), title: str = ""
+) -> go.Figure:
+    """Codes (x) by class (y): share of each class's tokens that go to each code; per_class int [C, K];
+    `title` names the checkpoint."""
     counts = np.asarray(per_class)
     if counts.ndim != 2:
         raise ValueError(f"per-class counts must be [C, K], got shape {counts.shape}")
@@ -120,7 +123,7 @@ def class_heatmap(per_class: np.ndarray, *, log: bool = False, class_names: Sequ
         )
     )
     fig.update_layout(
-        title="Which codes each class uses",
+        title="Which codes each class uses" + (f": {title}" if title else ""),
         xaxis={"title": "code (sorted by total usage)", "type": "category"},
         yaxis={"title": "class", "type": "category"},
         height=420,
