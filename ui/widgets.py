@@ -215,6 +215,31 @@ def metric_grid(cards: dict[str, object], per_row: int = 2, helps: Mapping[str, 
             column.metric(name, value, help=helps.get(name))  # the product's own card names
 
 
+# Pixel widths of an outputs table's columns: input, A and B fit side by side in 456 px (the table of an
+# 800 px screen with the sidebar open); every other column (the reference) starts narrow. A wider table
+# stretches every column in proportion, so A and B take most of a laptop screen.
+OUTPUT_WIDTHS = {"input": 48, "A": 200, "B": 200}
+OTHER_WIDTH = 100
+
+
+def outputs_table(rows: list[dict] | object, *, key: str | None = None, height: int = 300) -> None:
+    """A table of what A and B wrote per input (list of row dicts or a DataFrame): input, A and B first
+    and sized to stay in view on a narrow screen; the other columns after them scroll out instead."""
+    import pandas as pd
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    order = [c for c in OUTPUT_WIDTHS if c in frame.columns]
+    order += [c for c in frame.columns if c not in order]
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key=key,
+        height=height,
+        column_order=order,
+        column_config={c: st.column_config.Column(width=OUTPUT_WIDTHS.get(c, OTHER_WIDTH)) for c in order},
+    )
+
+
 def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:
     """A download button for a table (list of row dicts or a DataFrame) as CSV; no cell of it is a
     formula when a spreadsheet opens it (core.io.encode.csv_frame)."""
