@@ -18,7 +18,7 @@ from core.io.encode import csv_frame, inert_figure
 from core.io.encode import markdown as md
 from core.io.errors import CollapseExplorerError
 from core.io.paths import default_demo, demo_checkpoints, display_name
-from core.metrics import all_metrics, format_value, info_of, label, readable
+from core.metrics import format_value, info_of, label, readable
 from ui import cache, state, uploads
 
 SOURCES = ("Demo", "Path", "Upload")
@@ -162,13 +162,10 @@ def finding_card(finding: Finding) -> None:
 
 
 def reading(info) -> str:
-    """How to read a metric in words: 'higher is better', 'lower is better', 'depends: <why>' where the
-    good direction truly turns on context, and 'a size, not judged' for counts and settings."""
-    if info is None:
-        return ""
-    if info.context:
-        return f"depends: {info.context}"
-    return {"higher": "higher is better", "lower": "lower is better"}.get(info.better, "a size, not judged")
+    """How to read a metric in words (`MetricInfo.direction`): what is better and in which unit,
+    'depends: <why>' where the good direction truly turns on something else, 'not judged: <why>' for
+    counts and settings; '' for an unregistered metric."""
+    return "" if info is None else info.direction
 
 
 def findings_section(
@@ -281,7 +278,7 @@ MARKS = {
     "worse": "▼ worse",
     "depends": "◆ depends",
     "same": "= same",
-    "no direction": "– no direction",
+    "no direction": "– not judged",
     "undefined": "? undefined",
 }
 MARK_COLOURS = {"▲": "color: #2e7d32", "▼": "color: #c62828", "◆": "color: #b26a00"}
@@ -292,11 +289,10 @@ def delta_frame(deltas: list, *, only_changed: bool = False):
     'B is' coloured green when B improved, red when it got worse, amber when it depends."""
     import pandas as pd
 
-    table = all_metrics()
     rows = [
         {
             "metric": label(d.key, with_unit=True),
-            "reading": table[d.key].direction if d.key in table else "",
+            "reading": reading(info_of(d.key)[0]),
             "A": "–" if d.a is None else format_value(d.a),
             "B": "–" if d.b is None else format_value(d.b),
             "B − A": "" if d.delta is None else f"{d.delta:+.4g}",
@@ -309,6 +305,19 @@ def delta_frame(deltas: list, *, only_changed: bool = False):
     # A and B next to the metric: on a narrow screen the table scrolls the explanations out, not them.
     frame = pd.DataFrame(rows, columns=["metric", "A", "B", "B is", "B − A", "reading", "why"])
     return frame.style.map(lambda v: MARK_COLOURS.get(str(v)[:1], ""), subset=["B is"])
+
+
+def delta_columns() -> dict:
+    """Column tooltips of the A / B metric table: what 'reading' and 'why' hold."""
+    return {
+        "reading": st.column_config.TextColumn(
+            help="What is better for this metric, in words and its unit; 'depends' where the good direction "
+            "turns on something else (the reason follows), 'not judged' for counts and settings."
+        ),
+        "why": st.column_config.TextColumn(
+            help="Why a 'depends' row is not judged better or worse, with the metric it turns on for A and B."
+        ),
+    }
 
 
 def settings_caption(deltas: list) -> str:
