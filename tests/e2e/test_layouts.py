@@ -132,3 +132,30 @@ def test_threshold_lines_read_in_the_dark(app_url, chromium_browser, name, query
         lighter, darker = sorted((_luminance(_rgb(stroke)), _luminance(background)), reverse=True)
         assert (lighter + 0.05) / (darker + 0.05) >= 3, (stroke, background)  # WCAG contrast for graphics
     context.close()
+
+
+# Text a box cuts off: a label or card value wider than its box.
+CUT_TEXT = """() => [...document.querySelectorAll(
+    '[data-testid="stWidgetLabel"] p, [data-testid="stMetricLabel"] p, [data-testid="stMetricValue"] div')]
+    .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+
+
+@pytest.mark.e2e
+def test_codebook_sets_the_sidebar_a_and_b_side_by_side_at_800_px(app_url, chromium_browser):
+    page = chromium_browser.new_page(viewport=NARROW)
+    _open(page, f"{app_url}/codebook?demo_run_a=codebook/collapsing&demo_run_b=codebook/fixed")
+    main = page.locator('[data-testid="stMain"]')
+    a = main.get_by_role("heading", name="A: collapsing/ · vqvae_epoch_040.pt")
+    b = main.get_by_role("heading", name="B: fixed/ · vqvae_epoch_040.pt")
+    a.wait_for(timeout=120_000)
+    box_a, box_b = a.bounding_box(), b.bounding_box()
+    assert not _overlaps(box_a, box_b) and box_b["x"] + box_b["width"] <= NARROW["width"], (box_a, box_b)
+    values = [v.inner_text() for v in main.locator('[data-testid="stMetricValue"]').all()]
+    a_cards, b_cards = (
+        ["6.28", "0.098", "84% (54 of 64)", "10 of 64"],
+        ["51.03", "0.797", "0% (0 of 64)", "64 of 64"],
+    )
+    assert values == a_cards + b_cards, values  # A's cards, then B's, none cut (below)
+    assert page.evaluate(CUT_TEXT) == []
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
