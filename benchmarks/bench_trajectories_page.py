@@ -41,15 +41,14 @@ from core.io.files import content_digest  # noqa: E402
 from core.io.probe import load_probe  # noqa: E402
 from core.metrics.flow.clustering import median_nn_distance, pack_bits  # noqa: E402
 from core.plots.flow.projection import FRAMES_DIR, FrameStore  # noqa: E402
+from core.plots.flow.targets import default_controls, target_attributes  # noqa: E402
 from core.plots.flow.view import (  # noqa: E402
     FlowView,
     FrameContext,
     check_flow_inputs,
-    default_controls,
     flow_view,
     home_anchor,
     joint_frame,
-    target_attributes,
 )
 
 RERENDER_S = 1.5

@@ -38,10 +38,15 @@ if verdict.picture(path_a, path_b, key="compare_picture", height=360) and verdic
 
 only_changed = st.toggle("Only metrics that changed", key="cmp_only_changed")
 st.subheader("Metrics")
-st.dataframe(widgets.delta_frame(deltas, only_changed=only_changed), hide_index=True, width="stretch")
+st.dataframe(
+    widgets.delta_frame(deltas, only_changed=only_changed),
+    hide_index=True,
+    width="stretch",
+    column_config=widgets.delta_columns(),
+)
 st.caption(
-    "B is ▲ better / ▼ worse by each metric's direction in the METRICS table; ◆ depends: the good "
-    "direction turns on another metric (see why). " + widgets.settings_caption(deltas)
+    "B is ▲ better / ▼ worse by each metric's reading; ◆ depends: the good direction turns on another "
+    "metric (see why); – not judged: a count or setting. " + widgets.settings_caption(deltas)
 )
 
 left, right = st.columns(2)

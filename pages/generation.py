@@ -90,7 +90,7 @@ for i, row in enumerate(table):
 with outputs_slot:
     st.subheader("Outputs")
     st.caption(" · ".join(gen.describe(model) for model in models))
-    st.dataframe(table, hide_index=True, width="stretch", height=300)
+    widgets.outputs_table(table)
 widgets.csv_download("Download the outputs (CSV)", table, "generation-outputs.csv", key="_gen_csv")
 
 st.subheader("Your sentence")

@@ -7,8 +7,9 @@ from core.io.encode import csv_frame
 from core.io.errors import CollapseExplorerError
 from core.metrics.flow.trajectories import ENDPOINT_KEYS
 from core.plots import flow as plots
+from core.plots.flow.targets import CONTROLS
 from core.plots.flow.text import DECODE_ROWS
-from core.plots.flow.view import CONTROLS, MAX_DRAWN
+from core.plots.flow.view import MAX_DRAWN
 from ui import flow, router, verdict, widgets
 
 router.require()

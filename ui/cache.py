@@ -104,6 +104,21 @@ def report(path: str, probe: str | None = None, trust: bool = False) -> Report:
     return _report(FileKey.of(path), probe, trust, builds(path, trust), state.device())
 
 
+@st.cache_data(show_spinner="Measuring code usage…", max_entries=64)
+def _code_usage(file: FileKey, probe: FileKey | None, trust: bool, built: bool, device: str):
+    from core.adapters.codebook import measure_usage
+
+    model = _adapter(file, trust, built, device, probe if built else None)
+    return measure_usage(model, None if probe is None else _probe(probe))
+
+
+def code_usage(path: str, probe: str | None = None, trust: bool = False):
+    """`core.adapters.codebook.CodeUsage` of one codebook checkpoint on its probe (cached per file and
+    probe version), or None when neither probe data nor the weights give usage."""
+    probe = resolve_probe(path, probe)
+    return _code_usage(FileKey.of(path), FileKey.maybe(probe), trust, builds(path, trust), state.device())
+
+
 @st.cache_data(show_spinner="Diagnosing every checkpoint of the run…", max_entries=16)
 def _timeline(folder: FileKey, probe: str | None, trusted: frozenset[str], device: str) -> list:
     from core.timeline import timeline

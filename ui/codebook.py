@@ -1,9 +1,13 @@
-"""Cached helpers for the codebook page: which runs to show, their usage, one checkpoint's details."""
+"""Cached helpers and sections of the codebook page: the sidebar's checkpoints and the runs to scrub, their
+usage, one checkpoint's cards, classes and reconstructions."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import streamlit as st
@@ -13,18 +17,27 @@ from core.adapters.codebook import (
     CodeUsage,
     ReferenceVQVAEAdapter,
     RunUsage,
-    measure_usage,
+    no_usage,
     run_checkpoints,
     run_usage,
 )
 from core.adapters.live import builder_from_env
 from core.io.errors import CollapseExplorerError
 from core.io.logs import LogError, scan_run_folder
-from core.metrics import MetricValue
+from core.metrics import MetricValue, format_value
 from core.metrics.codebook import usage_per_class, usage_summary
-from ui import cache, state
+from core.plots import codebook as plots
+from ui import cache, state, widgets
 
+T = TypeVar("T")
 DEMO_RUNS_DIR = DEMO_DIR / "codebook"
+# The page's two views: the sidebar's checkpoints (the default), or one run's checkpoints scrubbed by epoch.
+VIEWS = {"chosen": "Chosen checkpoints (sidebar A and B)", "run": "Across a run (epoch by epoch)"}
+SOURCES = {
+    "data": "model run on probe x",
+    "probe codes": "probe codes",
+    "ema": "EMA cluster sizes (weights only)",
+}
 
 
 @dataclass(frozen=True)
@@ -46,17 +59,27 @@ def codebook_checkpoint(path: str | None, trust: bool) -> bool:
         return False
 
 
+def sidebar_codebooks() -> list[tuple[str, str]]:
+    """(slot 'A' / 'B', path) of the sidebar's checkpoints that open as codebook models."""
+    trust = state.trusted()
+    chosen = [(slot.upper(), state.selected_path(slot)) for slot in ("a", "b")]
+    return [(slot, path) for slot, path in chosen if path is not None and codebook_checkpoint(path, trust)]
+
+
+def run_label(slot: str, path: str) -> str:
+    """'A: collapsing/': the slot and the run folder of a sidebar checkpoint."""
+    return f"{slot}: {Path(path).parent.name}/"
+
+
 def run_choices() -> list[RunChoice]:
     """Runs of the sidebar's checkpoints A / B when they are codebook models, then the shipped demo runs."""
-    trust = state.trusted()
     choices = []
     taken: set[Path] = set()  # one entry per folder: A and B in one run, or A in a demo run, show once
-    for slot in ("a", "b"):
-        path = state.selected_path(slot)
-        if codebook_checkpoint(path, trust) and Path(path).parent.resolve() not in taken:
-            folder = Path(path).parent
+    for slot, path in sidebar_codebooks():
+        folder = Path(path).parent
+        if folder.resolve() not in taken:
             taken.add(folder.resolve())
-            choices.append(RunChoice(f"{slot.upper()}: {folder.name}/", str(folder), path))
+            choices.append(RunChoice(run_label(slot, path), str(folder), path))
     if DEMO_RUNS_DIR.is_dir():
         for folder in sorted(p for p in DEMO_RUNS_DIR.iterdir() if p.is_dir() and p.resolve() not in taken):
             choices.append(RunChoice(f"demo: {folder.name}", str(folder)))
@@ -88,7 +111,7 @@ def checkpoint_path(folder: str, name: str) -> str:
 
 def usage_of_checkpoint(path: str, probe: str | None) -> CodeUsage | None:
     """Usage of one checkpoint (data-driven when possible; None when nothing can be measured)."""
-    return measure_usage(cache.adapter(path, state.trusted()), cache.probe_data(probe))
+    return cache.code_usage(path, probe, state.trusted())
 
 
 def class_counts(usage: CodeUsage) -> np.ndarray | None:
@@ -164,3 +187,119 @@ def dead_codes_text(summary: dict) -> str:
     if not isinstance(share, float | int) or isinstance(share, bool):
         return str(share)
     return f"{share:.0%} ({round(share * size):,} of {size:,})"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One checkpoint on the page: its run's label ('A: collapsing/'), file, epoch, probe, and its usage
+    counts float64 [H, K] with where they came from (a key of SOURCES)."""
+
+    run: str
+    path: str
+    epoch: int | str
+    probe: str | None
+    counts: np.ndarray
+    source: str
+
+    @property
+    def title(self) -> str:
+        """'A: collapsing/ · vqvae_epoch_040.pt'."""
+        return f"{self.run} · {Path(self.path).name}"
+
+    @property
+    def row(self) -> str:
+        """'A: collapsing/ epoch 40': its row in the usage strip and its line in the usage plots."""
+        return f"{self.run} epoch {self.epoch}"
+
+    def at(self, head: int) -> np.ndarray:
+        """Counts [K] of `head` (its last head where it has fewer)."""
+        return self.counts[min(head, len(self.counts) - 1)]
+
+
+def measured(slot: str, path: str) -> Shown:
+    """A sidebar checkpoint measured on its probe (the sidebar's, else probe.npz beside it).
+
+    Raises CollapseExplorerError when it cannot be read or no usage can be measured."""
+    trust = state.trusted()
+    probe = cache.resolve_probe(path, state.probe_path())
+    usage = usage_of_checkpoint(path, probe)
+    if usage is None:
+        raise no_usage(Path(path).name)
+    epoch = cache.loaded_checkpoint(path, trust).epoch
+    shown_epoch = Path(path).name if epoch is None else epoch
+    return Shown(run_label(slot, path), path, shown_epoch, probe, usage.counts, usage.source)
+
+
+def in_run(label: str, folder: str, usage: RunUsage, position: int) -> Shown:
+    """Checkpoint `position` of a measured run (the run view's scrubbed epoch)."""
+    name = usage.names[position]
+    return Shown(
+        label,
+        checkpoint_path(folder, name),
+        usage.epochs[position],
+        probe_for(folder),
+        usage.counts[position],
+        usage.sources[position],
+    )
+
+
+def as_run(shown: Shown) -> RunUsage:
+    """One checkpoint as a run of one, for the CSV of the chosen checkpoints."""
+    return RunUsage((Path(shown.path).name,), (shown.epoch,), shown.counts[None], (shown.source,))
+
+
+def cards(shown: Shown, head: int, threshold: float, *, per_row: int = 2) -> None:
+    """The checkpoint's title, its four usage cards at `threshold`, where the usage came from, and its
+    findings; `per_row` 1 where it sits in half a screen beside another checkpoint."""
+    found = summary(shown.at(head), threshold)
+    st.subheader(widgets.md(shown.title))
+    widgets.metric_grid(
+        {
+            "Perplexity": format_value(found["code_perplexity"], 2),
+            "Perplexity / K": format_value(found["code_perplexity_ratio"], 3),
+            "Dead codes": dead_codes_text(found),
+            "Used codes": f"{format_value(found['used_codes'])} of {found['codebook_size']:,}",
+        },
+        per_row=per_row,
+    )
+    st.caption(f"Usage from {SOURCES[shown.source]}.")
+    try:
+        report = cache.report(shown.path, shown.probe, state.trusted())
+    except CollapseExplorerError as exc:
+        widgets.show_error(exc)
+    else:
+        widgets.findings_section(report, show_errors_as=st.error)
+
+
+def _each(shown: list[Shown], measure: Callable[[str, str | None], T]) -> Iterator[tuple[Shown, T]]:
+    """(checkpoint, measure(its path, its probe)) per checkpoint shown; one that fails shows its error."""
+    for one in shown:
+        try:
+            yield one, measure(one.path, one.probe)
+        except CollapseExplorerError as exc:
+            widgets.show_error(exc)
+
+
+def class_section(shown: list[Shown], *, log: bool) -> None:
+    """Which codes each class uses, per checkpoint shown."""
+    for one, usage in _each(shown, usage_of_checkpoint):
+        per_class = class_counts(usage) if usage is not None else None
+        if per_class is None:
+            st.info(
+                f"{widgets.md(one.title)}: per-class usage needs code indices (probe x for a rebuildable "
+                "model, or probe codes) and labels."
+            )
+        else:
+            widgets.chart(plots.class_heatmap(per_class, log=log, title=one.row))
+
+
+def reconstruction_section(shown: list[Shown]) -> None:
+    """Inputs over their reconstructions through the codebook, per checkpoint shown."""
+    for one, pair in _each(shown, reconstructions):
+        side = math.isqrt(pair[0].shape[1]) if pair is not None else 0
+        if pair is None or side * side != pair[0].shape[1]:
+            st.info(
+                f"{widgets.md(one.row)}: reconstructions need a rebuildable model with square-image probe x."
+            )
+        else:
+            widgets.chart(plots.reconstruction_grid(*pair, image_shape=(side, side), title=one.row))

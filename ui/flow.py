@@ -31,14 +31,13 @@ from core.metrics.flow.clustering import median_nn_distance
 from core.metrics.flow.field import PROBES, FieldStats
 from core.plots.flow import PathSample, selected_rows
 from core.plots.flow.projection import Projection
+from core.plots.flow.targets import CONTROLS, default_controls
 from core.plots.flow.text import DecodedEndpoints, decode_endpoints, decode_selected, demo_decoder
 from core.plots.flow.view import (
-    CONTROLS,
     FlowView,
     FrameContext,
     check_flow_inputs,
     compare_flows,
-    default_controls,
     field_at_inputs,
     flow_view,
     home_anchor,

@@ -12,7 +12,7 @@ import streamlit as st
 from core.io.errors import CollapseExplorerError
 from core.report.verdict import Verdict, stored_verdict, verdict_of
 from ui import cache, state
-from ui.widgets import SEVERITY_ICON, chart, md, short_name
+from ui.widgets import SEVERITY_ICON, chart, md, outputs_table, short_name
 
 # The Markdown colours nearest to core.plots.SLOT_COLOURS (A vermilion, B blue).
 SLOT_BADGE = {"A": ":orange-badge[**A**]", "B": ":blue-badge[**B**]"}
@@ -115,11 +115,8 @@ def _draw(found: object, key: str) -> None:
 
     if isinstance(found, Table):
         st.markdown(f"**{plain(found.title)}**")
-        frame = pd.DataFrame(list(found.rows), columns=list(found.columns))
         # A's and B's outputs first: a narrow screen scrolls the reference out of view, not them.
-        order = [c for c in ("input", "A", "B") if c in frame.columns]
-        order += [c for c in frame.columns if c not in order]
-        st.dataframe(frame, hide_index=True, key=key, column_order=order, height=300)
+        outputs_table(pd.DataFrame(list(found.rows), columns=list(found.columns)), key=key)
         if found.caption:
             st.caption(plain(found.caption))
     else:

@@ -17,7 +17,7 @@ from core.io.encode import csv_frame, inert_figure
 from core.io.encode import markdown as md
 from core.io.errors import CollapseExplorerError
 from core.io.paths import default_demo, demo_checkpoints, display_name, epoch_from_name
-from core.metrics import all_metrics, format_value, info_of, label, readable
+from core.metrics import format_value, info_of, label, readable
 from ui import cache, state, uploads
 
 SOURCES = ("Demo", "Path", "Upload")
@@ -161,13 +161,10 @@ def finding_card(finding: Finding) -> None:
 
 
 def reading(info) -> str:
-    """How to read a metric in words: 'higher is better', 'lower is better', 'depends: <why>' where the
-    good direction truly turns on context, and 'a size, not judged' for counts and settings."""
-    if info is None:
-        return ""
-    if info.context:
-        return f"depends: {info.context}"
-    return {"higher": "higher is better", "lower": "lower is better"}.get(info.better, "a size, not judged")
+    """How to read a metric in words (`MetricInfo.direction`): what is better and in which unit,
+    'depends: <why>' where the good direction truly turns on something else, 'not judged: <why>' for
+    counts and settings; '' for an unregistered metric."""
+    return "" if info is None else info.direction
 
 
 def findings_section(
@@ -204,10 +201,39 @@ def metric_grid(cards: dict[str, object], per_row: int = 2, helps: Mapping[str, 
     with its tooltip from `helps` (by card name) where one is given."""
     items = list(cards.items())
     helps = helps or {}
+    if per_row == 1:  # one a row: no columns, so the grid also fits inside a page's own column
+        for name, value in items:
+            st.metric(name, value, help=helps.get(name))
+        return
     for start in range(0, len(items), per_row):
         row = items[start : start + per_row]
         for column, (name, value) in zip(st.columns(per_row), row, strict=False):
             column.metric(name, value, help=helps.get(name))  # the product's own card names
+
+
+# Pixel widths of an outputs table's columns: input, A and B fit side by side in 456 px (the table of an
+# 800 px screen with the sidebar open); every other column (the reference) starts narrow. A wider table
+# stretches every column in proportion, so A and B take most of a laptop screen.
+OUTPUT_WIDTHS = {"input": 48, "A": 200, "B": 200}
+OTHER_WIDTH = 100
+
+
+def outputs_table(rows: list[dict] | object, *, key: str | None = None, height: int = 300) -> None:
+    """A table of what A and B wrote per input (list of row dicts or a DataFrame): input, A and B first
+    and sized to stay in view on a narrow screen; the other columns after them scroll out instead."""
+    import pandas as pd
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    order = [c for c in OUTPUT_WIDTHS if c in frame.columns]
+    order += [c for c in frame.columns if c not in order]
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key=key,
+        height=height,
+        column_order=order,
+        column_config={c: st.column_config.Column(width=OUTPUT_WIDTHS.get(c, OTHER_WIDTH)) for c in order},
+    )
 
 
 def csv_download(label_text: str, rows: list[dict] | object, file_name: str, *, key: str) -> None:
@@ -251,7 +277,7 @@ MARKS = {
     "worse": "▼ worse",
     "depends": "◆ depends",
     "same": "= same",
-    "no direction": "– no direction",
+    "no direction": "– not judged",
     "undefined": "? undefined",
 }
 MARK_COLOURS = {"▲": "color: #2e7d32", "▼": "color: #c62828", "◆": "color: #b26a00"}
@@ -262,11 +288,10 @@ def delta_frame(deltas: list, *, only_changed: bool = False):
     'B is' coloured green when B improved, red when it got worse, amber when it depends."""
     import pandas as pd
 
-    table = all_metrics()
     rows = [
         {
             "metric": label(d.key, with_unit=True),
-            "reading": table[d.key].direction if d.key in table else "",
+            "reading": reading(info_of(d.key)[0]),
             "A": "–" if d.a is None else format_value(d.a),
             "B": "–" if d.b is None else format_value(d.b),
             "B − A": "" if d.delta is None else f"{d.delta:+.4g}",
@@ -279,6 +304,19 @@ def delta_frame(deltas: list, *, only_changed: bool = False):
     # A and B next to the metric: on a narrow screen the table scrolls the explanations out, not them.
     frame = pd.DataFrame(rows, columns=["metric", "A", "B", "B is", "B − A", "reading", "why"])
     return frame.style.map(lambda v: MARK_COLOURS.get(str(v)[:1], ""), subset=["B is"])
+
+
+def delta_columns() -> dict:
+    """Column tooltips of the A / B metric table: what 'reading' and 'why' hold."""
+    return {
+        "reading": st.column_config.TextColumn(
+            help="What is better for this metric, in words and its unit; 'depends' where the good direction "
+            "turns on something else (the reason follows), 'not judged' for counts and settings."
+        ),
+        "why": st.column_config.TextColumn(
+            help="Why a 'depends' row is not judged better or worse, with the metric it turns on for A and B."
+        ),
+    }
 
 
 def settings_caption(deltas: list) -> str:

@@ -344,6 +344,11 @@ def measure_usage(adapter: CheckpointAdapter, probe: ProbeData | None) -> CodeUs
     return None
 
 
+def no_usage(name: str) -> ProbeError:
+    """The error of a checkpoint `name` whose usage cannot be measured (see `measure_usage`)."""
+    return ProbeError(f"{name}: no EMA usage in the weights and no probe data; give probe x or codes")
+
+
 def silent_usage(counts: np.ndarray) -> bool:
     """An EMA usage buffer that is all zeros: nothing was ever counted in it (the training code does not
     update it), so it is no usage signal."""
@@ -396,9 +401,7 @@ def run_usage(
             raise AdapterError(f"{path.name} is a {adapter.family} checkpoint, not a codebook model")
         usage = measure_usage(adapter, probe)
         if usage is None:
-            raise ProbeError(
-                f"{path.name}: no EMA usage in the weights and no probe data; give probe x or codes"
-            )
+            raise no_usage(path.name)
         epoch = loaded.epoch
         rows.append((epoch if epoch is not None else i, path.name, usage))
     rows.sort(key=lambda r: r[0])

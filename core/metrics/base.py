@@ -114,7 +114,11 @@ def format_interval(value: object, error: object, z: float = 1.96) -> str:
 @dataclass(frozen=True)
 class MetricInfo:
     """How to read one metric: its label, which direction is better, a one-line help, its family, its
-    unit, and (`context`) when the good direction depends on another metric (`context_key`)."""
+    unit, and (`context`) when the good direction depends on another metric (`context_key`).
+
+    `good` says in plain words what the better direction means ('more of the codebook in use'); for a
+    metric with no better direction it starts 'not judged: ' and says why, and for one whose good
+    direction truly turns on something else it starts 'depends: ' and gives the short reason."""
 
     key: str
     label: str
@@ -124,15 +128,16 @@ class MetricInfo:
     unit: str = ""
     context: str = ""
     context_key: str = ""
+    good: str = ""
 
     @property
     def direction(self) -> str:
-        """'higher is better', 'lower is better', 'depends: ...' or 'no good direction'."""
-        if self.context:
-            return "depends on context"
-        return {"higher": "higher is better", "lower": "lower is better"}.get(
-            self.better, "no good direction"
-        )
+        """The reading in words, with the unit where a better direction exists: 'lower is better: fewer
+        codes never (or barely) chosen · share 0-1', 'depends: <why>' or 'not judged: <why>'."""
+        if self.context or self.better == "neither":
+            return self.good or (f"depends: {self.context}" if self.context else "not judged")
+        text = f"{self.better} is better" + (f": {self.good}" if self.good else "")
+        return text + (f" · {self.unit}" if self.unit else "")
 
     @property
     def titled(self) -> str:

@@ -24,6 +24,7 @@ register_metrics(
         "Number of codes in one codebook.",
         FAMILY,
         unit="codes",
+        good="not judged: the codebook's size, the scale of the other counts",
     ),
     MetricInfo(
         "code_count",
@@ -32,6 +33,7 @@ register_metrics(
         "Tokens counted over the pass.",
         FAMILY,
         unit="tokens",
+        good="not judged: how many code assignments the probe pass made",
     ),
     MetricInfo(
         "used_codes",
@@ -40,6 +42,7 @@ register_metrics(
         "Codes above the dead threshold (count > 0 by default).",
         FAMILY,
         unit="codes",
+        good="more of the codebook in use",
     ),
     MetricInfo(
         "code_perplexity",
@@ -48,6 +51,7 @@ register_metrics(
         "exp(entropy) of code usage over the whole pass: 1 = one code, K = uniform over all codes.",
         FAMILY,
         unit="codes (1 to K)",
+        good="usage spread over more codes (K when all are used evenly)",
     ),
     MetricInfo(
         "code_perplexity_ratio",
@@ -56,6 +60,7 @@ register_metrics(
         "Effective fraction of the codebook in use (1 = uniform); undefined for K = 1.",
         FAMILY,
         unit="share 0-1",
+        good="more of the codebook in effective use (1 = even use of all codes)",
     ),
     MetricInfo(
         "dead_code_fraction",
@@ -64,6 +69,7 @@ register_metrics(
         "Share of codes whose usage share is at most threshold / K (threshold 0: never chosen).",
         FAMILY,
         unit="share 0-1",
+        good="fewer codes never (or barely) chosen",
     ),
     MetricInfo(
         "code_usage_entropy",
@@ -72,6 +78,7 @@ register_metrics(
         "Entropy of the code distribution; ln K when uniform.",
         FAMILY,
         unit="nats",
+        good="usage spread more evenly (ln K at most)",
     ),
     MetricInfo(
         "dead_threshold",
@@ -80,6 +87,7 @@ register_metrics(
         "A code is dead when its usage share is at most this fraction of the uniform share 1/K.",
         FAMILY,
         unit="share of 1/K",
+        good="not judged: the setting that says when a code counts as dead",
     ),
     MetricInfo(
         "codebook_heads",
@@ -88,6 +96,7 @@ register_metrics(
         "Number of codebooks (heads).",
         FAMILY,
         unit="count",
+        good="not judged: how many codebooks the model has",
     ),
     MetricInfo(
         "worst_head",
@@ -96,6 +105,7 @@ register_metrics(
         "Head with the lowest perplexity / K (shown).",
         FAMILY,
         unit="index",
+        good="not judged: which head the numbers are shown for",
     ),
 )
 
@@ -268,6 +278,7 @@ register_metrics(
         "updated, so these codes were (almost surely) never used.",
         FAMILY,
         unit="codes",
+        good="fewer codes left where training started them",
     ),
     MetricInfo(
         "duplicate_codes",
@@ -276,6 +287,7 @@ register_metrics(
         "Codes within 0.001 x the codebook's RMS norm of another code: codes that collapsed onto each other.",
         FAMILY,
         unit="codes",
+        good="fewer codes collapsed onto another code",
     ),
     MetricInfo(
         "distinct_codes_estimate",
@@ -284,6 +296,7 @@ register_metrics(
         "Codes that left their initialisation, counting near-duplicates once: an upper bound on codes in use.",
         FAMILY,
         unit="codes",
+        good="more codes trained apart from each other",
     ),
     MetricInfo(
         "live_fraction_estimate",
@@ -292,6 +305,7 @@ register_metrics(
         "Distinct trained codes over the codebook size: an upper bound on the share of the codebook in use.",
         FAMILY,
         unit="share 0-1",
+        good="more of the codebook trained apart",
     ),
     MetricInfo(
         "codebook_rankme",
@@ -300,6 +314,7 @@ register_metrics(
         "RankMe of the trained code vectors (centred): near 1 means the codes lie on a line.",
         FAMILY,
         unit="effective dimensions",
+        good="code vectors span more directions",
     ),
 )
 

@@ -100,6 +100,7 @@ register_metrics(
         "ratio): 0 = the continuation ignores the prompt.",
         "language",
         unit="share 0-1",
+        good="continuations follow their prompts more",
     ),
     MetricInfo(
         "looping_share",
@@ -108,6 +109,7 @@ register_metrics(
         f"Share of continuations where a unit of 1-{MAX_UNIT} words repeats {MIN_REPEATS}+ times back to back.",
         "language",
         unit="share 0-1",
+        good="fewer continuations stuck in a loop",
     ),
     MetricInfo(
         "longest_loop",
@@ -116,6 +118,7 @@ register_metrics(
         "Words covered by the longest back-to-back repetition in any continuation.",
         "language",
         unit="words",
+        good="shorter repetitions in the continuations",
     ),
     MetricInfo(
         "changed_share",
@@ -125,6 +128,8 @@ register_metrics(
         "0 = the fine-tune changes no output.",
         "language",
         unit="share 0-1",
+        good="depends: 0 means the adapter changes no output; how many should change depends "
+        "on what it was trained for",
     ),
     MetricInfo(
         "relative_update",
@@ -133,6 +138,8 @@ register_metrics(
         "Median over adapted modules of ||B·A||·(alpha/r) / ||W_base|| (Frobenius): 0 = the adapter changes nothing.",
         "language",
         unit="ratio",
+        good="depends: 0 is an adapter that changes nothing; how large an update is right "
+        "depends on the task",
     ),
     MetricInfo(
         "update_norm",
@@ -141,6 +148,7 @@ register_metrics(
         "Median over adapted modules of ||B·A||·(alpha/r) (Frobenius), from the adapter's weights alone.",
         "language",
         unit="Frobenius norm",
+        good="not judged: the adapter's update in the weights' own scale (see its ratio to the base)",
     ),
     MetricInfo(
         "zero_b_share",
@@ -149,5 +157,6 @@ register_metrics(
         "Share of adapted modules whose lora_B is exactly zero (its initial value): such a module changes nothing.",
         "language",
         unit="share 0-1",
+        good="fewer adapted modules left untrained",
     ),
 )

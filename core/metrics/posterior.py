@@ -8,6 +8,9 @@ Conventions (shown in the UI):
   that between the inputs (same rows). ~1 keeps the inputs' spread; ~0 means every input decodes to
   about the same (averaged, blurry) output.
 - Dead-dimension estimate without probe data (weights and prior samples only): see `dead_dims_estimate`.
+
+Why one module: the data-driven metrics and the weight-only estimates share these conventions and the
+METRICS rows that read them, and the diagnosis reads them side by side.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ register_metrics(
         "Dimensions with Var_x(mu_j) >= 0.01 (ddof=1): the encoder's mean moves with the input.",
         "posterior",
         unit="units",
+        good="more latent units carry information about the input",
     ),
     MetricInfo(
         "active_fraction",
@@ -36,6 +40,7 @@ register_metrics(
         "Active units / latent size.",
         "posterior",
         unit="share 0-1",
+        good="more of the latent in use",
     ),
     MetricInfo(
         "kl_total",
@@ -46,6 +51,7 @@ register_metrics(
         unit="nats",
         context="Near 0 is posterior collapse; above what the data needs, more KL is not better by itself.",
         context_key="active_units",
+        good="depends: near 0 is posterior collapse, but above what the data needs more KL is not better",
     ),
     MetricInfo(
         "kl_dim_min",
@@ -54,6 +60,7 @@ register_metrics(
         "Data-averaged KL of the least used latent dimension.",
         "posterior",
         unit="nats",
+        good="even the least used dimension carries information",
     ),
     MetricInfo(
         "floor_fraction",
@@ -62,6 +69,7 @@ register_metrics(
         "Share of dimensions with KL_j <= floor + 0.01 nats (floor 0: dimensions at the prior).",
         "posterior",
         unit="share 0-1",
+        good="fewer dimensions idling at the free-bits floor",
     ),
     MetricInfo(
         "mean_sigma",
@@ -70,6 +78,7 @@ register_metrics(
         "exp(logvar / 2) averaged over data and dimensions; ~1 means the posterior is the prior.",
         "posterior",
         unit="ratio to the prior's 1",
+        good="posteriors narrower than the prior (near 1 = the prior itself)",
     ),
     MetricInfo(
         "diversity_ratio",
@@ -78,6 +87,7 @@ register_metrics(
         "Mean pairwise distance of reconstructions / that of the inputs; ~0: every input decodes alike.",
         "posterior",
         unit="ratio",
+        good="reconstructions differ as the inputs do (near 0 = all alike)",
     ),
     MetricInfo(
         "estimated_dead_fraction",
@@ -86,6 +96,7 @@ register_metrics(
         "Estimate without data: the decoder barely moves along z_j, or the heads pin mu ~ 0, sigma ~ 1.",
         "posterior",
         unit="share 0-1",
+        good="fewer latent dimensions unused",
     ),
 )
 
@@ -347,6 +358,7 @@ register_metrics(
         "Monte Carlo estimate: near 0 means the posterior says nothing beyond the prior.",
         "posterior",
         unit="nats",
+        good="depends: near 0 is posterior collapse, but above what the data needs more KL is not better",
     ),
     MetricInfo(
         "active_units_learned_prior",
@@ -356,6 +368,7 @@ register_metrics(
         "rescaled to the prior the model was trained towards.",
         "posterior",
         unit="units",
+        good="more latent units carry information about the input",
     ),
     MetricInfo(
         "prior_components",
@@ -364,6 +377,7 @@ register_metrics(
         "Gaussian components of the model's learned mixture prior.",
         "posterior",
         unit="components",
+        good="not judged: a setting of the model's prior",
     ),
 )
 
@@ -376,6 +390,7 @@ register_metrics(
         "and whose decoder input column carries weight: an estimate without data.",
         "posterior",
         unit="units",
+        good="more latent units in use",
     ),
     MetricInfo(
         "units_at_prior_estimate",
@@ -384,6 +399,7 @@ register_metrics(
         "Inactive units whose log-variance row is also near zero and whose bias keeps sigma near 1.",
         "posterior",
         unit="units",
+        good="fewer units pinned to the prior",
     ),
     MetricInfo(
         "decoder_ignored_units",
@@ -392,6 +408,7 @@ register_metrics(
         "Columns of the decoder's input layer with under 5% of the largest column norm.",
         "posterior",
         unit="units",
+        good="fewer latent inputs the decoder ignores",
     ),
 )
 

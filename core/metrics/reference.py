@@ -22,9 +22,10 @@ def _cell(text: str) -> str:
 
 
 def _row(info: MetricInfo) -> str:
-    reading = f"depends: {info.context}" if info.context else info.direction
+    meaning = f"{info.help} {info.context}" if info.context else info.help
     return (
-        f"| `{info.key}` | {_cell(info.label)} | {_cell(info.unit)} | {_cell(reading)} | {_cell(info.help)} |"
+        f"| `{info.key}` | {_cell(info.label)} | {_cell(info.unit)} | {_cell(info.direction)} | "
+        f"{_cell(meaning)} |"
     )
 
 

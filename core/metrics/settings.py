@@ -9,7 +9,15 @@ from .base import MetricInfo, info_of, register_metrics
 FAMILY = "setting"
 
 register_metrics(
-    MetricInfo("rows", "Probe rows", "neither", "Probe rows flowed for the diagnosis.", FAMILY, "rows"),
+    MetricInfo(
+        "rows",
+        "Probe rows",
+        "neither",
+        "Probe rows flowed for the diagnosis.",
+        FAMILY,
+        "rows",
+        good="not judged: how many probe rows were measured",
+    ),
     MetricInfo(
         "distinct_inputs",
         "Distinct inputs",
@@ -18,12 +26,42 @@ register_metrics(
         "endpoints can keep.",
         FAMILY,
         "count",
+        good="not judged: the most distinct endpoints these inputs allow",
     ),
-    MetricInfo("steps", "Flow steps", "neither", "Euler steps of the flow.", FAMILY, "steps"),
-    MetricInfo("alpha", "Step size alpha", "neither", "Euler step size of the flow.", FAMILY),
-    MetricInfo("latent_dim", "Latent size", "neither", "Dimensions of the VAE latent z.", FAMILY, "units"),
     MetricInfo(
-        "probe_rows", "Probe rows", "neither", "Probe inputs encoded for the diagnosis.", FAMILY, "rows"
+        "steps",
+        "Flow steps",
+        "neither",
+        "Euler steps of the flow.",
+        FAMILY,
+        "steps",
+        good="not judged: a setting of the flow",
+    ),
+    MetricInfo(
+        "alpha",
+        "Step size alpha",
+        "neither",
+        "Euler step size of the flow.",
+        FAMILY,
+        good="not judged: a setting of the flow",
+    ),
+    MetricInfo(
+        "latent_dim",
+        "Latent size",
+        "neither",
+        "Dimensions of the VAE latent z.",
+        FAMILY,
+        "units",
+        good="not judged: the size of the latent",
+    ),
+    MetricInfo(
+        "probe_rows",
+        "Probe rows",
+        "neither",
+        "Probe inputs encoded for the diagnosis.",
+        FAMILY,
+        "rows",
+        good="not judged: how many probe rows were measured",
     ),
     MetricInfo(
         "free_bits_floor",
@@ -32,10 +70,24 @@ register_metrics(
         "KL per dimension below which the training objective stopped pushing (0: none).",
         FAMILY,
         "nats",
+        good="not judged: a setting of the training objective",
     ),
-    MetricInfo("inputs", "Inputs decoded", "neither", "Probe embeddings decoded (greedy).", FAMILY, "inputs"),
     MetricInfo(
-        "most_common_output", "Most common output", "neither", "The sentence written most often.", FAMILY
+        "inputs",
+        "Inputs decoded",
+        "neither",
+        "Probe embeddings decoded (greedy).",
+        FAMILY,
+        "inputs",
+        good="not judged: how many inputs were decoded",
+    ),
+    MetricInfo(
+        "most_common_output",
+        "Most common output",
+        "neither",
+        "The sentence written most often.",
+        FAMILY,
+        good="not judged: the sentence itself",
     ),
 )
 

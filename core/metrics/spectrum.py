@@ -82,6 +82,7 @@ register_metrics(
         "Effective rank of the inputs before the flow: the reference for the endpoints' RankMe.",
         "flow",
         unit="effective dimensions",
+        good="not judged: the inputs' effective rank, the reference for the endpoints'",
     ),
     MetricInfo(
         "rankme_ratio",
@@ -91,5 +92,6 @@ register_metrics(
         "endpoints span a few directions (dimensional collapse).",
         "flow",
         unit="ratio 0-1",
+        good="endpoints keep more of the inputs' directions (1 = all)",
     ),
 )

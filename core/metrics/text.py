@@ -148,6 +148,7 @@ register_metrics(
         "sacrebleu corpus BLEU (0-100) against the reference texts.",
         "text",
         unit="0-100",
+        good="outputs closer to the reference texts",
     ),
     MetricInfo(
         "bleu_constant_baseline",
@@ -156,6 +157,7 @@ register_metrics(
         "BLEU when the most common output is written for every input; a collapsed model scores about this.",
         "text",
         unit="0-100",
+        good="not judged: what writing one sentence for every input scores, the floor for BLEU",
     ),
     MetricInfo(
         "unique_output_ratio",
@@ -164,6 +166,7 @@ register_metrics(
         "Distinct outputs / inputs: 1 = every input gets its own sentence, 1/N = one sentence for all.",
         "text",
         unit="share 0-1",
+        good="more inputs get a sentence of their own",
     ),
     MetricInfo(
         "greedy_unique_output_ratio",
@@ -173,6 +176,7 @@ register_metrics(
         "the variety that comes from the inputs rather than from chance.",
         "text",
         unit="share 0-1",
+        good="more of the variety comes from the inputs",
     ),
     MetricInfo(
         "most_common_share",
@@ -181,6 +185,7 @@ register_metrics(
         "Fraction of inputs that get the single most common output.",
         "text",
         unit="share 0-1",
+        good="fewer inputs get the same sentence",
     ),
     MetricInfo(
         "distinct_1",
@@ -189,6 +194,7 @@ register_metrics(
         "Distinct words / words, pooled over all outputs (not averaged per sentence).",
         "text",
         unit="share 0-1",
+        good="more varied words",
     ),
     MetricInfo(
         "distinct_2",
@@ -197,6 +203,7 @@ register_metrics(
         "Distinct word pairs / word pairs, pooled over all outputs.",
         "text",
         unit="share 0-1",
+        good="more varied word pairs",
     ),
     MetricInfo(
         "self_bleu",
@@ -205,6 +212,7 @@ register_metrics(
         "Mean sentence BLEU of each output against the other outputs: 100 = all outputs alike.",
         "text",
         unit="0-100",
+        good="outputs less alike (100 = all the same)",
     ),
     MetricInfo(
         "bridge_similarity",
@@ -213,5 +221,6 @@ register_metrics(
         "Mean pairwise cosine of the bridge outputs across inputs: near 1 = the decoder sees the same input.",
         "text",
         unit="cosine -1 to 1",
+        good="the decoder sees different inputs (near 1 = the same for all)",
     ),
 )

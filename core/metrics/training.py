@@ -35,6 +35,7 @@ register_metrics(
         "Earliest step at which any logged series became NaN or Inf; training is broken from here on.",
         "training",
         unit="step",
+        good="not judged: where training broke",
     ),
     MetricInfo(
         "loss_spikes",
@@ -43,6 +44,7 @@ register_metrics(
         "Points above median + k x MAD-sigma of the trailing window of the same series.",
         "training",
         unit="count",
+        good="fewer loss spikes",
     ),
     MetricInfo(
         "val_train_gap",
@@ -51,6 +53,7 @@ register_metrics(
         "Last validation value minus the training value at that step (same loss, same units).",
         "training",
         unit="loss units",
+        good="validation closer to training (less overfitting)",
     ),
     MetricInfo(
         "trouble_start_step",
@@ -59,6 +62,7 @@ register_metrics(
         "Step of the earliest event (spike, blow-up, validation rise, NaN): resume from a checkpoint before it.",
         "training",
         unit="step",
+        good="not judged: where trouble began (resume from a checkpoint before it)",
     ),
     MetricInfo(
         "nonfinite_series",
@@ -67,6 +71,7 @@ register_metrics(
         "Logged series that became NaN or Inf.",
         "training",
         unit="series",
+        good="fewer logged series broken by NaN/Inf (0 is healthy)",
     ),
     MetricInfo(
         "grad_blowup_step",
@@ -75,6 +80,7 @@ register_metrics(
         "First step where a gradient norm exceeded 10x the median of its previous 50 values.",
         "training",
         unit="step",
+        good="not judged: where the gradients blew up",
     ),
     MetricInfo(
         "first_spike_step",
@@ -83,6 +89,7 @@ register_metrics(
         "Step of the first loss spike.",
         "training",
         unit="step",
+        good="not judged: where the first loss spike came",
     ),
     MetricInfo(
         "divergence_step",
@@ -91,6 +98,7 @@ register_metrics(
         "Step where validation was last at its best before rising (while training fell, for a divergence).",
         "training",
         unit="step",
+        good="not judged: where validation began to rise",
     ),
     MetricInfo(
         "val_loss_end",
@@ -99,6 +107,7 @@ register_metrics(
         "Validation value at the end of the rise.",
         "training",
         unit="as logged",
+        good="a lower validation value where the rise ended",
     ),
     MetricInfo(
         "nonfinite_weights",
@@ -107,6 +116,7 @@ register_metrics(
         "Weight values that are NaN or Inf (any is fatal).",
         "training",
         unit="values",
+        good="fewer NaN/Inf weights (any one is fatal)",
     ),
     MetricInfo(
         "nonfinite_tensors",
@@ -115,6 +125,7 @@ register_metrics(
         "Weight tensors holding NaN or Inf.",
         "training",
         unit="tensors",
+        good="fewer weight tensors with NaN/Inf (0 is healthy)",
     ),
     MetricInfo(
         "max_abs_weight",
@@ -123,6 +134,7 @@ register_metrics(
         "Largest finite weight magnitude in the checkpoint.",
         "training",
         unit="as stored",
+        good="not judged: its scale is the model's own; a jump between checkpoints is the signal",
     ),
     MetricInfo(
         "running_var_min",
@@ -131,6 +143,7 @@ register_metrics(
         "Smallest BatchNorm running variance.",
         "training",
         unit="as stored",
+        good="not judged: its scale is the data's own; near 0 can mean a dead channel",
     ),
     MetricInfo(
         "running_var_max",
@@ -139,6 +152,7 @@ register_metrics(
         "Largest BatchNorm running variance.",
         "training",
         unit="as stored",
+        good="not judged: its scale is the data's own; a jump between checkpoints is the signal",
     ),
     MetricInfo(
         "grad_norm_ratio",
@@ -147,6 +161,7 @@ register_metrics(
         "Largest gradient norm divided by the median of its trailing window; >= 10 is a blow-up.",
         "training",
         unit="x trailing median",
+        good="steadier gradients (10 or more is a blow-up)",
     ),
 )
 

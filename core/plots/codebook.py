@@ -82,27 +82,40 @@ def usage_heatmap(
 def ab_heatmaps(
     runs: Mapping[str, RunUsage], *, head: int = 0, log: bool = False, order: Order = "final"
 ) -> go.Figure:
-    """The usage heatmaps of several runs side by side (same colour scale)."""
+    """The usage heatmaps of several runs, one above the other (same colour scale, rows as high as their
+    checkpoints): side by side, the second run's epoch labels would sit on the first one's heatmap."""
     if not runs:
         raise ValueError("no runs to compare")
     names = list(runs)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.08)
+    sizes = [len(runs[n].epochs) for n in names]
+    fig = make_subplots(
+        rows=len(names),
+        cols=1,
+        subplot_titles=names,
+        vertical_spacing=0.12,
+        row_heights=[s + 2 for s in sizes],
+    )
     traces = [_run_heatmap(runs[n], head, log, order, showscale=i == 0) for i, n in enumerate(names)]
     values = np.concatenate([np.ravel(t.z) for t in traces])
     lo, hi = (float(np.nanmin(values)), float(np.nanmax(values))) if np.isfinite(values).any() else (0.0, 1.0)
     for i, trace in enumerate(traces, start=1):
         trace.update(zmin=lo, zmax=hi)
-        fig.add_trace(trace, row=1, col=i)
-        fig.update_xaxes(type="category", showticklabels=False, title_text="code", row=1, col=i)
-    rows = max(len(r.epochs) for r in runs.values())
+        fig.add_trace(trace, row=i, col=1)
+        fig.update_xaxes(type="category", showticklabels=False, row=i, col=1)
+    fig.update_xaxes(title_text="code", row=len(names), col=1)
     fig.update_layout(
-        title="Code usage per checkpoint, side by side", height=180 + 28 * rows, plot_bgcolor=UNUSED_COLOR
+        title="Code usage per checkpoint, run by run",
+        height=120 + sum(70 + 28 * s for s in sizes),
+        plot_bgcolor=UNUSED_COLOR,
     )
     return fig
 
 
-def class_heatmap(per_class: np.ndarray, *, log: bool = False, class_names: Sequence[str] = ()) -> go.Figure:
-    """Codes (x) by class (y): share of each class's tokens that go to each code; per_class int [C, K]."""
+def class_heatmap(
+    per_class: np.ndarray, *, log: bool = False, class_names: Sequence[str] = (), title: str = ""
+) -> go.Figure:
+    """Codes (x) by class (y): share of each class's tokens that go to each code; per_class int [C, K];
+    `title` names the checkpoint."""
     counts = np.asarray(per_class)
     if counts.ndim != 2:
         raise ValueError(f"per-class counts must be [C, K], got shape {counts.shape}")
@@ -120,7 +133,7 @@ def class_heatmap(per_class: np.ndarray, *, log: bool = False, class_names: Sequ
         )
     )
     fig.update_layout(
-        title="Which codes each class uses",
+        title="Which codes each class uses" + (f": {title}" if title else ""),
         xaxis={"title": "code (sorted by total usage)", "type": "category"},
         yaxis={"title": "class", "type": "category"},
         height=420,

@@ -9,6 +9,7 @@ from core.io.errors import AdapterError, ProbeError
 from core.io.probe import ProbeData
 from core.metrics import Undefined
 from core.plots.flow.projection import FRAME_ROWS, FrameStore, Projection, frame_rows, unit_rows
+from core.plots.flow.targets import target_attributes
 from core.plots.flow.text import GREEDY, check_decoder, decode_endpoints, decode_rows, decode_selected
 from core.plots.flow.view import (
     PLACED_MIN_TRUST,
@@ -21,7 +22,6 @@ from core.plots.flow.view import (
     home_anchor,
     path_sample,
     row_texts,
-    target_attributes,
     trajectory_columns,
 )
 from tests.fakes import Unregistered

@@ -51,6 +51,11 @@ def test_ab_heatmaps_share_one_colour_range():
     assert len(fig.data) == 2
     assert {t.zmin for t in fig.data} == {0.0} and {t.zmax for t in fig.data} == {1.0}
     assert [a.text for a in fig.layout.annotations] == ["A", "B"]
+    # One above the other: B's epoch labels never sit on A's heatmap.
+    a_rows, b_rows = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert fig.layout.xaxis.domain == fig.layout.xaxis2.domain and (
+        b_rows[1] < a_rows[0] or a_rows[1] < b_rows[0]
+    )
 
 
 def test_class_heatmap_rows_are_shares_of_each_class():

@@ -116,12 +116,40 @@ def test_headline_verdicts_and_context_dependent_rows():
     assert rows["rows"].judgement == rows["steps"].judgement == "setting"
 
 
+def test_every_metric_says_in_words_what_is_good():
+    """A good direction in words and with its unit; 'depends' only with its reason, 'not judged' with why."""
+    shown = {k: info for k, info in METRICS.items() if info.family != "test"}
+    assert len(shown) >= 80
+    for key, info in shown.items():
+        text = info.direction
+        assert info.good and text not in ("depends on context", "no good direction", "not judged"), key
+        if "depends" in text:
+            assert text.startswith("depends: ") and len(text.removeprefix("depends: ").split()) >= 6, key
+        if info.context:
+            assert text.startswith("depends: "), key
+        elif info.better == "neither":
+            assert text.startswith(("depends: ", "not judged: ")), key
+        else:
+            assert text.startswith(f"{info.better} is better: ") and text.endswith(f" · {info.unit}"), key
+    # Without words of its own a metric still says its direction, and a 'depends' still says why.
+    bare = MetricInfo(
+        "x", "X", "higher", "help", "test", unit="codes", context="it turns on y", context_key="y"
+    )
+    assert bare.direction == "depends: it turns on y"
+    assert MetricInfo("x", "X", "lower", "help", "test", unit="nats").direction == "lower is better · nats"
+
+
 def test_labels_carry_units_and_parameters():
     assert label("kl_total", with_unit=True) == "KL total (nats)"  # not "(nats) (nats)"
     assert label("bleu", with_unit=True) == "BLEU (0-100)"
     assert label("val_train_gap[val_kl]") == "Validation - training gap [val_kl]"
-    assert METRICS["purity"].direction == "depends on context"
-    assert METRICS["dead_code_fraction"].direction == "lower is better"
+    assert METRICS["purity"].direction == (
+        "depends: 1 is good only with many distinct endpoints (few endpoints at purity 1 is collapse)"
+    )
+    assert (
+        METRICS["dead_code_fraction"].direction
+        == "lower is better: fewer codes never (or barely) chosen · share 0-1"
+    )
     missing = [k for k, info in METRICS.items() if not info.unit and info.family not in ("test", "setting")]
     assert missing == [], "every metric names its unit"
 
@@ -179,7 +207,10 @@ def test_report_cli_writes_a_document_and_its_json_and_refuses_checkpoint_folder
     assert "B fixes A&#x27;s codebook collapse: used codes 10 -&gt; 64" in page
     assert "codebook collapse - 10 codes used of 64" in page
     assert page.count('class="plot"') == 2  # code-usage rows and sorted usage, A and B in each
-    assert "Codebook perplexity (codes (1 to K))" in page and "higher is better" in page
+    assert "Codebook perplexity (codes (1 to K))" in page
+    assert (
+        "higher is better: usage spread over more codes (K when all are used evenly) · codes (1 to K)" in page
+    )
     assert "Collapse Explorer 0.1.0" in page and "probe data</td><td>codebook/collapsing/probe.npz" in page
     assert str(DEMO_DIR) not in page and str(tmp_path) not in page  # no absolute server paths
     assert "<script src=" not in page and len(page.encode()) < 2_300_000  # offline, plotly.js packed once

@@ -83,9 +83,12 @@ def test_the_url_carries_page_controls_and_a_link_restores_them(monkeypatch):
     opened.switch_page("pages/codebook.py").run()
     assert not opened.exception
     assert opened.slider(key="cb_threshold").value == 0.2 and opened.toggle(key="cb_log").value is False
-    assert opened.select_slider(key="cb_epoch").value == "vqvae_epoch_010.pt"
+    assert plain(opened.subheader[0].value) == "A: fixed/ · vqvae_epoch_010.pt"  # the sidebar's A, shown
     assert opened.session_state["trust_files"] is False
     assert dict(opened.query_params) == {k: v for k, v in link.items()}  # reload keeps the same view
+    opened.segmented_control(key="cb_view").set_value("run").run()
+    assert opened.select_slider(key="cb_epoch").value == "vqvae_epoch_010.pt"  # the run view starts there
+    assert opened.query_params["cb_view"] == "run"  # and the link says which view
 
 
 def test_a_hand_edited_link_opens_on_defaults(monkeypatch):

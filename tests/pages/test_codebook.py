@@ -32,11 +32,38 @@ def _expected(run: str, checkpoint: str, threshold: float = 0.0) -> dict[str, st
     }
 
 
+def _titles(at: AppTest) -> list[str]:
+    return [plain(s.value) for s in at.subheader]
+
+
+def _captions(at: AppTest) -> str:
+    return " ".join(plain(c.value) for c in at.caption)
+
+
+def _cards(at: AppTest) -> list[dict[str, str]]:
+    """The page's usage cards, four per checkpoint shown, in page order (A's, then B's)."""
+    values = [(m.label, m.value) for m in at.metric]
+    return [dict(values[i : i + 4]) for i in range(0, len(values), 4)]
+
+
+def _strip_rows(at: AppTest) -> list[str]:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
+
+
+def _dead(run: str, checkpoint: str, threshold: float) -> str:
+    """The page's dead-code card of a demo checkpoint, measured by core/."""
+    usage = run_usage(RUNS / run, load_probe(find_probe(RUNS / run / checkpoint)))
+    share = usage_summary(usage.counts[usage.names.index(checkpoint)][0], threshold)["dead_code_fraction"]
+    return f"{share:.0%} ({round(share * 64)} of 64)"
+
+
 def test_demo_runs_and_controls(tmp_path):
     (tmp_path / "other.pt").write_bytes(b"not a codebook checkpoint")  # A is not a VQ model: demo runs only
     at = run_page("codebook", timeout=90, checkpoint_a=str(tmp_path / "other.pt"))
+    assert at.segmented_control(key="cb_view").value == "run"  # nothing chosen to show: the run view
     assert at.selectbox(key="cb_run").options == ["demo: collapsing", "demo: fixed"]
     assert not at.exception
+    assert "scrubs the checkpoints of demo: collapsing" in _captions(at)
     at.selectbox(key="cb_run").select("demo: collapsing").run()
     assert at.selectbox(key="cb_compare").value == "demo: fixed"
     assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
@@ -50,6 +77,7 @@ def test_demo_runs_and_controls(tmp_path):
     at.select_slider(key="cb_epoch").set_value("vqvae_epoch_001.pt").run()
     first = _expected("collapsing", "vqvae_epoch_001.pt")
     assert {k: _metrics(at)[k] for k in first} == first
+    assert _strip_rows(at) == ["demo: collapsing epoch 1", "demo: fixed epoch 40"]
 
     at.selectbox(key="cb_run").select("demo: fixed").run()
     assert (
@@ -70,10 +98,60 @@ def test_demo_runs_and_controls(tmp_path):
     assert csv.proto.label == "Download the code usage (CSV)"
     assert any("demo: fixed (training log)" in chart.proto.spec for chart in charts)
 
+    at.segmented_control(key="cb_view").set_value("chosen").run()  # nothing in the sidebar to show
+    assert not at.exception and "Neither checkpoint in the sidebar is a codebook model" in at.info[0].value
+
+
+def test_the_default_view_shows_the_sidebar_a_and_b_side_by_side():
+    a, b = RUNS / "collapsing" / "vqvae_epoch_040.pt", RUNS / "fixed" / "vqvae_epoch_010.pt"
+    at = run_page("codebook", timeout=90, checkpoint_a=str(a), checkpoint_b=str(b))
+    assert not at.exception and not at.error
+    assert at.segmented_control(key="cb_view").value == "chosen"
+    assert not at.select_slider and not at.selectbox  # no scrubber, no run picker in this view
+    assert _titles(at)[:2] == ["A: collapsing/ · vqvae_epoch_040.pt", "B: fixed/ · vqvae_epoch_010.pt"]
+    card_a, card_b = _cards(at)
+    assert {k: card_a[k] for k in ("Perplexity", "Used codes")} == _expected("collapsing", a.name)
+    assert {k: card_b[k] for k in ("Perplexity", "Used codes")} == _expected("fixed", b.name)
+    assert card_a["Dead codes"] == "84% (54 of 64)"
+    assert _strip_rows(at) == ["A: collapsing/ epoch 40", "B: fixed/ epoch 10"]
+    sorted_usage = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert [t["name"] for t in sorted_usage["data"]][:2] == [
+        "A: collapsing/ epoch 40 (54 unused not drawn)",
+        "B: fixed/ epoch 10 (23 unused not drawn)",
+    ]
+    assert sorted_usage["layout"]["yaxis"]["type"] == "log"
+    assert at.get("download_button")[0].proto.label == "Download the code usage (CSV)"
+
+    # The shared controls move both checkpoints' numbers and pictures.
+    at.slider(key="cb_threshold").set_value(0.5).run()
+    assert [c["Dead codes"] for c in _cards(at)] == [
+        _dead("collapsing", a.name, 0.5),
+        _dead("fixed", b.name, 0.5),
+    ]
+    assert _cards(at)[1]["Dead codes"] != card_b["Dead codes"]  # B's rare codes now count as dead
+    at.toggle(key="cb_log").set_value(False).run()
+    assert json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["yaxis"]["type"] == "linear"
+
+    # The run view scrubs A's run from the sidebar's A, and says so; back in the chosen view, A is as before.
+    at.segmented_control(key="cb_view").set_value("run").run()
+    assert not at.exception
+    assert at.selectbox(key="cb_run").value == "A: collapsing/"
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
+    assert "scrubs the checkpoints of A: collapsing/ (folder collapsing/)" in _captions(at)
+    at.select_slider(key="cb_epoch").set_value("vqvae_epoch_005.pt").run()
+    assert _titles(at)[0] == "A: collapsing/ · vqvae_epoch_005.pt"
+    assert _metrics(at)["Used codes"] == _expected("collapsing", "vqvae_epoch_005.pt", 0.5)["Used codes"]
+    assert _strip_rows(at) == ["A: collapsing/ epoch 5", "B: fixed/ epoch 10"]
+    at.segmented_control(key="cb_view").set_value("chosen").run()
+    assert _titles(at)[:2] == ["A: collapsing/ · vqvae_epoch_040.pt", "B: fixed/ · vqvae_epoch_010.pt"]
+
 
 def test_sidebar_checkpoint_a_selects_its_run_and_epoch():
     at = run_page("codebook", timeout=90, checkpoint_a=str(RUNS / "collapsing" / "vqvae_epoch_010.pt"))
     assert not at.exception
+    assert _titles(at)[0] == "A: collapsing/ · vqvae_epoch_010.pt"
+    assert len(_cards(at)) == 1 and _strip_rows(at) == ["A: collapsing/ epoch 10"]
+    at.segmented_control(key="cb_view").set_value("run").run()
     assert at.selectbox(key="cb_run").value == "A: collapsing/"
     assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_010.pt"
     assert "demo: collapsing" not in at.selectbox(key="cb_run").options
@@ -85,19 +163,23 @@ def test_a_and_b_in_one_run_are_offered_once():
         timeout=90,
         checkpoint_a=str(RUNS / "fixed" / "vqvae_epoch_005.pt"),
         checkpoint_b=str(RUNS / "fixed" / "vqvae_epoch_040.pt"),
+        cb_view="run",
     )
     assert at.selectbox(key="cb_run").options == ["A: fixed/", "demo: collapsing"]
     assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_005.pt"
     assert not at.exception
 
 
-def test_broken_run_folder_shows_an_error(tmp_path):
+def test_broken_run_folder_shows_an_error_in_the_run_view_only(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(RUNS / "collapsing" / "vqvae_epoch_005.pt", run / "vqvae_epoch_005.pt")
     shutil.copy(RUNS / "collapsing" / "probe.npz", run / "probe.npz")
     (run / "vqvae_epoch_009.pt").write_bytes(b"PK\x03\x04 truncated")
     at = run_page("codebook", timeout=90, checkpoint_a=str(run / "vqvae_epoch_005.pt"))
+    assert not at.exception and not at.error  # A itself reads: its broken neighbour does not hide it
+    assert _metrics(at)["Used codes"] == _expected("collapsing", "vqvae_epoch_005.pt")["Used codes"]
+    at.segmented_control(key="cb_view").set_value("run").run()
     assert not at.exception
     assert at.error and "vqvae_epoch_009.pt" in plain(at.error[0].value)
 
@@ -149,7 +231,9 @@ def test_a_builder_model_whose_quantizer_keeps_no_codebook_is_measured(tmp_path,
         checkpoint_a=str(last),
         **{TRUST_KEY: True, TRUSTED_FILES_KEY: {file_identity(last)}},
     )
-    assert not at.exception
+    assert not at.exception and not at.error, [plain(e.value) for e in at.error]
+    assert _titles(at)[0] == "A: fsq_run/ · fsq_epoch_2.pt" and _metrics(at)["Used codes"] == "1 of 125"
+    at.segmented_control(key="cb_view").set_value("run").run()
     assert [plain(e.value) for e in at.error] == [
         "The two runs have different codebook shapes; showing their timelines only."
     ]
@@ -161,19 +245,24 @@ def test_a_builder_model_whose_quantizer_keeps_no_codebook_is_measured(tmp_path,
     assert _metrics(at)["Used codes"] == "100 of 125"
 
     monkeypatch.delenv("COLLAPSE_EXPLORER_BUILDER")  # without the builder the file is no codebook model
-    at = run_page("codebook", timeout=90, checkpoint_a=str(last))
+    at = run_page("codebook", timeout=90, checkpoint_a=str(last), cb_view="run")
     assert "A: fsq_run/" not in at.selectbox(key="cb_run").options
 
 
-def test_the_page_follows_the_sidebar_checkpoints():
+def test_both_views_follow_the_sidebar_checkpoints():
     first, last = (
         str(DEMO_DIR / "codebook/collapsing" / n) for n in ("vqvae_epoch_001.pt", "vqvae_epoch_040.pt")
     )
     fixed = str(DEMO_DIR / "codebook/fixed/vqvae_epoch_010.pt")
     at = run_page("codebook", checkpoint_a=last, checkpoint_b=fixed)
-    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
-    rows = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
-    assert rows[1].endswith("epoch 10")  # B at the sidebar's B, not its run's last checkpoint
+    assert _strip_rows(at) == ["A: collapsing/ epoch 40", "B: fixed/ epoch 10"]
     at.session_state["checkpoint_a"] = first  # the sidebar's A moves: the page follows
     at.run()
+    assert _strip_rows(at) == ["A: collapsing/ epoch 1", "B: fixed/ epoch 10"]
+    at.segmented_control(key="cb_view").set_value("run").run()
     assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_001.pt"
+    at.select_slider(key="cb_epoch").set_value("vqvae_epoch_020.pt").run()
+    at.session_state["checkpoint_a"] = last  # the scrubber moves to the sidebar's new A
+    at.run()
+    assert at.select_slider(key="cb_epoch").value == "vqvae_epoch_040.pt"
+    assert _strip_rows(at)[1] == "B: fixed/ epoch 10"  # B at the sidebar's B, not its run's last checkpoint

@@ -33,7 +33,9 @@ def test_sidebar_models_and_every_control(tmp_path):
     assert any(
         plain(c.value).startswith("A = ") and f"{path_b.name} (sidebar)" in plain(c.value) for c in at.caption
     )
-    assert metrics["Unique outputs (share 0-1)"]["reading"] == "higher is better"
+    assert metrics["Unique outputs (share 0-1)"]["reading"] == (
+        "higher is better: more inputs get a sentence of their own · share 0-1"
+    )
     csv = next(b for b in at.get("download_button") if b.proto.label.startswith("Download the outputs"))
     assert csv.proto.label == "Download the outputs (CSV)"
     outputs = at.dataframe[0].value

@@ -42,6 +42,12 @@ def test_metric_rows_say_how_to_read_them_in_words():
     from ui.widgets import reading
 
     table = all_metrics()
-    assert reading(table["distinct_endpoints"]) == "higher is better"
-    assert reading(table["kl_total"]) == f"depends: {table['kl_total'].context}"
-    assert reading(table["step_mean"]) == "a size, not judged"
+    assert (
+        reading(table["distinct_endpoints"])
+        == "higher is better: more inputs end at a point of their own · count"
+    )
+    assert reading(table["kl_total"]) == (
+        "depends: near 0 is posterior collapse, but above what the data needs more KL is not better"
+    )
+    assert reading(table["step_mean"]) == "not judged: the size of the flow's steps"
+    assert reading(None) == ""

@@ -144,6 +144,8 @@ register_metrics(
         "checkpoints on the same probe rather than reading one value.",
         "flow",
         unit="per unit step",
+        good="depends: below 0 the field draws points together (towards collapse), above 0 it "
+        "spreads them; compare checkpoints on one probe",
     ),
     MetricInfo(
         "field_curl",
@@ -153,5 +155,6 @@ register_metrics(
         f"most {SAMPLE_ROWS:,} rows, with the standard error of the mean): rotation in the field.",
         "flow",
         unit="per unit step",
+        good="not judged: how much the field turns points; compare checkpoints on one probe",
     ),
 )

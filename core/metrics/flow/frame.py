@@ -40,5 +40,6 @@ register_metrics(
         "on: 1 = every point's 2-D neighbours are true neighbours; a random layout scores ~0.5.",
         "flow",
         unit="score 0-1",
+        good="the 2-D picture keeps true neighbours together (1 = all of them)",
     ),
 )

@@ -76,6 +76,7 @@ register_metrics(
         "near 1 when the flow reproduces the data's spread, near 0 when it sends noise to a few points.",
         "flow",
         unit="ratio",
+        good="endpoints spread out like the real data (1 = as wide)",
     ),
     MetricInfo(
         "mode_coverage",
@@ -85,6 +86,7 @@ register_metrics(
         "a fair share of the endpoints.",
         "flow",
         unit="share 0-1",
+        good="more of the real data's modes reached",
     ),
     MetricInfo(
         "condition_spread_min",
@@ -94,5 +96,6 @@ register_metrics(
         "point shows here when the others hide it.",
         "flow",
         unit="ratio",
+        good="every condition keeps its spread (near 1 = as wide as the real data)",
     ),
 )

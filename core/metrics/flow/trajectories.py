@@ -284,6 +284,7 @@ register_metrics(
         unit="-1 to 1",
         context="Higher separates the target groups better only while endpoints stay distinct: near 1 with few distinct endpoints is prototype collapse, so a fixed model often scores lower.",
         context_key="distinct_endpoints",
+        good="depends: high separates the targets, but near 1 with few distinct endpoints is collapse",
     ),
     MetricInfo(
         "silhouette_original",
@@ -293,6 +294,8 @@ register_metrics(
         "the input grouping instead of moving points to their targets.",
         "flow",
         unit="-1 to 1",
+        good="depends: high means the endpoints keep the inputs' grouping, which a flow should"
+        " change where the targets differ from the inputs",
     ),
     MetricInfo(
         "movement_chord",
@@ -301,6 +304,8 @@ register_metrics(
         "Mean straight-line distance ||z_T - z_0|| between input and endpoint.",
         "flow",
         unit="unit-sphere distance",
+        good="not judged: how far inputs travel; a flow must move them, and collapse shows in "
+        "distinct endpoints",
     ),
     MetricInfo(
         "movement_geodesic",
@@ -309,6 +314,8 @@ register_metrics(
         "Mean angle arccos(z_0 . z_T) in radians between input and endpoint directions.",
         "flow",
         unit="rad",
+        good="not judged: how far inputs turn; a flow must move them, and collapse shows in "
+        "distinct endpoints",
     ),
     MetricInfo(
         "step_mean",
@@ -317,6 +324,7 @@ register_metrics(
         "Mean distance ||z_{t+1} - z_t|| per step.",
         "flow",
         unit="unit-sphere distance",
+        good="not judged: the size of the flow's steps",
     ),
     MetricInfo(
         "step_std",
@@ -325,6 +333,7 @@ register_metrics(
         "Spread of the per-step distances over points and steps.",
         "flow",
         unit="unit-sphere distance",
+        good="not judged: how much the flow's step sizes vary",
     ),
     MetricInfo(
         "distinct_endpoints",
@@ -337,6 +346,7 @@ register_metrics(
         f"{_LOW:.1f}% and {_HIGH:.1f}% points. Near the number of target groups = prototype collapse.",
         "flow",
         unit="count",
+        good="more inputs end at a point of their own",
     ),
     MetricInfo(
         "spread_ratio",
@@ -346,6 +356,7 @@ register_metrics(
         "member skipped). Near 0 = every group shrank to a prototype.",
         "flow",
         unit="ratio",
+        good="target groups keep their spread (near 0 = each shrank to one point)",
     ),
     MetricInfo(
         "purity",
@@ -357,6 +368,7 @@ register_metrics(
         unit="share 0-1",
         context="Higher is better only with many distinct endpoints: purity 1 with few endpoints means every target group sits on one prototype (collapse).",
         context_key="distinct_endpoints",
+        good="depends: 1 is good only with many distinct endpoints (few endpoints at purity 1 is collapse)",
     ),
     MetricInfo(
         "n_clusters",
@@ -365,6 +377,7 @@ register_metrics(
         "Number of distinct target attribute combinations among the points.",
         "flow",
         unit="count",
+        good="not judged: how many target groups the probe holds",
     ),
     MetricInfo(
         "rankme_end",
@@ -374,5 +387,6 @@ register_metrics(
         "span few directions (dimensional collapse).",
         "flow",
         unit="effective dimensions",
+        good="endpoints span more directions",
     ),
 )

@@ -1,5 +1,5 @@
 """The flow family's pictures: figures.py (trajectories, step lengths, frames drawn), animation.py (the
-flow played step by step), view.py (what the
+flow played step by step), targets.py (what the flow moves toward), view.py (what the
 Trajectories page shows for one set of controls), projection.py (joint, aligned 2-D frames), text.py
 (flow endpoints read back as sentences), generative.py (a generative flow's noise, endpoints and real data
 in one frame). This file only re-exports the figures.

@@ -20,7 +20,7 @@ from ...config import FlowConfig, SamplingConfig
 from ...io.errors import AdapterError, ProbeError
 from ...io.paths import demo_checkpoints
 from .figures import joint_labels
-from .view import targets_of
+from .targets import targets_of
 
 # The shipped generator that reads MiniLM embeddings: the fixed (attention bridge) text demo run.
 DECODER_RUN = ("text", "fixed")

@@ -40,35 +40,11 @@ from .projection import (
     frame_rows,
     unit_rows,
 )
+from .targets import Control, targets_of
 
-Control = Literal["keep", "flip", "set 0", "set 1"]
-CONTROLS: tuple[Control, ...] = ("keep", "flip", "set 0", "set 1")
 # Trajectories drawn at most, whatever the probe's size: the picture and the animation of 2,000 paths
 # send ~1.6 MB to the browser at 10 steps, ~5 MB at 50 (100k paths: ~80 MB). Metrics use every row.
 MAX_DRAWN = 2000
-
-
-def target_attributes(original: np.ndarray, controls: Sequence[Control]) -> np.ndarray:
-    """Target attributes int8 [N, A] from original 0/1 attributes [N, A] and one control per column."""
-    original = np.asarray(original, dtype=np.int8)
-    if original.ndim != 2 or original.shape[1] != len(controls):
-        raise ValueError(f"{len(controls)} controls for attributes of shape {original.shape}")
-    target = original.copy()
-    for column, control in enumerate(controls):
-        if control == "flip":
-            target[:, column] = 1 - original[:, column]
-        elif control in ("set 0", "set 1"):
-            target[:, column] = int(control[-1])
-        elif control != "keep":
-            raise ValueError(f"unknown control {control!r}; use one of {CONTROLS}")
-    return target
-
-
-def targets_of(original: np.ndarray, controls: Sequence[Control]) -> np.ndarray:
-    """Target attributes int8 [N, A] of original 0/1 attributes [N, A] (every probe row, in order): one
-    control per column (`target_attributes`), or with no controls the diagnosis's targets, row i flipping
-    attribute i mod A (`probe_targets`): the page opens on them, so its first numbers are the verdict's."""
-    return target_attributes(original, controls) if controls else probe_targets(original)
 
 
 def check_flow_inputs(adapter: CheckpointAdapter, probe: ProbeData | None) -> tuple[np.ndarray, np.ndarray]:
@@ -92,12 +68,6 @@ def check_flow_inputs(adapter: CheckpointAdapter, probe: ProbeData | None) -> tu
     if spec.attribute_names and a != len(spec.attribute_names):
         raise ProbeError(f"probe has {a} attribute columns but the model expects {len(spec.attribute_names)}")
     return probe.embeddings.astype(np.float32), probe.attributes.astype(np.int8)
-
-
-def default_controls(n_attributes: int) -> tuple[Control, ...]:
-    """The per-attribute controls the Trajectories page offers first when targets are chosen by hand: flip
-    the first attribute, keep the others (the page itself opens on the diagnosis's targets, `targets_of`)."""
-    return tuple("flip" if column == 0 else "keep" for column in range(n_attributes))
 
 
 def flow_defaults(adapter: CheckpointAdapter) -> tuple[int, float]:
