@@ -93,14 +93,16 @@ def test_flow_animation_frames_buttons_and_slider():
     paths = rng.normal(size=(5, 6, 2))
     groups = np.array([0, 1, 1, 0, 1, 1])
     fig = flow_animation(_sample(paths, groups), background=rng.normal(size=(9, 2)))
-    moving = [i for i, t in enumerate(fig.data) if t.name.startswith("moving")]
-    # Static: inputs, faint paths, faint endpoint spots per group; then the moving points per group.
-    assert [t.name for t in fig.data[:4]] == ["inputs", "paths", "endpoint · no", "endpoint · yes"]
-    assert moving == [4, 5] and all(isinstance(fig.data[i], go.Scatter) for i in moving)
+    # Static: inputs, faint paths, faint endpoint spots; then one trace of the moving points, each in its
+    # group's colour.
+    assert [t.name for t in fig.data] == ["inputs", "paths", "endpoints", "moving points"]
+    colours = fig.data[3].marker.color
+    assert colours[0] == colours[3] != colours[1] == colours[2] == colours[4] == colours[5]
     assert [f.name for f in fig.frames] == ["0", "1", "2", "3", "4"]
-    # Frame t moves each group's points to step t; the figure opens at step 0.
-    assert list(fig.frames[3].traces) == moving
-    assert np.allclose(fig.frames[3].data[1].x, paths[3, [1, 2, 4, 5], 0])
+    # Frame t moves every point to step t; the figure opens at step 0.
+    assert list(fig.frames[3].traces) == [3]
+    assert np.allclose(fig.frames[3].data[0].x, paths[3, :, 0])
+    assert np.allclose(fig.data[3].x, paths[0, :, 0])
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["▶ Play", "❚❚ Pause"] and buttons[0].method == "animate"
     slider = fig.layout.sliders[0]
@@ -132,7 +134,7 @@ def test_animation_steps_keep_first_and_last():
     paths = np.random.default_rng(2).normal(size=(11, 4, 2))
     fig = flow_animation(_sample(paths, np.array([0, 1, 0, 1])))
     assert [f.name for f in fig.frames] == ["0", "2", "4", "6", "8", "10"]
-    assert np.allclose(fig.frames[-1].data[0].x, paths[10, [0, 2], 0])
+    assert np.allclose(fig.frames[-1].data[0].x, paths[10, :, 0])
 
 
 def test_endpoint_spots_group_components_within_colour():
