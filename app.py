@@ -4,7 +4,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.models.device import limit_threads
-from ui import router, state, uploads, widgets
+from ui import router, state, uploads, warmup, widgets
 
 limit_threads()  # numerics on one thread per session: see core/models/device.py
 st.set_page_config(page_title="Collapse Explorer", page_icon=":material/explore:", layout="wide")
@@ -58,3 +58,4 @@ except StreamlitAPIException:
     st.rerun()
 finally:
     state.mirror_to_url(url_page)
+    warmup.start()  # after the first page, never before it

@@ -99,6 +99,13 @@ class TextBridge(nn.Module):
         return self.t5(**self.t5_inputs(embeddings), labels=labels).loss
 
 
+def preload() -> None:
+    """Import the transformers classes a generator is built from (about 4 s on 2 cores), so that building
+    the first one does not wait for them (the app's background warm-up, ui/warmup.py)."""
+    from transformers import T5Config, T5ForConditionalGeneration  # noqa: F401
+    from transformers.modeling_outputs import BaseModelOutput  # noqa: F401
+
+
 def small_t5_config(vocab_size: int, d_model: int = 128, layers: int = 2, **overrides: object) -> T5Config:
     """A small T5 with tied embeddings and the token ids of `build_tokenizer` (pad 0, eos 1)."""
     settings: dict[str, object] = {
