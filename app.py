@@ -26,6 +26,7 @@ PAGES = {
     ],
 }
 
+router.start(PAGES)
 restored = state.restore_from_url()
 
 with st.sidebar:

@@ -44,3 +44,18 @@ def require() -> None:
     pages = [st.Page(path) for path in sorted((REPO_ROOT / "pages").glob("*.py"))]
     st.navigation(pages, position="hidden")
     st.rerun()
+
+
+_SESSION_STARTED = "_router_session_started"
+
+
+def start(pages: dict[str, list]) -> None:
+    """First call of app.py, before any widget: on a session's first run, leave the older multipage mode
+    (see above) and rerun. That mode runs app.py itself as one of its pages, so the sidebar's widgets got
+    IDs of that page on the first run and other IDs on the next: their first change was dropped (choosing
+    B in the sidebar reset A to the first demo run and B to none)."""
+    if st.session_state.get(_SESSION_STARTED):
+        return
+    st.session_state[_SESSION_STARTED] = True
+    st.navigation(pages, position="hidden")
+    st.rerun()

@@ -2,8 +2,9 @@
 what is missing; the URL carries the page's controls so a link opens the same view; the demo picker."""
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from core import DEMO_DIR
+from core import DEMO_DIR, REPO_ROOT
 from core.io.paths import ROOTS_ENV, demo_checkpoints
 from tests.pages.helpers import plain, router_app
 
@@ -64,6 +65,20 @@ def test_demo_picker_groups_runs_and_shows_epochs(monkeypatch):
     assert epoch.value == "vqvae_epoch_040.pt"  # a new run opens on its last checkpoint
     assert epoch.options[0] == "epoch 1 · vqvae_epoch_001.pt"  # the list shows the epoch
     assert at.session_state["checkpoint_a"] == str(DEMO_DIR / "codebook" / "fixed" / "vqvae_epoch_040.pt")
+
+
+def test_choosing_b_keeps_a_from_a_sessions_first_run_on():
+    """A server's first run is Streamlit's older pages/ mode, which gives the sidebar's widgets other IDs
+    than every later run: without the router's first rerun (router.start), choosing B dropped the choice
+    and reset A to the first demo run. A plain AppTest starts in that mode, as a fresh server does."""
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180).run()
+    at.sidebar.selectbox(key="demo_run_b").set_value("flow/fixed").run()
+    assert at.sidebar.selectbox(key="demo_run_a").value == "flow/collapsed"
+    assert at.sidebar.selectbox(key="demo_run_b").value == "flow/fixed"
+    at.switch_page("pages/trajectories.py").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="demo_run_a").value == "flow/collapsed"
+    assert at.sidebar.selectbox(key="demo_run_b").value == "flow/fixed"
 
 
 def test_the_url_carries_page_controls_and_a_link_restores_them(monkeypatch):
