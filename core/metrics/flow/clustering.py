@@ -70,11 +70,11 @@ _SWEEP_DENSE = 20_000
 _SCREEN_ROUNDING = {"bfloat16": 2.0**-8, "float32": 2.0**-24}
 # Largest screening radius, as a multiple of epsilon, that a precision may need for its rounding.
 _SCREEN_SLACK = 1.5
-# Cover of crowded rows (most rows have others within epsilon, as collapsed endpoints do): tried when at
-# least this share of a seeded sample has a sampled neighbour within epsilon; abandoned for the sweep
-# past this many leaders or parts (each leader costs one pass over the rows, each part a column of
-# projections).
-_COVER_CROWDED = 0.5
+# Cover of crowded rows (collapsed endpoints: a few wide blobs): tried first when a seeded sample needs at
+# most this share of its rows as leaders (such endpoints ~6%, clustered embeddings' endpoints ~30%, rows
+# without neighbours all); abandoned past this many leaders or parts (each leader costs one pass over
+# the rows, each part a column of projections).
+_COVER_CROWDED = 0.125
 _COVER_LEADERS = 1024
 _COVER_PARTS = 256
 
@@ -421,10 +421,10 @@ def radius_components(
     overrides). Rows of two cells are compared only where both lie within epsilon of the plane between the
     cells' centres (no closer pair can exist elsewhere, see `_assign`); rows within epsilon of their cell's
     most central row are merged first, and a block whose rows already form one component is skipped.
-    Near-linear on clustered data (real embeddings, collapsed endpoints). Where cells cannot prune, rows
-    whose epsilon-neighbourhoods are crowded are covered by leaders and the parts compared along the
-    lines between their centroids (`_cover`); other rows are swept in a projection (`_sweep`), which
-    compares every pair only when no projection prunes.
+    Near-linear on clustered data (real embeddings). Crowded rows (collapsed endpoints: wide blobs,
+    most rows with many others within epsilon) are first covered by leaders and the parts compared
+    along the lines between their centroids (`_cover`). Where cells cannot prune, rows are swept in a
+    projection (`_sweep`), which compares every pair only when no projection prunes.
     """
     x = np.asarray(x, dtype=np.float32)
     n = len(x)
@@ -434,11 +434,11 @@ def radius_components(
     if cells is None:
         cells = 1 if n <= _ONE_CELL_ROWS else int(np.ceil(np.sqrt(n)))
     forest = _Forest(n)
+    if cells > 1 and _crowded(x, epsilon, seed) and _cover(forest, x, epsilon, seed):
+        return _codes(forest, n)
     centres = _centres(x, min(cells, n), seed)
     assigned = _assign(x, centres, epsilon)
     if assigned is None:
-        if _crowded(x, epsilon, seed) and _cover(forest, x, epsilon, seed):
-            return _codes(forest, n)
         basis = _sweep_basis(x, epsilon, seed)
         if basis is not None:
             _sweep(forest, x, epsilon, *basis)
@@ -468,17 +468,16 @@ def radius_components(
 
 
 def _crowded(x: np.ndarray, epsilon: float, seed: int) -> bool:
-    """Whether at least `_COVER_CROWDED` of a seeded sample of x's rows have a sampled row within epsilon."""
+    """Whether a seeded sample of x's rows needs at most `_COVER_CROWDED` of them as leaders (`_leaders`)."""
     rng = np.random.default_rng(seed)
-    sample = x[np.sort(rng.choice(len(x), min(len(x), _SWEEP_SAMPLE), replace=False))].astype(np.float64)
-    d2 = _square_distances(sample - sample.mean(axis=0))
-    np.fill_diagonal(d2, np.inf)
-    return bool(np.mean(d2.min(axis=1) <= epsilon**2) >= _COVER_CROWDED)
+    sample = x[np.sort(rng.choice(len(x), min(len(x), _SWEEP_SAMPLE), replace=False))]
+    return _leaders(sample, epsilon, seed, int(_COVER_CROWDED * len(sample))) is not None
 
 
-def _leaders(x: np.ndarray, epsilon: float, seed: int) -> np.ndarray | None:
+def _leaders(x: np.ndarray, epsilon: float, seed: int, limit: int | None = None) -> np.ndarray | None:
     """Rows such that (up to float32 rounding) every row of x [N, D] lies within epsilon of one; None
-    past `_COVER_LEADERS`. Greedy over a seeded order: a row not yet near a leader becomes one.
+    past `limit` (default `_COVER_LEADERS`). Greedy over a seeded order: a row not yet near a leader
+    becomes one.
 
     Only a heuristic choice: the links to the leaders are measured exactly afterwards (`_cover`).
     """
@@ -503,7 +502,7 @@ def _leaders(x: np.ndarray, epsilon: float, seed: int) -> np.ndarray | None:
                 taken |= near[i]
         leaders.append(rows[new])
         chosen = np.concatenate([chosen, block[new]])
-        if len(chosen) > _COVER_LEADERS:
+        if len(chosen) > (_COVER_LEADERS if limit is None else limit):
             return None
     return np.concatenate(leaders)
 
