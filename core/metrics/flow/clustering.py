@@ -551,12 +551,18 @@ def _cover(forest: _Forest, x: np.ndarray, epsilon: float, seed: int) -> bool:
         a, b = order[bounds[i] : bounds[i + 1]], order[bounds[j] : bounds[j + 1]]
         if forest.roots(a[:1])[0] == forest.roots(b[:1])[0]:
             continue
-        if gaps[i, j] > 0:  # parts with one rounded centroid have no line between them: all pairs
+        # The line's length from the difference itself (the expanded form above, good enough to order
+        # the pairs, could understate it and so overstate projections).
+        gap = float(np.linalg.norm(wide[j] - wide[i]))
+        if gap > 0:  # parts with one rounded centroid have no line between them: all pairs
             # Each projection is off by at most the two float32 products' rounding plus the rounding
-            # of the centred row, so candidates get twice that much slack.
-            slack = epsilon + 2.0 * spread * (2.0 * _ROUNDING * x.shape[1] * reach / gaps[i, j] + 2.0**-23)
-            on_a = (along[a, j].astype(np.float64) - along[a, i]) / gaps[i, j]
-            on_b = (along[b, j].astype(np.float64) - along[b, i]) / gaps[i, j]
+            # of the centred row, so candidates get twice that much slack (and float64's own rounding
+            # a relative 1e-9).
+            slack = epsilon * (1 + 1e-9) + 2.0 * spread * (
+                2.0 * _ROUNDING * x.shape[1] * reach / gap + 2.0**-23
+            )
+            on_a = (along[a, j].astype(np.float64) - along[a, i]) / gap
+            on_b = (along[b, j].astype(np.float64) - along[b, i]) / gap
             a, b = a[on_a >= on_b.min() - slack], b[on_b <= on_a.max() + slack]
         for s in range(0, len(a), _BLOCK):
             for t in range(0, len(b), _BLOCK):
