@@ -207,8 +207,8 @@ class _FlowAdapter(CheckpointAdapter):
     def flow(self, z: np.ndarray, y_target: np.ndarray, steps: int, alpha: float) -> np.ndarray:
         """Euler flow of z [N, D] (re-normalised) toward y_target [N, A]: float32 [T+1, N, D].
 
-        Rows are flowed in chunks on the adapter's device and written into the one output array, so
-        memory is the output plus one chunk's path.
+        Rows are flowed in chunks on the adapter's device and each step is written into the one output
+        array as it is made, so memory is the output plus one chunk's step.
         """
         if not 0 <= int(steps) <= MAX_STEPS or int(steps) != steps:
             raise ProbeError(f"steps must be an integer in 0..{MAX_STEPS}, got {steps}")
@@ -220,10 +220,10 @@ class _FlowAdapter(CheckpointAdapter):
         with torch.inference_mode():
             for start in range(0, len(zt), rows):
                 part = slice(start, start + rows)
-                path = flow(
-                    self._module, zt[part].to(self.device), yt[part].to(self.device), int(steps), alpha
+                into = torch.from_numpy(out[:, part])
+                flow(
+                    self._module, zt[part].to(self.device), yt[part].to(self.device), int(steps), alpha, into
                 )
-                out[:, part] = path.cpu().numpy()
         return out
 
     def flow_defaults(self) -> tuple[int, float]:

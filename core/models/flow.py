@@ -90,14 +90,23 @@ class ChainField(nn.Module):
         return h
 
 
-def flow(field: Field, z0: torch.Tensor, y: torch.Tensor, steps: int, alpha: float) -> torch.Tensor:
+def flow(
+    field: Field, z0: torch.Tensor, y: torch.Tensor, steps: int, alpha: float, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Euler steps on the sphere, z <- normalize(z + alpha * v(z, y)); returns [T+1, N, D] with z0 first.
 
     Differentiable (the demo trainer backpropagates through it); wrap in inference_mode to evaluate.
+    `out` [T+1, N, D] (any device or strides) receives each step as it is made and is returned, so no
+    stacked copy of the path is made (inference only).
     """
     z = nn.functional.normalize(z0, dim=-1)
     path = [z]
-    for _ in range(steps):
+    if out is not None:
+        out[0].copy_(z)
+    for t in range(1, steps + 1):
         z = nn.functional.normalize(z + alpha * field(z, y), dim=-1)
-        path.append(z)
-    return torch.stack(path)
+        if out is None:
+            path.append(z)
+        else:
+            out[t].copy_(z)
+    return torch.stack(path) if out is None else out

@@ -178,3 +178,111 @@ def test_sweep_equals_all_pairs_property(seed, n, d, quantile, clusters):
     forest = clustering._Forest(n)
     clustering._sweep(forest, x, eps, *basis)
     _same(clustering._codes(forest, n), _brute(x, eps))
+
+
+def _blobs(n: int, d: int, blobs: int, seed: int, spread: float, apart: float) -> np.ndarray:
+    """Wide blobs like flowed endpoints: rows `spread` apart inside a blob, centres `apart` apart."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(blobs, d)) * apart / np.sqrt(2 * d)
+    x = centres[rng.integers(0, blobs, n)] + rng.normal(size=(n, d)) * spread / np.sqrt(2 * d)
+    return x.astype(np.float32)
+
+
+def _covered(x: np.ndarray, eps: float) -> np.ndarray:
+    """Components found by the leader cover alone, which must accept the rows."""
+    forest = clustering._Forest(len(x))
+    assert clustering._cover(forest, x, eps, seed=0)
+    return clustering._codes(forest, len(x))
+
+
+@pytest.mark.parametrize(
+    ("spread", "apart", "components"),
+    [(0.8, 1.2, 4), (1.0, 1.2, 12), (0.8, 1.6, 12)],  # blobs joined in places / close but apart / apart
+)
+def test_cover_equals_dbscan_and_all_pairs(spread, apart, components, monkeypatch):
+    x = _blobs(2000, 64, 12, 0, spread, apart)
+    assert clustering._crowded(x, 1.0, seed=0)
+    ours = _covered(x, 1.0)
+    assert ours.max() + 1 == components
+    _same(ours, DBSCAN(eps=1.0, min_samples=1).fit(x).labels_)
+    _same(ours, _brute(x, 1.0))
+    # radius_components takes the cover where cells cannot prune, and not the sweep.
+    monkeypatch.setattr(clustering, "_sweep", None)
+    _same(radius_components(x, 1.0, cells=45), ours)
+
+
+def _mirrored(gap: float) -> tuple[np.ndarray, int, int]:
+    """Two crowded blobs mirrored across x0 = 0, dyadic (every distance exact); the rows a (x0 = -gap / 2)
+    and its mirror b are the only rows of the two blobs within 1 + gap - 1 along x0. Returns (x, a, b)."""
+    rng = np.random.default_rng(8)
+    half = np.round(rng.normal(size=(600, 16)) * 0.12 * 64) / 64
+    half[:, 0] = -0.5 - rng.integers(8, 160, 600) / 64
+    half[0, 0] = -gap / 2
+    mirror = half.copy()
+    mirror[:, 0] *= -1
+    return np.concatenate([half, mirror]).astype(np.float32), 0, 600
+
+
+@pytest.mark.parametrize(("gap", "joined"), [(1.0, True), (1.0 + 2.0**-11, False)])
+def test_cover_joins_pairs_exactly_at_epsilon_along_the_centroid_line(gap, joined):
+    # The pair (a, b) lies on the line between the blobs' centroids, exactly eps (or just beyond) apart:
+    # the projection screen must keep it, and the exact measure decide it.
+    x, a, b = _mirrored(gap)
+    ours = _covered(x, 1.0)
+    _same(ours, _brute(x, 1.0))
+    assert (ours[a] == ours[b]) == joined
+    assert len(np.unique(ours)) == (1 if joined else 2)
+
+
+def test_cover_follows_chains_between_blobs():
+    # Chains of five rows from one blob toward another, each link just inside eps and each row's second
+    # neighbour beyond it: blobs joined only if every link is found, across parts.
+    rng = np.random.default_rng(9)
+    x = _blobs(1500, 48, 6, 1, 0.8, 4.0)
+    before = _brute(x, 1.0)
+    starts = rng.choice(1500, 20, replace=False)
+    ends = np.array([rng.choice(np.flatnonzero(before != before[s])) for s in starts])
+    links = []
+    for s, e in zip(starts, ends, strict=True):
+        way = (x[e] - x[s]) / np.linalg.norm(x[e] - x[s])
+        links.append(x[s] + np.outer(np.arange(1, 6) * 0.95, way))
+    x = np.concatenate([x, *links]).astype(np.float32)
+    ours = _covered(x, 1.0)
+    _same(ours, _brute(x, 1.0))
+    assert ours.max() < before.max()
+
+
+def test_cover_holds_far_from_the_origin():
+    x = _blobs(1500, 64, 8, 2, 0.9, 1.3) * 0.05 + 50.0
+    _same(_covered(x, 0.05), _brute(x, 0.05))
+
+
+@pytest.mark.parametrize(("limit", "value"), [("_COVER_LEADERS", 3), ("_COVER_PARTS", 2)])
+def test_cover_declines_past_its_limits_and_the_sweep_finishes(limit, value, monkeypatch):
+    x = _blobs(1500, 64, 10, 3, 1.0, 1.2)
+    monkeypatch.setattr(clustering, limit, value)
+    forest = clustering._Forest(len(x))
+    assert not clustering._cover(forest, x, 1.0, seed=0)
+    # Whatever the cover merged before declining is within eps: the sweep completes it exactly.
+    _same(radius_components(x, 1.0, cells=40), _brute(x, 1.0))
+
+
+def test_crowded_tells_blobs_from_isolated_rows():
+    assert not clustering._crowded(_sphere(1500, 128, 0), _eps(_sphere(1500, 128, 0)), seed=0)
+    assert clustering._crowded(_blobs(1500, 64, 8, 0, 0.8, 1.6), 1.0, seed=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(2, 600),
+    d=st.sampled_from([3, 17, 64]),
+    blobs=st.integers(1, 8),
+    spread=st.floats(0.3, 1.5),
+    apart=st.floats(0.5, 4.0),
+)
+def test_cover_equals_all_pairs_property(seed, n, d, blobs, spread, apart):
+    x = _blobs(n, d, blobs, seed, spread, apart)
+    forest = clustering._Forest(n)
+    if clustering._cover(forest, x, 1.0, seed=0):
+        _same(clustering._codes(forest, n), _brute(x, 1.0))

@@ -69,6 +69,20 @@ def test_flow_is_euler_on_the_sphere():
     torch.testing.assert_close(traj.norm(dim=-1), torch.ones(5, 7))
 
 
+def test_flow_into_a_strided_output_equals_the_stacked_path():
+    torch.manual_seed(0)
+    field = VectorFieldNetwork(D, A, H)
+    z, y = (torch.from_numpy(a) for a in _inputs())
+    whole = np.full((5, 9, D), np.nan, dtype=np.float32)
+    into = torch.from_numpy(whole[:, 1:8])  # rows 1..7 of a larger array: strided in the step axis
+    with torch.inference_mode():
+        stacked = flow(field, 3 * z, y, 4, 0.3)
+        written = flow(field, 3 * z, y, 4, 0.3, out=into)
+    assert written is into
+    np.testing.assert_array_equal(whole[:, 1:8], stacked.numpy())
+    assert np.isnan(whole[:, [0, 8]]).all()
+
+
 def test_flow_alpha_zero_and_zero_steps_do_not_move():
     torch.manual_seed(0)
     field = VectorFieldNetwork(D, A, H)

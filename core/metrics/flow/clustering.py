@@ -70,6 +70,13 @@ _SWEEP_DENSE = 20_000
 _SCREEN_ROUNDING = {"bfloat16": 2.0**-8, "float32": 2.0**-24}
 # Largest screening radius, as a multiple of epsilon, that a precision may need for its rounding.
 _SCREEN_SLACK = 1.5
+# Cover of crowded rows (collapsed endpoints: a few wide blobs): tried first when a seeded sample needs at
+# most this share of its rows as leaders (such endpoints ~6%, clustered embeddings' endpoints ~30%, rows
+# without neighbours all); abandoned past this many leaders or parts (each leader costs one pass over
+# the rows, each part a column of projections).
+_COVER_CROWDED = 0.125
+_COVER_LEADERS = 1024
+_COVER_PARTS = 256
 
 
 @dataclass(frozen=True)
@@ -414,8 +421,10 @@ def radius_components(
     overrides). Rows of two cells are compared only where both lie within epsilon of the plane between the
     cells' centres (no closer pair can exist elsewhere, see `_assign`); rows within epsilon of their cell's
     most central row are merged first, and a block whose rows already form one component is skipped.
-    Near-linear on clustered data (real embeddings, collapsed endpoints); on data without cell structure it
-    compares all pairs, in blocks of bounded memory.
+    Near-linear on clustered data (real embeddings). Crowded rows (collapsed endpoints: wide blobs,
+    most rows with many others within epsilon) are first covered by leaders and the parts compared
+    along the lines between their centroids (`_cover`). Where cells cannot prune, rows are swept in a
+    projection (`_sweep`), which compares every pair only when no projection prunes.
     """
     x = np.asarray(x, dtype=np.float32)
     n = len(x)
@@ -425,6 +434,8 @@ def radius_components(
     if cells is None:
         cells = 1 if n <= _ONE_CELL_ROWS else int(np.ceil(np.sqrt(n)))
     forest = _Forest(n)
+    if cells > 1 and _crowded(x, epsilon, seed) and _cover(forest, x, epsilon, seed):
+        return _codes(forest, n)
     centres = _centres(x, min(cells, n), seed)
     assigned = _assign(x, centres, epsilon)
     if assigned is None:
@@ -454,6 +465,109 @@ def radius_components(
                 _link(forest, x, members[i : i + _BLOCK], members[j : j + _BLOCK], eps2)
     _link_across_cells(forest, x, assigned, len(centres), epsilon)
     return _codes(forest, n)
+
+
+def _crowded(x: np.ndarray, epsilon: float, seed: int) -> bool:
+    """Whether a seeded sample of x's rows needs at most `_COVER_CROWDED` of them as leaders (`_leaders`)."""
+    rng = np.random.default_rng(seed)
+    sample = x[np.sort(rng.choice(len(x), min(len(x), _SWEEP_SAMPLE), replace=False))]
+    return _leaders(sample, epsilon, seed, int(_COVER_CROWDED * len(sample))) is not None
+
+
+def _leaders(x: np.ndarray, epsilon: float, seed: int, limit: int | None = None) -> np.ndarray | None:
+    """Rows such that (up to float32 rounding) every row of x [N, D] lies within epsilon of one; None
+    past `limit` (default `_COVER_LEADERS`). Greedy over a seeded order: a row not yet near a leader
+    becomes one.
+
+    Only a heuristic choice: the links to the leaders are measured exactly afterwards (`_cover`).
+    """
+    order = np.random.default_rng(seed).permutation(len(x))
+    origin = x.mean(axis=0, dtype=np.float64)
+    chosen = np.zeros((0, x.shape[1]), dtype=np.float32)
+    leaders: list[np.ndarray] = []
+    eps2 = np.float32(epsilon**2)
+    for start in range(0, len(x), _BLOCK):
+        rows = order[start : start + _BLOCK]
+        block = (x[rows] - origin).astype(np.float32)
+        sq = np.einsum("ij,ij->i", block, block)
+        d2 = sq[:, None] + np.einsum("ij,ij->i", chosen, chosen)[None, :] - 2.0 * (block @ chosen.T)
+        far = (d2 > eps2).all(axis=1)
+        rows, block, sq = rows[far], block[far], sq[far]
+        near = sq[:, None] + sq[None, :] - 2.0 * (block @ block.T) <= eps2
+        taken = np.zeros(len(rows), dtype=bool)
+        new = []
+        for i in range(len(rows)):
+            if not taken[i]:
+                new.append(i)
+                taken |= near[i]
+        leaders.append(rows[new])
+        chosen = np.concatenate([chosen, block[new]])
+        if len(chosen) > (_COVER_LEADERS if limit is None else limit):
+            return None
+    return np.concatenate(leaders)
+
+
+def _cover(forest: _Forest, x: np.ndarray, epsilon: float, seed: int) -> bool:
+    """Merge every pair of rows of x [N, D] within epsilon, for rows that a few leaders cover.
+
+    Every row is linked to every leader within epsilon (measured exactly, `_link_block`), so rows near
+    two leaders join their parts. Two parts A, B can only hold a pair within epsilon whose projections on
+    the line between their centroids lie within epsilon (a projection never lengthens a difference): the
+    rows of A within epsilon (plus rounding) of B's extent along it, and of B within epsilon of A's, are
+    compared exactly (`_link`), nearest parts first, skipping parts already joined. False, after merging
+    only pairs within epsilon, when the rows need more than `_COVER_LEADERS` leaders or leave more than
+    `_COVER_PARTS` parts; then the sweep compares the rest.
+    """
+    leaders = _leaders(x, epsilon, seed)
+    if leaders is None:
+        return False
+    n, eps2 = len(x), epsilon**2
+    for start in range(0, n, _BLOCK):
+        _link_block(forest, x, leaders, np.arange(start, min(start + _BLOCK, n)), eps2)
+    _, part = np.unique(forest.roots(np.arange(n)), return_inverse=True)
+    parts = int(part.max()) + 1
+    if parts > _COVER_PARTS:
+        return False
+    origin = x.mean(axis=0, dtype=np.float64)
+    # Centroids rounded to float32: the projection lines are those between the rounded centroids.
+    centroids = (
+        _label_sums(x, part, parts, "euclidean", _CHUNK) / np.bincount(part)[:, None] - origin
+    ).astype(np.float32)
+    # G[x, P] = (x - origin) . c_P in float32; `spread` bounds |x - origin| for its rounding bound.
+    along = np.empty((n, parts), dtype=np.float32)
+    spread = 0.0
+    for start in range(0, n, _BLOCK):
+        block = (x[start : start + _BLOCK] - origin).astype(np.float32)
+        spread = max(spread, float(np.sqrt(np.einsum("ij,ij->i", block, block).max())))
+        along[start : start + _BLOCK] = block @ centroids.T
+    wide = centroids.astype(np.float64)
+    gaps = np.sqrt(_square_distances(wide))
+    reach = float(np.sqrt((wide**2).sum(axis=1).max()))
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(parts + 1))
+    pairs = np.triu_indices(parts, 1)
+    for k in np.argsort(gaps[pairs], kind="stable"):
+        i, j = pairs[0][k], pairs[1][k]
+        a, b = order[bounds[i] : bounds[i + 1]], order[bounds[j] : bounds[j + 1]]
+        if forest.roots(a[:1])[0] == forest.roots(b[:1])[0]:
+            continue
+        # The line's length from the difference itself (the expanded form above, good enough to order
+        # the pairs, could understate it and so overstate projections).
+        gap = float(np.linalg.norm(wide[j] - wide[i]))
+        if gap > 0:  # parts with one rounded centroid have no line between them: all pairs
+            # Each projection is off by at most the two float32 products' rounding plus the rounding
+            # of the centred row, so candidates get twice that much slack (and float64's own rounding
+            # a relative 1e-9).
+            slack = epsilon * (1 + 1e-9) + 2.0 * spread * (
+                2.0 * _ROUNDING * x.shape[1] * reach / gap + 2.0**-23
+            )
+            on_a = (along[a, j].astype(np.float64) - along[a, i]) / gap
+            on_b = (along[b, j].astype(np.float64) - along[b, i]) / gap
+            a, b = a[on_a >= on_b.min() - slack], b[on_b <= on_a.max() + slack]
+        for s in range(0, len(a), _BLOCK):
+            for t in range(0, len(b), _BLOCK):
+                _link(forest, x, a[s : s + _BLOCK], b[t : t + _BLOCK], eps2)
+    return True
 
 
 def _codes(forest: _Forest, n: int) -> np.ndarray:
