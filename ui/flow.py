@@ -10,7 +10,7 @@ core/plots/flow/projection.py), so revisiting a setting never refits.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -141,10 +141,17 @@ def _attribute_names(probe: str, adapter: CheckpointAdapter) -> tuple[str, ...]:
 
 
 @st.cache_resource(show_spinner="Fitting the UMAP frame of the probe inputs (first time only)…")
-def _context(probe: cache.FileKey) -> tuple[FrameContext, float | Undefined]:
+def _probe_context(probe: cache.FileKey) -> tuple[FrameContext, float | Undefined]:
     data = cache.probe_data(probe.path)
     context = FrameContext.for_probe(data.embeddings, data.attributes, Path(probe.path).parent)
     return context, median_nn_distance(data.embeddings)
+
+
+def _context(probe: cache.FileKey, *checkpoints: cache.FileKey) -> tuple[FrameContext, float | Undefined]:
+    """The probe's frame context, its frames also looked up beside each checkpoint (where a run ships
+    them: B drawn on A's probe), and the inputs' median nearest-neighbour distance (once per probe)."""
+    context, scale = _probe_context(probe)
+    return replace(context, store=context.store.beside(*(c.path for c in checkpoints))), scale
 
 
 def frame(probe: str) -> tuple[FrameContext, float | Undefined]:
@@ -176,7 +183,7 @@ def _flow_inputs(
 )
 def _home(checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, home: FlowConfig) -> Projection:
     adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
-    context, _ = _context(probe)
+    context, _ = _context(probe, checkpoint)
     return home_anchor(adapter, _digest(checkpoint), context, embeddings, attributes, home)
 
 
@@ -191,7 +198,7 @@ def _view(
     config: FlowConfig,
 ) -> FlowView:
     adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
-    context, scale = _context(probe)
+    context, scale = _context(probe, checkpoint)
     at_home = not config.targets and (config.steps, config.alpha) == (home.steps, home.alpha)
     anchor = None if at_home else _home(checkpoint, probe, trust, home)
     return flow_view(
@@ -450,7 +457,7 @@ def trajectories_csv(setup: FlowSetup, view: FlowView) -> Callable[[], str]:
 
 @st.cache_data(show_spinner="Flowing A and B and fitting their joint frames…", max_entries=16)
 def _compared(a: cache.FileKey, b: cache.FileKey, probe: cache.FileKey, trust: bool) -> tuple[FlowView, ...]:
-    context, scale = _context(probe)
+    context, scale = _context(probe, a, b)
     return compare_flows(
         (cache.adapter(a.path, trust), cache.adapter(b.path, trust)),
         (_digest(a), _digest(b)),
@@ -479,7 +486,7 @@ def compare_figure(path_a: str, path_b: str, probe: str | None = None) -> go.Fig
 
 @st.cache_data(show_spinner="Flowing the probe and fitting its joint frame…", max_entries=16)
 def _alone(a: cache.FileKey, probe: cache.FileKey, trust: bool) -> FlowView:
-    context, scale = _context(probe)
+    context, scale = _context(probe, a)
     (view,) = compare_flows(
         (cache.adapter(a.path, trust),), (_digest(a),), cache.probe_data(probe.path), context, scale=scale
     )

@@ -10,6 +10,7 @@ Flow checkpoints also get their trajectories in joint, aligned frames side by si
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from ..metrics.base import format_value
 from ..metrics.flow.trajectories import mean_per_step
 from ..plots.codebook import sorted_usage_figure, usage_rows
 from ..plots.flow.figures import compare_flow_figure, flow_figure
-from ..plots.flow.view import FlowView, check_flow_inputs, compare_flows, path_sample, row_texts
+from ..plots.flow.view import FlowView, FrameContext, check_flow_inputs, compare_flows, path_sample, row_texts
 from ..plots.language import language_bars
 from ..plots.palette import series_colour
 from ..plots.posterior import kl_bars
@@ -180,8 +181,15 @@ def _flow_frames(
     if probe is None or probe.attributes is None or not adapters:
         return None
     labels = list(adapters)
+    # The input frame and joint frames a run ships beside its checkpoints (the demo's), else the user
+    # cache, else fitted.
+    context = FrameContext.for_probe(probe.embeddings, probe.attributes, Path(paths[labels[0]]).parent)
+    context = replace(context, store=context.store.beside(*paths.values()))
     views = compare_flows(
-        [adapters[label] for label in labels], [content_digest(paths[label]) for label in labels], probe
+        [adapters[label] for label in labels],
+        [content_digest(paths[label]) for label in labels],
+        probe,
+        context,
     )
     names = probe.attribute_names or adapters[labels[0]].spec().attribute_names
     if len(names) != probe.attributes.shape[1]:

@@ -1,5 +1,7 @@
 """The shipped flow demo carries the frames of its default settings, so no page fits UMAP on first paint."""
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,23 @@ def test_build_writes_reproducible_frames_that_the_pages_find(tmp_path):
     for checkpoint in sorted(run_dir.glob("*.pt")):
         _frames(checkpoint, tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.skipif(not (FLOW_DEMO / "collapsed" / FRAMES_DIR).is_dir(), reason="flow demo not built")
+def test_b_drawn_on_a_probe_finds_the_frames_shipped_beside_it(tmp_path):
+    """Compare and the Overview draw the fixed run (B) on the collapsed run's probe (A): B's home frame is
+    shipped in B's own folder, and the store looks there too, so nothing is fitted or cached."""
+    a, b = FLOW_DEMO / "collapsed" / "fclf_epoch_020.pt", FLOW_DEMO / "fixed" / "fclf_epoch_020.pt"
+    probe = load_probe(a.parent / "probe.npz")
+    context = FrameContext.for_probe(
+        probe.embeddings, probe.attributes, a.parent, FrameStore(a.parent / FRAMES_DIR, tmp_path / "cache")
+    )
+    adapters = [open_adapter(str(p)) for p in (a, b)]
+    digests = [content_digest(p) for p in (a, b)]
+    alone = compare_flows(adapters, digests, probe, context)
+    assert (tmp_path / "cache").exists()  # without B's folder, B's frame had to be fitted and kept
+    shutil.rmtree(tmp_path / "cache")
+    beside = replace(context, store=context.store.beside(a, b))
+    views = compare_flows(adapters, digests, probe, beside)
+    assert not (tmp_path / "cache").exists()
+    np.testing.assert_array_equal(views[1].coords, alone[1].coords)

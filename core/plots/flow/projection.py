@@ -38,7 +38,7 @@ import hashlib
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -495,19 +495,26 @@ def frame_key(*parts: object, layout: LayoutSettings = LAYOUT) -> str:
 
 @dataclass(frozen=True)
 class FrameStore:
-    """Where joint frames are found: `shipped` (read-only, e.g. the demo's frames/ folder), then `cache`
-    (written); None skips a folder."""
+    """Where joint frames are found: `shipped` (read-only, e.g. the demo's frames/ folder), then the
+    read-only `beside_checkpoints` folders, then `cache` (written); None skips a folder."""
 
     shipped: Path | None = None
     cache: Path | None = field(default=PROJECTION_CACHE)
+    beside_checkpoints: tuple[Path, ...] = ()
+
+    def beside(self, *checkpoints: str | Path) -> FrameStore:
+        """This store, also reading the frames/ folder beside each checkpoint: a run ships its checkpoints'
+        frames there, and another run's probe (B drawn on A's probe) looks in its own folder first."""
+        folders = tuple(Path(c).parent / FRAMES_DIR for c in checkpoints)
+        return replace(self, beside_checkpoints=tuple(dict.fromkeys(self.beside_checkpoints + folders)))
 
     def get(self, key: str, rows: np.ndarray) -> JointFrame | None:
-        """The frame kept under `key` for these rows, or None."""
-        shipped = (
-            None if self.shipped is None else found_file(Path(self.shipped) / f"{key}.npz", self.shipped)
-        )
+        """The frame kept under `key` for these rows, or None (keys hold the checkpoint's digest and the
+        input frame's, so a frame found in any folder is the one asked for)."""
+        read_only = [f for f in (self.shipped, *self.beside_checkpoints) if f is not None]
+        shipped = [found_file(Path(folder) / f"{key}.npz", folder) for folder in read_only]
         cached = None if self.cache is None else Path(self.cache) / f"{key}.npz"
-        for path in (shipped, cached):
+        for path in (*shipped, cached):
             if path is not None and path.is_file():
                 try:
                     return JointFrame.load(path, rows)
