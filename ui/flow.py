@@ -178,7 +178,7 @@ def _flow_inputs(
 
 
 @st.cache_resource(
-    show_spinner="Fitting this checkpoint's home frame: UMAP on inputs and endpoints at the default controls…",
+    show_spinner="Fitting this checkpoint's home frame: UMAP on inputs and endpoints at the diagnosis's targets…",
     max_entries=16,
 )
 def _home(checkpoint: cache.FileKey, probe: cache.FileKey, trust: bool, home: FlowConfig) -> Projection:
@@ -213,7 +213,7 @@ def _files(setup: FlowSetup) -> tuple[cache.FileKey, cache.FileKey, bool]:
 
 def view(setup: FlowSetup, config: FlowConfig) -> FlowView:
     """Flow, metrics and the sample in the joint frame for one set of controls (cached per file version);
-    a frame away from the default controls starts from the checkpoint's home frame."""
+    a frame away from the diagnosis's targets starts from the checkpoint's home frame."""
     return _view(*_files(setup), FlowConfig(setup.steps, setup.alpha), config)
 
 

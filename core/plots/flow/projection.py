@@ -8,7 +8,7 @@ together, where collapsed endpoints form islands of their own and healthy ones s
 Alignment. Every joint frame of a probe lives in the coordinates of the probe's **input frame** (UMAP on
 the inputs alone, `fit_projection`): its layout starts from an anchor frame and is then mapped onto the
 input frame's coordinates of the same inputs by a similarity Procrustes (rotation, reflection, scale,
-shift). A checkpoint's **home frame** (its default controls) starts from the input frame; every other
+shift). A checkpoint's **home frame** (the diagnosis's targets) starts from the input frame; every other
 setting of that checkpoint starts from its home frame, with new endpoints placed where the home frame
 put their nearest points, and a gentle learning rate. So a flip moves what the flow moved, checkpoints
 A and B share the inputs' places, and a setting's frame never depends on the order settings were

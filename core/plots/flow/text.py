@@ -26,7 +26,7 @@ from .targets import targets_of
 DECODER_RUN = ("text", "fixed")
 GREEDY = SamplingConfig(do_sample=False, num_beams=1)
 # Rows the page decodes by default: the collapsed demo needs well over its 32 target combinations to show
-# that its endpoints repeat. At default controls 8 rows read as 6 vs 8 distinct endpoint sentences
+# that its endpoints repeat. With the first attribute flipped, 8 rows read as 6 vs 8 distinct endpoint sentences
 # (collapsed vs fixed demo), 256 rows as 53 vs 238, in about a second each on the CPU.
 DECODE_ROWS = 256
 

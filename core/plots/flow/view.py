@@ -229,7 +229,7 @@ def _place_paths(
 
 
 PLACED_NOTE = (
-    "this checkpoint's home frame (UMAP fitted on inputs and endpoints at the default controls, aligned on "
+    "this checkpoint's home frame (UMAP fitted on inputs and endpoints at the diagnosis's targets, aligned on "
     "the probe's input frame), with these endpoints placed by their nearest fitted points; it is kept "
     "where the placed layout stays trustworthy (trustworthiness at least "
     f"{PLACED_MIN_TRUST}), else this setting gets a joint frame of its own"
