@@ -15,6 +15,7 @@ from core.io.paths import ROOTS_ENV
 from core.sweep import sweep
 from tests import hostile_files as hf
 from tests.pages.helpers import router_app, run_page
+from ui import flow
 
 needs_demo = pytest.mark.skipif(not DEMO_DIR.is_dir(), reason="demo assets not built")
 # Payloads that would do something in Markdown: a link, an image, HTML, an escape.
@@ -55,7 +56,8 @@ def test_overview_shows_hostile_tensor_names_config_and_errors_as_text(tmp_path)
 @needs_demo
 def test_trajectories_labels_hover_and_legends_carry_no_live_markup(tmp_path):
     checkpoint = hf.payload_flow_run(tmp_path, list(hf.PAYLOADS.values()))
-    at = run_page("trajectories", timeout=300, checkpoint_a=str(checkpoint))
+    # Targets chosen per attribute: one control labelled with each attribute name.
+    at = run_page("trajectories", timeout=300, checkpoint_a=str(checkpoint), traj_targets=flow.BY_HAND)
     assert not at.exception
     assert_inert(at)
     labels = [s.label for s in at.selectbox]
