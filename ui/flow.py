@@ -36,6 +36,7 @@ from core.plots.flow.text import DecodedEndpoints, decode_endpoints, decode_sele
 from core.plots.flow.view import (
     FlowView,
     FrameContext,
+    at_home,
     check_flow_inputs,
     compare_flows,
     field_at_inputs,
@@ -199,8 +200,8 @@ def _view(
 ) -> FlowView:
     adapter, embeddings, attributes = _flow_inputs(checkpoint.path, probe.path, trust)
     context, scale = _context(probe, checkpoint)
-    at_home = not config.targets and (config.steps, config.alpha) == (home.steps, home.alpha)
-    anchor = None if at_home else _home(checkpoint, probe, trust, home)
+    own = at_home(config, home, diagnosed=not config.targets)
+    anchor = None if own else _home(checkpoint, probe, trust, home)
     return flow_view(
         adapter, _digest(checkpoint), context, embeddings, attributes, config, anchor=anchor, scale=scale
     )

@@ -1,8 +1,7 @@
 """`python -m core.demo build [--only FAMILY ...] [--quick] [--out DIR]`: rebuild the shipped demo assets.
 
 Order matters: the corpus comes first (flow and text train on it), then the families, the projections
-(the flow runs' input frames and the joint frames of their checkpoints' default settings, see
-projections.py) and last the verdicts of every checkpoint (verdicts.py).
+(the flow runs' input frames and their checkpoints' home frames, see projections.py) and last the verdicts of every checkpoint (verdicts.py).
 """
 
 from __future__ import annotations

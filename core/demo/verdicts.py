@@ -1,8 +1,9 @@
 """The verdict of every shipped demo checkpoint on its own probe, stored for the app's first screen.
 
 Each checkpoint is diagnosed as the app diagnoses it by default (weights only, no builder, on the CPU, with
-the probe.npz its run folder holds), and its verdict is kept under the bytes of the checkpoint and the
-probe (core/report/verdict.py, `stored_verdict`). Runs last: the checkpoints must be final.
+the probe.npz its run folder holds), and its verdict is kept under the bytes of the checkpoint, of the
+other files of its run folder and of the probe (core/report/verdict.py, `stored_verdict`). Runs last:
+the checkpoints and their frames must be final.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import pkgutil
 from dataclasses import dataclass
 from typing import Literal
 
@@ -158,23 +159,11 @@ def register_metrics(*infos: MetricInfo) -> None:
         METRICS[info.key] = info
 
 
-FAMILY_MODULES = (
-    "codebook",
-    "flow",
-    "health",
-    "language",
-    "posterior",
-    "settings",
-    "spectrum",
-    "text",
-    "training",
-)
-
-
 def all_metrics() -> dict[str, MetricInfo]:
-    """The METRICS table with every family's metrics registered (importing a family module fills it)."""
-    for name in FAMILY_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
+    """The METRICS table with every family's metrics registered: importing a metric module fills it, and
+    every module of this package is imported (found on disk, so a new one cannot be left out)."""
+    for module in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+        importlib.import_module(f"{__package__}.{module.name}")
     return METRICS
 
 

@@ -202,12 +202,10 @@ def stored_verdict(
             return None
         table = json.loads(store.read_text(encoding="utf-8"))
         entry = table.get(name) if isinstance(table, Mapping) else None
-        if not isinstance(entry, Mapping) or entry.get("probe_name") != probe_name:
+        if not isinstance(entry, Mapping):
             return None
-        if entry.get("checkpoint") != content_digest(root / name):
-            return None
-        probe_path = None if probe_name is None else root / probe_name
-        if entry.get("context") != _context_digest(root / name, probe_path):
+        key = _key(root / name, None if probe_name is None else root / probe_name, root)
+        if any(entry.get(part) != value for part, value in key.items()):
             return None
         kept = entry["verdict"]
         return Verdict(**{f.name: str(kept[f.name]) for f in fields(Verdict)})
@@ -215,17 +213,20 @@ def stored_verdict(
         return None
 
 
-def verdict_entry(checkpoint: Path, probe: Path | None, found: Verdict, demo_dir: Path) -> dict:
-    """The store's entry of one demo checkpoint's verdict on `probe` (both under `demo_dir`)."""
-    root = demo_dir.resolve()
-    checkpoint = checkpoint.resolve()
-    probe = None if probe is None else probe.resolve()
+def _key(checkpoint: Path, probe: Path | None, root: Path) -> dict:
+    """What a stored verdict is kept under: the checkpoint's bytes, what its diagnosis reads beside it,
+    and the probe's name under the (resolved) demo folder `root`; paths resolved."""
     return {
         "checkpoint": content_digest(checkpoint),
         "context": _context_digest(checkpoint, probe),
         "probe_name": None if probe is None else _under(probe, root),
-        "verdict": asdict(found),
     }
+
+
+def verdict_entry(checkpoint: Path, probe: Path | None, found: Verdict, demo_dir: Path) -> dict:
+    """The store's entry of one demo checkpoint's verdict on `probe` (both under `demo_dir`)."""
+    probe = None if probe is None else probe.resolve()
+    return {**_key(checkpoint.resolve(), probe, demo_dir.resolve()), "verdict": asdict(found)}
 
 
 def store_verdicts(entries: Mapping[str, dict], demo_dir: Path) -> Path:

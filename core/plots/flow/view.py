@@ -17,7 +17,7 @@ import torch
 
 from ...adapters.base import CheckpointAdapter
 from ...config import FlowConfig
-from ...diagnosis.flow import DEFAULT_ALPHA, DEFAULT_STEPS, probe_targets
+from ...diagnosis.flow import DEFAULT_ALPHA, DEFAULT_STEPS
 from ...io.errors import AdapterError, ProbeError
 from ...io.probe import ProbeData
 from ...metrics.base import Undefined
@@ -154,6 +154,12 @@ def joint_frame(
     frame = fit_joint_frame(inputs, endpoints, context.rows, context.input_frame, key=key, anchor=anchor)
     context.store.put(frame)
     return frame
+
+
+def at_home(config: FlowConfig, home: FlowConfig, *, diagnosed: bool) -> bool:
+    """Whether a flow at `config` (toward the diagnosis's targets when `diagnosed`) is drawn in the
+    checkpoint's home frame itself: the diagnosis's targets at its own steps and alpha (`home`)."""
+    return diagnosed and (config.steps, config.alpha) == (home.steps, home.alpha)
 
 
 def home_anchor(
@@ -422,18 +428,17 @@ def compare_flows(
         check_flow_inputs(adapter, probe)
     if context is None:
         context = FrameContext.for_probe(embeddings, attributes)
-    if target is None:
-        target = probe_targets(attributes)
+    diagnosis = targets_of(attributes, ())
+    target = diagnosis if target is None else target
     config = config or FlowConfig(*flow_defaults(adapters[0]))
     if scale is None:
         scale = median_nn_distance(embeddings)
-    diagnosed = np.array_equal(target, targets_of(attributes, ()))
+    diagnosed = np.array_equal(target, diagnosis)
     views = []
     for adapter, checkpoint in zip(adapters, checkpoints, strict=True):
         home = FlowConfig(*flow_defaults(adapter))
-        # At the checkpoint's own settings and the diagnosis's targets the frame is its home frame.
-        at_home = diagnosed and (config.steps, config.alpha) == (home.steps, home.alpha)
-        anchor = None if at_home else home_anchor(adapter, checkpoint, context, embeddings, attributes, home)
+        own = at_home(config, home, diagnosed=diagnosed)
+        anchor = None if own else home_anchor(adapter, checkpoint, context, embeddings, attributes, home)
         views.append(
             flow_toward(
                 adapter,
